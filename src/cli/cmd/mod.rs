@@ -1,0 +1,18 @@
+//! One file per subcommand. Each turns its arguments into a library call and prints the result.
+
+mod inspect;
+mod serve;
+mod synth;
+
+use super::Status;
+use super::args::Command;
+use super::printer::Printer;
+
+/// Runs one parsed command.
+pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
+    match command {
+        Command::Inspect(args) => inspect::run(args, printer),
+        Command::Synth(args) => synth::run(args, printer),
+        Command::Serve(args) => serve::run(args, printer),
+    }
+}

@@ -1,0 +1,83 @@
+//! Where output goes. Results go to stdout (text, or one JSON document / one JSON event per line
+//! with `--json`); warnings, progress and logs go to stderr. Progress bars appear only when stderr
+//! is a terminal, `--quiet` is off and `RUST_LOG` is unset, so piped output stays clean.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use super::args::GlobalArgs;
+
+/// The output policy of one run.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    json: bool,
+    quiet: bool,
+    progress: bool,
+}
+
+impl Printer {
+    /// The policy for these global flags and this terminal.
+    pub fn new(global: &GlobalArgs) -> Self {
+        let logging = std::env::var_os(crate::env_vars::RUST_LOG).is_some() || global.verbose > 0;
+        Printer {
+            json: global.json,
+            quiet: global.quiet,
+            progress: !global.quiet && !global.json && !logging && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// True when output must be JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// True when progress bars may be drawn.
+    pub fn progress_enabled(&self) -> bool {
+        self.progress
+    }
+
+    /// Writes a line of the result to stdout.
+    pub fn line(&self, text: impl std::fmt::Display) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")
+    }
+
+    /// Writes one JSON value as one line to stdout.
+    pub fn json_line(&self, value: &impl serde::Serialize) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
+        writeln!(out)
+    }
+
+    /// Writes a JSON value, pretty, to stdout (one document per run).
+    pub fn json_document(&self, value: &impl serde::Serialize) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+        writeln!(out)
+    }
+
+    /// Writes a note to stderr unless `--quiet`.
+    pub fn note(&self, text: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Writes a warning to stderr (even with `--quiet`: warnings are never hidden).
+    pub fn warn(&self, text: impl std::fmt::Display) {
+        eprintln!("warning: {text}");
+    }
+
+    /// A byte progress bar on stderr, hidden when progress is off.
+    pub fn byte_bar(&self, total: u64) -> indicatif::ProgressBar {
+        if !self.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    }
+}

@@ -1,0 +1,24 @@
+//! Every environment variable bak2rds reads, in one place. Nothing else spells these names.
+
+/// AccessKey ID (the name Alibaba's own SDKs and CLI read).
+pub const ALIBABA_CLOUD_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
+/// AccessKey secret. Never printed, logged or written to a checkpoint.
+pub const ALIBABA_CLOUD_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
+/// STS security token, for temporary credentials.
+pub const ALIBABA_CLOUD_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+/// Profile name in the aliyun CLI config file (`~/.aliyun/config.json`).
+pub const ALIBABA_CLOUD_PROFILE: &str = "ALIBABA_CLOUD_PROFILE";
+/// Overrides the regional OSS endpoint (e.g. the emulator's `http://127.0.0.1:PORT`).
+pub const BAK2RDS_OSS_ENDPOINT: &str = "BAK2RDS_OSS_ENDPOINT";
+/// Overrides the regional RDS endpoint.
+pub const BAK2RDS_RDS_ENDPOINT: &str = "BAK2RDS_RDS_ENDPOINT";
+/// Set to `1` to rewrite the golden files under `tests/golden/` instead of comparing.
+pub const BAK2RDS_UPDATE_GOLDEN: &str = "BAK2RDS_UPDATE_GOLDEN";
+/// Set to `1` to run the conformance suite against real Alibaba Cloud as well.
+pub const BAK2RDS_TEST_REAL: &str = "BAK2RDS_TEST_REAL";
+/// Folder holding the real `.bak` fixtures; defaults to `../shared/fixtures/bak`.
+pub const BAK2RDS_FIXTURES: &str = "BAK2RDS_FIXTURES";
+/// Standard `RUST_LOG` filter for tracing output (turns the progress bar off).
+pub const RUST_LOG: &str = "RUST_LOG";
+/// The user's home folder, for `~/.aliyun/config.json`.
+pub const HOME: &str = "HOME";

@@ -1,0 +1,251 @@
+//! The local backup file: opened once, memory-mapped, identified, and handed out as zero-copy
+//! `Bytes` ranges.
+//!
+//! Why mmap: a part is then a slice of the page cache that reqwest sends without a user-space copy
+//! (`perf-anchors.md` rows 6–8: faulting a cached mapping costs ~25 ns per 4 KiB page, while
+//! `read(2)` + CRC serialises a copy). Residency stays bounded for files larger than RAM because
+//! the uploader calls [`SourceFile::release`] on finished ranges.
+//!
+//! Must not know about parts, HTTP or checkpoints. The only module allowed `unsafe`.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What makes "the same file" for resume and change detection: path, size and mtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// The path as given (canonicalised when possible).
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 when the platform has none).
+    pub modified_ns: u128,
+}
+
+impl FileIdentity {
+    /// Reads the identity of `path` from the file system now.
+    pub fn of(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
+        Ok(Self::from_metadata(path, &meta))
+    }
+
+    fn from_metadata(path: &Path, meta: &std::fs::Metadata) -> Self {
+        let modified_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        FileIdentity {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified_ns,
+        }
+    }
+}
+
+/// The mapping, shared by every `Bytes` handed out so it lives until the last part is sent.
+#[derive(Debug)]
+struct Mapping(Option<Mmap>);
+
+impl Mapping {
+    fn bytes(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+/// A slice of the mapping that owns a reference to it: the owner behind a zero-copy `Bytes`.
+#[derive(Debug)]
+struct MappedRange {
+    mapping: Arc<Mapping>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for MappedRange {
+    fn as_ref(&self) -> &[u8] {
+        // In range by construction: `SourceFile::slice` checked it against the mapping's length.
+        self.mapping
+            .bytes()
+            .get(self.start..self.end)
+            .unwrap_or(&[])
+    }
+}
+
+/// An opened, memory-mapped backup file.
+#[derive(Debug)]
+pub struct SourceFile {
+    mapping: Arc<Mapping>,
+    identity: FileIdentity,
+}
+
+impl SourceFile {
+    /// Opens and maps `path` read-only.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+        if !meta.is_file() {
+            return Err(Error::io(
+                "open",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        // A zero-length mapping is an error on Linux; an empty file is simply empty.
+        let map = if meta.len() == 0 {
+            None
+        } else {
+            // SAFETY: the mapping is read-only and private to this process. Another process may
+            // still truncate the file underneath it (SIGBUS on access); `check_unchanged` detects
+            // size and mtime changes between parts so the uploader stops before that window.
+            Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?)
+        };
+        Ok(SourceFile {
+            mapping: Arc::new(Mapping(map)),
+            identity: FileIdentity::from_metadata(path, &meta),
+        })
+    }
+
+    /// The whole file as a byte slice (for the parser).
+    pub fn bytes(&self) -> &[u8] {
+        self.mapping.bytes()
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.identity.len
+    }
+
+    /// True for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.identity.len == 0
+    }
+
+    /// The identity recorded when the file was opened.
+    pub fn identity(&self) -> &FileIdentity {
+        &self.identity
+    }
+
+    /// The path the file was opened from.
+    pub fn path(&self) -> &Path {
+        &self.identity.path
+    }
+
+    /// A zero-copy `Bytes` over `range`; it keeps the mapping alive while it exists.
+    pub fn slice(&self, range: Range<u64>) -> Result<Bytes> {
+        let (start, end) = self.checked_range(&range)?;
+        Ok(Bytes::from_owner(MappedRange {
+            mapping: Arc::clone(&self.mapping),
+            start,
+            end,
+        }))
+    }
+
+    fn checked_range(&self, range: &Range<u64>) -> Result<(usize, usize)> {
+        let len = self.mapping.bytes().len();
+        let start = usize::try_from(range.start).ok();
+        let end = usize::try_from(range.end).ok();
+        match (start, end) {
+            (Some(start), Some(end)) if start <= end && end <= len => Ok((start, end)),
+            _ => Err(Error::Config(format!(
+                "byte range {}..{} is outside {} ({} bytes)",
+                range.start,
+                range.end,
+                self.identity.path.display(),
+                len
+            ))),
+        }
+    }
+
+    /// Tells the kernel the pages of `range` will not be read again, so a multi-TB upload does
+    /// not keep every sent part resident. Advisory: a failure is ignored.
+    pub fn release(&self, range: Range<u64>) {
+        let Some(map) = self.mapping.0.as_ref() else {
+            return;
+        };
+        let Ok((start, end)) = self.checked_range(&range) else {
+            return;
+        };
+        // madvise works on whole pages: shrink the range inwards to page boundaries.
+        const PAGE: usize = 4096;
+        let start = start.div_ceil(PAGE) * PAGE;
+        let end = end / PAGE * PAGE;
+        if start < end {
+            // SAFETY: MADV_DONTNEED on a read-only, file-backed private mapping only drops the
+            // page-table entries; a later access faults the same file contents back in, so no
+            // live `Bytes` can observe different data.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
+
+    /// Fails when the file on disk no longer has the size and mtime it had when opened.
+    pub fn check_unchanged(&self) -> Result<()> {
+        let now = FileIdentity::of(&self.identity.path)?;
+        if now.len != self.identity.len || now.modified_ns != self.identity.modified_ns {
+            return Err(Error::Config(format!(
+                "{} changed while it was being read (size {} → {} bytes, or modification time); \
+                 wait until the backup has finished writing, then run the command again",
+                self.identity.path.display(),
+                self.identity.len,
+                now.len
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn slices_share_the_mapping_and_outlive_the_source() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(b"0123456789").expect("write");
+        let source = SourceFile::open(file.path()).expect("open");
+        let part = source.slice(2..5).expect("slice");
+        drop(source);
+        assert_eq!(&part[..], b"234");
+    }
+
+    #[test]
+    fn out_of_range_slice_is_an_error() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(b"abc").expect("write");
+        let source = SourceFile::open(file.path()).expect("open");
+        assert!(source.slice(1..4).is_err());
+        assert!(source.slice(3..3).is_ok());
+    }
+
+    #[test]
+    fn empty_file_maps_to_an_empty_slice() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let source = SourceFile::open(file.path()).expect("open");
+        assert!(source.is_empty());
+        assert_eq!(source.bytes(), b"");
+    }
+
+    #[test]
+    fn a_change_on_disk_is_detected() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(b"abc").expect("write");
+        let source = SourceFile::open(file.path()).expect("open");
+        assert!(source.check_unchanged().is_ok());
+        file.write_all(b"more").expect("append");
+        file.flush().expect("flush");
+        assert!(source.check_unchanged().is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! The one integration-test binary. Each module is one area of behaviour, run against the real
+//! `bak2rds` library, the binary and the embedded emulator on 127.0.0.1.
+
+// Shared helpers: fixture paths, temp dirs, running the binary.
+mod util;
