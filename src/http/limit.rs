@@ -1,0 +1,139 @@
+//! A process-wide bandwidth cap shared by every part in flight.
+//!
+//! Bytes are charged as small body chunks are handed to the HTTP client, not per part: charging a
+//! whole part lets it burst out at line rate and then stall, which is how peers overshoot or
+//! undershoot their caps (`perf-anchors.md` §2 and §5: rclone 76–89 %, boto3 84–93 %). The bucket
+//! is governor's GCRA with 1 KiB cells, the Go SDK's granularity (`oss-protocol.md` §5.3). Over any
+//! one-second window GCRA lets through at most `rate + burst`, so the burst is kept at 1/20 of a
+//! second of traffic: a window can overshoot by 5 %, within the 10 % the upload issue allows.
+//!
+//! Knows nothing of OSS or RDS.
+
+use std::num::NonZeroU32;
+
+use governor::clock::DefaultClock;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+/// Bytes per governor cell.
+const CELL: u64 = 1024;
+/// The burst, as a fraction of one second's worth of the rate (see the module docs).
+const BURST_DIVISOR: u64 = 20;
+/// Largest body chunk we ever charge at once; ≤256 KiB keeps socket writes cache-friendly
+/// (`perf-anchors.md` row 21).
+pub const MAX_CHUNK: usize = 256 * 1024;
+
+/// A shared byte-rate limiter.
+pub struct BandwidthLimiter {
+    limiter: RateLimiter<NotKeyed, InMemoryState, DefaultClock>,
+    bytes_per_second: u64,
+    burst_bytes: u64,
+}
+
+impl std::fmt::Debug for BandwidthLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BandwidthLimiter")
+            .field("bytes_per_second", &self.bytes_per_second)
+            .field("burst_bytes", &self.burst_bytes)
+            .finish()
+    }
+}
+
+/// The cap cannot be represented.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "bandwidth cap of {0} bytes/s is out of range: use at least 1 KiB/s and at most 4 TiB/s \
+     (or leave --max-rate out for no cap)"
+)]
+pub struct RateOutOfRange(pub u64);
+
+impl BandwidthLimiter {
+    /// A limiter that lets `bytes_per_second` through on average.
+    pub fn new(bytes_per_second: u64) -> Result<Self, RateOutOfRange> {
+        let cells_per_second = u32::try_from(bytes_per_second / CELL)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or(RateOutOfRange(bytes_per_second))?;
+        let burst_cells = (u64::from(cells_per_second.get()) / BURST_DIVISOR).max(1);
+        let burst = NonZeroU32::new(u32::try_from(burst_cells).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(cells_per_second).allow_burst(burst);
+        Ok(BandwidthLimiter {
+            limiter: RateLimiter::direct(quota),
+            bytes_per_second,
+            burst_bytes: u64::from(burst.get()) * CELL,
+        })
+    }
+
+    /// The cap in bytes per second.
+    pub fn bytes_per_second(&self) -> u64 {
+        self.bytes_per_second
+    }
+
+    /// The largest chunk one [`acquire`](Self::acquire) may charge: callers cut bodies into
+    /// chunks of at most this size.
+    pub fn max_chunk(&self) -> usize {
+        usize::try_from(self.burst_bytes)
+            .unwrap_or(MAX_CHUNK)
+            .min(MAX_CHUNK)
+    }
+
+    /// Waits until `bytes` (at most [`max_chunk`](Self::max_chunk)) may be sent.
+    pub async fn acquire(&self, bytes: usize) {
+        let cells = u64::try_from(bytes).unwrap_or(u64::MAX).div_ceil(CELL);
+        let cells = u32::try_from(cells).ok().and_then(NonZeroU32::new);
+        let Some(cells) = cells else {
+            return;
+        };
+        // `until_n_ready` refuses a request larger than the burst; callers chunk by `max_chunk`,
+        // so that only happens if a caller breaks the contract — then charge in burst-sized steps.
+        if self.limiter.until_n_ready(cells).await.is_err() {
+            let burst = u32::try_from(self.burst_bytes / CELL).unwrap_or(1).max(1);
+            let mut left = cells.get();
+            while left > 0 {
+                let step = left.min(burst);
+                if let Some(step) = NonZeroU32::new(step) {
+                    let _ = self.limiter.until_n_ready(step).await;
+                }
+                left -= step;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_and_huge_rates_are_refused() {
+        assert!(BandwidthLimiter::new(10).is_err());
+        assert!(BandwidthLimiter::new(u64::MAX).is_err());
+        assert!(BandwidthLimiter::new(1024).is_ok());
+    }
+
+    #[test]
+    fn chunks_never_exceed_the_burst_or_the_socket_sweet_spot() {
+        let slow = BandwidthLimiter::new(100 * 1024).unwrap();
+        assert_eq!(slow.max_chunk(), 5 * 1024);
+        let fast = BandwidthLimiter::new(1 << 30).unwrap();
+        assert_eq!(fast.max_chunk(), MAX_CHUNK);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn average_rate_holds_over_a_short_run() {
+        // 4 MiB/s for ~0.5 s: the first burst is free, the rest is paced.
+        let limiter = BandwidthLimiter::new(4 * 1024 * 1024).unwrap();
+        let chunk = limiter.max_chunk();
+        let started = std::time::Instant::now();
+        let total = 2 * 1024 * 1024;
+        let mut sent = 0;
+        while sent < total {
+            limiter.acquire(chunk).await;
+            sent += chunk;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        // 2 MiB at 4 MiB/s minus one burst (1/20 s) ≈ 0.45 s; never faster than that.
+        assert!(elapsed >= 0.40, "2 MiB went through a 4 MiB/s cap in {elapsed:.3} s");
+    }
+}

@@ -1,0 +1,397 @@
+//! The resume record of one upload: which file, which object, which multipart upload, and every
+//! part already verified with its CRC-64.
+//!
+//! Durability: each save writes a temporary file in the same folder, fsyncs it and renames it over
+//! the old record (then fsyncs the folder), so a crash at any instant leaves either the previous
+//! record or the new one, never a torn one. Saves are coalesced by [`CheckpointWriter`]: parts can
+//! finish faster than a disk can fsync, and losing the last few part records is harmless because a
+//! resume reconciles with the server's ListParts anyway (`oss-protocol.md` §5.5 point 4).
+//!
+//! The record holds no secret: no credentials, no signed URLs. Files are created with mode 0600.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use super::plan::PartPlan;
+use crate::source::FileIdentity;
+
+/// Version of the record layout; a record of another version is not trusted.
+const FORMAT: u32 = 1;
+
+/// A part the server holds and whose CRC-64 matched the bytes we sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DonePart {
+    /// The part's ETag, as Complete needs it.
+    pub etag: String,
+    /// CRC-64/XZ of the part.
+    pub crc64: u64,
+    /// Bytes in the part.
+    pub size: u64,
+}
+
+/// The resume record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Layout version ([`FORMAT`]).
+    pub format: u32,
+    /// The local file as it was when the upload started.
+    pub file: FileIdentity,
+    /// The OSS endpoint (no credentials in it).
+    pub endpoint: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// The multipart upload id.
+    pub upload_id: String,
+    /// How the file is cut into parts; a resume keeps it.
+    pub plan: PartPlan,
+    /// Verified parts by OSS part number (1-based).
+    pub parts: BTreeMap<u32, DonePart>,
+}
+
+impl Checkpoint {
+    /// A record for a freshly initiated upload.
+    pub fn new(target: &Target, file: FileIdentity, upload_id: String, plan: PartPlan) -> Self {
+        Checkpoint {
+            format: FORMAT,
+            file,
+            endpoint: target.endpoint.clone(),
+            bucket: target.bucket.clone(),
+            key: target.key.clone(),
+            upload_id,
+            plan,
+            parts: BTreeMap::new(),
+        }
+    }
+
+    /// Why this record cannot resume an upload of `file` to `target` with `plan`, if it cannot.
+    pub fn mismatch(&self, target: &Target, file: &FileIdentity, plan: &PartPlan) -> Option<String> {
+        if self.format != FORMAT {
+            return Some(format!("it has format {} (expected {FORMAT})", self.format));
+        }
+        if self.file.len != file.len || self.file.modified_ns != file.modified_ns {
+            return Some("the file changed since (size or modification time differ)".into());
+        }
+        if self.endpoint != target.endpoint || self.bucket != target.bucket || self.key != target.key
+        {
+            return Some("it is for another object".into());
+        }
+        if self.plan != *plan {
+            return Some(format!(
+                "it used {}-byte parts and this run asks for {}-byte parts",
+                self.plan.part_size(),
+                plan.part_size()
+            ));
+        }
+        None
+    }
+
+    /// Bytes of the verified parts.
+    pub fn done_bytes(&self) -> u64 {
+        self.parts.values().map(|part| part.size).sum()
+    }
+}
+
+/// The object an upload writes: what a checkpoint is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The OSS endpoint URL, as configured (no credentials).
+    pub endpoint: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+}
+
+/// A checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// File system trouble.
+    #[error("{action} checkpoint {path}: {source}")]
+    Io {
+        /// What we were doing.
+        action: &'static str,
+        /// The record's path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The record exists but is not a checkpoint we wrote.
+    #[error(
+        "checkpoint {path} is unreadable ({reason}); run `bak2rds upload --abort` with the same \
+         file and target to discard the upload it belongs to, or delete the file and use --no-resume"
+    )]
+    Corrupt {
+        /// The record's path.
+        path: PathBuf,
+        /// The parser's complaint.
+        reason: String,
+    },
+}
+
+/// Where checkpoints live, one file per (local file, object).
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+}
+
+impl CheckpointStore {
+    /// A store in `dir` (created on first save).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        CheckpointStore { dir: dir.into() }
+    }
+
+    /// The record path for uploading `file` to `target`: a hash of both, so any path or key is a
+    /// safe file name.
+    pub fn path_for(&self, file: &Path, target: &Target) -> PathBuf {
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let mut hash = sha2::Sha256::new();
+        hash.update(absolute.as_os_str().as_encoded_bytes());
+        hash.update(b"\0");
+        hash.update(target.endpoint.as_bytes());
+        hash.update(b"\0oss://");
+        hash.update(target.bucket.as_bytes());
+        hash.update(b"/");
+        hash.update(target.key.as_bytes());
+        let name = hex::encode(&hash.finalize()[..16]);
+        self.dir.join(format!("{name}.json"))
+    }
+
+    /// Reads the record at `path`; `None` when there is none.
+    pub fn load(&self, path: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(CheckpointError::Io {
+                    action: "read",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|e| CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Atomically replaces the record at `path` with `checkpoint`.
+    pub fn save(&self, path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        let io = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source| CheckpointError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let dir = path.parent().unwrap_or(&self.dir);
+        create_private_dir(dir).map_err(io("create folder for"))?;
+        let json = serde_json::to_vec(checkpoint).map_err(|e| io("encode")(e.into()))?;
+        // tempfile creates the file with mode 0600 on Unix.
+        let mut temp = tempfile::Builder::new()
+            .prefix(".checkpoint-")
+            .tempfile_in(dir)
+            .map_err(io("create"))?;
+        temp.write_all(&json).map_err(io("write"))?;
+        temp.as_file().sync_all().map_err(io("sync"))?;
+        temp.persist(path).map_err(|e| io("rename")(e.error))?;
+        sync_dir(dir).map_err(io("sync folder of"))?;
+        Ok(())
+    }
+
+    /// Deletes the record (after success or abort). A missing record is fine.
+    pub fn remove(&self, path: &Path) -> Result<(), CheckpointError> {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(CheckpointError::Io {
+                action: "remove",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Saves the newest state in the background, coalescing saves that arrive faster than the disk
+/// can take them. [`CheckpointWriter::finish`] waits for the last one.
+#[derive(Debug)]
+pub struct CheckpointWriter {
+    latest: tokio::sync::watch::Sender<Option<Checkpoint>>,
+    task: tokio::task::JoinHandle<Result<(), CheckpointError>>,
+}
+
+impl CheckpointWriter {
+    /// Starts a writer that saves to `path` in `store`.
+    pub fn start(store: CheckpointStore, path: PathBuf) -> Self {
+        let (latest, mut changes) = tokio::sync::watch::channel::<Option<Checkpoint>>(None);
+        let task = tokio::spawn(async move {
+            // Ends when the sender is dropped; a save still pending is done first.
+            while changes.changed().await.is_ok() {
+                let snapshot = changes.borrow_and_update().clone();
+                if let Some(checkpoint) = snapshot {
+                    let store = store.clone();
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || store.save(&path, &checkpoint))
+                        .await
+                        .map_err(|e| CheckpointError::Io {
+                            action: "save",
+                            path: PathBuf::new(),
+                            source: std::io::Error::other(e),
+                        })??;
+                }
+            }
+            Ok(())
+        });
+        CheckpointWriter { latest, task }
+    }
+
+    /// Queues `checkpoint` to be saved (replacing any state not yet written).
+    pub fn save(&self, checkpoint: Checkpoint) {
+        self.latest.send_replace(Some(checkpoint));
+    }
+
+    /// Waits until the last queued state is on disk.
+    pub async fn finish(self) -> Result<(), CheckpointError> {
+        drop(self.latest);
+        self.task.await.map_err(|e| CheckpointError::Io {
+            action: "save",
+            path: PathBuf::new(),
+            source: std::io::Error::other(e),
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(dir: &Path) -> (CheckpointStore, PathBuf, Checkpoint, Target) {
+        let store = CheckpointStore::new(dir.join("cp"));
+        let target = Target {
+            endpoint: "http://127.0.0.1:1".into(),
+            bucket: "b".into(),
+            key: "db.bak".into(),
+        };
+        let file = FileIdentity {
+            path: dir.join("db.bak"),
+            len: 3 << 20,
+            modified_ns: 42,
+        };
+        let plan = PartPlan::new(3 << 20, Some(1 << 20)).unwrap();
+        let mut checkpoint = Checkpoint::new(&target, file.clone(), "upload-1".into(), plan);
+        checkpoint.parts.insert(
+            2,
+            DonePart {
+                etag: "\"E\"".into(),
+                crc64: 7,
+                size: 1 << 20,
+            },
+        );
+        let path = store.path_for(&file.path, &target);
+        (store, path, checkpoint, target)
+    }
+
+    #[test]
+    fn save_then_load_round_trips_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path, checkpoint, _) = sample(dir.path());
+        store.save(&path, &checkpoint).unwrap();
+        assert_eq!(store.load(&path).unwrap(), Some(checkpoint));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_torn_record_is_reported_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path, checkpoint, _) = sample(dir.path());
+        store.save(&path, &checkpoint).unwrap();
+        let text = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+        assert!(matches!(
+            store.load(&path),
+            Err(CheckpointError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn mismatches_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, checkpoint, target) = sample(dir.path());
+        let plan = checkpoint.plan;
+        assert_eq!(checkpoint.mismatch(&target, &checkpoint.file, &plan), None);
+        let mut touched = checkpoint.file.clone();
+        touched.modified_ns += 1;
+        assert!(checkpoint.mismatch(&target, &touched, &plan).is_some());
+        let other = Target {
+            key: "other.bak".into(),
+            ..target.clone()
+        };
+        assert!(checkpoint.mismatch(&other, &checkpoint.file, &plan).is_some());
+        let replanned = PartPlan::new(3 << 20, Some(2 << 20)).unwrap();
+        assert!(checkpoint.mismatch(&target, &checkpoint.file, &replanned).is_some());
+    }
+
+    #[tokio::test]
+    async fn the_writer_keeps_the_newest_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path, mut checkpoint, _) = sample(dir.path());
+        let writer = CheckpointWriter::start(store.clone(), path.clone());
+        for n in 3..50 {
+            checkpoint.parts.insert(
+                n,
+                DonePart {
+                    etag: format!("\"{n}\""),
+                    crc64: u64::from(n),
+                    size: 1,
+                },
+            );
+            writer.save(checkpoint.clone());
+        }
+        writer.finish().await.unwrap();
+        assert_eq!(store.load(&path).unwrap(), Some(checkpoint));
+    }
+
+    #[test]
+    fn distinct_targets_get_distinct_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path, _, target) = sample(dir.path());
+        let other = Target {
+            bucket: "c".into(),
+            ..target
+        };
+        assert_ne!(path, store.path_for(&dir.path().join("db.bak"), &other));
+    }
+}

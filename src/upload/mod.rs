@@ -1,0 +1,8 @@
+//! The resumable, parallel multipart upload pipeline: plan the parts, resume from a checkpoint,
+//! send the missing parts with CRC-64 checked on each, complete, and confirm the object.
+//!
+//! Builds no HTTP requests itself (it calls the OSS client) and never prints (it emits events).
+
+pub mod checkpoint;
+pub mod plan;
+pub mod progress;
