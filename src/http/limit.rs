@@ -134,6 +134,9 @@ mod tests {
         }
         let elapsed = started.elapsed().as_secs_f64();
         // 2 MiB at 4 MiB/s minus one burst (1/20 s) ≈ 0.45 s; never faster than that.
-        assert!(elapsed >= 0.40, "2 MiB went through a 4 MiB/s cap in {elapsed:.3} s");
+        assert!(
+            elapsed >= 0.40,
+            "2 MiB went through a 4 MiB/s cap in {elapsed:.3} s"
+        );
     }
 }

@@ -70,14 +70,21 @@ impl Checkpoint {
     }
 
     /// Why this record cannot resume an upload of `file` to `target` with `plan`, if it cannot.
-    pub fn mismatch(&self, target: &Target, file: &FileIdentity, plan: &PartPlan) -> Option<String> {
+    pub fn mismatch(
+        &self,
+        target: &Target,
+        file: &FileIdentity,
+        plan: &PartPlan,
+    ) -> Option<String> {
         if self.format != FORMAT {
             return Some(format!("it has format {} (expected {FORMAT})", self.format));
         }
         if self.file.len != file.len || self.file.modified_ns != file.modified_ns {
             return Some("the file changed since (size or modification time differ)".into());
         }
-        if self.endpoint != target.endpoint || self.bucket != target.bucket || self.key != target.key
+        if self.endpoint != target.endpoint
+            || self.bucket != target.bucket
+            || self.key != target.key
         {
             return Some("it is for another object".into());
         }
@@ -359,9 +366,17 @@ mod tests {
             key: "other.bak".into(),
             ..target.clone()
         };
-        assert!(checkpoint.mismatch(&other, &checkpoint.file, &plan).is_some());
+        assert!(
+            checkpoint
+                .mismatch(&other, &checkpoint.file, &plan)
+                .is_some()
+        );
         let replanned = PartPlan::new(3 << 20, Some(2 << 20)).unwrap();
-        assert!(checkpoint.mismatch(&target, &checkpoint.file, &replanned).is_some());
+        assert!(
+            checkpoint
+                .mismatch(&target, &checkpoint.file, &replanned)
+                .is_some()
+        );
     }
 
     #[tokio::test]

@@ -4,5 +4,11 @@
 //! Builds no HTTP requests itself (it calls the OSS client) and never prints (it emits events).
 
 pub mod checkpoint;
+pub mod engine;
+pub mod error;
 pub mod plan;
 pub mod progress;
+pub mod remote;
+
+#[cfg(test)]
+mod tests;

@@ -167,8 +167,14 @@ mod tests {
     #[test]
     fn default_favours_about_a_thousand_parts_between_bounds() {
         assert_eq!(PartPlan::new(GIB, None).unwrap().part_size(), 16 * MIB);
-        assert_eq!(PartPlan::new(100 * GIB, None).unwrap().part_size(), 103 * MIB);
-        assert_eq!(PartPlan::new(1024 * GIB, None).unwrap().part_size(), 256 * MIB);
+        assert_eq!(
+            PartPlan::new(100 * GIB, None).unwrap().part_size(),
+            103 * MIB
+        );
+        assert_eq!(
+            PartPlan::new(1024 * GIB, None).unwrap().part_size(),
+            256 * MIB
+        );
         // 10 TiB needs bigger parts than the default cap to stay within 10,000.
         let big = PartPlan::new(10 * 1024 * GIB, None).unwrap();
         assert!(big.part_count() <= 10_000);

@@ -1,0 +1,980 @@
+//! The engine: N workers pull the next missing part, send it as a stream of zero-copy chunks
+//! (CRC-64 computed as each chunk goes out, bandwidth charged per chunk), compare the server's
+//! CRC, record the part in the checkpoint, and finally complete and confirm the object.
+//!
+//! Failure policy: *retain*. Whatever stops the upload, the multipart upload and the checkpoint
+//! stay, so the same command resumes; only a verified-bad assembled object is deleted.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::Stream;
+use rayon::prelude::*;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter, DonePart, Target};
+use super::error::UploadError;
+use super::plan::PartPlan;
+use super::progress::{Counters, UploadEvent};
+use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
+use crate::checksum::{Crc64, content_md5, crc64, crc64_of_pieces};
+use crate::http::limit::{BandwidthLimiter, MAX_CHUNK};
+use crate::source::SourceFile;
+
+/// Tuning and behaviour of one upload.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Part size; `None` chooses one (see [`PartPlan`]).
+    pub part_size: Option<u64>,
+    /// Parts in flight. 8 reaches the loopback ceiling (`perf-anchors.md` row 26: ≥4 suffice).
+    pub concurrency: usize,
+    /// Send `Content-MD5` with every part (costs ~1.9 CPU-s/GiB: `perf-anchors.md` row 25).
+    pub content_md5: bool,
+    /// Shared bandwidth cap.
+    pub limiter: Option<Arc<BandwidthLimiter>>,
+    /// Resume from a matching checkpoint (otherwise start over and discard it).
+    pub resume: bool,
+    /// Re-send a part in parallel when it lags far behind the others near the end.
+    pub hedge: bool,
+    /// Attempts per part (and for Complete) before giving up.
+    pub max_attempts: u32,
+    /// An attempt that moves no byte for this long is abandoned and retried.
+    pub stall_timeout: Duration,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            part_size: None,
+            concurrency: 8,
+            content_md5: false,
+            limiter: None,
+            resume: true,
+            hedge: true,
+            // The v2 SDK tries 3 times, ossutil 10 (`oss-protocol.md` §5.2–5.3); a multi-hour
+            // upload over a flaky link is better served by the larger number.
+            max_attempts: 10,
+            stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What to upload where.
+#[derive(Debug)]
+pub struct UploadJob {
+    /// The mapped file.
+    pub source: Arc<SourceFile>,
+    /// Bucket name (for the checkpoint key and the report).
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Where checkpoints live.
+    pub checkpoints: CheckpointStore,
+    /// Tuning.
+    pub options: UploadOptions,
+}
+
+/// The result of a finished upload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UploadReport {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Object length.
+    pub size: u64,
+    /// CRC-64/XZ of the object, equal to the file's.
+    pub crc64: u64,
+    /// The object's ETag.
+    pub etag: String,
+    /// Parts in the object (0 for an empty object).
+    pub part_count: u32,
+    /// Part size used.
+    pub part_size: u64,
+    /// Parts found finished from an earlier run.
+    pub resumed_parts: u32,
+    /// True when the object was already there and nothing was sent.
+    pub already_uploaded: bool,
+    /// Bytes sent by this run (re-sent bytes included).
+    pub transferred_bytes: u64,
+    /// Bytes sent but discarded (failed attempts, lost hedges).
+    pub resent_bytes: u64,
+    /// Part attempts retried.
+    pub retries: u64,
+    /// Wall time of this run.
+    pub elapsed_ms: u64,
+}
+
+/// Uploads `job.source` to `job.key`, resuming when possible.
+pub async fn run<R: Remote>(
+    remote: Arc<R>,
+    job: UploadJob,
+    events: mpsc::UnboundedSender<UploadEvent>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<UploadReport, UploadError> {
+    let started = Instant::now();
+    let plan = PartPlan::new(job.source.len(), job.options.part_size)?;
+    let target = Target {
+        endpoint: remote.endpoint(),
+        bucket: job.bucket.clone(),
+        key: job.key.clone(),
+    };
+    let checkpoint_path = job.checkpoints.path_for(job.source.path(), &target);
+    let report = |crc64: u64, etag: String, resumed_parts: u32, already_uploaded: bool| {
+        let snapshot = counters.snapshot();
+        UploadReport {
+            bucket: job.bucket.clone(),
+            key: job.key.clone(),
+            size: plan.len(),
+            crc64,
+            etag,
+            part_count: plan.part_count(),
+            part_size: plan.part_size(),
+            resumed_parts,
+            already_uploaded,
+            transferred_bytes: snapshot.transferred,
+            resent_bytes: snapshot.resent,
+            retries: snapshot.retries,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    };
+
+    if let Some(existing) = already_there(remote.as_ref(), &job, &plan).await? {
+        job.checkpoints.remove(&checkpoint_path)?;
+        let _ = events.send(UploadEvent::AlreadyUploaded {
+            len: existing.size,
+            crc64: existing.crc64.unwrap_or_default(),
+        });
+        return Ok(report(
+            existing.crc64.unwrap_or_default(),
+            existing.etag,
+            0,
+            true,
+        ));
+    }
+    if plan.is_empty() {
+        let object = put_empty(remote.as_ref(), &job).await?;
+        return Ok(report(0, object.etag, 0, false));
+    }
+
+    let checkpoint = open_checkpoint(
+        remote.as_ref(),
+        &job,
+        &target,
+        &plan,
+        &checkpoint_path,
+        &events,
+    )
+    .await?;
+    let resumed_parts = u32::try_from(checkpoint.parts.len()).unwrap_or(u32::MAX);
+    counters.set_resumed(checkpoint.done_bytes(), u64::from(resumed_parts));
+    let _ = events.send(UploadEvent::Planned {
+        len: plan.len(),
+        part_size: plan.part_size(),
+        part_count: plan.part_count(),
+        resumed_parts,
+        resumed_bytes: checkpoint.done_bytes(),
+        upload_id: checkpoint.upload_id.clone(),
+    });
+
+    let writer = CheckpointWriter::start(job.checkpoints.clone(), checkpoint_path.clone());
+    let transfer = Arc::new(Transfer {
+        remote: Arc::clone(&remote),
+        source: Arc::clone(&job.source),
+        key: job.key.clone(),
+        upload_id: checkpoint.upload_id.clone(),
+        plan,
+        options: job.options.clone(),
+        counters: Arc::clone(&counters),
+        events: events.clone(),
+        cancel: cancel.child_token(),
+        schedule: Mutex::new(Schedule::new(&plan, &checkpoint)),
+        wake: Notify::new(),
+        checkpoint: Mutex::new(checkpoint),
+        writer,
+    });
+    let outcome = send_missing_parts(&transfer).await;
+    let Ok(transfer) = Arc::try_unwrap(transfer) else {
+        return Err(UploadError::Internal("a worker outlived the upload".into()));
+    };
+    let checkpoint = transfer
+        .checkpoint
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    transfer.writer.finish().await?;
+    outcome?;
+    if cancel.is_cancelled() {
+        return Err(UploadError::Interrupted {
+            checkpoint: checkpoint_path,
+        });
+    }
+
+    job.source.check_unchanged().map_err(UploadError::Source)?;
+    let object = complete_and_verify(remote.as_ref(), &job, &plan, &checkpoint, &events).await;
+    if matches!(object, Err(UploadError::ObjectMismatch { .. })) {
+        // The bad object was deleted; its parts are useless to a resume.
+        job.checkpoints.remove(&checkpoint_path)?;
+    }
+    let object = object?;
+    job.checkpoints.remove(&checkpoint_path)?;
+    Ok(report(
+        object.crc64.unwrap_or_default(),
+        object.etag,
+        resumed_parts,
+        false,
+    ))
+}
+
+fn remote_error<E: RemoteError>(
+    operation: &'static str,
+    part_number: Option<u32>,
+) -> impl FnOnce(E) -> UploadError {
+    move |e| UploadError::Remote {
+        operation,
+        part_number,
+        source: Box::new(e),
+    }
+}
+
+/// The object if it already holds exactly this file (same size and CRC-64), so nothing is sent.
+async fn already_there<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    plan: &PartPlan,
+) -> Result<Option<ObjectReceipt>, UploadError> {
+    let Some(existing) = remote
+        .head(&job.key)
+        .await
+        .map_err(remote_error("HeadObject", None))?
+    else {
+        return Ok(None);
+    };
+    let Some(server_crc) = existing.crc64 else {
+        return Ok(None);
+    };
+    if existing.size != plan.len() {
+        return Ok(None);
+    }
+    let source = Arc::clone(&job.source);
+    let local_crc = tokio::task::spawn_blocking(move || parallel_crc64(source.bytes()))
+        .await
+        .map_err(|e| UploadError::Internal(e.to_string()))?;
+    Ok((local_crc == server_crc).then_some(existing))
+}
+
+/// CRC-64 of a large buffer on the rayon pool: 64 MiB pieces, combined.
+fn parallel_crc64(bytes: &[u8]) -> u64 {
+    const PIECE: usize = 64 << 20;
+    let pieces: Vec<(u64, u64)> = bytes
+        .par_chunks(PIECE)
+        .map(|piece| (crc64(piece), piece.len() as u64))
+        .collect();
+    crc64_of_pieces(pieces)
+}
+
+async fn put_empty<R: Remote>(remote: &R, job: &UploadJob) -> Result<ObjectReceipt, UploadError> {
+    let object = remote
+        .put(&job.key, Bytes::new())
+        .await
+        .map_err(remote_error("PutObject", None))?;
+    match object.crc64 {
+        Some(0) => Ok(object),
+        Some(other) => Err(UploadError::ObjectMismatch {
+            what: "CRC-64",
+            expected: format!("{:#018x}", 0),
+            actual: format!("{other:#018x}"),
+        }),
+        None => Err(UploadError::MissingServerCrc {
+            operation: "PutObject",
+        }),
+    }
+}
+
+/// Loads and reconciles the checkpoint, or initiates a new upload and records it at once (so a
+/// crash right after initiating still leaves a way to resume or abort it).
+async fn open_checkpoint<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    target: &Target,
+    plan: &PartPlan,
+    path: &std::path::Path,
+    events: &mpsc::UnboundedSender<UploadEvent>,
+) -> Result<Checkpoint, UploadError> {
+    if let Some(saved) = job.checkpoints.load(path)? {
+        let unusable = if job.options.resume {
+            saved.mismatch(target, job.source.identity(), plan)
+        } else {
+            Some("--no-resume was given".to_string())
+        };
+        match unusable {
+            None => {
+                if let Some(reconciled) = reconcile(remote, job, saved.clone()).await? {
+                    return Ok(reconciled);
+                }
+                discard(events, "the server no longer has its multipart upload");
+            }
+            Some(reason) => {
+                // Its parts cannot be reused: free the server-side storage they hold.
+                let _ = remote.abort(&saved.key, &saved.upload_id).await;
+                discard(events, &reason);
+            }
+        }
+    }
+    let upload_id = remote
+        .initiate(&job.key)
+        .await
+        .map_err(remote_error("InitiateMultipartUpload", None))?;
+    let checkpoint = Checkpoint::new(target, job.source.identity().clone(), upload_id, *plan);
+    let store = job.checkpoints.clone();
+    let (path, record) = (path.to_path_buf(), checkpoint.clone());
+    tokio::task::spawn_blocking(move || store.save(&path, &record))
+        .await
+        .map_err(|e| UploadError::Internal(e.to_string()))??;
+    Ok(checkpoint)
+}
+
+fn discard(events: &mpsc::UnboundedSender<UploadEvent>, reason: &str) {
+    let _ = events.send(UploadEvent::CheckpointDiscarded {
+        reason: format!("previous checkpoint not used: {reason}; starting over"),
+    });
+}
+
+/// Keeps exactly the parts the server holds whose CRC matches the file: the server is the truth,
+/// the checkpoint only a cache of it. `None` when the upload is gone.
+async fn reconcile<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    mut checkpoint: Checkpoint,
+) -> Result<Option<Checkpoint>, UploadError> {
+    let Some(listed) = remote
+        .list_parts(&checkpoint.key, &checkpoint.upload_id)
+        .await
+        .map_err(remote_error("ListParts", None))?
+    else {
+        return Ok(None);
+    };
+    let plan = checkpoint.plan;
+    let mut verified = std::collections::BTreeMap::new();
+    for part in listed {
+        if let Some(done) = verify_listed(job, &plan, &checkpoint, &part).await? {
+            verified.insert(part.part_number, done);
+        }
+    }
+    checkpoint.parts = verified;
+    Ok(Some(checkpoint))
+}
+
+async fn verify_listed(
+    job: &UploadJob,
+    plan: &PartPlan,
+    checkpoint: &Checkpoint,
+    part: &ListedPart,
+) -> Result<Option<DonePart>, UploadError> {
+    let Some(range) = plan.index_of(part.part_number).and_then(|i| plan.range(i)) else {
+        return Ok(None);
+    };
+    if part.size != range.end - range.start {
+        return Ok(None);
+    }
+    let recorded = checkpoint.parts.get(&part.part_number);
+    let local_crc = match recorded {
+        Some(done) if done.etag == part.etag => done.crc64,
+        // Finished on the server but not yet recorded (crash between the two): check the bytes.
+        _ => {
+            let source = Arc::clone(&job.source);
+            tokio::task::spawn_blocking(move || source.slice(range).map(|bytes| crc64(&bytes)))
+                .await
+                .map_err(|e| UploadError::Internal(e.to_string()))?
+                .map_err(UploadError::Source)?
+        }
+    };
+    // Trust only what the server confirms: without its CRC a listed part is re-sent.
+    Ok((part.crc64 == Some(local_crc)).then(|| DonePart {
+        etag: part.etag.clone(),
+        crc64: local_crc,
+        size: part.size,
+    }))
+}
+
+/// Shared state of the part transfers.
+struct Transfer<R> {
+    remote: Arc<R>,
+    source: Arc<SourceFile>,
+    key: String,
+    upload_id: String,
+    plan: PartPlan,
+    options: UploadOptions,
+    counters: Arc<Counters>,
+    events: mpsc::UnboundedSender<UploadEvent>,
+    /// Cancelled on Ctrl-C (by the caller) or when any part fails for good.
+    cancel: CancellationToken,
+    /// Which parts wait, run, or are done; guarded by a std mutex, never held across an await.
+    schedule: Mutex<Schedule>,
+    /// Wakes idle workers when a part ends (to hedge, or to exit).
+    wake: Notify,
+    /// The verified parts, saved through `writer` after every change.
+    checkpoint: Mutex<Checkpoint>,
+    writer: CheckpointWriter,
+}
+
+/// Which parts wait, which run, and how long finished ones took (for hedging).
+struct Schedule {
+    waiting: VecDeque<u32>,
+    running: HashMap<u32, Running>,
+    durations: Vec<Duration>,
+}
+
+struct Running {
+    started: Instant,
+    hedged: bool,
+    /// Cancels the other attempt when one attempt of a hedged part wins.
+    cancel: CancellationToken,
+}
+
+enum Next {
+    Send(u32, CancellationToken),
+    Hedge(u32, CancellationToken),
+    Wait,
+    Finished,
+}
+
+/// A part lags when it has run this many times longer than the median finished part…
+const HEDGE_FACTOR: u32 = 3;
+/// …and at least this long, so quick parts never double the traffic.
+const HEDGE_MIN_LAG: Duration = Duration::from_secs(5);
+/// Finished parts needed before the median means anything.
+const HEDGE_MIN_SAMPLES: usize = 3;
+
+impl Schedule {
+    fn new(plan: &PartPlan, checkpoint: &Checkpoint) -> Self {
+        let waiting = (0..plan.part_count())
+            .filter(|index| {
+                !checkpoint
+                    .parts
+                    .contains_key(&PartPlan::part_number(*index))
+            })
+            .collect();
+        Schedule {
+            waiting,
+            running: HashMap::new(),
+            durations: Vec::new(),
+        }
+    }
+
+    fn next(&mut self, hedge: bool, cancel: &CancellationToken) -> Next {
+        if let Some(index) = self.waiting.pop_front() {
+            let token = cancel.child_token();
+            self.running.insert(
+                index,
+                Running {
+                    started: Instant::now(),
+                    hedged: false,
+                    cancel: token.clone(),
+                },
+            );
+            return Next::Send(index, token);
+        }
+        if self.running.is_empty() {
+            return Next::Finished;
+        }
+        if hedge {
+            if let Some((index, token)) = self.laggard() {
+                return Next::Hedge(index, token);
+            }
+        }
+        Next::Wait
+    }
+
+    /// The longest-running part, if it lags far behind the median part time.
+    fn laggard(&mut self) -> Option<(u32, CancellationToken)> {
+        if self.durations.len() < HEDGE_MIN_SAMPLES {
+            return None;
+        }
+        let mut sorted = self.durations.clone();
+        sorted.sort_unstable();
+        let median = sorted.get(sorted.len() / 2).copied()?;
+        let threshold = (median * HEDGE_FACTOR).max(HEDGE_MIN_LAG);
+        let (index, running) = self
+            .running
+            .iter_mut()
+            .filter(|(_, running)| !running.hedged && running.started.elapsed() > threshold)
+            .max_by_key(|(_, running)| running.started.elapsed())?;
+        running.hedged = true;
+        Some((*index, running.cancel.clone()))
+    }
+
+    /// Records the first successful attempt of `index`; false if another attempt won already.
+    fn finish(&mut self, index: u32) -> bool {
+        match self.running.remove(&index) {
+            Some(running) => {
+                running.cancel.cancel();
+                self.durations.push(running.started.elapsed());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Runs the workers until every part is verified, one fails for good, or the caller cancels.
+async fn send_missing_parts<R: Remote>(transfer: &Arc<Transfer<R>>) -> Result<(), UploadError> {
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..transfer.options.concurrency.max(1) {
+        let transfer = Arc::clone(transfer);
+        workers.spawn(async move { transfer.work().await });
+    }
+    let mut first_error = None;
+    while let Some(joined) = workers.join_next().await {
+        let result = joined.map_err(|e| UploadError::Internal(e.to_string()));
+        if let Err(error) = result.and_then(|r| r) {
+            transfer.cancel.cancel();
+            transfer.wake.notify_waiters();
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Why one attempt at a part failed.
+enum AttemptError {
+    /// Worth another attempt.
+    Retry(String),
+    /// The bytes arrived damaged; worth another attempt.
+    Corrupted { local: u64, server: u64 },
+    /// Not worth another attempt.
+    Fatal(UploadError),
+}
+
+impl<R: Remote> Transfer<R> {
+    fn schedule(&self) -> std::sync::MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One worker: take the next part (or a laggard to hedge) until none is left.
+    async fn work(&self) -> Result<(), UploadError> {
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let wake = self.wake.notified();
+            let next = self.schedule().next(self.options.hedge, &self.cancel);
+            let (index, token) = match next {
+                Next::Send(index, token) => (index, token),
+                Next::Hedge(index, token) => {
+                    let _ = self.events.send(UploadEvent::PartHedged {
+                        part_number: PartPlan::part_number(index),
+                    });
+                    (index, token)
+                }
+                Next::Finished => return Ok(()),
+                Next::Wait => {
+                    // Re-check now and then: a part may start to lag without any part ending.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), wake).await;
+                    continue;
+                }
+            };
+            let outcome = self.send_part(index, &token).await;
+            self.wake.notify_waiters();
+            match outcome {
+                Ok(Some(done)) => self.record(index, done),
+                Ok(None) => {} // cancelled: the other attempt won, or the upload stopped
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn record(&self, index: u32, done: DonePart) {
+        if !self.schedule().finish(index) {
+            return; // a hedged twin finished first and was recorded
+        }
+        let part_number = PartPlan::part_number(index);
+        let _ = self.events.send(UploadEvent::PartDone {
+            part_number,
+            size: done.size,
+            crc64: done.crc64,
+        });
+        if let Some(range) = self.plan.range(index) {
+            self.source.release(range);
+        }
+        let snapshot = {
+            let mut checkpoint = self
+                .checkpoint
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            checkpoint.parts.insert(part_number, done);
+            checkpoint.clone()
+        };
+        self.writer.save(snapshot);
+    }
+
+    /// Sends part `index` until it is verified; `Ok(None)` when cancelled.
+    async fn send_part(
+        &self,
+        index: u32,
+        cancel: &CancellationToken,
+    ) -> Result<Option<DonePart>, UploadError> {
+        let part_number = PartPlan::part_number(index);
+        let mut last_corruption = None;
+        for attempt in 1..=self.options.max_attempts.max(1) {
+            self.source.check_unchanged().map_err(UploadError::Source)?;
+            self.counters.part_started();
+            let result = tokio::select! {
+                _ = cancel.cancelled() => None,
+                result = self.attempt_part(index) => Some(result),
+            };
+            self.counters
+                .part_ended(matches!(result, Some(Ok(_))) && !cancel.is_cancelled());
+            let reason = match result {
+                None => return Ok(None),
+                Some(Ok(done)) => return Ok(Some(done)),
+                Some(Err(AttemptError::Fatal(error))) => return Err(error),
+                Some(Err(AttemptError::Retry(reason))) => reason,
+                Some(Err(AttemptError::Corrupted { local, server })) => {
+                    last_corruption = Some((local, server));
+                    format!("CRC-64 mismatch (local {local:#018x}, server {server:#018x})")
+                }
+            };
+            if attempt == self.options.max_attempts.max(1) {
+                return Err(match last_corruption {
+                    Some((local, server)) => UploadError::PartCorrupted {
+                        part_number,
+                        attempts: attempt,
+                        local,
+                        server,
+                    },
+                    None => UploadError::Remote {
+                        operation: "UploadPart",
+                        part_number: Some(part_number),
+                        source: format!("gave up after {attempt} attempts; last error: {reason}")
+                            .into(),
+                    },
+                });
+            }
+            let delay = backoff(attempt);
+            self.counters.add_retry();
+            let _ = self.events.send(UploadEvent::PartRetry {
+                part_number,
+                attempt,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                reason,
+            });
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// One attempt: stream the part, then compare the server's CRC with ours.
+    async fn attempt_part(&self, index: u32) -> Result<DonePart, AttemptError> {
+        let range = self.plan.range(index).ok_or_else(|| {
+            AttemptError::Fatal(UploadError::Internal(format!("no part {index}")))
+        })?;
+        let data = self
+            .source
+            .slice(range)
+            .map_err(|e| AttemptError::Fatal(UploadError::Source(e)))?;
+        let len = data.len() as u64;
+        let md5 = if self.options.content_md5 {
+            let bytes = data.clone();
+            let digest = tokio::task::spawn_blocking(move || content_md5(&bytes))
+                .await
+                .map_err(|e| AttemptError::Fatal(UploadError::Internal(e.to_string())))?;
+            Some(digest)
+        } else {
+            None
+        };
+        let tracker = Arc::new(AttemptTracker::default());
+        let body = reqwest::Body::wrap_stream(chunks(
+            data,
+            self.options.limiter.clone(),
+            Arc::clone(&self.counters),
+            Arc::clone(&tracker),
+        ));
+        let request = self.remote.upload_part(
+            &self.key,
+            &self.upload_id,
+            PartPlan::part_number(index),
+            body,
+            len,
+            md5,
+        );
+        let answer = watch_for_stall(request, &tracker, self.options.stall_timeout).await;
+        let verdict = judge_part(answer, &tracker, len, PartPlan::part_number(index));
+        if verdict.is_err() {
+            self.counters.add_wasted(tracker.sent());
+        }
+        verdict
+    }
+}
+
+fn judge_part<E: RemoteError>(
+    answer: Option<Result<super::remote::PartReceipt, E>>,
+    tracker: &AttemptTracker,
+    len: u64,
+    part_number: u32,
+) -> Result<DonePart, AttemptError> {
+    let receipt = match answer {
+        None => {
+            return Err(AttemptError::Retry(
+                "no progress: the connection stalled".into(),
+            ));
+        }
+        Some(Err(e)) if e.is_retryable() => return Err(AttemptError::Retry(e.to_string())),
+        Some(Err(e)) => {
+            return Err(AttemptError::Fatal(UploadError::Remote {
+                operation: "UploadPart",
+                part_number: Some(part_number),
+                source: Box::new(e),
+            }));
+        }
+        Some(Ok(receipt)) => receipt,
+    };
+    let Some(local) = tracker.crc() else {
+        return Err(AttemptError::Retry(
+            "the server answered before the whole part was sent".into(),
+        ));
+    };
+    match receipt.crc64 {
+        None => Err(AttemptError::Fatal(UploadError::MissingServerCrc {
+            operation: "UploadPart",
+        })),
+        Some(server) if server != local => Err(AttemptError::Corrupted { local, server }),
+        Some(_) => Ok(DonePart {
+            etag: receipt.etag,
+            crc64: local,
+            size: len,
+        }),
+    }
+}
+
+/// Exponential backoff with full jitter: 200 ms doubling to 20 s (the v2 SDK's bounds,
+/// `oss-protocol.md` §5.4), a random point below the cap so parallel retries spread out.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = 200u64.saturating_mul(1u64 << attempt.min(16)).min(20_000);
+    let jittered = rand::random_range(cap_ms / 2..=cap_ms);
+    Duration::from_millis(jittered)
+}
+
+/// What one attempt's body stream has done: bytes handed out and, once all are, their CRC.
+#[derive(Debug, Default)]
+struct AttemptTracker {
+    sent: AtomicU64,
+    crc: Mutex<Option<u64>>,
+}
+
+impl AttemptTracker {
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+    fn crc(&self) -> Option<u64> {
+        *self.crc.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The part as a stream of zero-copy chunks: each chunk waits for the bandwidth cap, feeds the
+/// CRC and the byte counters just before the HTTP client takes it.
+fn chunks(
+    data: Bytes,
+    limiter: Option<Arc<BandwidthLimiter>>,
+    counters: Arc<Counters>,
+    tracker: Arc<AttemptTracker>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let chunk_size = limiter
+        .as_ref()
+        .map_or(MAX_CHUNK, |limiter| limiter.max_chunk());
+    futures::stream::unfold((data, Crc64::new()), move |(mut rest, mut crc)| {
+        let limiter = limiter.clone();
+        let counters = Arc::clone(&counters);
+        let tracker = Arc::clone(&tracker);
+        async move {
+            if rest.is_empty() {
+                return None;
+            }
+            let n = rest.len().min(chunk_size);
+            if let Some(limiter) = &limiter {
+                limiter.acquire(n).await;
+            }
+            let chunk = rest.split_to(n);
+            crc.update(&chunk);
+            counters.add_transferred(n as u64);
+            tracker.sent.fetch_add(n as u64, Ordering::Relaxed);
+            if rest.is_empty() {
+                // Recorded with the last chunk: a client may stop polling once Content-Length
+                // bytes are out, so the end of the stream is not a reliable signal.
+                *tracker.crc.lock().unwrap_or_else(PoisonError::into_inner) = Some(crc.value());
+            }
+            Some((Ok(chunk), (rest, crc)))
+        }
+    })
+}
+
+/// Runs `request`, giving up (`None`) when it moves no byte for `stall` — a half-dead connection
+/// otherwise hangs a part forever, and a total timeout would wrongly cut slow-but-alive links.
+async fn watch_for_stall<F: std::future::Future>(
+    request: F,
+    tracker: &AttemptTracker,
+    stall: Duration,
+) -> Option<F::Output> {
+    tokio::pin!(request);
+    let mut tick = tokio::time::interval((stall / 4).max(Duration::from_millis(50)));
+    let mut last_sent = tracker.sent();
+    let mut last_change = Instant::now();
+    loop {
+        tokio::select! {
+            output = &mut request => return Some(output),
+            _ = tick.tick() => {
+                let sent = tracker.sent();
+                if sent != last_sent {
+                    last_sent = sent;
+                    last_change = Instant::now();
+                } else if last_change.elapsed() >= stall {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Completes with every part in ascending order, then proves the object is the file: Complete's
+/// CRC and HEAD's size and CRC must equal the CRC combined from the verified parts.
+async fn complete_and_verify<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    plan: &PartPlan,
+    checkpoint: &Checkpoint,
+    events: &mpsc::UnboundedSender<UploadEvent>,
+) -> Result<ObjectReceipt, UploadError> {
+    let holes: Vec<u32> = (0..plan.part_count())
+        .map(PartPlan::part_number)
+        .filter(|n| !checkpoint.parts.contains_key(n))
+        .collect();
+    if !holes.is_empty() {
+        return Err(UploadError::Internal(format!(
+            "refusing to complete with missing parts {holes:?}"
+        )));
+    }
+    let expected_crc = crc64_of_pieces(checkpoint.parts.values().map(|p| (p.crc64, p.size)));
+    let parts: Vec<(u32, String)> = checkpoint
+        .parts
+        .iter()
+        .map(|(number, part)| (*number, part.etag.clone()))
+        .collect();
+    let _ = events.send(UploadEvent::Completing {
+        part_count: plan.part_count(),
+    });
+    let completed =
+        complete_with_retries(remote, job, checkpoint, parts, plan.len(), expected_crc).await?;
+    check_object(
+        remote,
+        job,
+        &completed,
+        plan.len(),
+        expected_crc,
+        "CompleteMultipartUpload",
+    )
+    .await?;
+    let head = remote
+        .head(&job.key)
+        .await
+        .map_err(remote_error("HeadObject", None))?
+        .ok_or_else(|| UploadError::ObjectMismatch {
+            what: "existence",
+            expected: "present".into(),
+            actual: "absent after Complete".into(),
+        })?;
+    check_object(remote, job, &head, plan.len(), expected_crc, "HeadObject").await?;
+    Ok(head)
+}
+
+/// Complete, retried; before a retry, HEAD tells whether an earlier attempt already succeeded
+/// (OSS goes on assembling after a client timeout: `oss-protocol.md` §5.5 point 7).
+async fn complete_with_retries<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    checkpoint: &Checkpoint,
+    parts: Vec<(u32, String)>,
+    len: u64,
+    expected_crc: u64,
+) -> Result<ObjectReceipt, UploadError> {
+    let attempts = job.options.max_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let result = remote
+            .complete(&job.key, &checkpoint.upload_id, parts.clone())
+            .await;
+        match result {
+            Ok(object) => return Ok(object),
+            Err(e) if e.is_retryable() && attempt < attempts => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+                if let Ok(Some(object)) = remote.head(&job.key).await {
+                    if object.size == len && object.crc64 == Some(expected_crc) {
+                        return Ok(object);
+                    }
+                }
+            }
+            Err(e) => return Err(remote_error("CompleteMultipartUpload", None)(e)),
+        }
+    }
+}
+
+/// Deletes the object and fails if its size or CRC is not the file's.
+async fn check_object<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    object: &ObjectReceipt,
+    len: u64,
+    expected_crc: u64,
+    operation: &'static str,
+) -> Result<(), UploadError> {
+    let Some(crc) = object.crc64 else {
+        return Err(UploadError::MissingServerCrc { operation });
+    };
+    let mismatch = if crc != expected_crc {
+        Some((
+            "CRC-64",
+            format!("{expected_crc:#018x}"),
+            format!("{crc:#018x}"),
+        ))
+    } else if object.size != len {
+        Some(("size", len.to_string(), object.size.to_string()))
+    } else {
+        None
+    };
+    let Some((what, expected, actual)) = mismatch else {
+        return Ok(());
+    };
+    // Never leave a damaged object behind under the name RDS will restore from.
+    let _ = remote.delete(&job.key).await;
+    Err(UploadError::ObjectMismatch {
+        what,
+        expected,
+        actual,
+    })
+}
+
+/// Checkpoint path the upload of `source` to `bucket/key` at `endpoint` uses (for `--abort`).
+pub fn checkpoint_path(
+    store: &CheckpointStore,
+    source: &std::path::Path,
+    endpoint: String,
+    bucket: &str,
+    key: &str,
+) -> PathBuf {
+    store.path_for(
+        source,
+        &Target {
+            endpoint,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        },
+    )
+}

@@ -1,0 +1,90 @@
+//! Why an upload stopped. Every variant says which step failed and what the user can do; the
+//! checkpoint is kept unless the message says otherwise, so a rerun resumes.
+
+use std::path::PathBuf;
+
+use super::checkpoint::CheckpointError;
+use super::plan::PlanError;
+
+/// A boxed store error (the engine is generic over the store).
+pub type RemoteCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An upload failed or was stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UploadError {
+    /// No part plan fits the file or the requested part size.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The checkpoint could not be read or written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The local file could not be read, or changed while it was being uploaded.
+    #[error("{0}")]
+    Source(#[source] crate::Error),
+    /// A call to the store failed and retrying cannot help (or retries ran out).
+    #[error("{operation}{}: {source}", part_label(*part_number))]
+    Remote {
+        /// The OSS operation.
+        operation: &'static str,
+        /// The part, for UploadPart.
+        part_number: Option<u32>,
+        /// The store's error.
+        source: RemoteCause,
+    },
+    /// A part's bytes kept arriving damaged (CRC-64 mismatch) after every retry.
+    #[error(
+        "part {part_number}: the server's CRC-64 differed from the bytes sent in {attempts} attempts \
+         (last: local {local:#018x}, server {server:#018x}); the link or a proxy is corrupting \
+         data — check it, then rerun the same command to resume"
+    )]
+    PartCorrupted {
+        /// The part.
+        part_number: u32,
+        /// Attempts made.
+        attempts: u32,
+        /// Our CRC of the last attempt.
+        local: u64,
+        /// The server's CRC of the last attempt.
+        server: u64,
+    },
+    /// The server did not return the CRC-64 that end-to-end verification needs.
+    #[error(
+        "{operation} did not return x-oss-hash-crc64ecma, so the upload cannot be verified; \
+         check that the endpoint is an OSS endpoint (not a proxy that strips headers)"
+    )]
+    MissingServerCrc {
+        /// The operation.
+        operation: &'static str,
+    },
+    /// The assembled object is not the file: it was deleted, nothing is passed off as complete.
+    #[error(
+        "the assembled object's {what} is {actual} but the file's is {expected}; the object was \
+         deleted and the checkpoint discarded — rerun the command to upload again"
+    )]
+    ObjectMismatch {
+        /// "CRC-64" or "size".
+        what: &'static str,
+        /// The file's value.
+        expected: String,
+        /// The object's value.
+        actual: String,
+    },
+    /// Stopped on request (Ctrl-C); the checkpoint is kept.
+    #[error(
+        "upload interrupted; the parts sent so far are kept (checkpoint {}). Rerun the same \
+         command to resume, or add --abort to discard the upload",
+        checkpoint.display()
+    )]
+    Interrupted {
+        /// The checkpoint to resume from.
+        checkpoint: PathBuf,
+    },
+    /// A broken invariant inside the engine.
+    #[error("internal error in the upload engine: {0}")]
+    Internal(String),
+}
+
+fn part_label(part_number: Option<u32>) -> String {
+    part_number.map_or_else(String::new, |n| format!(" (part {n})"))
+}
