@@ -26,6 +26,7 @@ pub mod checksum;
 pub mod cli;
 pub mod env_vars;
 pub mod error;
+pub mod http;
 pub mod oss;
 pub mod source;
 
