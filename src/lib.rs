@@ -27,6 +27,7 @@ pub mod cli;
 pub mod env_vars;
 pub mod error;
 pub mod http;
+pub mod oss;
 pub mod source;
 pub mod upload;
 
