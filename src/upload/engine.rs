@@ -24,6 +24,7 @@ use super::progress::{Counters, UploadEvent};
 use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
 use crate::checksum::{Crc64, content_md5, crc64, crc64_of_pieces};
 use crate::http::limit::{BandwidthLimiter, MAX_CHUNK};
+use crate::http::{Backoff, RetryConfig};
 use crate::source::SourceFile;
 
 /// Tuning and behaviour of one upload.
@@ -41,8 +42,9 @@ pub struct UploadOptions {
     pub resume: bool,
     /// Re-send a part in parallel when it lags far behind the others near the end.
     pub hedge: bool,
-    /// Attempts per part (and for Complete) before giving up.
-    pub max_attempts: u32,
+    /// Retries per part (and for Complete) and their backoff. Only the count and the delays
+    /// apply: a part's first attempt on a slow link may alone outlast any time budget.
+    pub retry: RetryConfig,
     /// An attempt that moves no byte for this long is abandoned and retried.
     pub stall_timeout: Duration,
 }
@@ -57,8 +59,14 @@ impl Default for UploadOptions {
             resume: true,
             hedge: true,
             // The v2 SDK tries 3 times, ossutil 10 (`oss-protocol.md` §5.2–5.3); a multi-hour
-            // upload over a flaky link is better served by the larger number.
-            max_attempts: 10,
+            // upload over a flaky link is better served by the larger number. Delays from 200 ms
+            // to 20 s, the v2 SDK's bounds (§5.5 point 6).
+            retry: RetryConfig {
+                max_retries: 9,
+                base: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(20),
+                ..RetryConfig::default()
+            },
             stall_timeout: Duration::from_secs(60),
         }
     }
@@ -621,7 +629,9 @@ impl<R: Remote> Transfer<R> {
     ) -> Result<Option<DonePart>, UploadError> {
         let part_number = PartPlan::part_number(index);
         let mut last_corruption = None;
-        for attempt in 1..=self.options.max_attempts.max(1) {
+        let mut backoff = Backoff::new(&self.options.retry);
+        let attempts = self.options.retry.max_retries.saturating_add(1);
+        for attempt in 1..=attempts {
             self.source.check_unchanged().map_err(UploadError::Source)?;
             self.counters.part_started();
             let result = tokio::select! {
@@ -640,7 +650,7 @@ impl<R: Remote> Transfer<R> {
                     format!("CRC-64 mismatch (local {local:#018x}, server {server:#018x})")
                 }
             };
-            if attempt == self.options.max_attempts.max(1) {
+            if attempt == attempts {
                 return Err(match last_corruption {
                     Some((local, server)) => UploadError::PartCorrupted {
                         part_number,
@@ -656,7 +666,7 @@ impl<R: Remote> Transfer<R> {
                     },
                 });
             }
-            let delay = backoff(attempt);
+            let delay = backoff.next_delay();
             self.counters.add_retry();
             let _ = self.events.send(UploadEvent::PartRetry {
                 part_number,
@@ -753,14 +763,6 @@ fn judge_part<E: RemoteError>(
             size: len,
         }),
     }
-}
-
-/// Exponential backoff with full jitter: 200 ms doubling to 20 s (the v2 SDK's bounds,
-/// `oss-protocol.md` §5.4), a random point below the cap so parallel retries spread out.
-fn backoff(attempt: u32) -> Duration {
-    let cap_ms = 200u64.saturating_mul(1u64 << attempt.min(16)).min(20_000);
-    let jittered = rand::random_range(cap_ms / 2..=cap_ms);
-    Duration::from_millis(jittered)
 }
 
 /// What one attempt's body stream has done: bytes handed out and, once all are, their CRC.
@@ -904,7 +906,8 @@ async fn complete_with_retries<R: Remote>(
     len: u64,
     expected_crc: u64,
 ) -> Result<ObjectReceipt, UploadError> {
-    let attempts = job.options.max_attempts.max(1);
+    let attempts = job.options.retry.max_retries.saturating_add(1);
+    let mut backoff = Backoff::new(&job.options.retry);
     let mut attempt = 1;
     loop {
         let result = remote
@@ -913,7 +916,7 @@ async fn complete_with_retries<R: Remote>(
         match result {
             Ok(object) => return Ok(object),
             Err(e) if e.is_retryable() && attempt < attempts => {
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(backoff.next_delay()).await;
                 attempt += 1;
                 if let Ok(Some(object)) = remote.head(&job.key).await {
                     if object.size == len && object.crc64 == Some(expected_crc) {

@@ -205,10 +205,17 @@ fn fixture(len: usize) -> Fixture {
 }
 
 fn options() -> UploadOptions {
+    let defaults = UploadOptions::default();
     UploadOptions {
         part_size: Some(PART),
         concurrency: 3,
-        ..UploadOptions::default()
+        // Fast retries keep the suite quick; the count is what the tests exercise.
+        retry: crate::http::RetryConfig {
+            base: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(5),
+            ..defaults.retry
+        },
+        ..defaults
     }
 }
 
@@ -297,7 +304,10 @@ async fn persistent_corruption_stops_with_a_clear_error_and_no_object() {
     let store = Arc::new(ScriptedStore::default());
     store.fault(1, &[Fault::WrongCrc; 3]);
     let options = UploadOptions {
-        max_attempts: 3,
+        retry: crate::http::RetryConfig {
+            max_retries: 2,
+            ..options().retry
+        },
         ..options()
     };
     let (result, _) = upload(&store, &fixture, options).await;
