@@ -22,3 +22,5 @@ pub const BAK2RDS_FIXTURES: &str = "BAK2RDS_FIXTURES";
 pub const RUST_LOG: &str = "RUST_LOG";
 /// The user's home folder, for `~/.aliyun/config.json`.
 pub const HOME: &str = "HOME";
+/// Default region (the name Alibaba's CLI and SDKs read), e.g. `cn-hangzhou`.
+pub const ALIBABA_CLOUD_REGION_ID: &str = "ALIBABA_CLOUD_REGION_ID";

@@ -43,6 +43,10 @@ pub enum Command {
     Synth(SynthArgs),
     /// Run the local OSS + RDS emulator (offline rehearsal, benchmarks).
     Serve(ServeArgs),
+    /// Upload a file to OSS: parallel parts, CRC-64 checked, rate-limited, resumable.
+    Upload(UploadArgs),
+    /// Measure upload throughput, CPU and memory against the emulator or an endpoint.
+    Bench(BenchArgs),
 }
 
 /// `bak2rds inspect`.
@@ -111,4 +115,100 @@ pub struct ServeArgs {
     /// Derive ETags from the CRC64 instead of MD5, so benchmarks measure the client.
     #[arg(long)]
     pub fast_etag: bool,
+}
+
+/// Where and how to reach OSS; shared by every command that talks to it.
+#[derive(Debug, Args, Clone)]
+pub struct OssArgs {
+    /// OSS region, e.g. cn-hangzhou (the endpoint is derived from it).
+    #[arg(long, env = crate::env_vars::ALIBABA_CLOUD_REGION_ID)]
+    pub region: Option<String>,
+    /// OSS endpoint URL, overriding the regional one (e.g. the emulator's http://127.0.0.1:PORT).
+    #[arg(long, env = crate::env_vars::BAK2RDS_OSS_ENDPOINT, value_name = "URL")]
+    pub oss_endpoint: Option<String>,
+    /// Use the region's -internal endpoint (from an ECS instance in the same region).
+    #[arg(long)]
+    pub internal: bool,
+    /// Profile in the aliyun CLI config file (~/.aliyun/config.json) to take credentials from.
+    #[arg(long, env = crate::env_vars::ALIBABA_CLOUD_PROFILE)]
+    pub profile: Option<String>,
+    /// Request signature version.
+    #[arg(long, value_enum, default_value = "v4")]
+    pub signature_version: SignatureVersionArg,
+}
+
+/// OSS signature versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignatureVersionArg {
+    /// OSS4-HMAC-SHA256 (the default, and what new regions require).
+    V4,
+    /// The legacy HMAC-SHA1 signature.
+    V1,
+}
+
+/// Part size, parallelism and bandwidth of an upload.
+#[derive(Debug, Args, Clone)]
+pub struct TransferArgs {
+    /// Part size (e.g. 64MiB); default: chosen from the file size (16–256 MiB, ≤10,000 parts).
+    #[arg(long, value_name = "SIZE")]
+    pub part_size: Option<String>,
+    /// Parts in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Bandwidth cap, e.g. 50MiB/s or 200Mbit/s.
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<String>,
+    /// Send Content-MD5 with every part (server-side check; costs ~2 CPU-s per GiB).
+    #[arg(long)]
+    pub content_md5: bool,
+}
+
+/// `bak2rds upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The file to upload.
+    pub file: PathBuf,
+    /// Destination, oss://BUCKET/KEY (a KEY ending in / gets a safe name derived from the file).
+    pub destination: String,
+    /// OSS connection.
+    #[command(flatten)]
+    pub oss: OssArgs,
+    /// Transfer tuning.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// Folder for resume checkpoints (default ~/.bak2rds/checkpoints).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Start over even if a checkpoint exists (its multipart upload is aborted).
+    #[arg(long)]
+    pub no_resume: bool,
+    /// Abort the unfinished multipart upload of this file and destination, and delete its checkpoint.
+    #[arg(long)]
+    pub abort: bool,
+}
+
+/// `bak2rds bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Size of the synthetic backup to upload, e.g. 4GiB.
+    #[arg(long, default_value = "4GiB")]
+    pub size: String,
+    /// Upload this file instead of a synthetic backup.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Folder for the synthetic backup (default: a temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Concurrency levels to measure one after the other, e.g. 1,2,4,8,16.
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    pub sweep: Vec<usize>,
+    /// Bucket to upload to when --oss-endpoint is given.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// OSS connection (default: an emulator started for the run, with --fast-etag).
+    #[command(flatten)]
+    pub oss: OssArgs,
+    /// Transfer tuning.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod cmd;
 pub mod printer;
+pub mod resources;
 
 use std::process::ExitCode;
 

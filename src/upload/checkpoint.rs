@@ -1,22 +1,21 @@
 //! The resume record of one upload: which file, which object, which multipart upload, and every
 //! part already verified with its CRC-64.
 //!
-//! Durability: each save writes a temporary file in the same folder, fsyncs it and renames it over
-//! the old record (then fsyncs the folder), so a crash at any instant leaves either the previous
-//! record or the new one, never a torn one. Saves are coalesced by [`CheckpointWriter`]: parts can
+//! Durability: saves go through [`crate::durable::write_atomic`], so a crash at any instant leaves
+//! either the previous record or the new one, never a torn one. Saves are coalesced by [`CheckpointWriter`]: parts can
 //! finish faster than a disk can fsync, and losing the last few part records is harmless because a
 //! resume reconciles with the server's ListParts anyway (`oss-protocol.md` §5.5 point 4).
 //!
-//! The record holds no secret: no credentials, no signed URLs. Files are created with mode 0600.
+//! The record holds no secret: no credentials, no signed URLs.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use super::plan::PartPlan;
+use crate::durable;
 use crate::source::FileIdentity;
 
 /// Version of the record layout; a record of another version is not trusted.
@@ -172,16 +171,8 @@ impl CheckpointStore {
 
     /// Reads the record at `path`; `None` when there is none.
     pub fn load(&self, path: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
-        let text = match std::fs::read(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(CheckpointError::Io {
-                    action: "read",
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        let Some(text) = durable::read_optional(path).map_err(io_error("read", path))? else {
+            return Ok(None);
         };
         serde_json::from_slice(&text)
             .map(Some)
@@ -193,55 +184,24 @@ impl CheckpointStore {
 
     /// Atomically replaces the record at `path` with `checkpoint`.
     pub fn save(&self, path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-        let io = |action: &'static str| {
-            let path = path.to_path_buf();
-            move |source| CheckpointError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        let dir = path.parent().unwrap_or(&self.dir);
-        create_private_dir(dir).map_err(io("create folder for"))?;
-        let json = serde_json::to_vec(checkpoint).map_err(|e| io("encode")(e.into()))?;
-        // tempfile creates the file with mode 0600 on Unix.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".checkpoint-")
-            .tempfile_in(dir)
-            .map_err(io("create"))?;
-        temp.write_all(&json).map_err(io("write"))?;
-        temp.as_file().sync_all().map_err(io("sync"))?;
-        temp.persist(path).map_err(|e| io("rename")(e.error))?;
-        sync_dir(dir).map_err(io("sync folder of"))?;
-        Ok(())
+        let json =
+            serde_json::to_vec(checkpoint).map_err(|e| io_error("encode", path)(e.into()))?;
+        durable::write_atomic(path, &json).map_err(io_error("write", path))
     }
 
     /// Deletes the record (after success or abort). A missing record is fine.
     pub fn remove(&self, path: &Path) -> Result<(), CheckpointError> {
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(CheckpointError::Io {
-                action: "remove",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        durable::remove(path).map_err(io_error("remove", path))
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let path = path.to_path_buf();
+    move |source| CheckpointError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 /// Saves the newest state in the background, coalescing saves that arrive faster than the disk

@@ -1,8 +1,10 @@
 //! One file per subcommand. Each turns its arguments into a library call and prints the result.
 
+mod bench;
 mod inspect;
 mod serve;
 mod synth;
+mod upload;
 
 use super::Status;
 use super::args::Command;
@@ -14,5 +16,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Inspect(args) => inspect::run(args, printer),
         Command::Synth(args) => synth::run(args, printer),
         Command::Serve(args) => serve::run(args, printer),
+        Command::Upload(args) => upload::run(args, printer),
+        Command::Bench(args) => bench::run(args, printer),
     }
 }
