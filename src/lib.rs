@@ -26,6 +26,7 @@ pub mod checksum;
 pub mod cli;
 pub mod env_vars;
 pub mod error;
+pub mod rds;
 pub mod source;
 
 pub use error::{Error, Result};

@@ -1,0 +1,7 @@
+//! The ApsaraDB RDS side: request signing, typed calls of the RDS RPC API, pre-flight checks
+//! before any upload, waiting for a migration task and explaining how it ended.
+//!
+//! Must not touch files or OSS: the facts it judges are handed in by `migrate`.
+//! Reference: research note rds-api.md (§ numbers cited throughout).
+
+pub mod sign;
