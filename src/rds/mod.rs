@@ -5,10 +5,13 @@
 //! Reference: research note rds-api.md (§ numbers cited throughout).
 
 pub mod client;
+pub mod diagnose;
 pub mod endpoint;
 pub mod error;
 pub mod model;
+pub mod preflight;
 pub mod sign;
+pub mod wait;
 
 pub use client::{RdsClient, RdsClientConfig, RetryPolicy, SignatureVersion};
 pub use error::{RdsError, RetryClass};
