@@ -26,6 +26,8 @@ pub mod checksum;
 pub mod cli;
 pub mod env_vars;
 pub mod error;
+pub mod http;
+pub mod oss;
 pub mod rds;
 pub mod source;
 

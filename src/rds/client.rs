@@ -11,6 +11,8 @@ use super::endpoint;
 use super::error::{RdsError, RetryClass};
 use super::model::*;
 use super::sign::{self, Credentials, RequestStamp, V1Dialect};
+use crate::http::client::{HttpConfig, build_client};
+use crate::http::retry::{Idempotency, RetryConfig, RetryDecision, retry};
 
 /// Which signature the client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,29 +24,6 @@ pub enum SignatureVersion {
     V3,
 }
 
-/// Bounded retries with decorrelated jitter (DESIGN habit 5).
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included.
-    pub max_attempts: u32,
-    /// The first back-off.
-    pub base_delay: Duration,
-    /// No back-off is longer than this.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 6 attempts over roughly half a minute at most: throttling on Alibaba's gateway is per
-    /// second, so a few seconds of back-off clears it.
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-        }
-    }
-}
-
 /// How to reach RDS.
 #[derive(Debug, Clone)]
 pub struct RdsClientConfig {
@@ -54,21 +33,21 @@ pub struct RdsClientConfig {
     pub endpoint: Option<String>,
     /// Signature to send.
     pub signature: SignatureVersion,
-    /// Per-request timeout.
+    /// Longest pause while reading an answer.
     pub timeout: Duration,
-    /// Retry policy.
-    pub retry: RetryPolicy,
+    /// Retry budget (the shared decorrelated-jitter loop of [`crate::http::retry`]).
+    pub retry: RetryConfig,
 }
 
 impl RdsClientConfig {
-    /// Defaults for a region: V3, 30 s per request, the default retry policy.
+    /// Defaults for a region: V3, 30 s read timeout, the shared default retry budget.
     pub fn new(region: impl Into<String>) -> Self {
         RdsClientConfig {
             region: region.into(),
             endpoint: None,
             signature: SignatureVersion::default(),
             timeout: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
+            retry: RetryConfig::default(),
         }
     }
 }
@@ -93,10 +72,13 @@ impl RdsClient {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| RdsError::Config(format!("RDS endpoint {base_url} has no host")))?
             .to_owned();
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| RdsError::Config(format!("HTTP client: {e}")))?;
+        let http = build_client(&HttpConfig {
+            read_timeout: config.timeout,
+            // Plain http only when the user points us at one (the emulator).
+            https_only: base_url.starts_with("https://"),
+            ..HttpConfig::default()
+        })
+        .map_err(|e| RdsError::Config(format!("HTTP client: {e}")))?;
         Ok(RdsClient {
             http,
             base_url,
@@ -123,8 +105,12 @@ impl RdsClient {
                 "object key {key:?} contains ':', which OssObjectPositions cannot carry (rds-api.md §1.1); upload under a key without ':'"
             )));
         }
-        self.call("CreateMigrateTask", request.to_params(), false)
-            .await
+        self.call(
+            "CreateMigrateTask",
+            request.to_params(),
+            Idempotency::NonIdempotent,
+        )
+        .await
     }
 
     /// CreateOnlineDatabaseTask (§1.2): opens a database restored with `IsOnlineDB=False`.
@@ -141,7 +127,12 @@ impl RdsClient {
             ("MigrateTaskId".into(), migrate_task_id.into()),
             ("CheckDBMode".into(), check_db_mode.as_str().into()),
         ];
-        self.call("CreateOnlineDatabaseTask", params, false).await
+        self.call(
+            "CreateOnlineDatabaseTask",
+            params,
+            Idempotency::NonIdempotent,
+        )
+        .await
     }
 
     /// DescribeMigrateTasks (§1.3) for a UTC time window (minutes precision on the wire).
@@ -160,7 +151,8 @@ impl RdsClient {
             // 100 is the documented maximum page size (§1.3).
             ("PageSize".into(), "100".into()),
         ];
-        self.call("DescribeMigrateTasks", params, true).await
+        self.call("DescribeMigrateTasks", params, Idempotency::Idempotent)
+            .await
     }
 
     /// DescribeMigrateTaskById (§1.4).
@@ -173,7 +165,8 @@ impl RdsClient {
             ("DBInstanceId".into(), instance_id.into()),
             ("MigrateTaskId".into(), migrate_task_id.into()),
         ];
-        self.call("DescribeMigrateTaskById", params, true).await
+        self.call("DescribeMigrateTaskById", params, Idempotency::Idempotent)
+            .await
     }
 
     /// DescribeOssDownloads (§1.5): per-file detail of a task.
@@ -186,7 +179,8 @@ impl RdsClient {
             ("DBInstanceId".into(), instance_id.into()),
             ("MigrateTaskId".into(), migrate_task_id.into()),
         ];
-        self.call("DescribeOssDownloads", params, true).await
+        self.call("DescribeOssDownloads", params, Idempotency::Idempotent)
+            .await
     }
 
     /// DescribeDBInstanceAttribute (§1.8) for one instance; [`RdsError::NotFound`] if the
@@ -197,7 +191,11 @@ impl RdsClient {
     ) -> Result<DbInstanceAttribute, RdsError> {
         let params = vec![("DBInstanceId".into(), instance_id.into())];
         let answer: DescribeDbInstanceAttributeResponse = self
-            .call("DescribeDBInstanceAttribute", params, true)
+            .call(
+                "DescribeDBInstanceAttribute",
+                params,
+                Idempotency::Idempotent,
+            )
             .await?;
         answer
             .items
@@ -216,7 +214,8 @@ impl RdsClient {
         instance_id: &str,
     ) -> Result<DescribeDatabasesResponse, RdsError> {
         let params = vec![("DBInstanceId".into(), instance_id.into())];
-        self.call("DescribeDatabases", params, true).await
+        self.call("DescribeDatabases", params, Idempotency::Idempotent)
+            .await
     }
 
     /// DescribeAccounts (§1.8).
@@ -225,7 +224,8 @@ impl RdsClient {
         instance_id: &str,
     ) -> Result<DescribeAccountsResponse, RdsError> {
         let params = vec![("DBInstanceId".into(), instance_id.into())];
-        self.call("DescribeAccounts", params, true).await
+        self.call("DescribeAccounts", params, Idempotency::Idempotent)
+            .await
     }
 
     /// DescribeResourceUsage (§1.8).
@@ -234,7 +234,8 @@ impl RdsClient {
         instance_id: &str,
     ) -> Result<DescribeResourceUsageResponse, RdsError> {
         let params = vec![("DBInstanceId".into(), instance_id.into())];
-        self.call("DescribeResourceUsage", params, true).await
+        self.call("DescribeResourceUsage", params, Idempotency::Idempotent)
+            .await
     }
 
     /// The one call site of retries: sends, and on a retryable failure waits and sends again
@@ -243,29 +244,20 @@ impl RdsClient {
         &self,
         action: &'static str,
         params: Vec<(String, String)>,
-        idempotent: bool,
+        idempotency: Idempotency,
     ) -> Result<T, RdsError> {
-        let policy = self.config.retry;
-        let mut delay = policy.base_delay;
-        let mut attempt = 1;
-        loop {
-            let error = match self.call_once(action, &params).await {
-                Ok(answer) => return Ok(answer),
-                Err(error) => error,
-            };
-            let retryable = match error.retry_class() {
-                RetryClass::Always => true,
-                RetryClass::IfIdempotent => idempotent,
-                RetryClass::Never => false,
-            };
-            if !retryable || attempt >= policy.max_attempts {
-                return Err(error);
-            }
-            tracing::debug!(action, attempt, error = %error, "retrying RDS call");
-            delay = next_delay(policy, delay);
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
+        retry(
+            &self.config.retry,
+            |_| self.call_once(action, &params),
+            |error: &RdsError| match (error.retry_class(), idempotency) {
+                (RetryClass::Always, _) | (RetryClass::IfIdempotent, Idempotency::Idempotent) => {
+                    tracing::debug!(action, %error, "RDS call will be retried");
+                    RetryDecision::Retry
+                }
+                _ => RetryDecision::Fail,
+            },
+        )
+        .await
     }
 
     /// One signed request and its decoded answer.
@@ -352,15 +344,6 @@ impl RdsClient {
             detail: detail.into(),
         }
     }
-}
-
-/// Decorrelated jitter: a random wait between the base and three times the previous one,
-/// capped (the AWS architecture blog's "decorrelated jitter", as object_store uses).
-fn next_delay(policy: RetryPolicy, previous: Duration) -> Duration {
-    let low = policy.base_delay.as_millis();
-    let high = previous.as_millis().saturating_mul(3).max(low + 1);
-    let pick = rand::random_range(low..high);
-    Duration::from_millis(u64::try_from(pick).unwrap_or(u64::MAX)).min(policy.max_delay)
 }
 
 /// `yyyy-MM-ddTHH:mmZ`, the minute-precision UTC format of DescribeMigrateTasks (§1.3).

@@ -13,6 +13,6 @@ pub mod preflight;
 pub mod sign;
 pub mod wait;
 
-pub use client::{RdsClient, RdsClientConfig, RetryPolicy, SignatureVersion};
+pub use client::{RdsClient, RdsClientConfig, SignatureVersion};
 pub use error::{RdsError, RetryClass};
 pub use sign::Credentials;

@@ -5,8 +5,6 @@
 //!
 //! Algorithms: research note rds-api.md §2.1 (V1) and §2.2 (V3).
 
-use std::fmt;
-
 use base64::Engine as _;
 use hmac::{KeyInit as _, Mac as _};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -31,54 +29,9 @@ const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// An AccessKey pair with an optional STS token. `Debug` never shows the secret or the token.
-#[derive(Clone)]
-pub struct Credentials {
-    /// The AccessKey ID (public).
-    pub access_key_id: String,
-    access_key_secret: String,
-    security_token: Option<String>,
-}
-
-impl Credentials {
-    /// A long-term AccessKey pair.
-    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>) -> Self {
-        Credentials {
-            access_key_id: access_key_id.into(),
-            access_key_secret: access_key_secret.into(),
-            security_token: None,
-        }
-    }
-
-    /// Adds an STS security token (temporary credentials, rds-api.md §3).
-    pub fn with_security_token(mut self, token: impl Into<String>) -> Self {
-        self.security_token = Some(token.into());
-        self
-    }
-
-    /// The secret, for signing only.
-    pub fn access_key_secret(&self) -> &str {
-        &self.access_key_secret
-    }
-
-    /// The STS token, if any.
-    pub fn security_token(&self) -> Option<&str> {
-        self.security_token.as_deref()
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"***")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "***"),
-            )
-            .finish()
-    }
-}
+/// The account's AccessKey pair (and STS token): one type for OSS and RDS, so a user's
+/// credentials are loaded once. Its `Debug` redacts the secret and the token.
+pub use crate::oss::credential::Credentials;
 
 /// RFC 3986 percent-encoding of one name or value, upper-case hex (rds-api.md §2.1 step 2).
 pub fn percent_encode(text: &str) -> String {
@@ -190,7 +143,7 @@ pub fn sign_v1(
     common("SignatureMethod", V1_SIGNATURE_METHOD);
     common("SignatureVersion", V1_SIGNATURE_VERSION);
     common("SignatureNonce", stamp.nonce);
-    common("AccessKeyId", &credentials.access_key_id);
+    common("AccessKeyId", credentials.access_key_id());
     if let Some(token) = credentials.security_token() {
         common("SecurityToken", token);
     }
@@ -327,7 +280,7 @@ pub fn sign_v3(
         headers.push(("x-acs-security-token".into(), token.into()));
         headers.push((
             "x-acs-accesskey-id".into(),
-            credentials.access_key_id.clone(),
+            credentials.access_key_id().to_owned(),
         ));
     }
     let mut signed_headers: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
@@ -346,7 +299,7 @@ pub fn sign_v3(
     );
     headers.push((
         "authorization".into(),
-        v3_authorization(&credentials.access_key_id, &signed_headers, &signature),
+        v3_authorization(credentials.access_key_id(), &signed_headers, &signature),
     ));
     headers
 }
