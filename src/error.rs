@@ -43,6 +43,9 @@ pub enum Error {
     /// A setting or argument is invalid; the message says which and what to do.
     #[error("{0}")]
     Config(String),
+    /// An RDS call, pre-flight fact gathering or task wait failed.
+    #[error(transparent)]
+    Rds(#[from] crate::rds::error::RdsError),
 }
 
 impl Error {
@@ -51,6 +54,7 @@ impl Error {
         match self {
             Error::Io { .. } => Category::Io,
             Error::Config(_) => Category::Config,
+            Error::Rds(e) => e.category(),
         }
     }
 

@@ -30,6 +30,7 @@ pub mod env_vars;
 pub mod error;
 pub mod http;
 pub mod oss;
+pub mod rds;
 pub mod source;
 pub mod upload;
 
