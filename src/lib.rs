@@ -28,5 +28,6 @@ pub mod cli;
 pub mod env_vars;
 pub mod error;
 pub mod source;
+pub mod units;
 
 pub use error::{Error, Result};
