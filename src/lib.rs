@@ -32,6 +32,7 @@ pub mod http;
 pub mod oss;
 pub mod rds;
 pub mod source;
+pub mod units;
 pub mod upload;
 
 pub use error::{Error, Result};

@@ -103,6 +103,7 @@ pub fn parse_block(bytes: &Bytes<'_>, at: u64) -> Parse<Block> {
     let first = add(bytes, at, u64::from(first_event))?;
     // A soft filemark has no streams: its first-event offset is its own size [note §2.1].
     if block_tag == tag::SFMB {
+        require(bytes, at, first)?;
         block.next = first;
         return Ok(block);
     }
@@ -113,6 +114,7 @@ pub fn parse_block(bytes: &Bytes<'_>, at: u64) -> Parse<Block> {
         let data_end = add(bytes, data, len)?;
         if id == tag::SPAD {
             // The next DBLK starts exactly where the pad's data ends [note §2.2].
+            require(bytes, data, data_end)?;
             block.next = data_end;
             return Ok(block);
         }
@@ -177,15 +179,20 @@ fn take_stream(
         _ => {}
     }
     // Data streams must lie inside the file, even though they are not read.
-    if !bytes.has(data, len) {
-        return Err(bytes.error(
-            ParseErrorKind::Truncated {
-                needed: add(bytes, data, len)?.saturating_sub(bytes.len()),
-            },
-            data,
-        ));
+    require(bytes, data, add(bytes, data, len)?)
+}
+
+/// Fails with `Truncated` unless `start..end` lies inside the bytes.
+fn require(bytes: &Bytes<'_>, start: u64, end: u64) -> Parse<()> {
+    if end <= bytes.len() {
+        return Ok(());
     }
-    Ok(())
+    Err(bytes.error(
+        ParseErrorKind::Truncated {
+            needed: end.saturating_sub(bytes.len()),
+        },
+        start,
+    ))
 }
 
 fn parse_tape(bytes: &Bytes<'_>, at: u64) -> Parse<MediaInfo> {

@@ -156,7 +156,7 @@ pub async fn run<R: Remote>(
     if let Some(existing) = already_there(remote.as_ref(), &job, &plan).await? {
         job.checkpoints.remove(&checkpoint_path)?;
         let _ = events.send(UploadEvent::AlreadyUploaded {
-            len: existing.size,
+            len: plan.len(),
             crc64: existing.crc64.unwrap_or_default(),
         });
         return Ok(report(
@@ -266,7 +266,7 @@ async fn already_there<R: Remote>(
     let Some(server_crc) = existing.crc64 else {
         return Ok(None);
     };
-    if existing.size != plan.len() {
+    if existing.size != Some(plan.len()) {
         return Ok(None);
     }
     let source = Arc::clone(&job.source);
@@ -919,7 +919,7 @@ async fn complete_with_retries<R: Remote>(
                 tokio::time::sleep(backoff.next_delay()).await;
                 attempt += 1;
                 if let Ok(Some(object)) = remote.head(&job.key).await {
-                    if object.size == len && object.crc64 == Some(expected_crc) {
+                    if object.size == Some(len) && object.crc64 == Some(expected_crc) {
                         return Ok(object);
                     }
                 }
@@ -947,8 +947,9 @@ async fn check_object<R: Remote>(
             format!("{expected_crc:#018x}"),
             format!("{crc:#018x}"),
         ))
-    } else if object.size != len {
-        Some(("size", len.to_string(), object.size.to_string()))
+    } else if object.size.is_some_and(|size| size != len) {
+        let size = object.size.map_or_else(String::new, |size| size.to_string());
+        Some(("size", len.to_string(), size))
     } else {
         None
     };

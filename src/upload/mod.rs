@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod plan;
 pub mod progress;
+mod oss_remote;
 pub mod remote;
 
 #[cfg(test)]

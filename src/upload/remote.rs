@@ -33,8 +33,8 @@ pub struct ListedPart {
 /// An object the server holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectReceipt {
-    /// Object length (from HEAD; for Complete, the length we sent).
-    pub size: u64,
+    /// Object length, when the call reports it (HEAD does; Complete does not).
+    pub size: Option<u64>,
     /// The object's ETag.
     pub etag: String,
     /// The server's CRC-64 of the whole object.

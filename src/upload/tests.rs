@@ -69,7 +69,7 @@ impl ScriptedStore {
 
 fn receipt(bytes: &Bytes) -> ObjectReceipt {
     ObjectReceipt {
-        size: bytes.len() as u64,
+        size: Some(bytes.len() as u64),
         etag: format!("\"{:016x}\"", crc64(bytes)),
         crc64: Some(crc64(bytes)),
     }
