@@ -75,9 +75,55 @@ fn unit_multiplier(unit: &str) -> Result<u64, UnitsError> {
     })
 }
 
+/// Parses a bandwidth in bytes per second: a size per second (`50MiB/s`, `100MB/s`, `4096`)
+/// or a bit rate (`200Mbit/s`, `1Gbit/s`, `500kbit`, `800kbps`; bit prefixes are SI, as
+/// network links are rated). The `/s` is optional.
+pub fn parse_rate(text: &str) -> Result<u64, UnitsError> {
+    let trimmed = text.trim();
+    let per_second = trimmed.strip_suffix("/s").unwrap_or(trimmed);
+    let lower = per_second.to_ascii_lowercase();
+    let bits_prefix_len = lower
+        .strip_suffix("bit")
+        .or_else(|| lower.strip_suffix("bps"))
+        .map(str::len);
+    let Some(prefix_len) = bits_prefix_len else {
+        return parse_size(per_second);
+    };
+    let head = per_second.get(..prefix_len).unwrap_or_default();
+    let split = head
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(head.len());
+    let (number, prefix) = head.split_at(split);
+    let si_unit = match prefix.trim().to_ascii_lowercase().as_str() {
+        "" => "",
+        "k" => "KB",
+        "m" => "MB",
+        "g" => "GB",
+        "t" => "TB",
+        other => return Err(UnitsError::UnknownUnit(format!("{other}bit"))),
+    };
+    let bits = parse_size(&format!("{number}{si_unit}"))?;
+    Ok(bits / 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_accept_bytes_and_bits_per_second() {
+        assert_eq!(parse_rate("50MiB/s"), Ok(50 * 1024 * 1024));
+        assert_eq!(parse_rate("100MB/s"), Ok(100_000_000));
+        assert_eq!(parse_rate("200Mbit/s"), Ok(25_000_000));
+        assert_eq!(parse_rate("1Gbit"), Ok(125_000_000));
+        assert_eq!(parse_rate("800kbps"), Ok(100_000));
+        assert_eq!(parse_rate("4096"), Ok(4096));
+        assert!(matches!(
+            parse_rate("5Xbit/s"),
+            Err(UnitsError::UnknownUnit(_))
+        ));
+        assert!(parse_rate("fast").is_err());
+    }
 
     #[test]
     fn parses_documented_forms() {

@@ -6,6 +6,8 @@ pub mod args;
 pub mod cmd;
 pub mod printer;
 pub mod resources;
+pub mod settings;
+pub mod transfer;
 
 use std::process::ExitCode;
 

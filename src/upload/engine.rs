@@ -948,7 +948,9 @@ async fn check_object<R: Remote>(
             format!("{crc:#018x}"),
         ))
     } else if object.size.is_some_and(|size| size != len) {
-        let size = object.size.map_or_else(String::new, |size| size.to_string());
+        let size = object
+            .size
+            .map_or_else(String::new, |size| size.to_string());
         Some(("size", len.to_string(), size))
     } else {
         None

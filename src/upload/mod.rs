@@ -6,9 +6,9 @@
 pub mod checkpoint;
 pub mod engine;
 pub mod error;
+mod oss_remote;
 pub mod plan;
 pub mod progress;
-mod oss_remote;
 pub mod remote;
 
 #[cfg(test)]

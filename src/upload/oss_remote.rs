@@ -4,9 +4,9 @@
 use bytes::Bytes;
 
 use super::remote::{ListedPart, ObjectReceipt, PartReceipt, Remote, RemoteError};
+use crate::oss::OssClient;
 use crate::oss::error::OssError;
 use crate::oss::types::{CompletedPart, WriteOutput};
-use crate::oss::OssClient;
 
 impl RemoteError for OssError {
     fn is_retryable(&self) -> bool {

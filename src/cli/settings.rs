@@ -1,0 +1,189 @@
+//! Turns command-line arguments (with their environment fallbacks, which clap applies) into the
+//! typed, checked values the library takes. Errors say which flag is wrong and what to give.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use super::args::{OssArgs, SignatureVersionArg, TransferArgs};
+use crate::http::limit::BandwidthLimiter;
+use crate::oss::config::{OssConfig, SignatureVersion};
+use crate::oss::{Credentials, OssClient};
+use crate::units::{parse_rate, parse_size};
+use crate::upload::engine::UploadOptions;
+
+/// Region assumed for an explicit endpoint when none is given (the emulator's default too).
+const DEFAULT_REGION: &str = "cn-hangzhou";
+
+/// An `oss://bucket/key` destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OssUrl {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+}
+
+impl OssUrl {
+    /// Parses `oss://BUCKET/KEY`. A missing key, or one ending in `/`, gets the safe object
+    /// name derived from `file` (RDS refuses special characters: see `bak::object_key_for`).
+    pub fn parse(text: &str, file: &std::path::Path) -> anyhow::Result<Self> {
+        let Some(rest) = text.strip_prefix("oss://") else {
+            bail!("destination {text:?} is not an OSS URL: write it as oss://BUCKET/KEY");
+        };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("destination {text:?} names no bucket: write it as oss://BUCKET/KEY");
+        }
+        let key = if key.is_empty() || key.ends_with('/') {
+            let name = file
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("{key}{}", crate::bak::object_key_for(&name))
+        } else {
+            key.to_string()
+        };
+        Ok(OssUrl {
+            bucket: bucket.to_string(),
+            key,
+        })
+    }
+}
+
+impl std::fmt::Display for OssUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "oss://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// The OSS client for `bucket`, from the flags, the environment and the aliyun CLI profile.
+pub fn oss_client(args: &OssArgs, bucket: &str) -> anyhow::Result<OssClient> {
+    let credentials = Credentials::resolve(args.profile.as_deref()).context(
+        "no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and \
+         ALIBABA_CLOUD_ACCESS_KEY_SECRET, or pass --profile NAME for ~/.aliyun/config.json",
+    )?;
+    oss_client_with(args, bucket, credentials)
+}
+
+/// Like [`oss_client`] with credentials already in hand.
+pub fn oss_client_with(
+    args: &OssArgs,
+    bucket: &str,
+    credentials: Credentials,
+) -> anyhow::Result<OssClient> {
+    let mut config = match (&args.oss_endpoint, &args.region) {
+        (Some(endpoint), region) => OssConfig::with_endpoint(
+            endpoint,
+            region.as_deref().unwrap_or(DEFAULT_REGION),
+            bucket,
+        ),
+        (None, Some(region)) => OssConfig::for_region(region, bucket, args.internal),
+        (None, None) => bail!(
+            "no OSS region: pass --region (e.g. cn-hangzhou), set ALIBABA_CLOUD_REGION_ID, \
+             or pass --oss-endpoint URL"
+        ),
+    };
+    config.signature_version = match args.signature_version {
+        SignatureVersionArg::V4 => SignatureVersion::V4,
+        SignatureVersionArg::V1 => SignatureVersion::V1,
+    };
+    Ok(OssClient::new(config, credentials)?)
+}
+
+/// Upload tuning from the transfer flags.
+pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<UploadOptions> {
+    let part_size = args
+        .part_size
+        .as_deref()
+        .map(parse_size)
+        .transpose()
+        .context("--part-size")?;
+    let limiter = args
+        .max_rate
+        .as_deref()
+        .map(|text| -> anyhow::Result<_> {
+            let rate = parse_rate(text).context("--max-rate")?;
+            Ok(Arc::new(BandwidthLimiter::new(rate)?))
+        })
+        .transpose()?;
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    Ok(UploadOptions {
+        part_size,
+        concurrency: args.concurrency,
+        content_md5: args.content_md5,
+        limiter,
+        resume,
+        ..UploadOptions::default()
+    })
+}
+
+/// The checkpoint folder: the flag, else `~/.bak2rds/checkpoints`.
+pub fn checkpoint_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    match std::env::var_os(crate::env_vars::HOME) {
+        Some(home) => Ok(PathBuf::from(home).join(".bak2rds").join("checkpoints")),
+        None => bail!("HOME is not set: pass --checkpoint-dir DIR for the resume checkpoints"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn oss_urls_parse_and_get_safe_default_keys() {
+        let file = Path::new("/backups/Sales DB (full).bak");
+        assert_eq!(
+            OssUrl::parse("oss://b/dir/x.bak", file).unwrap(),
+            OssUrl {
+                bucket: "b".into(),
+                key: "dir/x.bak".into()
+            }
+        );
+        let derived = OssUrl::parse("oss://b/dir/", file).unwrap();
+        assert!(derived.key.starts_with("dir/"));
+        assert!(derived.key.ends_with(".bak"));
+        assert!(!derived.key.contains(' ') && !derived.key.contains('('));
+        assert!(
+            OssUrl::parse("oss://b", file)
+                .unwrap()
+                .key
+                .ends_with(".bak")
+        );
+        assert!(OssUrl::parse("s3://b/k", file).is_err());
+        assert!(OssUrl::parse("oss:///k", file).is_err());
+    }
+
+    #[test]
+    fn transfer_flags_are_checked() {
+        let args = TransferArgs {
+            part_size: Some("8MiB".into()),
+            concurrency: 4,
+            max_rate: Some("100MiB/s".into()),
+            content_md5: true,
+        };
+        let options = upload_options(&args, true).unwrap();
+        assert_eq!(options.part_size, Some(8 << 20));
+        assert_eq!(
+            options.limiter.as_ref().map(|l| l.bytes_per_second()),
+            Some(100 << 20)
+        );
+        let bad = TransferArgs {
+            max_rate: Some("lots".into()),
+            ..args.clone()
+        };
+        assert!(format!("{:#}", upload_options(&bad, true).unwrap_err()).contains("--max-rate"));
+        let zero = TransferArgs {
+            concurrency: 0,
+            ..args
+        };
+        assert!(upload_options(&zero, true).is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Runs an upload while showing it: a progress bar on a terminal, notes on stderr otherwise, or
+//! one JSON event per line with `--json`; Ctrl-C stops it cleanly with the checkpoint kept.
+//! Shared by `upload`, `bench` and `migrate`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{BinaryBytes, ProgressBar};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::printer::Printer;
+use crate::upload::engine::{UploadJob, UploadReport, run};
+use crate::upload::error::UploadError;
+use crate::upload::progress::{Counters, UploadEvent};
+use crate::upload::remote::Remote;
+
+/// How often the bar (and, with `--json`, a progress event) is refreshed.
+const TICK: Duration = Duration::from_millis(200);
+/// JSON progress events are written this often: often enough to follow, rare enough to read.
+const JSON_PROGRESS_EVERY: u32 = 5;
+
+/// Uploads `job`, showing progress through `printer`; Ctrl-C cancels it.
+pub async fn upload_with_progress<R: Remote>(
+    remote: Arc<R>,
+    job: UploadJob,
+    printer: &Printer,
+) -> Result<UploadReport, UploadError> {
+    let counters = Arc::new(Counters::default());
+    let (events, mut received) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let total = job.source.len();
+    let bar = printer.byte_bar(total);
+    let mut upload = std::pin::pin!(run(
+        remote,
+        job,
+        events,
+        Arc::clone(&counters),
+        cancel.clone()
+    ));
+    let mut tick = tokio::time::interval(TICK);
+    let mut ticks = 0u32;
+    let mut interrupted = false;
+    let result = loop {
+        tokio::select! {
+            result = &mut upload => break result,
+            Some(event) = received.recv() => show_event(&event, printer, &bar),
+            _ = tick.tick() => {
+                ticks = ticks.wrapping_add(1);
+                show_counters(&counters, total, printer, &bar, ticks);
+            }
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                cancel.cancel();
+                say(printer, &bar, "stopping: abandoning parts in flight, saving the checkpoint…");
+            }
+        }
+    };
+    while let Ok(event) = received.try_recv() {
+        show_event(&event, printer, &bar);
+    }
+    bar.finish_and_clear();
+    result
+}
+
+fn show_counters(
+    counters: &Counters,
+    total: u64,
+    printer: &Printer,
+    bar: &ProgressBar,
+    ticks: u32,
+) {
+    let snapshot = counters.snapshot();
+    bar.set_position(snapshot.bytes.min(total));
+    bar.set_message(format!(
+        "parts {} done, {} in flight, {} retried",
+        snapshot.parts_done, snapshot.in_flight, snapshot.retries
+    ));
+    if printer.json() && ticks % JSON_PROGRESS_EVERY == 0 {
+        let _ = printer.json_line(&serde_json::json!({
+            "event": "progress",
+            "bytes": snapshot.bytes,
+            "total": total,
+            "parts_done": snapshot.parts_done,
+            "in_flight": snapshot.in_flight,
+            "retries": snapshot.retries,
+        }));
+    }
+}
+
+fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
+    if printer.json() {
+        let _ = printer.json_line(event);
+        return;
+    }
+    match event {
+        UploadEvent::Planned {
+            len,
+            part_size,
+            part_count,
+            resumed_parts,
+            resumed_bytes,
+            ..
+        } => {
+            let mut line = format!(
+                "sending {} in {part_count} parts of {}",
+                BinaryBytes(*len),
+                BinaryBytes(*part_size)
+            );
+            if *resumed_parts > 0 {
+                line.push_str(&format!(
+                    "; resuming: {resumed_parts} parts ({}) already on the server",
+                    BinaryBytes(*resumed_bytes)
+                ));
+            }
+            say(printer, bar, &line);
+        }
+        UploadEvent::CheckpointDiscarded { reason } => say(printer, bar, reason),
+        UploadEvent::PartRetry {
+            part_number,
+            attempt,
+            delay_ms,
+            reason,
+        } => say(
+            printer,
+            bar,
+            &format!(
+                "part {part_number}: attempt {attempt} failed ({reason}); retrying in {:.1} s",
+                *delay_ms as f64 / 1000.0
+            ),
+        ),
+        UploadEvent::PartHedged { part_number } => say(
+            printer,
+            bar,
+            &format!("part {part_number} lags far behind the others: sending it again in parallel"),
+        ),
+        UploadEvent::Completing { part_count } => {
+            say(
+                printer,
+                bar,
+                &format!("all {part_count} parts verified; completing the object"),
+            );
+        }
+        UploadEvent::AlreadyUploaded { .. } | UploadEvent::PartDone { .. } => {}
+    }
+}
+
+/// A note above the bar when it is shown, on stderr otherwise.
+fn say(printer: &Printer, bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        printer.note(line);
+    } else {
+        bar.println(line);
+    }
+}
+
+/// The one-line summary of a finished upload.
+pub fn summary(report: &UploadReport) -> String {
+    if report.already_uploaded {
+        return format!(
+            "oss://{}/{} already holds this file ({}, CRC-64 {}): nothing sent",
+            report.bucket,
+            report.key,
+            BinaryBytes(report.size),
+            report.crc64
+        );
+    }
+    let seconds = report.elapsed_ms as f64 / 1000.0;
+    let rate = if seconds > 0.0 {
+        format!(
+            ", {}/s",
+            BinaryBytes((report.transferred_bytes as f64 / seconds) as u64)
+        )
+    } else {
+        String::new()
+    };
+    let mut extras = Vec::new();
+    if report.resumed_parts > 0 {
+        extras.push(format!("{} resumed", report.resumed_parts));
+    }
+    if report.retries > 0 {
+        extras.push(format!("{} retried", report.retries));
+    }
+    let extras = if extras.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", extras.join(", "))
+    };
+    format!(
+        "uploaded oss://{}/{}: {} in {} parts{extras}, CRC-64 {} verified, {seconds:.1} s{rate}",
+        report.bucket,
+        report.key,
+        BinaryBytes(report.size),
+        report.part_count,
+        report.crc64
+    )
+}
