@@ -26,6 +26,7 @@ pub mod bak;
 pub mod checksum;
 pub mod cli;
 pub mod durable;
+pub mod emulator;
 pub mod env_vars;
 pub mod error;
 pub mod http;
