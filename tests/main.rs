@@ -6,3 +6,6 @@ mod util;
 
 // bak2rds inspect: manifest, golden files, corruption, mutation.
 mod inspect;
+
+// bak2rds upload and the engine against the emulator: faults, kill and resume, CLI.
+mod upload;
