@@ -700,3 +700,6 @@ fn object_meta(
         request_id: text(HEADER_REQUEST_ID),
     })
 }
+
+#[cfg(test)]
+mod tests;
