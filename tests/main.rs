@@ -3,3 +3,6 @@
 
 // Shared helpers: fixture paths, temp dirs, running the binary.
 mod util;
+
+// The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
+mod conformance;
