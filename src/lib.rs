@@ -24,6 +24,7 @@
 
 pub mod checksum;
 pub mod cli;
+pub mod emulator;
 pub mod env_vars;
 pub mod error;
 pub mod http;
