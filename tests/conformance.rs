@@ -530,3 +530,52 @@ async fn conformance_real_oss() {
     };
     run_all(&backend).await;
 }
+
+/// Long-term and STS key pairs the emulator backends declare.
+const EMU_AK: &str = "LTAI5tOssEmulatorTestAK";
+const EMU_SK: &str = "OssEmulatorTestSecretKey0123456789ab";
+const EMU_STS_AK: &str = "STS.NUgYrLnoC37mZZCNnAbez";
+const EMU_STS_SK: &str = "StsSecretForTheEmulator0123456789";
+const EMU_STS_TOKEN: &str = "CAIStsTokenExample+/==";
+
+/// An emulator on 127.0.0.1:0 with a long-term and an STS key pair, and the backend for it.
+pub async fn emulator_backend(disk: bool) -> (bak2rds::emulator::EmulatorHandle, OssBackend) {
+    use bak2rds::emulator::{Emulator, EmulatorConfig, KeyPair};
+    let mut config = EmulatorConfig::default();
+    let mut sts = KeyPair::new(EMU_STS_AK, EMU_STS_SK);
+    sts.security_token = Some(EMU_STS_TOKEN.to_owned());
+    config.keys = vec![KeyPair::new(EMU_AK, EMU_SK), sts];
+    let builder = Emulator::builder().config(config);
+    let builder = if disk {
+        builder.temp_dir()
+    } else {
+        builder.memory()
+    };
+    let emulator = builder.start().await.expect("emulator starts");
+    let backend = OssBackend {
+        name: format!("emulator ({})", if disk { "disk" } else { "memory" }),
+        config: OssConfig::with_endpoint(
+            &emulator.oss_endpoint(),
+            emulator.region(),
+            emulator.bucket(),
+        ),
+        credentials: Credentials::new(EMU_AK, EMU_SK),
+        sts_credentials: Some(
+            Credentials::new(EMU_STS_AK, EMU_STS_SK).with_security_token(EMU_STS_TOKEN),
+        ),
+        prefix: "conformance".into(),
+    };
+    (emulator, backend)
+}
+
+#[tokio::test]
+async fn conformance_emulator_memory() {
+    let (_emulator, backend) = emulator_backend(false).await;
+    run_all(&backend).await;
+}
+
+#[tokio::test]
+async fn conformance_emulator_disk() {
+    let (_emulator, backend) = emulator_backend(true).await;
+    run_all(&backend).await;
+}
