@@ -6,3 +6,6 @@ mod util;
 
 // The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
 mod conformance;
+
+// The OSS client against the emulator's knobs: skew, faults, STS expiry, raw error cases.
+mod oss_client;

@@ -549,7 +549,7 @@ impl OssClient {
         if code == "RequestTimeTooSkewed" {
             let server_time = header_str(headers, "date")
                 .and_then(sign::parse_http_date)
-                .or_else(|| parsed.server_time.as_deref().and_then(parse_iso8601));
+                .or_else(|| parsed.server_time.as_deref().and_then(parse_server_time));
             if let Some(server_time) = server_time {
                 let skew = (server_time - OffsetDateTime::now_utc()).whole_seconds();
                 self.set_clock_skew_secs(skew);
@@ -588,8 +588,11 @@ fn error_xml(headers: &HeaderMap, body: &[u8]) -> Option<xml::ErrorResult> {
     xml::parse(text).ok()
 }
 
-fn parse_iso8601(value: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339).ok()
+/// `<ServerTime>` of a skew error: RFC 1123 or ISO 8601, depending on the server.
+fn parse_server_time(value: &str) -> Option<OffsetDateTime> {
+    sign::parse_http_date(value).or_else(|| {
+        OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339).ok()
+    })
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
