@@ -532,35 +532,58 @@ const RESPONSE_OVERRIDES: [(&str, HeaderName); 6] = [
     ("response-content-encoding", header::CONTENT_ENCODING),
 ];
 
-/// The GET body: the object's bytes, throttled by the bandwidth cap, cut short by a
-/// drop-connection fault (the stream fails, so the server aborts the connection mid-body).
+/// The GET body: the object's bytes, throttled by the bandwidth cap. A drop-connection fault
+/// sends the first half, pauses so it reaches the client, then fails the stream, which makes
+/// the server abort the connection mid-body.
 fn response_body(
     state: &Arc<EmulatorState>,
     stream: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     faults: FaultPlan,
     span: std::ops::Range<u64>,
 ) -> Body {
-    let drop_after = faults
-        .drop_connection
-        .then(|| (span.end - span.start).div_ceil(2));
-    let state = Arc::clone(state);
-    let mut sent = 0u64;
-    let stream = stream.and_then(move |chunk| {
-        let state = Arc::clone(&state);
-        sent += len_u64(chunk.len());
-        let cut = drop_after.is_some_and(|at| sent >= at);
-        async move {
-            if cut {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "injected fault: connection dropped mid-body",
-                ));
-            }
-            state.faults.throttle(chunk.len()).await;
-            Ok(chunk)
+    let cursor = BodyCursor {
+        inner: Box::pin(stream),
+        state: Arc::clone(state),
+        sent: 0,
+        cut_at: faults
+            .drop_connection
+            .then(|| (span.end - span.start).div_ceil(2)),
+    };
+    Body::from_stream(futures::stream::try_unfold(cursor, BodyCursor::next))
+}
+
+/// State of [`response_body`].
+struct BodyCursor {
+    inner: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>,
+    state: Arc<EmulatorState>,
+    sent: u64,
+    /// Offset where an injected drop cuts the body.
+    cut_at: Option<u64>,
+}
+
+/// How long a cut body waits before failing, so the bytes before the cut reach the client.
+const CUT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl BodyCursor {
+    async fn next(mut self) -> std::io::Result<Option<(Bytes, Self)>> {
+        if self.cut_at.is_some_and(|at| self.sent >= at) {
+            tokio::time::sleep(CUT_PAUSE).await;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected fault: connection dropped mid-body",
+            ));
         }
-    });
-    Body::from_stream(stream)
+        let Some(mut chunk) = self.inner.try_next().await? else {
+            return Ok(None);
+        };
+        if let Some(at) = self.cut_at {
+            let room = usize::try_from(at - self.sent).unwrap_or(usize::MAX);
+            chunk.truncate(room);
+        }
+        self.sent += len_u64(chunk.len());
+        self.state.faults.throttle(chunk.len()).await;
+        Ok(Some((chunk, self)))
+    }
 }
 
 /// Parses `Range: bytes=a-b | a- | -n`. A malformed range is ignored (whole object, as OSS
