@@ -343,7 +343,10 @@ async fn put_object(
         if forbids_overwrite(request) && bucket.objects.contains_key(&request.key) {
             return Err(file_already_exists().into());
         }
-        bucket.objects.insert(request.key.clone(), object);
+        state
+            .storage
+            .insert_object(bucket, &request.key, object)
+            .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
     }
     write_response(&etag, &received)
 }
@@ -393,6 +396,7 @@ fn part_number(request: &OssRequest) -> Result<u32, OssError> {
                 "partNumber",
                 raw,
             )
+            .with_ec("0017-00000220")
         })
 }
 
@@ -631,10 +635,11 @@ fn delete_object(
 ) -> Result<Response<Body>, Failure> {
     let mut catalog = state.storage.catalog();
     // Deleting a missing key succeeds, as on OSS.
-    catalog
-        .bucket(&request.bucket)?
-        .objects
-        .remove(&request.key);
+    let bucket = catalog.bucket(&request.bucket)?;
+    state
+        .storage
+        .remove_object(bucket, &request.key)
+        .map_err(|err| OssError::internal(format!("removing the object manifest: {err}")))?;
     build(
         Response::builder().status(StatusCode::NO_CONTENT),
         Body::empty(),
@@ -724,7 +729,10 @@ fn complete(
         if forbids_overwrite(request) && bucket.objects.contains_key(&request.key) {
             return Err(file_already_exists().into());
         }
-        bucket.objects.insert(request.key.clone(), object);
+        state
+            .storage
+            .insert_object(bucket, &request.key, object)
+            .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
     }
     let url = request.query.url_encoding();
     let xml = xml::to_body(&xml::CompleteResult {
@@ -782,7 +790,8 @@ fn choose_parts(upload: &Upload, body: &[u8]) -> Result<Vec<(u32, Part)>, OssErr
                 "The list of parts was not in ascending order. The parts list must be specified \
                  in order by part number.",
             )
-            .with("UploadId", upload.id.as_str()));
+            .with("UploadId", upload.id.as_str())
+            .with_ec("0042-00000209"));
         }
         let part = upload.parts.get(&number).ok_or_else(invalid_part)?;
         let sent = entry.etag.trim().trim_matches('"');
@@ -810,7 +819,8 @@ fn check_part_sizes(chosen: &[(u32, Part)]) -> Result<(), OssError> {
         )
         .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
         .with("ProposedSize", part.blob.len().to_string())
-        .with("PartNumber", number.to_string()));
+        .with("PartNumber", number.to_string())
+        .with_ec("0042-00000213"));
     }
     Ok(())
 }
