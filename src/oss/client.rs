@@ -472,13 +472,13 @@ impl OssClient {
         let response = builder
             .send()
             .await
-            .map_err(|e| transport(request, "sending the request failed", e))?;
+            .map_err(|e| transport(request, Stage::Sending, e))?;
         let status = response.status();
         let response_headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport(request, "reading the answer failed", e))?;
+            .map_err(|e| transport(request, Stage::ReadingAnswer, e))?;
         if status.is_success() {
             return Ok(Answer {
                 headers: response_headers,
@@ -603,14 +603,26 @@ fn request_id(answer: &Answer) -> Option<String> {
     header_str(&answer.headers, HEADER_REQUEST_ID).map(str::to_owned)
 }
 
-fn transport(request: &OssRequest, what: &'static str, error: reqwest::Error) -> OssError {
+/// Where a transport error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Sending,
+    ReadingAnswer,
+}
+
+fn transport(request: &OssRequest, stage: Stage, error: reqwest::Error) -> OssError {
+    let what = match stage {
+        Stage::Sending => "sending the request failed",
+        Stage::ReadingAnswer => "reading the answer failed",
+    };
     OssError::Transport {
         operation: request.operation,
         target: Box::new(request.target.clone()),
         what,
         retryable: transport_is_retryable(&error, request.idempotency)
-            // Reading the answer of an idempotent call again is always safe.
-            || (error.is_body() && request.idempotency == Idempotency::Idempotent),
+            // An answer cut short (reqwest reports it as a body or decode error) is simply
+            // asked for again when the call is idempotent.
+            || (stage == Stage::ReadingAnswer && request.idempotency == Idempotency::Idempotent),
         // The URL of a presigned or signed request must never reach a message.
         source: error.without_url(),
     }
