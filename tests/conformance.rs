@@ -130,6 +130,27 @@ async fn put_head_get(backend: &OssBackend, client: &OssClient, version: Signatu
     assert_eq!(error.code(), Some("InvalidDigest"), "{error}");
     assert_eq!(client.head_object(&other).await.expect("HeadObject"), None);
 
+    let empty = backend.key("empty.bin", version);
+    let put = client
+        .put_object(&empty, Bytes::new(), None)
+        .await
+        .expect("empty PutObject");
+    assert_eq!(put.crc64, Some(0));
+    let meta = client
+        .head_object(&empty)
+        .await
+        .expect("HEAD")
+        .expect("exists");
+    assert_eq!((meta.size, meta.crc64), (0, Some(0)));
+    assert!(
+        client
+            .get_object(&empty, None)
+            .await
+            .expect("GET")
+            .body
+            .is_empty()
+    );
+
     let missing = backend.key("never-written.bin", version);
     assert_eq!(
         client.head_object(&missing).await.expect("HeadObject"),

@@ -464,7 +464,8 @@ impl OssClient {
         }
         builder = match stream {
             Some(body) => builder.body(body),
-            None if !request.body.is_empty() || request.method == Method::POST => {
+            // PUT and POST always carry a body, if empty (`Content-Length: 0`).
+            None if request.method == Method::PUT || request.method == Method::POST => {
                 builder.body(request.body.clone())
             }
             None => builder,
@@ -479,6 +480,15 @@ impl OssClient {
             .bytes()
             .await
             .map_err(|e| transport(request, Stage::ReadingAnswer, e))?;
+        // Operation, object, status and request id only: never the URL or the headers, which
+        // carry signatures and tokens (DESIGN habit 6).
+        tracing::debug!(
+            operation = %request.operation,
+            target = %request.target,
+            status = status.as_u16(),
+            request_id = header_str(&response_headers, HEADER_REQUEST_ID).unwrap_or(""),
+            "OSS answer"
+        );
         if status.is_success() {
             return Ok(Answer {
                 headers: response_headers,
