@@ -17,6 +17,10 @@ pub struct HttpConfig {
     pub read_timeout: Option<Duration>,
     /// Idle connections are closed after this long (OSS closes idle ones after about a minute).
     pub pool_idle_timeout: Duration,
+    /// Speak HTTP/1.1 only. Parallel part uploads then use one TCP connection each, which
+    /// gives more throughput than multiplexing them over one HTTP/2 connection (the choice the
+    /// Rust `object_store` crate makes for object stores by default).
+    pub http1_only: bool,
     /// Refuse plain `http://` URLs.
     pub https_only: bool,
     /// `User-Agent` header.
@@ -29,6 +33,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: None,
             pool_idle_timeout: Duration::from_secs(50),
+            http1_only: true,
             https_only: true,
             user_agent: format!("bak2rds/{}", env!("CARGO_PKG_VERSION")),
         }
@@ -47,6 +52,9 @@ pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Err
         .user_agent(config.user_agent.clone());
     if let Some(timeout) = config.read_timeout {
         builder = builder.read_timeout(timeout);
+    }
+    if config.http1_only {
+        builder = builder.http1_only();
     }
     builder.build()
 }
