@@ -10,11 +10,14 @@ use std::time::Duration;
 pub struct HttpConfig {
     /// Time allowed to open a TCP (+TLS) connection.
     pub connect_timeout: Duration,
-    /// reqwest's read timeout. Off by default: reqwest starts this timer when the request
-    /// starts and only resets it on response reads, so it also bounds the time spent *sending*
-    /// a body, and would kill every UploadPart slower than it (a 5 GB part takes minutes; see
-    /// the test below). Stalled uploads are the upload engine's to detect.
-    pub read_timeout: Option<Duration>,
+    /// reqwest's read timeout: a stalled answer fails instead of hanging. Beware: reqwest starts
+    /// this timer with the request and resets it only on response reads, so it also bounds the
+    /// time spent *sending* the body (see the test below); hence `long_request_bodies`.
+    pub read_timeout: Duration,
+    /// The requests carry bodies that may take longer than `read_timeout` to send (OSS parts of
+    /// up to 5 GB): the read timeout is then left off, and stalled uploads are the upload
+    /// engine's to detect.
+    pub long_request_bodies: bool,
     /// Idle connections are closed after this long (OSS closes idle ones after about a minute).
     pub pool_idle_timeout: Duration,
     /// Speak HTTP/1.1 only. Parallel part uploads then use one TCP connection each, which
@@ -31,7 +34,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             connect_timeout: Duration::from_secs(10),
-            read_timeout: None,
+            read_timeout: Duration::from_secs(60),
+            long_request_bodies: false,
             pool_idle_timeout: Duration::from_secs(50),
             http1_only: true,
             https_only: true,
@@ -50,8 +54,8 @@ pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Err
         .https_only(config.https_only)
         .tcp_nodelay(true)
         .user_agent(config.user_agent.clone());
-    if let Some(timeout) = config.read_timeout {
-        builder = builder.read_timeout(timeout);
+    if !config.long_request_bodies {
+        builder = builder.read_timeout(config.read_timeout);
     }
     if config.http1_only {
         builder = builder.http1_only();
@@ -96,10 +100,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn slow_uploads_are_not_cut_by_the_default_config() {
+    async fn slow_uploads_are_not_cut_with_long_request_bodies() {
         let url = body_reading_server().await;
         let config = HttpConfig {
             https_only: false,
+            read_timeout: Duration::from_millis(250),
+            long_request_bodies: true,
             ..HttpConfig::default()
         };
         let response = build_client(&config)
@@ -112,11 +118,10 @@ mod tests {
             .unwrap();
         assert_eq!(response.text().await.unwrap(), "60");
 
-        // Why the read timeout is off: with one shorter than the upload, the upload fails.
+        // Why: with the read timeout on and shorter than the upload, the upload fails.
         let with_read_timeout = HttpConfig {
-            https_only: false,
-            read_timeout: Some(Duration::from_millis(250)),
-            ..HttpConfig::default()
+            long_request_bodies: false,
+            ..config
         };
         let error = build_client(&with_read_timeout)
             .unwrap()

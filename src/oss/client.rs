@@ -69,6 +69,8 @@ impl OssClient {
         let endpoint = ResolvedEndpoint::resolve(&config)?;
         let mut http_config = config.http.clone();
         http_config.https_only = endpoint.is_https();
+        // Parts of up to 5 GB take minutes to send (see `HttpConfig::long_request_bodies`).
+        http_config.long_request_bodies = true;
         let http = build_client(&http_config)
             .map_err(|e| OssError::Config(format!("HTTP client: {}", e.without_url())))?;
         Ok(OssClient {

@@ -522,3 +522,28 @@ async fn unreachable_endpoint_is_a_transport_error() {
         "no URL in {error}"
     );
 }
+
+#[tokio::test]
+async fn a_part_slower_than_the_read_timeout_still_uploads() {
+    let harness = Harness::start(vec![answer(200, &[("ETag", "\"E\"")], "")]).await;
+    let mut config = OssConfig::with_endpoint(&harness.endpoint, REGION, BUCKET);
+    config.http.read_timeout = Duration::from_millis(200);
+    let client = OssClient::new(config, Credentials::new(AK, SK)).unwrap();
+    // Five chunks 100 ms apart: half a second of sending, more than the read timeout.
+    let chunks = futures::stream::unfold(0u8, |n| async move {
+        if n == 5 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((
+            Ok::<_, std::io::Error>(Bytes::from_static(b"0123456789")),
+            n + 1,
+        ))
+    });
+    let output = client
+        .upload_part(KEY, "UP1", 1, reqwest::Body::wrap_stream(chunks), 50, None)
+        .await
+        .unwrap();
+    assert_eq!(output.etag, "\"E\"");
+    assert_eq!(harness.seen()[0].body.len(), 50);
+}
