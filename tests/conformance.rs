@@ -151,6 +151,13 @@ async fn put_head_get(backend: &OssBackend, client: &OssClient, version: Signatu
             .is_empty()
     );
 
+    client.delete_object(&empty).await.expect("DeleteObject");
+    assert_eq!(client.head_object(&empty).await.expect("HEAD"), None);
+    client
+        .delete_object(&empty)
+        .await
+        .expect("deleting a missing object succeeds");
+
     let missing = backend.key("never-written.bin", version);
     assert_eq!(
         client.head_object(&missing).await.expect("HeadObject"),

@@ -155,6 +155,12 @@ impl OssClient {
         })
     }
 
+    /// DeleteObject: removes `key` (a missing object is not an error).
+    pub async fn delete_object(&self, key: &str) -> Result<(), OssError> {
+        let request = request::delete_object(self.bucket(), key)?;
+        self.execute(&request).await.map(|_| ())
+    }
+
     /// InitiateMultipartUpload: a new upload id for `key`.
     pub async fn initiate_multipart_upload(&self, key: &str) -> Result<String, OssError> {
         let request = request::initiate_multipart_upload(self.bucket(), key)?;

@@ -20,6 +20,8 @@ pub enum Operation {
     HeadObject,
     /// `GET /<key>`
     GetObject,
+    /// `DELETE /<key>`
+    DeleteObject,
     /// `POST /<key>?uploads`
     InitiateMultipartUpload,
     /// `PUT /<key>?partNumber&uploadId`
@@ -45,6 +47,7 @@ impl Operation {
             Operation::PutObject => "PutObject",
             Operation::HeadObject => "HeadObject",
             Operation::GetObject => "GetObject",
+            Operation::DeleteObject => "DeleteObject",
             Operation::InitiateMultipartUpload => "InitiateMultipartUpload",
             Operation::UploadPart => "UploadPart",
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",

@@ -260,6 +260,15 @@ pub fn abort_multipart_upload(
     )
 }
 
+/// `DELETE /<key>`: removes an object (deleting a missing one succeeds, §1.2).
+pub fn delete_object(bucket: &str, key: &str) -> Result<OssRequest, OssError> {
+    check_key(OssRequest::new(
+        Operation::DeleteObject,
+        Method::DELETE,
+        object(bucket, key),
+    ))
+}
+
 /// One page of `GET /<key>?uploadId=ID&max-parts=1000&part-number-marker=M`.
 pub fn list_parts(
     bucket: &str,
