@@ -452,3 +452,49 @@ async fn multipart_errors_the_client_refuses_locally_are_refused_by_the_server_t
         .await
         .expect("abort");
 }
+
+#[tokio::test]
+async fn list_parts_pages_through_more_than_a_thousand_parts() {
+    use futures::StreamExt as _;
+    let emulator = start(config_with(FaultConfig::default())).await;
+    let client = client(&emulator, SignatureVersion::V4);
+    let key = "paging/many.bak";
+    let upload_id = client.initiate_multipart_upload(key).await.expect("init");
+    let uploads = futures::stream::iter(1..=1005u32).map(|number| {
+        let client = client.clone();
+        let upload_id = upload_id.clone();
+        async move {
+            let body = Bytes::from(number.to_string());
+            let length = u64::try_from(body.len()).unwrap();
+            client
+                .upload_part(
+                    key,
+                    &upload_id,
+                    number,
+                    reqwest::Body::from(body),
+                    length,
+                    None,
+                )
+                .await
+                .expect("part")
+        }
+    });
+    let done = uploads.buffer_unordered(16).count().await;
+    assert_eq!(done, 1005);
+    let parts = client.list_parts(key, &upload_id).await.expect("all pages");
+    let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
+    assert_eq!(
+        numbers,
+        (1..=1005).collect::<Vec<u32>>(),
+        "two pages, in order"
+    );
+    let listed = client
+        .list_multipart_uploads(Some("paging/"))
+        .await
+        .expect("uploads");
+    assert_eq!(listed.len(), 1);
+    client
+        .abort_multipart_upload(key, &upload_id)
+        .await
+        .expect("abort");
+}
