@@ -69,6 +69,8 @@ impl OssClient {
         let endpoint = ResolvedEndpoint::resolve(&config)?;
         let mut http_config = config.http.clone();
         http_config.https_only = endpoint.is_https();
+        // Parts of up to 5 GB take minutes to send (see `HttpConfig::long_request_bodies`).
+        http_config.long_request_bodies = true;
         let http = build_client(&http_config)
             .map_err(|e| OssError::Config(format!("HTTP client: {}", e.without_url())))?;
         Ok(OssClient {
@@ -470,7 +472,8 @@ impl OssClient {
         }
         builder = match stream {
             Some(body) => builder.body(body),
-            None if !request.body.is_empty() || request.method == Method::POST => {
+            // PUT and POST always carry a body, if empty (`Content-Length: 0`).
+            None if request.method == Method::PUT || request.method == Method::POST => {
                 builder.body(request.body.clone())
             }
             None => builder,
@@ -478,13 +481,22 @@ impl OssClient {
         let response = builder
             .send()
             .await
-            .map_err(|e| transport(request, "sending the request failed", e))?;
+            .map_err(|e| transport(request, Stage::Sending, e))?;
         let status = response.status();
         let response_headers = response.headers().clone();
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport(request, "reading the answer failed", e))?;
+            .map_err(|e| transport(request, Stage::ReadingAnswer, e))?;
+        // Operation, object, status and request id only: never the URL or the headers, which
+        // carry signatures and tokens (DESIGN habit 6).
+        tracing::debug!(
+            operation = %request.operation,
+            target = %request.target,
+            status = status.as_u16(),
+            request_id = header_str(&response_headers, HEADER_REQUEST_ID).unwrap_or(""),
+            "OSS answer"
+        );
         if status.is_success() {
             return Ok(Answer {
                 headers: response_headers,
@@ -555,7 +567,7 @@ impl OssClient {
         if code == "RequestTimeTooSkewed" {
             let server_time = header_str(headers, "date")
                 .and_then(sign::parse_http_date)
-                .or_else(|| parsed.server_time.as_deref().and_then(parse_iso8601));
+                .or_else(|| parsed.server_time.as_deref().and_then(parse_server_time));
             if let Some(server_time) = server_time {
                 let skew = (server_time - OffsetDateTime::now_utc()).whole_seconds();
                 self.set_clock_skew_secs(skew);
@@ -594,8 +606,11 @@ fn error_xml(headers: &HeaderMap, body: &[u8]) -> Option<xml::ErrorResult> {
     xml::parse(text).ok()
 }
 
-fn parse_iso8601(value: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339).ok()
+/// `<ServerTime>` of a skew error: RFC 1123 or ISO 8601, depending on the server.
+fn parse_server_time(value: &str) -> Option<OffsetDateTime> {
+    sign::parse_http_date(value).or_else(|| {
+        OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339).ok()
+    })
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -606,14 +621,26 @@ fn request_id(answer: &Answer) -> Option<String> {
     header_str(&answer.headers, HEADER_REQUEST_ID).map(str::to_owned)
 }
 
-fn transport(request: &OssRequest, what: &'static str, error: reqwest::Error) -> OssError {
+/// Where a transport error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Sending,
+    ReadingAnswer,
+}
+
+fn transport(request: &OssRequest, stage: Stage, error: reqwest::Error) -> OssError {
+    let what = match stage {
+        Stage::Sending => "sending the request failed",
+        Stage::ReadingAnswer => "reading the answer failed",
+    };
     OssError::Transport {
         operation: request.operation,
         target: Box::new(request.target.clone()),
         what,
         retryable: transport_is_retryable(&error, request.idempotency)
-            // Reading the answer of an idempotent call again is always safe.
-            || (error.is_body() && request.idempotency == Idempotency::Idempotent),
+            // An answer cut short (reqwest reports it as a body or decode error) is simply
+            // asked for again when the call is idempotent.
+            || (stage == Stage::ReadingAnswer && request.idempotency == Idempotency::Idempotent),
         // The URL of a presigned or signed request must never reach a message.
         source: error.without_url(),
     }
@@ -706,3 +733,6 @@ fn object_meta(
         request_id: text(HEADER_REQUEST_ID),
     })
 }
+
+#[cfg(test)]
+mod tests;

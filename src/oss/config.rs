@@ -286,6 +286,18 @@ mod tests {
     }
 
     #[test]
+    fn addressing_can_be_forced() {
+        let mut config = OssConfig::for_region("cn-hangzhou", "sqlbak-test", false);
+        config.addressing = Some(Addressing::PathStyle);
+        let endpoint = ResolvedEndpoint::resolve(&config).unwrap();
+        assert_eq!(
+            endpoint.url(Some("k"), ""),
+            "https://oss-cn-hangzhou.aliyuncs.com/sqlbak-test/k"
+        );
+        assert_eq!(endpoint.authority(), "oss-cn-hangzhou.aliyuncs.com");
+    }
+
+    #[test]
     fn plain_http_elsewhere_needs_permission() {
         let mut config = OssConfig::with_endpoint("http://oss.example.com", "cn-hangzhou", "bkt");
         let error = ResolvedEndpoint::resolve(&config).unwrap_err();

@@ -199,8 +199,9 @@ impl fmt::Display for ServiceError {
             "OSS {} on {} failed: {} (HTTP {})",
             self.operation, self.target, self.code, self.status
         )?;
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        let message = self.message.trim().trim_end_matches('.');
+        if !message.is_empty() {
+            write!(f, ": {message}")?;
         }
         let advice = self.advice();
         if !advice.is_empty() {

@@ -1,5 +1,12 @@
 //! The OSS client: signing, credentials, one function per REST call, typed errors.
 //!
+//! ```text
+//!  OssConfig ─▶ config::ResolvedEndpoint (https, virtual-hosted / path-style for loopback)
+//!  Credentials (env, ~/.aliyun/config.json) ─┐
+//!  request::<operation>(…) ─▶ OssRequest ─▶ client: date headers ─▶ sign (V1/V4) ─▶ reqwest
+//!                                              ◀─ answer: xml / headers ─▶ types / error::OssError
+//! ```
+//!
 //! The client is stateless apart from a shared clock-skew offset; upload scheduling and part
 //! bookkeeping belong to `upload`. The signing functions in [`sign`] are pure and shared with
 //! the emulator's verifier.

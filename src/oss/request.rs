@@ -226,13 +226,13 @@ pub fn complete_multipart_upload(
             bad.part_number
         )));
     }
-    if let Some(pair) = parts
-        .windows(2)
-        .find(|w| w[0].part_number >= w[1].part_number)
-    {
+    let out_of_order = parts.windows(2).find_map(|pair| match pair {
+        [a, b] if a.part_number >= b.part_number => Some((a.part_number, b.part_number)),
+        _ => None,
+    });
+    if let Some((first, second)) = out_of_order {
         return Err(request.refuse(format!(
-            "parts must be strictly ascending, found {} before {}",
-            pair[0].part_number, pair[1].part_number
+            "parts must be strictly ascending, found {first} before {second}"
         )));
     }
     let body =
