@@ -1,10 +1,240 @@
-//! `bak2rds bench`.
+//! `bak2rds bench`: uploads a synthetic backup (or `--file`) and reports throughput, client CPU
+//! seconds per GiB and peak anonymous memory, for one concurrency or a `--sweep` of them.
+//!
+//! Without `--oss-endpoint` it starts `bak2rds serve --fast-etag` as a child process, so the
+//! figures measure this client alone (the emulator's CPU is in another process) and the server
+//! does not spend its core on MD5 (`perf-anchors.md` §2: an MD5-computing server caps any client
+//! at 0.13–0.5 GiB/s on this kind of machine).
 
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::bak::TargetVersion;
+use crate::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use crate::cli::Status;
 use crate::cli::args::BenchArgs;
 use crate::cli::printer::Printer;
+use crate::cli::resources::{PeakSampler, cpu_seconds};
+use crate::cli::settings::{self, oss_client_with};
+use crate::cli::transfer::upload_with_progress;
+use crate::oss::{Credentials, OssClient};
+use crate::source::SourceFile;
+use crate::units::parse_size;
+use crate::upload::checkpoint::CheckpointStore;
+use crate::upload::engine::UploadJob;
+
+/// How often resident memory is sampled during a run.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(20);
+const GIB: f64 = (1u64 << 30) as f64;
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// One measured upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// Parts in flight.
+    pub concurrency: usize,
+    /// Part size used.
+    pub part_size: u64,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Throughput in GiB/s (2^30 bytes).
+    pub gib_per_second: f64,
+    /// Client CPU seconds (user + system, all threads) per GiB moved.
+    pub cpu_seconds_per_gib: Option<f64>,
+    /// Peak anonymous resident memory of the client during the run, MiB.
+    pub peak_anonymous_rss_mib: f64,
+    /// Part attempts retried.
+    pub retries: u64,
+}
+
+/// The emulator's connection line (`bak2rds serve` prints it first).
+#[derive(Debug, Deserialize)]
+struct ServeLine {
+    oss_endpoint: String,
+    region: String,
+    bucket: String,
+    access_key_id: String,
+    access_key_secret: String,
+}
 
 /// Runs `bak2rds bench`.
-pub fn run(_args: BenchArgs, _printer: &Printer) -> anyhow::Result<Status> {
-    anyhow::bail!("`bak2rds bench` is not built yet")
+pub fn run(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(bench(args, printer))
+}
+
+async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let work = tempfile::Builder::new()
+        .prefix("bak2rds-bench-")
+        .tempdir_in(args.work_dir.clone().unwrap_or_else(std::env::temp_dir))
+        .context("creating the benchmark's work folder")?;
+    let file = match &args.file {
+        Some(file) => file.clone(),
+        None => synthesize(&args.size, work.path(), printer)?,
+    };
+    let (client, _emulator) = target(&args, work.path()).await?;
+    let source = Arc::new(SourceFile::open(&file)?);
+    let levels = if args.sweep.is_empty() {
+        vec![args.transfer.concurrency]
+    } else {
+        args.sweep.clone()
+    };
+    let mut rows = Vec::new();
+    for (index, concurrency) in levels.into_iter().enumerate() {
+        let row = measure(
+            &client,
+            &source,
+            &args,
+            concurrency,
+            index,
+            work.path(),
+            printer,
+        )
+        .await?;
+        if !printer.json() {
+            printer.line(format_row(&row))?;
+        }
+        rows.push(row);
+    }
+    if printer.json() {
+        printer.json_document(&serde_json::json!({ "file": file, "runs": rows }))?;
+    }
+    Ok(Status::Done)
+}
+
+fn synthesize(size: &str, dir: &std::path::Path, printer: &Printer) -> anyhow::Result<PathBuf> {
+    let size = parse_size(size).context("--size")?;
+    let path = dir.join("bench.bak");
+    let version = TargetVersion::parse("2019").context("synthetic backup version")?;
+    let spec = SynthSpec::single(
+        SynthDatabase::new("BenchDb", version),
+        SynthKind::Full,
+        size,
+    );
+    printer.note(format!(
+        "writing a {size}-byte synthetic backup to {}",
+        path.display()
+    ));
+    write_synthetic_file(&path, &spec).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The client to measure, and the emulator child it talks to (killed when dropped).
+async fn target(
+    args: &BenchArgs,
+    work: &std::path::Path,
+) -> anyhow::Result<(OssClient, Option<tokio::process::Child>)> {
+    if args.oss.oss_endpoint.is_some() || args.oss.region.is_some() {
+        let Some(bucket) = &args.bucket else {
+            bail!("--bucket is required with --oss-endpoint or --region");
+        };
+        return Ok((settings::oss_client(&args.oss, bucket)?, None));
+    }
+    let (line, child) = start_emulator(work).await?;
+    let mut oss = args.oss.clone();
+    oss.oss_endpoint = Some(line.oss_endpoint);
+    oss.region = Some(line.region);
+    let credentials = Credentials::new(line.access_key_id, line.access_key_secret);
+    Ok((
+        oss_client_with(&oss, &line.bucket, credentials)?,
+        Some(child),
+    ))
+}
+
+/// Starts `bak2rds serve --fast-etag` with its data in `work` and reads its connection line.
+async fn start_emulator(
+    work: &std::path::Path,
+) -> anyhow::Result<(ServeLine, tokio::process::Child)> {
+    let exe = std::env::current_exe().context("locating the bak2rds binary")?;
+    let mut child = tokio::process::Command::new(exe)
+        .args(["serve", "--fast-etag", "--data"])
+        .arg(work.join("emulator"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the emulator (bak2rds serve)")?;
+    let stdout = child.stdout.take().context("the emulator's stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("the emulator did not start within 30 s")?
+        .context("reading the emulator's connection line")?
+        .context("the emulator exited before printing its connection line")?;
+    let line: ServeLine =
+        serde_json::from_str(&line).context("parsing the emulator's connection line")?;
+    Ok((line, child))
+}
+
+async fn measure(
+    client: &OssClient,
+    source: &Arc<SourceFile>,
+    args: &BenchArgs,
+    concurrency: usize,
+    index: usize,
+    work: &std::path::Path,
+    printer: &Printer,
+) -> anyhow::Result<BenchRow> {
+    let mut transfer = args.transfer.clone();
+    transfer.concurrency = concurrency;
+    let options = settings::upload_options(&transfer, false)?;
+    let key = format!("bak2rds-bench/run-{index}-c{concurrency}.bak");
+    let job = UploadJob {
+        source: Arc::clone(source),
+        bucket: client.bucket().to_string(),
+        key: key.clone(),
+        checkpoints: CheckpointStore::new(work.join("checkpoints")),
+        options,
+    };
+    let cpu_before = cpu_seconds();
+    let sampler = PeakSampler::start(RSS_SAMPLE_EVERY);
+    let started = Instant::now();
+    let report = upload_with_progress(Arc::new(client.clone()), job, printer)
+        .await
+        .with_context(|| format!("benchmark upload at concurrency {concurrency}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = sampler.finish();
+    let cpu = cpu_before.zip(cpu_seconds()).map(|(a, b)| b - a);
+    // Free the emulator's (or the bucket's) space before the next run.
+    client
+        .delete_object(&key)
+        .await
+        .with_context(|| format!("deleting the benchmark object {key}"))?;
+    let gib = report.size as f64 / GIB;
+    Ok(BenchRow {
+        concurrency,
+        part_size: report.part_size,
+        bytes: report.size,
+        seconds,
+        gib_per_second: if seconds > 0.0 { gib / seconds } else { 0.0 },
+        cpu_seconds_per_gib: cpu.filter(|_| gib > 0.0).map(|cpu| cpu / gib),
+        peak_anonymous_rss_mib: peak as f64 / MIB,
+        retries: report.retries,
+    })
+}
+
+fn format_row(row: &BenchRow) -> String {
+    let cpu = row
+        .cpu_seconds_per_gib
+        .map_or_else(|| "n/a".to_string(), |cpu| format!("{cpu:.3}"));
+    format!(
+        "concurrency {:>3}  parts {:>4} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
+         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}",
+        row.concurrency,
+        row.part_size >> 20,
+        row.bytes as f64 / GIB,
+        row.seconds,
+        row.gib_per_second,
+        row.peak_anonymous_rss_mib,
+        row.retries
+    )
 }
