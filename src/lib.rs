@@ -22,6 +22,7 @@
 // `unsafe` is allowed only in `source.rs` (the mmap), each use with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 
+pub mod bak;
 pub mod checksum;
 pub mod cli;
 pub mod env_vars;

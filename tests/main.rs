@@ -3,3 +3,6 @@
 
 // Shared helpers: fixture paths, temp dirs, running the binary.
 mod util;
+
+// bak2rds inspect: manifest, golden files, corruption, mutation.
+mod inspect;

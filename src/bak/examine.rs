@@ -1,0 +1,308 @@
+//! From bytes to a [`Report`]: sniff the container, walk it, read the first set's header, then
+//! turn facts into findings, each with its fix [note §10 gives the order].
+
+use super::cursor::Bytes;
+use super::error::{ParseError, ParseErrorKind};
+use super::mtf::{SetBlocks, Walk};
+use super::sniff::{Sniffed, sniff};
+use super::sqlmeta::SetHeader;
+use super::target::{self, TargetVersion};
+use super::verdict::{Finding, Rules, Severity, Verdict, verdict_of};
+use super::{BackupInfo, BackupType, Container, Report, compressed, mtf, names, pages};
+
+/// Examines one backup file's bytes against `rules`. Never panics, whatever the bytes.
+pub fn examine(data: &[u8], rules: &Rules) -> Report {
+    let container = match sniff(data) {
+        Sniffed::Mtf => Container::Mtf,
+        Sniffed::Mssqlbak => Container::Mssqlbak,
+        Sniffed::Other(what) => return not_a_backup(what),
+    };
+    let bytes = Bytes::new(data);
+    let (walk, structure) = match container {
+        Container::Mtf => mtf::walk(&bytes),
+        Container::Mssqlbak => compressed::walk(&bytes),
+    };
+    let backup = backup_info(&walk, container);
+    let mut findings = Vec::new();
+    if let Err(error) = structure {
+        findings.push(corrupt(error));
+    } else if backup.is_none() {
+        findings.push(corrupt(ParseError::new(
+            ParseErrorKind::MissingConfigInfo,
+            0,
+        )));
+    }
+    if let Some(info) = &backup {
+        findings.extend(judge_backup(info, rules));
+    }
+    if let Some(file_name) = &rules.file_name {
+        findings.extend(object_key_finding(file_name));
+    }
+    let mut page_check = None;
+    if rules.verify_pages && structure.is_ok() {
+        match container {
+            Container::Mtf => {
+                let check = pages::verify(data, &walk.pages);
+                findings.push(pages_finding(&check));
+                page_check = Some(check);
+            }
+            Container::Mssqlbak => findings.push(Finding::note(
+                Severity::Info,
+                "pages-compressed",
+                "page checksums cannot be recomputed in a compressed backup".to_owned(),
+                "RESTORE VERIFYONLY ... WITH CHECKSUM on the source server checks them",
+            )),
+        }
+    }
+    findings.sort_by_key(|f| f.severity);
+    Report {
+        verdict: verdict_of(&findings),
+        findings,
+        backup,
+        pages: page_check,
+    }
+}
+
+fn not_a_backup(what: &str) -> Report {
+    let finding = Finding::refusal(
+        Verdict::RejectNotBackup,
+        "not-backup",
+        format!("not a SQL Server native backup: this is {what}"),
+        "give bak2rds the file written by BACKUP DATABASE ... TO DISK",
+    );
+    Report {
+        verdict: Verdict::RejectNotBackup,
+        findings: vec![finding],
+        backup: None,
+        pages: None,
+    }
+}
+
+fn corrupt(error: ParseError) -> Finding {
+    Finding::refusal(
+        Verdict::RejectCorrupt,
+        "corrupt",
+        format!("the backup is truncated or damaged: {error}"),
+        "copy the file again and compare its size and checksum with the original, or take a new backup",
+    )
+}
+
+/// The first set's header: the trailing `MSLS` copy when readable (final sizes and dates),
+/// else the leading `MSCI` copy [note §4, §10.4].
+fn backup_info(walk: &Walk, container: Container) -> Option<BackupInfo> {
+    let first = walk.sets.first()?;
+    let (header, files, filegroups) = pick_config(first)?;
+    let media = &walk.media;
+    Some(BackupInfo {
+        container,
+        backup_type: header.backup_type,
+        family_sequence: media.family_sequence,
+        family_count: media.family_count,
+        backup_sets: u32::try_from(walk.sets.len()).unwrap_or(u32::MAX),
+        database_version: header.database_version,
+        database_release: target::release_of(header.database_version),
+        software_version: header.software_version,
+        database_name: header.database_name.clone(),
+        server_name: header.server_name.clone(),
+        compatibility_level: header.compatibility_level,
+        has_checksums: header.flags & super::raw::scin::FLAG_HAS_CHECKSUMS != 0,
+        compressed: container == Container::Mssqlbak,
+        password_protected: media.media_password || walk.sets.iter().any(|s| s.set.password),
+        first_lsn: header.first_lsn,
+        last_lsn: header.last_lsn,
+        checkpoint_lsn: header.checkpoint_lsn,
+        database_backup_lsn: header.database_backup_lsn,
+        differential_base_lsn: header.differential_base_lsn,
+        backup_size: header.backup_size,
+        compressed_backup_size: header.compressed_backup_size,
+        collation: hex::encode(header.collation),
+        database_creation_date: header.database_creation_date,
+        backup_start_date: header.backup_start_date,
+        backup_finish_date: header.backup_finish_date,
+        backup_name: first.set.name.clone(),
+        block_size: media.physical_block,
+        media_set_id: media.media_set_id,
+        backup_set_guid: first.set.backup_set_guid,
+        database_guid: header.database_guid,
+        last_full_backup_guid: header.last_full_backup_guid,
+        differential_base_guid: header.differential_base_guid,
+        filegroups: filegroups.to_vec(),
+        files: files.to_vec(),
+    })
+}
+
+type Picked<'a> = (
+    &'a SetHeader,
+    &'a [super::DatabaseFile],
+    &'a [super::Filegroup],
+);
+
+fn pick_config(set: &SetBlocks) -> Option<Picked<'_>> {
+    [set.trailing.as_ref(), set.leading.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            c.header
+                .as_ref()
+                .map(|h| (h, c.files.as_slice(), c.filegroups.as_slice()))
+        })
+}
+
+/// The RDS rules that depend on the header [note §0].
+fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if info.password_protected {
+        findings.push(Finding::refusal(
+            Verdict::RejectPassword,
+            "password",
+            "the backup is protected by MEDIAPASSWORD or PASSWORD; RDS cannot supply a password".to_owned(),
+            "back up again without MEDIAPASSWORD/PASSWORD (use BACKUP ... WITH ENCRYPTION or TDE if the file must be protected at rest)",
+        ));
+    }
+    if info.family_count > 1 {
+        findings.push(Finding::refusal(
+            Verdict::RejectStriped,
+            "striped",
+            format!(
+                "striped backup: this file is family {} of {}; RDS restores from one file",
+                info.family_sequence, info.family_count
+            ),
+            "back up again to a single file (BACKUP DATABASE ... TO DISK = one file)",
+        ));
+    }
+    findings.extend(type_finding(info));
+    if let Some(target) = &rules.target_version {
+        findings.extend(version_finding(info, target));
+    }
+    if let Some(name) = &rules.database {
+        if let Some(problem) = names::database_name_problem(name) {
+            findings.push(Finding::refusal(
+                Verdict::RejectDatabaseName,
+                "database-name",
+                format!("cannot restore as {name:?}: {problem}"),
+                "choose another name with --database (letters, digits and underscores are always safe)",
+            ));
+        }
+    }
+    if info.backup_sets > 1 {
+        findings.push(Finding::refusal(
+            Verdict::WarnMultipleSets,
+            "multiple-sets",
+            format!(
+                "the file holds {} backup sets (written WITH NOINIT); RDS restores the first one (position 1)",
+                info.backup_sets
+            ),
+            "if you need a later set, back up again WITH INIT (or FORMAT) to a new file",
+        ));
+    }
+    if info.has_checksums {
+        findings.push(Finding::note(
+            Severity::Info,
+            "backup-checksums",
+            "taken WITH CHECKSUM; RESTORE on RDS verifies those checksums (bak2rds cannot: the algorithm is undocumented)".to_owned(),
+            "",
+        ));
+    }
+    findings
+}
+
+fn type_finding(info: &BackupInfo) -> Option<Finding> {
+    let fix_full =
+        "take a full backup (BACKUP DATABASE ... TO DISK = one file WITH INIT) and upload that";
+    Some(match info.backup_type {
+        Some(BackupType::Full) => return None,
+        Some(BackupType::Differential) => Finding::refusal(
+            Verdict::RejectDifferential,
+            "differential",
+            "differential backup: RDS restores a single full database backup".to_owned(),
+            fix_full,
+        ),
+        Some(BackupType::Log) => Finding::refusal(
+            Verdict::RejectLog,
+            "log",
+            "transaction log backup: RDS restores a single full database backup".to_owned(),
+            fix_full,
+        ),
+        Some(other) => Finding::refusal(
+            Verdict::RejectNotFull,
+            "not-full",
+            format!("{other} backup: RDS restores a full database backup only"),
+            fix_full,
+        ),
+        None => Finding::refusal(
+            Verdict::RejectCorrupt,
+            "unknown-type",
+            "the backup type is not one SQL Server writes".to_owned(),
+            "take a new full backup",
+        ),
+    })
+}
+
+fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding> {
+    let release = info.database_release.unwrap_or("an unknown release");
+    let version = info.database_version;
+    if version > target.max_database_version {
+        return Some(Finding::refusal(
+            Verdict::RejectVersion,
+            "target-version",
+            format!(
+                "backup is from SQL Server {release} (database version {version}); the target runs {target}"
+            ),
+            &format!("restore to an instance of SQL Server {release} or later"),
+        ));
+    }
+    if version < target.min_database_version {
+        return Some(Finding::refusal(
+            Verdict::RejectVersion,
+            "target-version-too-old",
+            format!(
+                "backup is from SQL Server {release} (database version {version}); {target} cannot restore backups that old"
+            ),
+            "restore it on SQL Server 2012 or 2014 first, back up again there, and upload that backup",
+        ));
+    }
+    None
+}
+
+fn object_key_finding(file_name: &str) -> Option<Finding> {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    let key = names::object_key_for(base);
+    (key != base).then(|| {
+        Finding::note(
+            Severity::Warning,
+            "object-key",
+            format!("RDS refuses object names with special characters or without .bak; bak2rds will upload this file as {key:?}"),
+            "nothing to do: bak2rds names the object; rename the file to match if you upload it by hand",
+        )
+    })
+}
+
+fn pages_finding(check: &pages::PageCheck) -> Finding {
+    if check.failed == 0 {
+        return Finding::note(
+            Severity::Info,
+            "pages-ok",
+            format!(
+                "{} data pages match their checksums ({} without a checksum skipped)",
+                check.checked, check.skipped
+            ),
+            "",
+        );
+    }
+    let list: Vec<String> = check
+        .first_failures
+        .iter()
+        .map(|p| format!("{}:{} (offset {:#x})", p.file_id, p.page_id, p.offset))
+        .collect();
+    Finding::refusal(
+        Verdict::RejectCorruptPages,
+        "corrupt-pages",
+        format!(
+            "{} of {} data pages fail their checksum; first: {}",
+            check.failed,
+            check.checked,
+            list.join(", ")
+        ),
+        "the file was damaged after the backup was written (or the database has damaged pages): copy it again; if the copy fails too, run DBCC CHECKDB on the source and take a new backup WITH CHECKSUM",
+    )
+}

@@ -1,0 +1,112 @@
+//! Names RDS sees: the OSS object key of the backup and the database name to restore as.
+//!
+//! Alibaba's migration guide says RDS refuses backup objects whose name holds special
+//! characters (it lists `!@#$%^&*()_+-=`) or whose extension is not `.bak`; its own tools name
+//! files `DB_FULL_20180518153544.bak`, so underscores are safe. bak2rds chooses the key, so it
+//! derives one from letters, digits and underscores, plus `.bak`.
+
+/// The extension RDS requires on the backup object.
+pub const BAK_EXTENSION: &str = ".bak";
+/// SQL Server identifiers are at most 128 characters (sysname).
+const MAX_DATABASE_NAME_CHARS: usize = 128;
+/// System databases SQL Server owns, and RDS's own management database.
+const RESERVED_DATABASES: &[&str] = &["master", "msdb", "tempdb", "model", "rdscore"];
+/// Characters SQL Server accepts only in delimited names but that break file names or quoting
+/// in the scripts RDS runs (the data files are named after the database).
+const FORBIDDEN_IN_DATABASE_NAME: &[char] =
+    &['[', ']', '\'', '"', '\\', '/', ':', '*', '?', '<', '>', '|'];
+
+/// The OSS object key bak2rds uses for a local file: its name without directory and `.bak`
+/// extension, every character other than an ASCII letter, digit or underscore replaced by `_`
+/// (runs collapsed, ends trimmed), then `.bak`. An empty result becomes `backup.bak`.
+pub fn object_key_for(local_file_name: &str) -> String {
+    let base = local_file_name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(local_file_name);
+    let stem = match base.len().checked_sub(BAK_EXTENSION.len()) {
+        Some(cut)
+            if base
+                .get(cut..)
+                .is_some_and(|e| e.eq_ignore_ascii_case(BAK_EXTENSION)) =>
+        {
+            base.get(..cut).unwrap_or(base)
+        }
+        _ => base,
+    };
+    let mut key = String::with_capacity(stem.len() + BAK_EXTENSION.len());
+    for c in stem.chars() {
+        let safe = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if !(safe == '_' && (key.is_empty() || key.ends_with('_'))) {
+            key.push(safe);
+        }
+    }
+    while key.ends_with('_') {
+        key.pop();
+    }
+    if key.is_empty() {
+        key.push_str("backup");
+    }
+    key.push_str(BAK_EXTENSION);
+    key
+}
+
+/// Why a database name cannot be used on RDS, or `None` when it can.
+pub fn database_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("the database name is empty".to_owned());
+    }
+    if RESERVED_DATABASES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name.trim()))
+    {
+        return Some(format!(
+            "{name:?} is a system database name (master, msdb, tempdb, model, rdscore are reserved)"
+        ));
+    }
+    if name.chars().count() > MAX_DATABASE_NAME_CHARS {
+        return Some(format!(
+            "the database name is longer than {MAX_DATABASE_NAME_CHARS} characters"
+        ));
+    }
+    if name != name.trim() {
+        return Some(format!("{name:?} starts or ends with a space"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| c.is_control() || FORBIDDEN_IN_DATABASE_NAME.contains(c))
+    {
+        return Some(format!("{name:?} contains the character {bad:?}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_letters_digits_underscores_and_end_in_bak() {
+        assert_eq!(
+            object_key_for("DB_FULL_20180518153544.bak"),
+            "DB_FULL_20180518153544.bak"
+        );
+        assert_eq!(
+            object_key_for("/x/y/My Db-2024 (copy).BAK"),
+            "My_Db_2024_copy.bak"
+        );
+        assert_eq!(object_key_for("log.trn"), "log_trn.bak");
+        assert_eq!(object_key_for("数据.bak"), "backup.bak");
+        assert_eq!(object_key_for("C:\\dir\\a+b.bak"), "a_b.bak");
+    }
+
+    #[test]
+    fn refuses_system_and_unusable_database_names() {
+        assert!(database_name_problem("Sales").is_none());
+        assert!(database_name_problem("MSDB").is_some());
+        assert!(database_name_problem("rdscore").is_some());
+        assert!(database_name_problem("").is_some());
+        assert!(database_name_problem("a]b").is_some());
+        assert!(database_name_problem(&"x".repeat(129)).is_some());
+    }
+}

@@ -1,0 +1,1 @@
+//! Writer of synthetic backups (placeholder until the writer lands).
