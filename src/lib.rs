@@ -25,6 +25,7 @@
 pub mod bak;
 pub mod checksum;
 pub mod cli;
+pub mod emulator;
 pub mod env_vars;
 pub mod error;
 pub mod http;
