@@ -6,3 +6,6 @@ mod util;
 
 // bak2rds inspect: manifest, golden files, corruption, mutation.
 mod inspect;
+
+// RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
+mod rds;
