@@ -1,10 +1,65 @@
-//! `bak2rds serve`.
+//! `bak2rds serve`: run the OSS emulator until SIGINT/SIGTERM.
+//!
+//! Prints one JSON line on stdout with everything a client needs (endpoint, region, bucket,
+//! key pair), flushed at once so a harness can read it and connect; logs go to stderr.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
 
 use crate::cli::Status;
 use crate::cli::args::ServeArgs;
 use crate::cli::printer::Printer;
+use crate::emulator::{Emulator, EmulatorConfig};
 
 /// Runs `bak2rds serve`.
-pub fn run(_args: ServeArgs, _printer: &Printer) -> anyhow::Result<Status> {
-    anyhow::bail!("`bak2rds serve` is not built yet")
+pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    runtime.block_on(serve(args, printer))
+}
+
+async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let listen: SocketAddr = args.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?}: use IP:PORT, e.g. 127.0.0.1:9000",
+            args.listen
+        )
+    })?;
+    let config = match &args.config {
+        Some(path) => EmulatorConfig::from_file(path)
+            .with_context(|| format!("read the emulator configuration {}", path.display()))?,
+        None => EmulatorConfig::default(),
+    };
+    let builder = Emulator::builder()
+        .config(config)
+        .fast_etag(args.fast_etag)
+        .listen(listen);
+    let builder = match &args.data {
+        Some(dir) => builder.data_dir(dir),
+        None => builder.temp_dir(),
+    };
+    let handle = builder.start().await.context("start the emulator")?;
+    printer
+        .json_line(&handle.connection_info())
+        .context("write the connection line")?;
+    std::io::Write::flush(&mut std::io::stdout()).context("flush stdout")?;
+    printer.note(format!(
+        "bak2rds emulator: OSS on {} (bucket {}); stop with Ctrl-C",
+        handle.oss_endpoint(),
+        handle.bucket()
+    ));
+    wait_for_signal().await?;
+    handle.shutdown().await.context("stop the emulator")?;
+    Ok(Status::Done)
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listen for SIGTERM")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("listen for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
 }
