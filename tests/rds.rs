@@ -578,3 +578,65 @@ async fn official_python_sdks_accept_the_emulated_rds() {
     // 3 dialects × 5 calls, 2 STS dialects × 5 calls, 3 wrong-secret refusals.
     assert_eq!(passed, 28, "{stdout}");
 }
+
+/// Runs the binary against the emulator: exit code, stdout, stdout + stderr.
+async fn run_cli(emu: &Emulated, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"))
+        .args(args)
+        .args(["--instance", INSTANCE, "--rds-endpoint", &emu.url])
+        .env(bak2rds::env_vars::ALIBABA_CLOUD_ACCESS_KEY_ID, AK)
+        .env(bak2rds::env_vars::ALIBABA_CLOUD_ACCESS_KEY_SECRET, SECRET)
+        .env_remove(bak2rds::env_vars::ALIBABA_CLOUD_PROFILE)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), stdout, text)
+}
+
+/// `bak2rds watch` follows a task to its end (exit 0 on Success, 2 on Failed with the
+/// Description verbatim, its cause and fix); `bak2rds tasks` lists them.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_and_tasks_commands() {
+    let (Some(full), Some(diff)) = (fixture(FULL_2019), fixture(DIFFERENTIAL)) else {
+        return;
+    };
+    let emu = start(vec![instance(INSTANCE)]).await;
+    emu.objects.put("ok.bak", full);
+    emu.objects.put("diff.bak", diff);
+    let rds = client(&emu.url, SignatureVersion::V3, Credentials::new(AK, SECRET));
+    let good = rds
+        .create_migrate_task(&full_request(INSTANCE, "good", "ok.bak"))
+        .await
+        .unwrap();
+    let bad = rds
+        .create_migrate_task(&full_request(INSTANCE, "bad", "diff.bak"))
+        .await
+        .unwrap();
+
+    let (code, _, text) = run_cli(&emu, &["watch", &good.migrate_task_id]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("Success"), "{text}");
+
+    let (code, _, text) = run_cli(&emu, &["watch", &bad.migrate_task_id]).await;
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("RDS says: Backup set (diff.bak) is a Database Differential backup, we only accept a FULL Backup."),
+        "{text}"
+    );
+    assert!(text.contains("fix:   Take a full backup"), "{text}");
+
+    let (code, _, text) = run_cli(&emu, &["tasks"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&good.migrate_task_id) && text.contains(&bad.migrate_task_id),
+        "{text}"
+    );
+
+    let (code, stdout, text) = run_cli(&emu, &["--json", "watch", &good.migrate_task_id]).await;
+    assert_eq!(code, Some(0), "{text}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["status"], "Success");
+    assert_eq!(report["task_id"], good.migrate_task_id.as_str());
+}

@@ -3,6 +3,8 @@
 mod inspect;
 mod serve;
 mod synth;
+mod tasks;
+mod watch;
 
 use super::Status;
 use super::args::Command;
@@ -14,5 +16,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Inspect(args) => inspect::run(args, printer),
         Command::Synth(args) => synth::run(args, printer),
         Command::Serve(args) => serve::run(args, printer),
+        Command::Watch(args) => watch::run(args, printer),
+        Command::Tasks(args) => tasks::run(args, printer),
     }
 }
