@@ -640,3 +640,66 @@ async fn watch_and_tasks_commands() {
     assert_eq!(report["status"], "Success");
     assert_eq!(report["task_id"], good.migrate_task_id.as_str());
 }
+
+/// Pre-flight facts gathered from the emulated RDS judge the same problems the emulated restore
+/// would report; a created task is found again by its object for a rerun to attach to.
+#[tokio::test]
+async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
+    use bak2rds::rds::gather::{find_task_for_object, gather_instance};
+    use bak2rds::rds::preflight::{BackupFacts, PreflightFacts, preflight};
+
+    let Some(full) = fixture(FULL_2019) else {
+        return;
+    };
+    let emu = start(vec![instance(INSTANCE)]).await;
+    emu.objects.put("backups/full.bak", full.clone());
+    let rds = client(&emu.url, SignatureVersion::V1, Credentials::new(AK, SECRET));
+
+    let side = gather_instance(&rds, INSTANCE).await.unwrap();
+    assert_eq!(side.instance.storage_gb, 20);
+    assert_eq!(side.databases, vec!["existing_db".to_string()]);
+    let info = bak2rds::bak::examine(&full, &bak2rds::bak::Rules::default())
+        .backup
+        .unwrap();
+    let facts = |target: &str| PreflightFacts {
+        instance: side.instance.clone(),
+        databases: side.databases.clone(),
+        accounts: side.accounts.clone(),
+        bucket: None,
+        backup: BackupFacts {
+            database_name: info.database_name.clone(),
+            database_version: Some(info.database_version),
+            backup_file_bytes: full.len() as u64,
+            restored_bytes: Some(info.files.iter().map(|f| f.size).sum()),
+        },
+        target_database: target.to_owned(),
+    };
+    let clash = preflight(&facts("existing_db"));
+    assert!(clash.refused());
+    assert_eq!(clash.findings[0].code, "database_exists");
+    let fine = preflight(&facts("newdb"));
+    assert!(fine.findings.is_empty(), "{:?}", fine.findings);
+
+    let since = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    assert!(
+        find_task_for_object(&rds, INSTANCE, "newdb", "backups/full.bak", since)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let created = rds
+        .create_migrate_task(&full_request(INSTANCE, "newdb", "backups/full.bak"))
+        .await
+        .unwrap();
+    let found = find_task_for_object(&rds, INSTANCE, "newdb", "backups/full.bak", since)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.migrate_task_id, created.migrate_task_id);
+    assert!(
+        find_task_for_object(&rds, INSTANCE, "newdb", "backups/other.bak", since)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

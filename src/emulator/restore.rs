@@ -6,7 +6,8 @@
 //! Pure: the caller hands in the object's bytes and the instance's state; the timing of the
 //! task lives in `rds.rs`.
 
-use crate::bak::{self, TargetVersion, Verdict};
+use crate::bak::{self, Verdict};
+use crate::rds::preflight::target_of;
 
 /// What the backup reader says about the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub struct ObjectFacts {
 /// Judges an object's bytes for an instance running `engine_version` (e.g. `2019_std_ha`).
 pub fn examine_object(bytes: &[u8], engine_version: &str) -> ObjectFacts {
     let rules = bak::Rules {
-        target_version: TargetVersion::parse(engine_version).ok(),
+        target_version: target_of(engine_version),
         ..bak::Rules::default()
     };
     let report = bak::examine(bytes, &rules);
