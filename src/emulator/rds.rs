@@ -708,7 +708,7 @@ impl RdsEmulator {
             async_check_db,
         });
         let id = state.next_task_id;
-        state.next_task_id += 1;
+        state.next_task_id = id.saturating_add(1);
         state.tasks.push(Task {
             id,
             instance_id: instance.id.clone(),
@@ -728,7 +728,7 @@ impl RdsEmulator {
             backup_mode: backup_mode.to_owned(),
             migrate_task_id: id.to_string(),
             // The instance-level task ID; unrelated numbering in the real service.
-            task_id: (id + 5_000_000).to_string(),
+            task_id: id.saturating_add(5_000_000).to_string(),
         })
     }
 
@@ -1384,5 +1384,37 @@ mod tests {
             .authenticate(&Method::POST, &uri, &HeaderMap::new(), b"", at_capture())
             .unwrap_err();
         assert_eq!(replay.code, "SignatureNonceUsed");
+    }
+
+    #[test]
+    fn instances_come_from_toml_tables_with_defaults() {
+        let text = r#"
+restore_ms = 500
+
+[[instance]]
+id = "rm-legacy"
+engine_version = "2008r2"
+storage_type = "local_ssd"
+storage_gb = 50
+used_bytes = 1073741824
+databases = ["sales"]
+accounts = [{ name = "reader", type = "Normal" }]
+database_limit = 3
+
+[[instance]]
+id = "rm-default"
+"#;
+        let config: RdsConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.restore_ms, 500);
+        let legacy = &config.instances[0];
+        assert_eq!(legacy.engine_version, "2008r2");
+        assert_eq!(legacy.accounts[0].account_type, "Normal");
+        assert_eq!(legacy.accounts[0].status, "Available");
+        assert_eq!(legacy.database_limit, Some(3));
+        assert!(is_legacy_local_ssd(legacy));
+        let plain = &config.instances[1];
+        assert_eq!(plain.engine_version, "2019_std_ha");
+        assert_eq!(plain.accounts[0].account_type, "Super");
+        assert!(toml::from_str::<RdsConfig>("[[instance]]\nid = \"x\"\nstorage = 5\n").is_err());
     }
 }
