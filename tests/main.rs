@@ -3,6 +3,10 @@
 
 // Shared helpers: fixture paths, temp dirs, running the binary.
 mod util;
+// The embedded OSS emulator through raw HTTP: addressing, auth, multipart rules, faults, memory.
+mod emulator;
+// Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
+mod sdk;
 
 // bak2rds inspect: manifest, golden files, corruption, mutation.
 mod inspect;

@@ -265,6 +265,39 @@ mod tests {
     }
 
     #[test]
+    fn parses_faults() {
+        let config = EmulatorConfig::from_toml(
+            r#"
+            [faults]
+            seed = 7
+            latency_ms = 20
+            bandwidth_bytes_per_sec = 1048576
+
+            [[faults.error]]
+            operation = "UploadPart"
+            rate = 0.1
+            status = 503
+            code = "ServiceUnavailable"
+
+            [[faults.drop_connection]]
+            operation = "GetObject"
+            rate = 0.05
+
+            [[faults.flip_byte]]
+            rate = 0.01
+            times = 1
+            "#,
+        )
+        .unwrap();
+        let faults = &config.faults;
+        assert_eq!((faults.seed, faults.latency_ms), (7, 20));
+        assert_eq!(faults.errors[0].code, "ServiceUnavailable");
+        assert_eq!(faults.drop_connection[0].operation, "GetObject");
+        assert_eq!(faults.flip_byte[0].operation, "*");
+        assert!(EmulatorConfig::from_toml("[faults]\nunknown = 1").is_err());
+    }
+
+    #[test]
     fn refuses_bad_bucket_names_and_duplicates() {
         assert!(EmulatorConfig::from_toml("[[bucket]]\nname = \"Bad_Name\"").is_err());
         let twice = "[[key]]\nid='a'\nsecret='b'\n[[key]]\nid='a'\nsecret='c'";

@@ -18,6 +18,9 @@ pub struct OssError {
     pub message: String,
     /// Extra `<Name>value</Name>` elements after `HostId`, in order.
     pub extra: Vec<(&'static str, String)>,
+    /// OSS's detailed error code (`EC`, also sent as `x-oss-ec`) where a doc page shows it
+    /// (§1.6); Alibaba says these may change, so clients must not build logic on them.
+    pub ec: Option<&'static str>,
 }
 
 impl OssError {
@@ -28,7 +31,14 @@ impl OssError {
             code: code.to_owned(),
             message: message.into(),
             extra: Vec::new(),
+            ec: None,
         }
+    }
+
+    /// Sets the detailed error code (`EC`).
+    pub fn with_ec(mut self, ec: &'static str) -> Self {
+        self.ec = Some(ec);
+        self
     }
 
     /// Adds an extra element.

@@ -343,7 +343,10 @@ async fn put_object(
         if forbids_overwrite(request) && bucket.objects.contains_key(&request.key) {
             return Err(file_already_exists().into());
         }
-        bucket.objects.insert(request.key.clone(), object);
+        state
+            .storage
+            .insert_object(bucket, &request.key, object)
+            .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
     }
     write_response(&etag, &received)
 }
@@ -393,6 +396,7 @@ fn part_number(request: &OssRequest) -> Result<u32, OssError> {
                 "partNumber",
                 raw,
             )
+            .with_ec("0017-00000220")
         })
 }
 
@@ -532,35 +536,58 @@ const RESPONSE_OVERRIDES: [(&str, HeaderName); 6] = [
     ("response-content-encoding", header::CONTENT_ENCODING),
 ];
 
-/// The GET body: the object's bytes, throttled by the bandwidth cap, cut short by a
-/// drop-connection fault (the stream fails, so the server aborts the connection mid-body).
+/// The GET body: the object's bytes, throttled by the bandwidth cap. A drop-connection fault
+/// sends the first half, pauses so it reaches the client, then fails the stream, which makes
+/// the server abort the connection mid-body.
 fn response_body(
     state: &Arc<EmulatorState>,
     stream: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     faults: FaultPlan,
     span: std::ops::Range<u64>,
 ) -> Body {
-    let drop_after = faults
-        .drop_connection
-        .then(|| (span.end - span.start).div_ceil(2));
-    let state = Arc::clone(state);
-    let mut sent = 0u64;
-    let stream = stream.and_then(move |chunk| {
-        let state = Arc::clone(&state);
-        sent += len_u64(chunk.len());
-        let cut = drop_after.is_some_and(|at| sent >= at);
-        async move {
-            if cut {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "injected fault: connection dropped mid-body",
-                ));
-            }
-            state.faults.throttle(chunk.len()).await;
-            Ok(chunk)
+    let cursor = BodyCursor {
+        inner: Box::pin(stream),
+        state: Arc::clone(state),
+        sent: 0,
+        cut_at: faults
+            .drop_connection
+            .then(|| (span.end - span.start).div_ceil(2)),
+    };
+    Body::from_stream(futures::stream::try_unfold(cursor, BodyCursor::next))
+}
+
+/// State of [`response_body`].
+struct BodyCursor {
+    inner: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>,
+    state: Arc<EmulatorState>,
+    sent: u64,
+    /// Offset where an injected drop cuts the body.
+    cut_at: Option<u64>,
+}
+
+/// How long a cut body waits before failing, so the bytes before the cut reach the client.
+const CUT_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl BodyCursor {
+    async fn next(mut self) -> std::io::Result<Option<(Bytes, Self)>> {
+        if self.cut_at.is_some_and(|at| self.sent >= at) {
+            tokio::time::sleep(CUT_PAUSE).await;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected fault: connection dropped mid-body",
+            ));
         }
-    });
-    Body::from_stream(stream)
+        let Some(mut chunk) = self.inner.try_next().await? else {
+            return Ok(None);
+        };
+        if let Some(at) = self.cut_at {
+            let room = usize::try_from(at - self.sent).unwrap_or(usize::MAX);
+            chunk.truncate(room);
+        }
+        self.sent += len_u64(chunk.len());
+        self.state.faults.throttle(chunk.len()).await;
+        Ok(Some((chunk, self)))
+    }
 }
 
 /// Parses `Range: bytes=a-b | a- | -n`. A malformed range is ignored (whole object, as OSS
@@ -608,10 +635,11 @@ fn delete_object(
 ) -> Result<Response<Body>, Failure> {
     let mut catalog = state.storage.catalog();
     // Deleting a missing key succeeds, as on OSS.
-    catalog
-        .bucket(&request.bucket)?
-        .objects
-        .remove(&request.key);
+    let bucket = catalog.bucket(&request.bucket)?;
+    state
+        .storage
+        .remove_object(bucket, &request.key)
+        .map_err(|err| OssError::internal(format!("removing the object manifest: {err}")))?;
     build(
         Response::builder().status(StatusCode::NO_CONTENT),
         Body::empty(),
@@ -701,7 +729,10 @@ fn complete(
         if forbids_overwrite(request) && bucket.objects.contains_key(&request.key) {
             return Err(file_already_exists().into());
         }
-        bucket.objects.insert(request.key.clone(), object);
+        state
+            .storage
+            .insert_object(bucket, &request.key, object)
+            .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
     }
     let url = request.query.url_encoding();
     let xml = xml::to_body(&xml::CompleteResult {
@@ -759,7 +790,8 @@ fn choose_parts(upload: &Upload, body: &[u8]) -> Result<Vec<(u32, Part)>, OssErr
                 "The list of parts was not in ascending order. The parts list must be specified \
                  in order by part number.",
             )
-            .with("UploadId", upload.id.as_str()));
+            .with("UploadId", upload.id.as_str())
+            .with_ec("0042-00000209"));
         }
         let part = upload.parts.get(&number).ok_or_else(invalid_part)?;
         let sent = entry.etag.trim().trim_matches('"');
@@ -787,7 +819,8 @@ fn check_part_sizes(chosen: &[(u32, Part)]) -> Result<(), OssError> {
         )
         .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
         .with("ProposedSize", part.blob.len().to_string())
-        .with("PartNumber", number.to_string()));
+        .with("PartNumber", number.to_string())
+        .with_ec("0042-00000213"));
     }
     Ok(())
 }

@@ -121,7 +121,8 @@ fn check_skew(request_time: OffsetDateTime, now: OffsetDateTime) -> Result<(), O
     )
     .with("RequestTime", sign::http_date(request_time))
     .with("ServerTime", sign::http_date(now))
-    .with("MaxAllowedSkewMilliseconds", "900000"))
+    .with("MaxAllowedSkewMilliseconds", "900000")
+    .with_ec("0002-00000504"))
 }
 
 /// `SignatureDoesNotMatch` with the extra elements OSS adds (§1.6): the string to sign, its
@@ -259,7 +260,8 @@ fn verify_v4_header(
             "x-oss-content-sha256 must be UNSIGNED-PAYLOAD.",
             sign::HEADER_CONTENT_SHA256,
             &payload,
-        ));
+        )
+        .with_ec("0002-00000214"));
     }
     let token = request.header(sign::HEADER_SECURITY_TOKEN);
     let key = key_for(keys, parsed.access_key_id, token.as_deref(), now)?;

@@ -193,7 +193,7 @@ fn classify(
         (false, "GET") => Operation::ListObjects,
         (true, "PUT") if query.has("uploadId") || query.has("partNumber") => {
             if !query.has("uploadId") || !query.has("partNumber") {
-                // EC 0017-00000219 (§1.2 UploadPart).
+                // §1.2 UploadPart.
                 return Err(OssError::invalid_argument(
                     "Unexpected query string parameter",
                     if query.has("uploadId") {
@@ -202,7 +202,8 @@ fn classify(
                         "uploadId"
                     },
                     "",
-                ));
+                )
+                .with_ec("0017-00000219"));
             }
             Operation::UploadPart
         }
@@ -286,6 +287,9 @@ fn error_response(err: &OssError, request_id: &str, host: &str, is_head: bool) -
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/xml"),
     );
+    if let Some(ec) = err.ec {
+        headers.insert("x-oss-ec", HeaderValue::from_static(ec));
+    }
     if is_head {
         let encoded = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
         if let Ok(value) = HeaderValue::from_str(&encoded) {

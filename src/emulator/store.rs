@@ -10,14 +10,17 @@
 //! it lets go (`Arc` + `Drop`), so a GET streaming an object that is overwritten meanwhile keeps
 //! reading the old bytes.
 //!
-//! The catalog itself (names, ETags, CRCs) lives in memory: the data folder holds bodies only.
+//! The catalog lives in memory. With a data folder, every object also has a small JSON
+//! manifest (`objects/<sha256 of bucket and key>.json`: metadata plus the list of its blob files)
+//! written when it is stored, so a restarted emulator serves the same objects. Multipart uploads
+//! in progress are not persisted: their part files are removed at the next start.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -57,12 +60,18 @@ pub struct Blob {
 #[derive(Debug)]
 enum BlobData {
     Memory(Bytes),
-    Disk(PathBuf),
+    Disk {
+        path: PathBuf,
+        /// Set when the storage shuts down: blobs dropped then stay on disk for the next start.
+        keep: Arc<AtomicBool>,
+    },
 }
 
 impl Drop for Blob {
     fn drop(&mut self) {
-        if let BlobData::Disk(path) = &self.data {
+        if let BlobData::Disk { path, keep } = &self.data
+            && !keep.load(Ordering::Acquire)
+        {
             // Nothing else refers to this file any more; a failure only leaks disk space.
             let _ = std::fs::remove_file(path);
         }
@@ -100,6 +109,7 @@ pub struct Received {
 #[derive(Debug)]
 pub struct BlobWriter {
     sink: Option<Sink>,
+    keep: Arc<AtomicBool>,
     pending: Vec<Bytes>,
     pending_len: usize,
     /// Flip one byte of the body as it is stored (fault injection).
@@ -197,7 +207,10 @@ impl BlobWriter {
             // part would make throughput benchmarks measure the disk instead of the client.
             Target::Disk { file, path } => {
                 drop(file);
-                BlobData::Disk(path)
+                BlobData::Disk {
+                    path,
+                    keep: Arc::clone(&self.keep),
+                }
             }
         };
         Ok(Received {
@@ -338,13 +351,32 @@ pub struct Storage {
     backend: Backend,
     catalog: Mutex<Catalog>,
     next_blob: AtomicU64,
+    keep: Arc<AtomicBool>,
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // Runs before the catalog is dropped: stored bodies outlive the process.
+        self.keep.store(true, Ordering::Release);
+    }
 }
 
 impl Storage {
-    /// Storage with these buckets; for [`Backend::Disk`] the folder is created.
+    /// Storage with these buckets. For [`Backend::Disk`] the folder is created, objects stored
+    /// there by an earlier run are loaded, and part files nothing refers to are removed.
     pub fn new(backend: Backend, buckets: &[BucketConfig]) -> std::io::Result<Self> {
+        let storage = Self::empty(backend, buckets)?;
+        if let Backend::Disk(dir) = &storage.backend {
+            let next = persist::load(dir, &mut storage.catalog(), &storage.keep)?;
+            storage.next_blob.store(next, Ordering::Relaxed);
+        }
+        Ok(storage)
+    }
+
+    fn empty(backend: Backend, buckets: &[BucketConfig]) -> std::io::Result<Self> {
         if let Backend::Disk(dir) = &backend {
             std::fs::create_dir_all(blob_dir(dir))?;
+            std::fs::create_dir_all(persist::manifest_dir(dir))?;
         }
         let now = OffsetDateTime::now_utc();
         let buckets = buckets
@@ -363,7 +395,33 @@ impl Storage {
             backend,
             catalog: Mutex::new(Catalog { buckets }),
             next_blob: AtomicU64::new(1),
+            keep: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Stores an object under `key`, replacing any previous one; with a data folder, its
+    /// manifest is written first (atomically), so the folder never names a missing object.
+    pub fn insert_object(
+        &self,
+        bucket: &mut Bucket,
+        key: &str,
+        object: Object,
+    ) -> std::io::Result<()> {
+        if let Backend::Disk(dir) = &self.backend {
+            persist::write(dir, &bucket.config.name, key, &object)?;
+        }
+        bucket.objects.insert(key.to_owned(), object);
+        Ok(())
+    }
+
+    /// Deletes the object under `key`, if any, and its manifest.
+    pub fn remove_object(&self, bucket: &mut Bucket, key: &str) -> std::io::Result<()> {
+        if bucket.objects.remove(key).is_some()
+            && let Backend::Disk(dir) = &self.backend
+        {
+            persist::remove(dir, &bucket.config.name, key)?;
+        }
+        Ok(())
     }
 
     /// The catalog, locked. Never hold it across an `.await`.
@@ -388,6 +446,7 @@ impl Storage {
             }
         };
         Ok(BlobWriter {
+            keep: Arc::clone(&self.keep),
             sink: Some(Sink {
                 target,
                 crc: Crc64::new(),
@@ -411,6 +470,184 @@ impl Storage {
 
 fn blob_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("blobs")
+}
+
+/// Object manifests in the data folder.
+mod persist {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use serde::{Deserialize, Serialize};
+    use sha2::Digest as _;
+    use time::OffsetDateTime;
+
+    use super::{Blob, BlobData, Catalog, Object, ObjectKind, ObjectMeta, blob_dir};
+
+    /// One object as written to `objects/<name>.json`.
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Manifest {
+        bucket: String,
+        key: String,
+        len: u64,
+        crc: u64,
+        etag: String,
+        multipart: bool,
+        content_type: Option<String>,
+        user_meta: Vec<(String, String)>,
+        last_modified_unix: i64,
+        pieces: Vec<Piece>,
+    }
+
+    /// One blob of an object: its counter id (the file is `blobs/<id as 16 hex>.blob`).
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Piece {
+        blob: u64,
+        len: u64,
+        crc: u64,
+    }
+
+    pub(super) fn manifest_dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("objects")
+    }
+
+    /// The manifest file of a key: named by a hash, so no key reaches the file system.
+    fn manifest_path(data_dir: &Path, bucket: &str, key: &str) -> PathBuf {
+        let mut digest = sha2::Sha256::new();
+        digest.update(bucket.as_bytes());
+        digest.update([0]);
+        digest.update(key.as_bytes());
+        manifest_dir(data_dir).join(format!("{}.json", hex::encode(digest.finalize())))
+    }
+
+    fn blob_path(data_dir: &Path, id: u64) -> PathBuf {
+        blob_dir(data_dir).join(format!("{id:016x}.blob"))
+    }
+
+    fn blob_id(path: &Path) -> Option<u64> {
+        let name = path.file_name()?.to_str()?.strip_suffix(".blob")?;
+        u64::from_str_radix(name, 16).ok()
+    }
+
+    pub(super) fn write(
+        data_dir: &Path,
+        bucket: &str,
+        key: &str,
+        object: &Object,
+    ) -> std::io::Result<()> {
+        let mut pieces = Vec::with_capacity(object.pieces.len());
+        for blob in &object.pieces {
+            let BlobData::Disk { path, .. } = &blob.data else {
+                return Err(std::io::Error::other("a memory blob in a disk store"));
+            };
+            let id =
+                blob_id(path).ok_or_else(|| std::io::Error::other("unexpected blob file name"))?;
+            pieces.push(Piece {
+                blob: id,
+                len: blob.len,
+                crc: blob.crc,
+            });
+        }
+        let manifest = Manifest {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            len: object.len,
+            crc: object.crc,
+            etag: object.etag.clone(),
+            multipart: object.kind == ObjectKind::Multipart,
+            content_type: object.meta.content_type.clone(),
+            user_meta: object.meta.user.clone(),
+            last_modified_unix: object.last_modified.unix_timestamp(),
+            pieces,
+        };
+        let json = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
+        let path = manifest_path(data_dir, bucket, key);
+        let temp = path.with_extension("json.tmp");
+        std::fs::write(&temp, json)?;
+        std::fs::rename(&temp, &path)
+    }
+
+    pub(super) fn remove(data_dir: &Path, bucket: &str, key: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(manifest_path(data_dir, bucket, key)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+
+    /// Loads every readable manifest of a configured bucket, removes blob files no manifest
+    /// names (parts of uploads that were in progress), and returns the next free blob id.
+    pub(super) fn load(
+        data_dir: &Path,
+        catalog: &mut Catalog,
+        keep: &Arc<AtomicBool>,
+    ) -> std::io::Result<u64> {
+        let mut referenced = BTreeSet::new();
+        for entry in std::fs::read_dir(manifest_dir(data_dir))? {
+            let path = entry?.path();
+            let manifest: Option<Manifest> = std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            let Some(manifest) = manifest else {
+                tracing::warn!(path = %path.display(), "unreadable object manifest skipped");
+                continue;
+            };
+            let Some(bucket) = catalog.buckets.get_mut(&manifest.bucket) else {
+                continue;
+            };
+            let intact = manifest.pieces.iter().all(|piece| {
+                std::fs::metadata(blob_path(data_dir, piece.blob))
+                    .is_ok_and(|m| m.len() == piece.len)
+            });
+            if !intact {
+                tracing::warn!(key = %manifest.key, "object with missing part files skipped");
+                continue;
+            }
+            referenced.extend(manifest.pieces.iter().map(|piece| piece.blob));
+            let pieces = manifest
+                .pieces
+                .iter()
+                .map(|piece| {
+                    Arc::new(Blob {
+                        len: piece.len,
+                        crc: piece.crc,
+                        data: BlobData::Disk {
+                            path: blob_path(data_dir, piece.blob),
+                            keep: Arc::clone(keep),
+                        },
+                    })
+                })
+                .collect();
+            let object = Object {
+                len: manifest.len,
+                crc: manifest.crc,
+                etag: manifest.etag,
+                kind: if manifest.multipart {
+                    ObjectKind::Multipart
+                } else {
+                    ObjectKind::Normal
+                },
+                meta: ObjectMeta {
+                    content_type: manifest.content_type,
+                    user: manifest.user_meta,
+                },
+                last_modified: OffsetDateTime::from_unix_timestamp(manifest.last_modified_unix)
+                    .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+                pieces,
+            };
+            bucket.objects.insert(manifest.key, object);
+        }
+        let mut next = 1;
+        for entry in std::fs::read_dir(blob_dir(data_dir))? {
+            let path = entry?.path();
+            match blob_id(&path) {
+                Some(id) if referenced.contains(&id) => next = next.max(id + 1),
+                // Parts of an unfinished upload, or a body cut short: nothing refers to it.
+                _ => std::fs::remove_file(&path)?,
+            }
+        }
+        Ok(next)
+    }
 }
 
 /// Reads an object's bytes across its pieces. Holding it keeps the bytes alive even if the
@@ -438,7 +675,7 @@ impl ObjectReader {
         for piece in &self.pieces {
             match &piece.data {
                 BlobData::Memory(bytes) => out.write_all(bytes)?,
-                BlobData::Disk(path) => {
+                BlobData::Disk { path, .. } => {
                     let mut file = File::open(path)?;
                     std::io::copy(&mut file, out)?;
                 }
@@ -500,7 +737,7 @@ impl ReadState {
             let want = (self.end.min(piece_end) - self.position).min(len_u64(READ_CHUNK));
             let chunk = match &piece.data {
                 BlobData::Memory(bytes) => slice_bytes(bytes, offset, want)?,
-                BlobData::Disk(path) => self.read_file(path.clone(), offset, want).await?,
+                BlobData::Disk { path, .. } => self.read_file(path.clone(), offset, want).await?,
             };
             if chunk.is_empty() {
                 return Err(std::io::Error::new(

@@ -60,6 +60,9 @@ pub fn error_body(err: &OssError, request_id: &str, host_id: &str) -> String {
     element("Message", &err.message);
     element("RequestId", request_id);
     element("HostId", host_id);
+    if let Some(ec) = err.ec {
+        element("EC", ec);
+    }
     for (name, value) in &err.extra {
         element(name, value);
     }

@@ -1,0 +1,108 @@
+//! Alibaba's official Python OSS SDKs against `bak2rds serve` (`scripts/sdk/`): the emulator is
+//! faithful only if every scenario passes.
+//!
+//! Needs Python 3 with venv/pip and PyPI (the first run installs the pinned SDKs into
+//! `target/sdk-venv`; later runs reuse it). Without PyPI the test fails and says so.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const STS_ID: &str = "STS.SdkSuiteTempKey0001";
+const STS_SECRET: &str = "SdkSuiteStsSecret0123456789abcd";
+const STS_TOKEN: &str = "CAISsdkSuiteToken+/==";
+
+/// Kills the emulator when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `setup-venv.sh` and returns the venv's python.
+fn sdk_python() -> PathBuf {
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/sdk/setup-venv.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/sdk/setup-venv.sh");
+    assert!(
+        output.status.success(),
+        "scripts/sdk/setup-venv.sh failed ({}): the official SDKs could not be installed from \
+         PyPI. This test needs network access to PyPI (or PIP_INDEX_URL pointing at a mirror).",
+        output.status
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    PathBuf::from(
+        stdout
+            .lines()
+            .last()
+            .expect("setup-venv.sh printed the python path"),
+    )
+}
+
+fn start_server(config: &Path) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bak2rds"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bak2rds serve");
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.starts_with('{'), "bak2rds serve printed {line:?}");
+    (server, line.trim().to_owned())
+}
+
+#[test]
+fn official_sdks_pass_every_scenario_against_the_emulator() {
+    let python = sdk_python();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("emulator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[bucket]]\nname = \"sqlbak-test\"\nregion = \"cn-hangzhou\"\n\n\
+             [[key]]\nid = \"LTAI5tSdkSuiteKey000001\"\nsecret = \"SdkSuiteSecret0123456789abcdefgh\"\n\n\
+             [[key]]\nid = \"{STS_ID}\"\nsecret = \"{STS_SECRET}\"\nsecurity_token = \"{STS_TOKEN}\"\n"
+        ),
+    )
+    .unwrap();
+    let (_server, line) = start_server(&config);
+    let output = Command::new(python)
+        .arg(repo().join("scripts/sdk/oss_scenarios.py"))
+        .arg(&line)
+        .args([
+            "--sts-id",
+            STS_ID,
+            "--sts-secret",
+            STS_SECRET,
+            "--sts-token",
+            STS_TOKEN,
+        ])
+        .env("TMPDIR", dir.path())
+        .output()
+        .expect("run oss_scenarios.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let summary = stdout
+        .lines()
+        .rfind(|l| l.starts_with("sdk-oss: "))
+        .expect("the suite printed its summary line");
+    assert!(
+        output.status.success() && summary.ends_with(" 0 failed"),
+        "official SDK scenarios failed: {summary}"
+    );
+    assert_eq!(summary, "sdk-oss: 14 passed, 0 failed");
+}
