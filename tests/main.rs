@@ -7,6 +7,10 @@ mod util;
 mod emulator;
 // Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
 mod sdk;
+// The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
+mod conformance;
+// The OSS client against the emulator's knobs: skew, faults, STS expiry, raw error cases.
+mod oss_client;
 
 // bak2rds inspect: manifest, golden files, corruption, mutation.
 mod inspect;
