@@ -23,7 +23,11 @@ fn bench_file(name: &str, size: u64) -> PathBuf {
     let wanted = size - size / 100;
     if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < wanted {
         let version = TargetVersion::parse("2019").expect("known version");
-        let spec = SynthSpec::single(SynthDatabase::new("BenchDb", version), SynthKind::Full, size);
+        let spec = SynthSpec::single(
+            SynthDatabase::new("BenchDb", version),
+            SynthKind::Full,
+            size,
+        );
         write_synthetic_file(&path, &spec).expect("write synthetic backup");
     }
     path

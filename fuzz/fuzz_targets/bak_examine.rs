@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
         ..Rules::default()
     };
     let report = bak::examine(data, &rules);
-    let has_error = report.findings.iter().any(|f| f.severity == Severity::Error);
+    let has_error = report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error);
     assert_eq!(report.verdict.is_refusal(), has_error, "{report:?}");
 });
