@@ -32,5 +32,6 @@ pub mod http;
 pub mod oss;
 pub mod rds;
 pub mod source;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -103,26 +103,28 @@ pub fn parse_block(bytes: &Bytes<'_>, at: u64) -> Parse<Block> {
     let first = add(bytes, at, u64::from(first_event))?;
     // A soft filemark has no streams: its first-event offset is its own size [note §2.1].
     if block_tag == tag::SFMB {
+        require(bytes, at, first)?;
         block.next = first;
         return Ok(block);
     }
     let mut here = first;
     loop {
-        let (id, attributes, len) = read_stream_header(bytes, here)?;
+        let (id, len) = read_stream_header(bytes, here)?;
         let data = add(bytes, here, STREAM_HEADER_LEN)?;
         let data_end = add(bytes, data, len)?;
         if id == tag::SPAD {
             // The next DBLK starts exactly where the pad's data ends [note §2.2].
+            require(bytes, data, data_end)?;
             block.next = data_end;
             return Ok(block);
         }
-        take_stream(bytes, &mut block, id, attributes, data, len)?;
+        take_stream(bytes, &mut block, id, data, len)?;
         here = align_up(bytes, data_end, STREAM_ALIGN)?;
     }
 }
 
-/// Checks the stream header at `at`; returns (id, media-format attributes, data length).
-fn read_stream_header(bytes: &Bytes<'_>, at: u64) -> Parse<([u8; 4], u16, u64)> {
+/// Checks the stream header at `at`; returns (id, data length).
+fn read_stream_header(bytes: &Bytes<'_>, at: u64) -> Parse<([u8; 4], u64)> {
     let header = bytes.slice(at, STREAM_HEADER_LEN)?;
     let id: [u8; 4] = bytes.array(at)?;
     let stored = bytes.u16_le(at + stream::CHECKSUM)?;
@@ -137,9 +139,8 @@ fn read_stream_header(bytes: &Bytes<'_>, at: u64) -> Parse<([u8; 4], u16, u64)> 
             at,
         ));
     }
-    let attributes = bytes.u16_le(at + stream::MEDIA_FORMAT_ATTRIBUTES)?;
     let len = bytes.u64_le(at + stream::LENGTH)?;
-    Ok((id, attributes, len))
+    Ok((id, len))
 }
 
 /// Records what a stream tells about its block. Data streams are only located, never read.
@@ -147,7 +148,6 @@ fn take_stream(
     bytes: &Bytes<'_>,
     block: &mut Block,
     id: [u8; 4],
-    _attributes: u16,
     data: u64,
     len: u64,
 ) -> Parse<()> {
@@ -177,15 +177,20 @@ fn take_stream(
         _ => {}
     }
     // Data streams must lie inside the file, even though they are not read.
-    if !bytes.has(data, len) {
-        return Err(bytes.error(
-            ParseErrorKind::Truncated {
-                needed: add(bytes, data, len)?.saturating_sub(bytes.len()),
-            },
-            data,
-        ));
+    require(bytes, data, add(bytes, data, len)?)
+}
+
+/// Fails with `Truncated` unless `start..end` lies inside the bytes.
+fn require(bytes: &Bytes<'_>, start: u64, end: u64) -> Parse<()> {
+    if end <= bytes.len() {
+        return Ok(());
     }
-    Ok(())
+    Err(bytes.error(
+        ParseErrorKind::Truncated {
+            needed: end.saturating_sub(bytes.len()),
+        },
+        start,
+    ))
 }
 
 fn parse_tape(bytes: &Bytes<'_>, at: u64) -> Parse<MediaInfo> {

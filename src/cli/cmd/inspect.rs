@@ -1,10 +1,174 @@
-//! `bak2rds inspect`.
+//! `bak2rds inspect`: examine each file, print a compact RESTORE HEADERONLY + FILELISTONLY
+//! summary with the verdict and every finding's fix, or `--json` (schema: docs/inspect.md).
+//! Exit status: 0 all accepted (warnings allowed), 2 any refused, 1 any file unreadable.
 
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::bak::{self, BackupInfo, Report, Rules, TargetVersion};
 use crate::cli::Status;
 use crate::cli::args::InspectArgs;
 use crate::cli::printer::Printer;
+use crate::source::SourceFile;
+
+/// One element of the `--json` array.
+#[derive(Debug, Serialize)]
+struct FileReport<'a> {
+    path: String,
+    #[serde(flatten)]
+    report: Option<&'a Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
 
 /// Runs `bak2rds inspect`.
-pub fn run(_args: InspectArgs, _printer: &Printer) -> anyhow::Result<Status> {
-    anyhow::bail!("`bak2rds inspect` is not built yet")
+pub fn run(args: InspectArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let target_version = args
+        .target_version
+        .as_deref()
+        .map(TargetVersion::parse)
+        .transpose()
+        .context("--target-version")?;
+    let mut outcomes = Vec::new();
+    for path in &args.files {
+        let rules = Rules {
+            target_version,
+            database: args.database.clone(),
+            verify_pages: args.verify_pages,
+            file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        };
+        outcomes.push((path, inspect_one(path, &rules)));
+    }
+    let failed = outcomes.iter().filter(|(_, o)| o.is_err()).count();
+    let refused = outcomes
+        .iter()
+        .any(|(_, o)| o.as_ref().is_ok_and(|r| r.verdict.is_refusal()));
+    if printer.json() {
+        let items: Vec<FileReport<'_>> = outcomes
+            .iter()
+            .map(|(path, outcome)| FileReport {
+                path: path.display().to_string(),
+                report: outcome.as_ref().ok(),
+                error: outcome.as_ref().err().map(|e| e.to_string()),
+            })
+            .collect();
+        printer.json_document(&items)?;
+    } else {
+        for (index, (path, outcome)) in outcomes.iter().enumerate() {
+            if index > 0 {
+                printer.line("")?;
+            }
+            match outcome {
+                Ok(report) => printer.line(render(path, report).trim_end())?,
+                Err(error) => printer.line(format!("{}\n  error: {error}", path.display()))?,
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files could not be read", outcomes.len());
+    }
+    Ok(if refused {
+        Status::Refused
+    } else {
+        Status::Done
+    })
+}
+
+fn inspect_one(path: &Path, rules: &Rules) -> anyhow::Result<Report> {
+    let file = SourceFile::open(path)?;
+    Ok(bak::examine(file.bytes(), rules))
+}
+
+/// The human summary of one file.
+pub fn render(path: &Path, report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", path.display());
+    let _ = writeln!(out, "  verdict   {}", report.verdict);
+    if let Some(info) = &report.backup {
+        render_backup(&mut out, info);
+    }
+    if let Some(pages) = &report.pages {
+        let _ = writeln!(
+            out,
+            "  pages     {} checked, {} skipped, {} failed",
+            pages.checked, pages.skipped, pages.failed
+        );
+    }
+    for finding in &report.findings {
+        let _ = writeln!(
+            out,
+            "  {:<9} [{}] {}",
+            finding.severity.to_string(),
+            finding.code,
+            finding.message
+        );
+        if !finding.fix.is_empty() {
+            let _ = writeln!(out, "            fix: {}", finding.fix);
+        }
+    }
+    out
+}
+
+fn render_backup(out: &mut String, b: &BackupInfo) {
+    let kind = b.backup_type.map(|t| t.as_str()).unwrap_or("unknown type");
+    let release = b.database_release.unwrap_or("unknown release");
+    let lsn = |l: Option<bak::Lsn>| l.map(|l| l.to_string()).unwrap_or_else(|| "-".to_owned());
+    let _ = writeln!(
+        out,
+        "  backup    {kind} of \"{}\" on \"{}\", {} container{}",
+        b.database_name,
+        b.server_name,
+        b.container.as_str(),
+        if b.compressed { " (compressed)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "  version   SQL Server {release}: database version {}, written by {}, compatibility {}",
+        b.database_version, b.software_version, b.compatibility_level
+    );
+    let _ = writeln!(
+        out,
+        "  media     family {} of {}, {} backup set(s), {}-byte blocks, checksums {}",
+        b.family_sequence,
+        b.family_count,
+        b.backup_sets,
+        b.block_size,
+        if b.has_checksums { "yes" } else { "no" }
+    );
+    let size = match b.compressed_backup_size {
+        Some(c) if c != b.backup_size => format!("{} bytes ({c} compressed)", b.backup_size),
+        _ => format!("{} bytes", b.backup_size),
+    };
+    let dates = match (b.backup_start_date, b.backup_finish_date) {
+        (Some(s), Some(f)) => format!(", {s} .. {f}"),
+        (Some(s), None) => format!(", started {s}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "  size      {size}{dates}");
+    let _ = writeln!(
+        out,
+        "  lsn       first {} last {} checkpoint {}",
+        lsn(b.first_lsn),
+        lsn(b.last_lsn),
+        lsn(b.checkpoint_lsn)
+    );
+    let _ = writeln!(
+        out,
+        "            database backup {} differential base {}",
+        lsn(b.database_backup_lsn),
+        lsn(b.differential_base_lsn)
+    );
+    for file in &b.files {
+        let _ = writeln!(
+            out,
+            "  file      {} {:<20} {:>14} bytes  {}",
+            file.file_type.letter(),
+            file.logical_name,
+            file.size,
+            file.physical_name
+        );
+    }
 }

@@ -1,0 +1,109 @@
+//! Human byte sizes on the command line: `4096`, `64MiB`, `1GiB`, `500MB`, `1.5GiB`.
+//!
+//! Forms (case-insensitive, optional space before the unit):
+//! - no unit or `B`: bytes;
+//! - IEC `KiB MiB GiB TiB` and the bare letters `K M G T`: powers of 1024;
+//! - SI `KB MB GB TB` (and `kB`): powers of 1000.
+//!
+//! A fraction is allowed (`1.5GiB`) when the result is a whole number of bytes.
+
+/// Why a size did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnitsError {
+    /// Nothing was given.
+    #[error("empty size: give a number such as 4096, 64MiB or 1GiB")]
+    Empty,
+    /// The number part is not a number.
+    #[error("{0:?} is not a size: give a number such as 4096, 64MiB or 1GiB")]
+    BadNumber(String),
+    /// The unit is not one of the documented forms.
+    #[error(
+        "unknown unit {0:?}: use B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000)"
+    )]
+    UnknownUnit(String),
+    /// The size does not fit in 64 bits, or is not a whole number of bytes.
+    #[error("{0:?} is not a whole number of bytes that fits in 64 bits")]
+    OutOfRange(String),
+}
+
+/// Parses a size in bytes; see the module docs for the accepted forms.
+pub fn parse_size(text: &str) -> Result<u64, UnitsError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(UnitsError::Empty);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let multiplier = unit_multiplier(unit.trim())?;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(UnitsError::BadNumber(text.to_owned()));
+    }
+    let digits = format!("{whole}{fraction}");
+    let mantissa: u128 = digits
+        .parse()
+        .map_err(|_| UnitsError::BadNumber(text.to_owned()))?;
+    let scale = 10u128
+        .checked_pow(u32::try_from(fraction.len()).unwrap_or(u32::MAX))
+        .ok_or_else(|| UnitsError::OutOfRange(text.to_owned()))?;
+    let scaled = mantissa
+        .checked_mul(u128::from(multiplier))
+        .ok_or_else(|| UnitsError::OutOfRange(text.to_owned()))?;
+    if scaled % scale != 0 {
+        return Err(UnitsError::OutOfRange(text.to_owned()));
+    }
+    u64::try_from(scaled / scale).map_err(|_| UnitsError::OutOfRange(text.to_owned()))
+}
+
+fn unit_multiplier(unit: &str) -> Result<u64, UnitsError> {
+    const KI: u64 = 1024;
+    const K: u64 = 1000;
+    Ok(match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => KI,
+        "m" | "mib" => KI.pow(2),
+        "g" | "gib" => KI.pow(3),
+        "t" | "tib" => KI.pow(4),
+        "kb" => K,
+        "mb" => K.pow(2),
+        "gb" => K.pow(3),
+        "tb" => K.pow(4),
+        _ => return Err(UnitsError::UnknownUnit(unit.to_owned())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_documented_forms() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1 gib"), Ok(1 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("16G"), Ok(16 << 30));
+    }
+
+    #[test]
+    fn refuses_nonsense() {
+        assert_eq!(parse_size(""), Err(UnitsError::Empty));
+        assert!(matches!(parse_size("abc"), Err(UnitsError::UnknownUnit(_))));
+        assert!(matches!(
+            parse_size("12XB"),
+            Err(UnitsError::UnknownUnit(_))
+        ));
+        assert!(matches!(parse_size("."), Err(UnitsError::BadNumber(_))));
+        assert!(matches!(parse_size("1.2.3"), Err(UnitsError::BadNumber(_))));
+        assert!(matches!(parse_size("0.1B"), Err(UnitsError::OutOfRange(_))));
+        assert!(matches!(
+            parse_size("99999999TiB"),
+            Err(UnitsError::OutOfRange(_))
+        ));
+    }
+}
