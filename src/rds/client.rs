@@ -73,7 +73,8 @@ impl RdsClient {
             .ok_or_else(|| RdsError::Config(format!("RDS endpoint {base_url} has no host")))?
             .to_owned();
         let http = build_client(&HttpConfig {
-            read_timeout: config.timeout,
+            // RDS requests carry no body, so reqwest's read timer bounds the whole answer.
+            read_timeout: Some(config.timeout),
             // Plain http only when the user points us at one (the emulator).
             https_only: base_url.starts_with("https://"),
             ..HttpConfig::default()
