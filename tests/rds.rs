@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bak2rds::emulator::rds::{AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator};
+use bak2rds::emulator::rds::{
+    AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
+};
 use bak2rds::emulator::restore::examine_object;
 use bak2rds::error::Category;
 use bak2rds::http::retry::RetryConfig;
@@ -315,16 +317,43 @@ async fn a_wrong_secret_is_refused_without_showing_it() {
 async fn throttling_is_retried_then_reported() {
     let emu = start(vec![instance(INSTANCE)]).await;
     let rds = client(&emu.url, SignatureVersion::V3, Credentials::new(AK, SECRET));
-    emu.emulator.throttle_next(3);
+    emu.emulator.fail_next(3, RdsFault::Throttling);
     rds.describe_db_instance_attribute(INSTANCE).await.unwrap();
-    emu.emulator.throttle_next(50);
+    emu.emulator.fail_next(50, RdsFault::Throttling);
     let error = rds
         .describe_db_instance_attribute(INSTANCE)
         .await
         .unwrap_err();
     assert_eq!(error.code(), Some("Throttling.User"));
     assert_eq!(error.category(), Category::Transient);
-    emu.emulator.throttle_next(0);
+    emu.emulator.fail_next(0, RdsFault::Throttling);
+}
+
+/// 5xx: Describe calls are retried; CreateMigrateTask only when the server cannot have acted
+/// (503), never after an InternalError that may have created the task.
+#[tokio::test]
+async fn server_errors_are_retried_only_when_safe() {
+    let Some(full) = fixture(FULL_2019) else {
+        return;
+    };
+    let emu = start(vec![instance(INSTANCE)]).await;
+    emu.objects.put("a.bak", full);
+    let rds = client(&emu.url, SignatureVersion::V1, Credentials::new(AK, SECRET));
+    emu.emulator.fail_next(2, RdsFault::InternalError);
+    rds.describe_databases(INSTANCE).await.unwrap();
+    emu.emulator.fail_next(2, RdsFault::ServiceUnavailable);
+    rds.describe_accounts(INSTANCE).await.unwrap();
+
+    emu.emulator.fail_next(1, RdsFault::InternalError);
+    let error = rds
+        .create_migrate_task(&full_request(INSTANCE, "once", "a.bak"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("InternalError"));
+    emu.emulator.fail_next(2, RdsFault::ServiceUnavailable);
+    rds.create_migrate_task(&full_request(INSTANCE, "once", "a.bak"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -171,6 +171,39 @@ const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 /// The first task ID handed out (the size of real IDs, e.g. `107081` in §2.3).
 const FIRST_TASK_ID: u64 = 100_001;
 
+/// Gateway failures the emulator can be told to answer with (rds-api.md §1.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RdsFault {
+    /// 400 `Throttling.User`.
+    Throttling,
+    /// 503 `ServiceUnavailable`.
+    ServiceUnavailable,
+    /// 500 `InternalError`.
+    InternalError,
+}
+
+impl RdsFault {
+    fn error(self) -> ApiError {
+        match self {
+            RdsFault::Throttling => ApiError::new(
+                400,
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+            ),
+            RdsFault::ServiceUnavailable => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            ),
+            RdsFault::InternalError => ApiError::new(
+                500,
+                "InternalError",
+                "The request processing has failed due to some unknown error, exception or failure.",
+            ),
+        }
+    }
+}
+
 /// One migration task.
 #[derive(Debug, Clone)]
 struct Task {
@@ -202,7 +235,8 @@ struct Book {
     tasks: Vec<Task>,
     next_task_id: u64,
     nonces: HashSet<String>,
-    throttle_remaining: u32,
+    /// Injected failure and how many more requests get it.
+    fault: Option<(RdsFault, u32)>,
 }
 
 /// The emulated RDS service.
@@ -313,9 +347,9 @@ impl RdsEmulator {
         self.config.instances.iter().map(|i| i.id.clone()).collect()
     }
 
-    /// Fault injection: the next `count` requests are answered `Throttling.User`.
-    pub fn throttle_next(&self, count: u32) {
-        self.lock().throttle_remaining = count;
+    /// Fault injection: the next `count` requests are answered with `fault` (0 clears it).
+    pub fn fail_next(&self, count: u32, fault: RdsFault) {
+        self.lock().fault = (count > 0).then_some((fault, count));
     }
 
     /// The router serving `/`.
@@ -345,13 +379,9 @@ impl RdsEmulator {
     ) -> ApiResult<serde_json::Value> {
         {
             let mut state = self.lock();
-            if state.throttle_remaining > 0 {
-                state.throttle_remaining -= 1;
-                return Err(ApiError::new(
-                    400,
-                    "Throttling.User",
-                    "Request was denied due to user flow control.",
-                ));
+            if let Some((fault, remaining)) = state.fault {
+                state.fault = (remaining > 1).then(|| (fault, remaining - 1));
+                return Err(fault.error());
             }
         }
         if uri.path() != "/" {
