@@ -1447,4 +1447,45 @@ id = "rm-default"
         assert_eq!(plain.accounts[0].account_type, "Super");
         assert!(toml::from_str::<RdsConfig>("[[instance]]\nid = \"x\"\nstorage = 5\n").is_err());
     }
+
+    #[test]
+    fn v1_parameters_may_come_by_get_or_in_a_form_body() {
+        let credentials = Credentials::new(AK_ID, AK_SECRET);
+        let business = vec![("DBInstanceId".to_owned(), "rm-emulator0001".to_owned())];
+        let signed = |method: &str, nonce: &str| {
+            let stamp = sign::RequestStamp {
+                timestamp: "2024-05-01T08:00:00Z",
+                nonce,
+            };
+            let params = sign::sign_v1(
+                method,
+                "DescribeAccounts",
+                &business,
+                &credentials,
+                sign::V1Dialect::TeaSdk,
+                "cn-hangzhou",
+                stamp,
+            );
+            serde_urlencoded::to_string(&params).unwrap()
+        };
+        let emu = emulator(credentials.clone());
+        let get: Uri = format!("/?{}", signed("GET", "n1")).parse().unwrap();
+        let call = emu
+            .authenticate(&Method::GET, &get, &HeaderMap::new(), b"", at_capture())
+            .unwrap();
+        assert_eq!(call.action, "DescribeAccounts");
+        let form = headers(&[("content-type", "application/x-www-form-urlencoded")]);
+        let body = signed("POST", "n2");
+        let root: Uri = "/".parse().unwrap();
+        let call = emu
+            .authenticate(&Method::POST, &root, &form, body.as_bytes(), at_capture())
+            .unwrap();
+        assert_eq!(call.get("DBInstanceId"), Some("rm-emulator0001"));
+        // Signed for POST, sent as GET: refused.
+        let wrong: Uri = format!("/?{}", signed("POST", "n3")).parse().unwrap();
+        let error = emu
+            .authenticate(&Method::GET, &wrong, &HeaderMap::new(), b"", at_capture())
+            .unwrap_err();
+        assert_eq!(error.code, "SignatureDoesNotMatch");
+    }
 }
