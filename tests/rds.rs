@@ -307,6 +307,19 @@ async fn a_wrong_secret_is_refused_without_showing_it() {
         assert_eq!(error.category(), Category::Config);
         let shown = format!("{error} {error:?}");
         assert!(!shown.contains(wrong) && !shown.contains(SECRET));
+        assert!(shown.contains("string to sign withheld"), "{shown}");
+        // With STS the echoed string to sign would carry the token: it is never kept.
+        let sts = Credentials::new(STS_AK, "wrong").with_security_token(STS_TOKEN);
+        let error = client(&emu.url, version, sts)
+            .describe_accounts(INSTANCE)
+            .await
+            .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+        assert!(
+            !shown.contains("CAIS") && !shown.contains("token"),
+            "{shown}"
+        );
         let unknown = client(&emu.url, version, Credentials::new("nobody", SECRET));
         let error = unknown.describe_accounts(INSTANCE).await.unwrap_err();
         assert_eq!(error.code(), Some("InvalidAccessKeyId.NotFound"));
