@@ -6,14 +6,15 @@ mod util;
 
 // bak2rds inspect: manifest, golden files, corruption, mutation.
 mod inspect;
-
-// bak2rds upload and the engine against the emulator: faults, kill and resume, CLI.
-mod upload;
 // The embedded OSS emulator through raw HTTP: addressing, auth, multipart rules, faults, memory.
 mod emulator;
-// Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
-mod sdk;
 // The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
 mod conformance;
 // The OSS client against the emulator's knobs: skew, faults, STS expiry, raw error cases.
 mod oss_client;
+// bak2rds upload and the engine against the emulator: faults, kill and resume, CLI.
+mod upload;
+// RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
+mod rds;
+// Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
+mod sdk;

@@ -109,7 +109,7 @@ pub fn parse_block(bytes: &Bytes<'_>, at: u64) -> Parse<Block> {
     }
     let mut here = first;
     loop {
-        let (id, attributes, len) = read_stream_header(bytes, here)?;
+        let (id, len) = read_stream_header(bytes, here)?;
         let data = add(bytes, here, STREAM_HEADER_LEN)?;
         let data_end = add(bytes, data, len)?;
         if id == tag::SPAD {
@@ -118,13 +118,13 @@ pub fn parse_block(bytes: &Bytes<'_>, at: u64) -> Parse<Block> {
             block.next = data_end;
             return Ok(block);
         }
-        take_stream(bytes, &mut block, id, attributes, data, len)?;
+        take_stream(bytes, &mut block, id, data, len)?;
         here = align_up(bytes, data_end, STREAM_ALIGN)?;
     }
 }
 
-/// Checks the stream header at `at`; returns (id, media-format attributes, data length).
-fn read_stream_header(bytes: &Bytes<'_>, at: u64) -> Parse<([u8; 4], u16, u64)> {
+/// Checks the stream header at `at`; returns (id, data length).
+fn read_stream_header(bytes: &Bytes<'_>, at: u64) -> Parse<([u8; 4], u64)> {
     let header = bytes.slice(at, STREAM_HEADER_LEN)?;
     let id: [u8; 4] = bytes.array(at)?;
     let stored = bytes.u16_le(at + stream::CHECKSUM)?;
@@ -139,9 +139,8 @@ fn read_stream_header(bytes: &Bytes<'_>, at: u64) -> Parse<([u8; 4], u16, u64)> 
             at,
         ));
     }
-    let attributes = bytes.u16_le(at + stream::MEDIA_FORMAT_ATTRIBUTES)?;
     let len = bytes.u64_le(at + stream::LENGTH)?;
-    Ok((id, attributes, len))
+    Ok((id, len))
 }
 
 /// Records what a stream tells about its block. Data streams are only located, never read.
@@ -149,7 +148,6 @@ fn take_stream(
     bytes: &Bytes<'_>,
     block: &mut Block,
     id: [u8; 4],
-    _attributes: u16,
     data: u64,
     len: u64,
 ) -> Parse<()> {

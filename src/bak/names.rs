@@ -17,8 +17,9 @@ const FORBIDDEN_IN_DATABASE_NAME: &[char] =
     &['[', ']', '\'', '"', '\\', '/', ':', '*', '?', '<', '>', '|'];
 
 /// The OSS object key bak2rds uses for a local file: its name without directory and `.bak`
-/// extension, every character other than an ASCII letter, digit or underscore replaced by `_`
-/// (runs collapsed, ends trimmed), then `.bak`. An empty result becomes `backup.bak`.
+/// extension, each run of characters other than ASCII letters, digits and underscores replaced
+/// by one `_` (dropped at the ends), then `.bak`. A name that is already safe keeps its form
+/// (`DB_FULL_20180518153544.bak` stays as it is); an empty result becomes `backup.bak`.
 pub fn object_key_for(local_file_name: &str) -> String {
     let base = local_file_name
         .rsplit(['/', '\\'])
@@ -34,18 +35,27 @@ pub fn object_key_for(local_file_name: &str) -> String {
         }
         _ => base,
     };
+    let is_safe = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut key = String::with_capacity(stem.len() + BAK_EXTENSION.len());
+    let mut in_replaced_run = false;
     for c in stem.chars() {
-        let safe = if c.is_ascii_alphanumeric() { c } else { '_' };
-        if !(safe == '_' && (key.is_empty() || key.ends_with('_'))) {
-            key.push(safe);
+        if is_safe(c) {
+            key.push(c);
+            in_replaced_run = false;
+        } else if !in_replaced_run {
+            key.push('_');
+            in_replaced_run = true;
         }
     }
-    while key.ends_with('_') {
+    // Replacement underscores at the ends carry no meaning: drop them.
+    if stem.starts_with(|c: char| !is_safe(c)) {
+        key.remove(0);
+    }
+    if in_replaced_run {
         key.pop();
     }
-    if key.is_empty() {
-        key.push_str("backup");
+    if key.chars().all(|c| c == '_') {
+        key = "backup".to_owned();
     }
     key.push_str(BAK_EXTENSION);
     key
@@ -98,6 +108,8 @@ mod tests {
         assert_eq!(object_key_for("log.trn"), "log_trn.bak");
         assert_eq!(object_key_for("数据.bak"), "backup.bak");
         assert_eq!(object_key_for("C:\\dir\\a+b.bak"), "a_b.bak");
+        assert_eq!(object_key_for("x__y.bak"), "x__y.bak");
+        assert_eq!(object_key_for("-_x.bak"), "_x.bak");
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub enum Command {
     Upload(UploadArgs),
     /// Measure upload throughput, CPU and memory against the emulator or an endpoint.
     Bench(BenchArgs),
+    /// Follow an RDS migration task to its end and explain the outcome.
+    Watch(WatchArgs),
+    /// List an RDS instance's recent migration tasks.
+    Tasks(TasksArgs),
 }
 
 /// `bak2rds inspect`.
@@ -211,4 +215,39 @@ pub struct BenchArgs {
     /// Transfer tuning.
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+/// Which RDS instance, and how to reach its API.
+#[derive(Debug, Args)]
+pub struct RdsTargetArgs {
+    /// RDS for SQL Server instance ID, e.g. rm-bp1xxxxxxxx.
+    #[arg(long, value_name = "ID")]
+    pub instance: String,
+    /// Region of the instance, e.g. cn-hangzhou; picks the RDS endpoint.
+    #[arg(long, default_value = "cn-hangzhou")]
+    pub region: String,
+    /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
+    #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
+    pub rds_endpoint: Option<String>,
+}
+
+/// `bak2rds watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The migration task ID (MigrateTaskId).
+    pub task_id: String,
+    /// The instance and endpoint.
+    #[command(flatten)]
+    pub target: RdsTargetArgs,
+}
+
+/// `bak2rds tasks`.
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// The instance and endpoint.
+    #[command(flatten)]
+    pub target: RdsTargetArgs,
+    /// How many days back to list (the console shows one week).
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
 }

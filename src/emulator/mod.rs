@@ -15,6 +15,8 @@ pub mod error;
 pub mod faults;
 pub mod oss;
 pub mod oss_auth;
+pub mod rds;
+pub mod restore;
 pub mod router;
 pub mod store;
 pub mod xml;

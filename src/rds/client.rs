@@ -73,6 +73,7 @@ impl RdsClient {
             .ok_or_else(|| RdsError::Config(format!("RDS endpoint {base_url} has no host")))?
             .to_owned();
         let http = build_client(&HttpConfig {
+            // RDS requests carry no body, so reqwest's read timer bounds the whole answer.
             read_timeout: config.timeout,
             // Plain http only when the user points us at one (the emulator).
             https_only: base_url.starts_with("https://"),
@@ -320,7 +321,7 @@ impl RdsClient {
             } else {
                 error.code
             },
-            message: error.message,
+            message: without_string_to_sign(error.message),
             request_id: error.request_id,
         })
     }
@@ -343,6 +344,19 @@ impl RdsClient {
             timed_out: error.is_timeout(),
             detail: detail.into(),
         }
+    }
+}
+
+/// The gateway echoes its string to sign after a signature failure (rds-api.md §1.9); with STS
+/// that string holds the security token, so it is cut off before the message is kept.
+fn without_string_to_sign(message: String) -> String {
+    const ECHO: &str = "server string to sign is:";
+    match message.find(ECHO) {
+        Some(at) => format!(
+            "{}(string to sign withheld)",
+            message.get(..at + ECHO.len()).unwrap_or("")
+        ),
+        None => message,
     }
 }
 

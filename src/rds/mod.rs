@@ -8,6 +8,7 @@ pub mod client;
 pub mod diagnose;
 pub mod endpoint;
 pub mod error;
+pub mod gather;
 pub mod model;
 pub mod preflight;
 pub mod sign;

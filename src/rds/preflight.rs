@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::bak::TargetVersion;
+
 use super::model::{Account, BackupMode, DbInstanceAttribute, DescribeResourceUsageResponse};
 
 /// What is known about the target instance (DescribeDBInstanceAttribute + DescribeResourceUsage).
@@ -314,24 +316,15 @@ fn check_instance(instance: &InstanceFacts, out: &mut Vec<Finding>) {
     }
 }
 
-/// The newest backup DatabaseVersion an engine version restores (mtf-bak-format.md: 661 2008 R2,
-/// 706 2012, 782 2014, 852 2016, 869 2017, 904 2019, 957 2022); `None` if unknown.
-pub fn max_database_version(engine_version: &str) -> Option<u16> {
-    let v = engine_version.to_ascii_lowercase();
-    let table: [(&str, u16); 8] = [
-        ("2008r2", 661),
-        ("08r2", 661),
-        ("2012", 706),
-        ("2014", 782),
-        ("2016", 852),
-        ("2017", 869),
-        ("2019", 904),
-        ("2022", 957),
-    ];
-    table
-        .iter()
-        .find(|(prefix, _)| v.starts_with(prefix))
-        .map(|(_, version)| *version)
+/// The SQL Server release an RDS engine version runs (`2019_std_ha` → 2019), from the backup
+/// reader's release table; `08r2_ent_ha` is 2008 R2 (§1.8). `None` if unknown.
+pub fn target_of(engine_version: &str) -> Option<TargetVersion> {
+    let normal = engine_version.trim().to_ascii_lowercase();
+    let normal = match normal.strip_prefix("08r2") {
+        Some(rest) => format!("2008r2{rest}"),
+        None => normal,
+    };
+    TargetVersion::parse(&normal).ok()
 }
 
 fn check_version(instance: &InstanceFacts, backup: &BackupFacts, out: &mut Vec<Finding>) {
@@ -343,14 +336,22 @@ fn check_version(instance: &InstanceFacts, backup: &BackupFacts, out: &mut Vec<F
         ));
         return;
     };
-    match max_database_version(&instance.engine_version) {
-        Some(max) if backup_version > max => out.push(refuse(
+    match target_of(&instance.engine_version) {
+        Some(target) if backup_version > target.max_database_version => out.push(refuse(
             "backup_newer_than_instance",
             format!(
-                "The backup comes from a newer SQL Server (database version {backup_version}) than instance {} runs ({}, up to {max}); RDS would fail with \"backup file was corrupted or newer edition than RDS\".",
-                instance.id, instance.engine_version
+                "The backup comes from a newer SQL Server (database version {backup_version}) than instance {} runs ({target}, up to {}); RDS would fail with \"backup file was corrupted or newer edition than RDS\".",
+                instance.id, target.max_database_version
             ),
             "Restore to an instance of the same or a newer SQL Server version; SQL Server cannot restore a backup into an older version.",
+        )),
+        Some(target) if backup_version < target.min_database_version => out.push(refuse(
+            "backup_too_old_for_instance",
+            format!(
+                "The backup comes from a SQL Server too old (database version {backup_version}) for instance {} ({target} restores from {} on).",
+                instance.id, target.min_database_version
+            ),
+            "Restore it first on an intermediate SQL Server version, take a new full backup there, and migrate that.",
         )),
         Some(_) => {}
         None => out.push(warn(
@@ -679,6 +680,14 @@ mod tests {
         // On cloud disks 2008 R2 behaves like the newer versions.
         facts.instance.storage_type = "cloud_ssd".into();
         assert_eq!(codes(&facts), vec!["database_exists"]);
+    }
+
+    #[test]
+    fn engine_versions_map_to_releases() {
+        assert_eq!(target_of("2019_std_ha").unwrap().max_database_version, 904);
+        assert_eq!(target_of("08r2_ent_ha").unwrap().max_database_version, 661);
+        assert_eq!(target_of("2008r2").unwrap().release, "2008 R2");
+        assert!(target_of("2025_ent").is_none());
     }
 
     #[test]

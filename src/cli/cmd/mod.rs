@@ -4,7 +4,9 @@ mod bench;
 mod inspect;
 mod serve;
 mod synth;
+mod tasks;
 mod upload;
+mod watch;
 
 use super::Status;
 use super::args::Command;
@@ -18,5 +20,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Serve(args) => serve::run(args, printer),
         Command::Upload(args) => upload::run(args, printer),
         Command::Bench(args) => bench::run(args, printer),
+        Command::Watch(args) => watch::run(args, printer),
+        Command::Tasks(args) => tasks::run(args, printer),
     }
 }
