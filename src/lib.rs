@@ -30,6 +30,7 @@ pub mod emulator;
 pub mod env_vars;
 pub mod error;
 pub mod http;
+pub mod migrate;
 pub mod oss;
 pub mod rds;
 pub mod source;

@@ -47,6 +47,10 @@ pub enum Command {
     Upload(UploadArgs),
     /// Measure upload throughput, CPU and memory against the emulator or an endpoint.
     Bench(BenchArgs),
+    /// Migrate a .bak into RDS: inspect, pre-flight, upload, restore, watch — resumable.
+    Migrate(MigrateArgs),
+    /// Run the whole job on the embedded emulator: a synthetic backup migrated end to end.
+    Demo(DemoArgs),
     /// Follow an RDS migration task to its end and explain the outcome.
     Watch(WatchArgs),
     /// List an RDS instance's recent migration tasks.
@@ -250,4 +254,67 @@ pub struct TasksArgs {
     /// How many days back to list (the console shows one week).
     #[arg(long, default_value_t = 7)]
     pub days: u32,
+}
+
+/// `bak2rds migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The full backup to migrate.
+    pub file: PathBuf,
+    /// RDS for SQL Server instance ID, e.g. rm-bp1xxxxxxxx.
+    #[arg(long, value_name = "ID")]
+    pub instance: String,
+    /// Name of the database to create on the instance.
+    #[arg(long, value_name = "NAME")]
+    pub database: String,
+    /// OSS bucket to stage the backup in (in the instance's region).
+    #[arg(long)]
+    pub bucket: String,
+    /// Object key (default: a safe name derived from the file name).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// When RDS runs DBCC CHECKDB: after opening the database (async) or before (sync).
+    #[arg(long, value_enum, default_value = "async")]
+    pub check_db: CheckDbArg,
+    /// Inspect and pre-flight only; print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
+    #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
+    pub rds_endpoint: Option<String>,
+    /// OSS connection (the region is the instance's too).
+    #[command(flatten)]
+    pub oss: OssArgs,
+    /// Transfer tuning.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// Folder for upload checkpoints (default ~/.bak2rds/checkpoints).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Folder for migration state files (default ~/.bak2rds/migrations).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Rehearsal only: skip pre-flight refusals and let (emulated) RDS judge the backup.
+    #[arg(long, hide = true)]
+    pub skip_preflight: bool,
+}
+
+/// DBCC CHECKDB timing (`CheckDBMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckDbArg {
+    /// After the database is opened (faster).
+    Async,
+    /// Before the database is opened (a failure fails the task).
+    Sync,
+}
+
+/// `bak2rds demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Size of the synthetic full backup.
+    #[arg(long, default_value = "1GiB")]
+    pub size: String,
+    /// Folder for the demo's files (default: a temporary folder, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }

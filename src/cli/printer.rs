@@ -67,10 +67,14 @@ impl Printer {
         eprintln!("warning: {text}");
     }
 
-    /// A byte progress bar on stderr, hidden when progress is off.
+    /// A byte progress bar on stderr, hidden when progress is off (it still keeps its length
+    /// and position, which `--json` progress events read).
     pub fn byte_bar(&self, total: u64) -> indicatif::ProgressBar {
         if !self.progress {
-            return indicatif::ProgressBar::hidden();
+            return indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::hidden(),
+            );
         }
         let bar = indicatif::ProgressBar::new(total);
         let style = indicatif::ProgressStyle::with_template(

@@ -10,6 +10,7 @@ use super::args::{OssArgs, SignatureVersionArg, TransferArgs};
 use crate::http::limit::BandwidthLimiter;
 use crate::oss::config::{OssConfig, SignatureVersion};
 use crate::oss::{Credentials, OssClient};
+use crate::rds::{RdsClient, RdsClientConfig};
 use crate::units::{parse_rate, parse_size};
 use crate::upload::engine::UploadOptions;
 
@@ -60,11 +61,7 @@ impl std::fmt::Display for OssUrl {
 
 /// The OSS client for `bucket`, from the flags, the environment and the aliyun CLI profile.
 pub fn oss_client(args: &OssArgs, bucket: &str) -> anyhow::Result<OssClient> {
-    let credentials = Credentials::resolve(args.profile.as_deref()).context(
-        "no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and \
-         ALIBABA_CLOUD_ACCESS_KEY_SECRET, or pass --profile NAME for ~/.aliyun/config.json",
-    )?;
-    oss_client_with(args, bucket, credentials)
+    oss_client_with(args, bucket, credentials(args.profile.as_deref())?)
 }
 
 /// Like [`oss_client`] with credentials already in hand.
@@ -123,13 +120,49 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
 
 /// The checkpoint folder: the flag, else `~/.bak2rds/checkpoints`.
 pub fn checkpoint_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    home_folder(flag, "checkpoints", "--checkpoint-dir")
+}
+
+/// The migration state folder: the flag, else `~/.bak2rds/migrations`.
+pub fn state_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    home_folder(flag, "migrations", "--state-dir")
+}
+
+fn home_folder(flag: Option<PathBuf>, name: &str, option: &str) -> anyhow::Result<PathBuf> {
     if let Some(dir) = flag {
         return Ok(dir);
     }
     match std::env::var_os(crate::env_vars::HOME) {
-        Some(home) => Ok(PathBuf::from(home).join(".bak2rds").join("checkpoints")),
-        None => bail!("HOME is not set: pass --checkpoint-dir DIR for the resume checkpoints"),
+        Some(home) => Ok(PathBuf::from(home).join(".bak2rds").join(name)),
+        None => bail!("HOME is not set: pass {option} DIR"),
     }
+}
+
+/// The RDS client for `region` (or `endpoint`), with these credentials.
+pub fn rds_client(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+    credentials: Credentials,
+) -> anyhow::Result<RdsClient> {
+    let region = match (region, endpoint) {
+        (Some(region), _) => region,
+        (None, Some(_)) => DEFAULT_REGION,
+        (None, None) => bail!(
+            "no region: pass --region (e.g. cn-hangzhou), set ALIBABA_CLOUD_REGION_ID, or pass \
+             --rds-endpoint URL"
+        ),
+    };
+    let mut config = RdsClientConfig::new(region);
+    config.endpoint = endpoint.map(str::to_owned);
+    Ok(RdsClient::new(config, credentials)?)
+}
+
+/// Credentials from the environment or the aliyun CLI profile, with the fix when absent.
+pub fn credentials(profile: Option<&str>) -> anyhow::Result<Credentials> {
+    Credentials::resolve(profile).context(
+        "no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and \
+         ALIBABA_CLOUD_ACCESS_KEY_SECRET, or pass --profile NAME for ~/.aliyun/config.json",
+    )
 }
 
 #[cfg(test)]

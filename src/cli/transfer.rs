@@ -27,50 +27,66 @@ pub async fn upload_with_progress<R: Remote>(
     printer: &Printer,
 ) -> Result<UploadReport, UploadError> {
     let counters = Arc::new(Counters::default());
-    let (events, mut received) = mpsc::unbounded_channel();
+    let (events, received) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let total = job.source.len();
-    let bar = printer.byte_bar(total);
-    let mut upload = std::pin::pin!(run(
-        remote,
-        job,
-        events,
-        Arc::clone(&counters),
-        cancel.clone()
-    ));
+    let bar = printer.byte_bar(job.source.len());
+    let upload = run(remote, job, events, Arc::clone(&counters), cancel.clone());
+    let result = drive(
+        upload,
+        received,
+        &counters,
+        printer,
+        &bar,
+        &cancel,
+        |event, bar| show_event(&event, printer, bar),
+    )
+    .await;
+    bar.finish_and_clear();
+    result
+}
+
+/// Runs `job` to its end while showing its events and its byte counters on `bar`; the first
+/// Ctrl-C cancels `cancel` (the job then stops cleanly) instead of killing the process.
+pub async fn drive<T, E>(
+    job: impl std::future::Future<Output = T>,
+    mut events: mpsc::UnboundedReceiver<E>,
+    counters: &Counters,
+    printer: &Printer,
+    bar: &ProgressBar,
+    cancel: &CancellationToken,
+    mut on_event: impl FnMut(E, &ProgressBar),
+) -> T {
+    let mut job = std::pin::pin!(job);
     let mut tick = tokio::time::interval(TICK);
     let mut ticks = 0u32;
     let mut interrupted = false;
     let result = loop {
         tokio::select! {
-            result = &mut upload => break result,
-            Some(event) = received.recv() => show_event(&event, printer, &bar),
+            result = &mut job => break result,
+            Some(event) = events.recv() => on_event(event, bar),
             _ = tick.tick() => {
                 ticks = ticks.wrapping_add(1);
-                show_counters(&counters, total, printer, &bar, ticks);
+                show_counters(counters, printer, bar, ticks);
             }
             _ = tokio::signal::ctrl_c(), if !interrupted => {
                 interrupted = true;
                 cancel.cancel();
-                say(printer, &bar, "stopping: abandoning parts in flight, saving the checkpoint…");
+                say(printer, bar, "stopping: abandoning parts in flight, saving the checkpoint…");
             }
         }
     };
-    while let Ok(event) = received.try_recv() {
-        show_event(&event, printer, &bar);
+    while let Ok(event) = events.try_recv() {
+        on_event(event, bar);
     }
-    bar.finish_and_clear();
     result
 }
 
-fn show_counters(
-    counters: &Counters,
-    total: u64,
-    printer: &Printer,
-    bar: &ProgressBar,
-    ticks: u32,
-) {
+fn show_counters(counters: &Counters, printer: &Printer, bar: &ProgressBar, ticks: u32) {
     let snapshot = counters.snapshot();
+    let total = bar.length().unwrap_or(0);
+    if total == 0 {
+        return; // no upload running (yet)
+    }
     bar.set_position(snapshot.bytes.min(total));
     bar.set_message(format!(
         "parts {} done, {} in flight, {} retried",
@@ -88,7 +104,8 @@ fn show_counters(
     }
 }
 
-fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
+/// Shows one upload event.
+pub fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
     if printer.json() {
         let _ = printer.json_line(event);
         return;
@@ -146,7 +163,7 @@ fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
 }
 
 /// A note above the bar when it is shown, on stderr otherwise.
-fn say(printer: &Printer, bar: &ProgressBar, line: &str) {
+pub fn say(printer: &Printer, bar: &ProgressBar, line: &str) {
     if bar.is_hidden() {
         printer.note(line);
     } else {

@@ -43,7 +43,8 @@ pub struct EmulatorConfig {
     /// Fault injection (off by default).
     #[serde(default)]
     pub faults: FaultConfig,
-    /// Top-level tables the OSS emulator does not use (e.g. RDS `[[instance]]`), kept as parsed.
+    /// The RDS side's settings (`[[instance]]` tables, `restore_ms`), read by
+    /// [`EmulatorConfig::rds_config`].
     #[serde(flatten)]
     pub other: toml::Table,
 }
@@ -128,6 +129,15 @@ impl BucketConfig {
 }
 
 impl KeyPair {
+    /// The pair as request-signing credentials (the RDS side verifies with them).
+    pub fn credentials(&self) -> crate::oss::Credentials {
+        let credentials = crate::oss::Credentials::new(&self.id, &self.secret);
+        match &self.security_token {
+            Some(token) => credentials.with_security_token(token),
+            None => credentials,
+        }
+    }
+
     /// A long-term key pair.
     pub fn new(id: &str, secret: &str) -> Self {
         KeyPair {
@@ -172,6 +182,14 @@ impl EmulatorConfig {
         Ok(config)
     }
 
+    /// The RDS side's configuration: the `[[instance]]` tables and `restore_ms` (defaults when
+    /// absent). Any other unknown top-level key is refused, so a typo is not silently ignored.
+    pub fn rds_config(&self) -> Result<super::rds::RdsConfig, EmulatorError> {
+        toml::Value::Table(self.other.clone())
+            .try_into()
+            .map_err(|err: toml::de::Error| EmulatorError::Config(err.to_string()))
+    }
+
     /// Reads and parses a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, EmulatorError> {
         let text = std::fs::read_to_string(path)
@@ -181,6 +199,7 @@ impl EmulatorConfig {
 
     /// Checks what OSS itself would refuse: bucket names, duplicate buckets or keys, empty lists.
     pub fn validate(&self) -> Result<(), EmulatorError> {
+        self.rds_config()?;
         if self.buckets.is_empty() || self.keys.is_empty() {
             return Err(EmulatorError::Config(
                 "declare at least one [[bucket]] and one [[key]]".to_owned(),

@@ -1,4 +1,4 @@
-//! A faithful local OSS server (`bak2rds serve`): users rehearse a migration offline and
+//! A faithful local OSS + RDS server (`bak2rds serve`): users rehearse a migration offline and
 //! benchmark their uploader against it; the tests hold the client to it and it is held to
 //! Alibaba's official SDKs (`scripts/sdk/`).
 //!
@@ -13,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod objects;
 pub mod oss;
 pub mod oss_auth;
 pub mod rds;
@@ -214,25 +215,53 @@ impl EmulatorBuilder {
         EmulatorState::with_temp_dir(self.config, backend, self.fast_etag, temp_dir)
     }
 
-    /// Binds the listener and serves in a background task.
+    /// Binds the OSS listener and the RDS listener (a free port on the same address) and
+    /// serves both in background tasks.
     pub async fn start(self) -> Result<EmulatorHandle, EmulatorError> {
         let listen = self.listen;
         let state = self.build_state()?;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|err| EmulatorError::io(format!("listen on {listen}"), err))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|err| EmulatorError::io("read the listening address", err))?;
+        let rds_config = state.config.rds_config()?;
+        let listener = bind(listen).await?;
+        let addr = local_addr(&listener)?;
+        let rds_listener = bind(SocketAddr::new(listen.ip(), 0)).await?;
+        let rds_addr = local_addr(&rds_listener)?;
+        let rds = Arc::new(rds::RdsEmulator::new(
+            rds_config,
+            state.config.keys.iter().map(KeyPair::credentials).collect(),
+            Arc::new(objects::StoredObjects::new(Arc::clone(&state))),
+        ));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, Arc::clone(&state), wait_for_stop(stopped)));
+        let oss_task = tokio::spawn(serve(
+            listener,
+            Arc::clone(&state),
+            wait_for_stop(stopped.clone()),
+        ));
+        let rds_task = tokio::spawn(serve_router(
+            rds_listener,
+            Arc::clone(&rds).router(),
+            wait_for_stop(stopped),
+        ));
         Ok(EmulatorHandle {
             addr,
+            rds_addr,
+            rds,
             state,
             stop,
-            tasks: vec![task],
+            tasks: vec![oss_task, rds_task],
         })
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, EmulatorError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| EmulatorError::io(format!("listen on {addr}"), err))
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr, EmulatorError> {
+    listener
+        .local_addr()
+        .map_err(|err| EmulatorError::io("read the listening address", err))
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
@@ -245,6 +274,8 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
 #[derive(Debug)]
 pub struct EmulatorHandle {
     addr: SocketAddr,
+    rds_addr: SocketAddr,
+    rds: Arc<rds::RdsEmulator>,
     state: Arc<EmulatorState>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -263,6 +294,10 @@ pub struct OssConnectionInfo {
     pub access_key_id: String,
     /// The first key pair's secret.
     pub access_key_secret: String,
+    /// `http://127.0.0.1:PORT` of the RDS OpenAPI side.
+    pub rds_endpoint: String,
+    /// The first emulated RDS instance.
+    pub instance_id: String,
 }
 
 impl EmulatorHandle {
@@ -271,14 +306,28 @@ impl EmulatorHandle {
         self.addr
     }
 
-    /// `http://IP:PORT`, with a wildcard listen address replaced by loopback.
+    /// The OSS side's `http://IP:PORT`, with a wildcard listen address replaced by loopback.
     pub fn oss_endpoint(&self) -> String {
-        let ip = match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        http_url(self.addr)
+    }
+
+    /// The RDS side's `http://IP:PORT`.
+    pub fn rds_endpoint(&self) -> String {
+        http_url(self.rds_addr)
+    }
+
+    /// The emulated RDS (instances, fault injection).
+    pub fn rds(&self) -> &Arc<rds::RdsEmulator> {
+        &self.rds
+    }
+
+    /// The first emulated instance's ID.
+    pub fn instance_id(&self) -> String {
+        self.rds
+            .instance_ids()
+            .into_iter()
+            .next()
+            .unwrap_or_default()
     }
 
     /// The first bucket's region.
@@ -320,6 +369,8 @@ impl EmulatorHandle {
             bucket: self.bucket().to_owned(),
             access_key_id: self.access_key_id().to_owned(),
             access_key_secret: self.access_key_secret().to_owned(),
+            rds_endpoint: self.rds_endpoint(),
+            instance_id: self.instance_id(),
         }
     }
 
@@ -366,6 +417,15 @@ impl Drop for EmulatorHandle {
             task.abort();
         }
     }
+}
+
+fn http_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 impl EmulatorHandle {

@@ -87,6 +87,7 @@ pub struct InstanceConfig {
 
 /// The RDS part of the emulator's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RdsConfig {
     /// The instances (`[[instance]]`).
     #[serde(rename = "instance", default = "defaults::instances")]

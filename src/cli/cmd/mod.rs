@@ -1,7 +1,9 @@
 //! One file per subcommand. Each turns its arguments into a library call and prints the result.
 
 mod bench;
+mod demo;
 mod inspect;
+mod migrate;
 mod serve;
 mod synth;
 mod tasks;
@@ -20,6 +22,8 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Serve(args) => serve::run(args, printer),
         Command::Upload(args) => upload::run(args, printer),
         Command::Bench(args) => bench::run(args, printer),
+        Command::Migrate(args) => migrate::run(args, printer),
+        Command::Demo(args) => demo::run(args, printer),
         Command::Watch(args) => watch::run(args, printer),
         Command::Tasks(args) => tasks::run(args, printer),
     }

@@ -1,0 +1,271 @@
+//! `bak2rds migrate FILE --instance ID --database NAME --bucket B`: the whole job, with
+//! progress, and a final report (or the refusal with its fixes).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use indicatif::{BinaryBytes, ProgressBar};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::watch::print_report;
+use crate::cli::Status;
+use crate::cli::args::{CheckDbArg, MigrateArgs};
+use crate::cli::printer::Printer;
+use crate::cli::settings;
+use crate::cli::transfer::{drive, say, show_event, summary};
+use crate::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, Problem};
+use crate::oss::OssConfig;
+use crate::rds::model::CheckDbMode;
+use crate::rds::wait::WaitOptions;
+use crate::upload::checkpoint::CheckpointStore;
+use crate::upload::progress::Counters;
+
+/// Runs `bak2rds migrate`.
+pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let (spec, clients) = prepare(&args)?;
+        migrate_with_output(spec, clients, printer).await
+    })
+}
+
+fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
+    let credentials = settings::credentials(args.oss.profile.as_deref())?;
+    let oss = settings::oss_client_with(&args.oss, &args.bucket, credentials.clone())?;
+    // RDS downloads from inside the region: presigned URLs (2008 R2) name the internal endpoint
+    // of real OSS; an explicit endpoint (the emulator) is used as it is.
+    let oss_for_rds = match (&args.oss.oss_endpoint, &args.oss.region) {
+        (None, Some(region)) => crate::oss::OssClient::new(
+            OssConfig::for_region(region, &args.bucket, true),
+            credentials.clone(),
+        )?,
+        _ => oss.clone(),
+    };
+    let rds = settings::rds_client(
+        args.oss.region.as_deref(),
+        args.rds_endpoint.as_deref(),
+        credentials,
+    )?;
+    let key = match &args.key {
+        Some(key) => key.clone(),
+        None => settings::OssUrl::parse(&format!("oss://{}/", args.bucket), &args.file)?.key,
+    };
+    let spec = MigrateSpec {
+        file: args.file.clone(),
+        instance_id: args.instance.clone(),
+        database: args.database.clone(),
+        bucket: args.bucket.clone(),
+        key,
+        check_db: match args.check_db {
+            CheckDbArg::Async => CheckDbMode::Async,
+            CheckDbArg::Sync => CheckDbMode::Sync,
+        },
+        dry_run: args.dry_run,
+        skip_preflight: args.skip_preflight,
+        upload: settings::upload_options(&args.transfer, true)?,
+        checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
+        state_dir: settings::state_dir(args.state_dir.clone())?,
+        wait: WaitOptions::default(),
+    };
+    Ok((
+        spec,
+        Clients {
+            oss,
+            oss_for_rds,
+            rds,
+        },
+    ))
+}
+
+/// Runs the job with progress on stderr and the outcome on stdout; the exit status follows the
+/// outcome (refused or failed task: 2).
+pub(super) async fn migrate_with_output(
+    spec: MigrateSpec,
+    clients: Clients,
+    printer: &Printer,
+) -> anyhow::Result<Status> {
+    let counters = Arc::new(Counters::default());
+    let (events, received) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let bar = printer.byte_bar(0);
+    let file = spec.file.clone();
+    let job = crate::migrate::run(spec, clients, events, Arc::clone(&counters), cancel.clone());
+    let outcome = drive(
+        job,
+        received,
+        &counters,
+        printer,
+        &bar,
+        &cancel,
+        |event, bar| show_migrate_event(event, printer, bar),
+    )
+    .await;
+    bar.finish_and_clear();
+    let outcome = outcome.with_context(|| format!("migrating {}", file.display()))?;
+    print_outcome(&outcome, printer)
+}
+
+fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &ProgressBar) {
+    if printer.json() {
+        let _ = printer.json_line(&event);
+        return;
+    }
+    match event {
+        MigrateEvent::Inspected { report } => {
+            if let Some(backup) = &report.backup {
+                say(
+                    printer,
+                    bar,
+                    &format!(
+                        "backup: database {} from {} (SQL Server {}, database version {}), {}",
+                        backup.database_name,
+                        backup.server_name,
+                        backup.database_release.unwrap_or("?"),
+                        backup.database_version,
+                        report.verdict.as_str()
+                    ),
+                );
+            }
+            for finding in report.findings.iter().filter(|f| f.class.is_none()) {
+                say(
+                    printer,
+                    bar,
+                    &format!("  note: {} — {}", finding.message, finding.fix),
+                );
+            }
+        }
+        MigrateEvent::Preflight { report } => {
+            for finding in &report.findings {
+                say(
+                    printer,
+                    bar,
+                    &format!(
+                        "pre-flight {}: {} — {}",
+                        finding.code, finding.message, finding.fix
+                    ),
+                );
+            }
+        }
+        MigrateEvent::UploadSkipped { object } => say(
+            printer,
+            bar,
+            &format!(
+                "{object} was uploaded by an earlier run and is unchanged: not sending it again"
+            ),
+        ),
+        MigrateEvent::UploadStarted { len } => {
+            bar.set_length(len);
+            bar.reset();
+        }
+        MigrateEvent::Upload { upload } => show_event(&upload, printer, bar),
+        MigrateEvent::Uploaded { report } => {
+            bar.finish_and_clear();
+            say(printer, bar, &summary(&report));
+        }
+        MigrateEvent::TaskCreated { task_id } => say(
+            printer,
+            bar,
+            &format!("CreateMigrateTask: task {task_id} restores the backup; watching it"),
+        ),
+        MigrateEvent::TaskAttached { task_id } => say(
+            printer,
+            bar,
+            &format!("task {task_id} of an earlier run restores this backup; watching it"),
+        ),
+        MigrateEvent::TaskRetried {
+            failed_task_id,
+            description,
+        } => say(
+            printer,
+            bar,
+            &format!(
+                "the earlier task {failed_task_id} failed ({description}); creating a new one"
+            ),
+        ),
+        MigrateEvent::TaskStatus {
+            status,
+            description,
+        } => {
+            let line = if description.is_empty() {
+                format!("task: {status}")
+            } else {
+                format!("task: {status} — {description}")
+            };
+            say(printer, bar, &line);
+        }
+    }
+}
+
+fn print_outcome(outcome: &MigrateOutcome, printer: &Printer) -> anyhow::Result<Status> {
+    if printer.json() {
+        printer.json_line(outcome)?;
+        return Ok(match outcome {
+            MigrateOutcome::Finished(report) if report.succeeded() => Status::Done,
+            MigrateOutcome::Planned { .. } => Status::Done,
+            _ => Status::Refused,
+        });
+    }
+    match outcome {
+        MigrateOutcome::Refused { stage, findings } => {
+            printer.line(format!(
+                "refused at {stage}: nothing was uploaded and nothing was created on RDS"
+            ))?;
+            print_problems(findings, printer)?;
+            Ok(Status::Refused)
+        }
+        MigrateOutcome::Planned { object, report } => {
+            printer.line("dry run: the backup and the instance passed pre-flight")?;
+            printer.line(format!("  would upload to {object}"))?;
+            printer.line(format!(
+                "  then CreateMigrateTask with BackupMode={}, IsOnlineDB={}, {}",
+                report.plan.backup_mode.as_str(),
+                if report.plan.is_online_db {
+                    "True"
+                } else {
+                    "False"
+                },
+                match report.plan.method {
+                    crate::rds::preflight::RestoreMethod::OssObjectPositions =>
+                        "OssObjectPositions".to_string(),
+                    crate::rds::preflight::RestoreMethod::PresignedUrl {
+                        valid_for_secs, ..
+                    } => format!("a presigned internal URL valid {} h", valid_for_secs / 3600),
+                }
+            ))?;
+            Ok(Status::Done)
+        }
+        MigrateOutcome::Finished(report) => {
+            printer.line(format!(
+                "{} {} → {} ({}, CRC-64 {}) in {:.1} s",
+                if report.succeeded() {
+                    "migrated"
+                } else {
+                    "migration FAILED:"
+                },
+                report.file.display(),
+                report.object,
+                BinaryBytes(report.size),
+                report.crc64,
+                report.elapsed_secs
+            ))?;
+            print_report(printer, &report.task)?;
+            Ok(if report.succeeded() {
+                Status::Done
+            } else {
+                Status::Refused
+            })
+        }
+    }
+}
+
+fn print_problems(findings: &[Problem], printer: &Printer) -> anyhow::Result<()> {
+    for finding in findings {
+        printer.line(format!(
+            "  [{}] {}: {}",
+            finding.severity, finding.code, finding.message
+        ))?;
+        printer.line(format!("      fix: {}", finding.fix))?;
+    }
+    Ok(())
+}

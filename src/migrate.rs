@@ -1,0 +1,639 @@
+//! The whole job: inspect → pre-flight → upload → CreateMigrateTask → watch, resumable.
+//!
+//! The only module that uses `bak`, `upload`, `oss` and `rds` together. It prints nothing: it
+//! sends [`MigrateEvent`]s and returns a [`MigrateOutcome`]. A small state file (one per file,
+//! instance and database, written atomically) records how far the job got, so rerunning the same
+//! command after a crash resumes at the right step: a finished upload is not repeated, and a task
+//! already created is attached to, never created twice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::bak::{self, BackupInfo, Rules};
+use crate::durable;
+use crate::oss::{OssClient, OssError};
+use crate::rds::client::RdsClient;
+use crate::rds::error::RdsError;
+use crate::rds::gather::{find_task_for_object, gather_instance};
+use crate::rds::model::{
+    BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource, TaskStatus,
+};
+use crate::rds::preflight::{
+    BackupFacts, BucketFacts, PreflightFacts, PreflightReport, RestoreMethod, preflight, target_of,
+};
+use crate::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
+use crate::source::{FileIdentity, SourceFile};
+use crate::upload::checkpoint::CheckpointStore;
+use crate::upload::engine::{self, UploadJob, UploadOptions, UploadReport};
+use crate::upload::error::UploadError;
+use crate::upload::progress::{Counters, UploadEvent};
+
+/// What to migrate where.
+#[derive(Debug, Clone)]
+pub struct MigrateSpec {
+    /// The local `.bak`.
+    pub file: PathBuf,
+    /// RDS instance ID.
+    pub instance_id: String,
+    /// Database name to restore as.
+    pub database: String,
+    /// Bucket (in the instance's region).
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// CheckDBMode of the task.
+    pub check_db: CheckDbMode,
+    /// Inspect and pre-flight only; change nothing.
+    pub dry_run: bool,
+    /// Let RDS judge what pre-flight would refuse (rehearsing RDS's own messages).
+    pub skip_preflight: bool,
+    /// Upload tuning.
+    pub upload: UploadOptions,
+    /// Upload checkpoints.
+    pub checkpoints: CheckpointStore,
+    /// Where migration state files live.
+    pub state_dir: PathBuf,
+    /// Polling of the task.
+    pub wait: WaitOptions,
+}
+
+/// The services the job talks to.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// OSS, for the bucket of [`MigrateSpec::bucket`].
+    pub oss: OssClient,
+    /// OSS client whose presigned URLs RDS can download from (the region's internal endpoint
+    /// for real OSS); used only for SQL Server 2008 R2 on local SSD.
+    pub oss_for_rds: OssClient,
+    /// RDS OpenAPI.
+    pub rds: RdsClient,
+}
+
+/// What the job reports as it goes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MigrateEvent {
+    /// The backup was inspected (its warnings are in the report).
+    Inspected {
+        /// The inspection.
+        report: Box<bak::Report>,
+    },
+    /// Pre-flight ran (its warnings are in the report).
+    Preflight {
+        /// Findings and plan.
+        report: Box<PreflightReport>,
+    },
+    /// An earlier run already uploaded the object; it is still there, unchanged.
+    UploadSkipped {
+        /// `oss://bucket/key`.
+        object: String,
+    },
+    /// The upload started: the file's size, for a progress bar.
+    UploadStarted {
+        /// Bytes to send.
+        len: u64,
+    },
+    /// Something happened in the upload.
+    Upload {
+        /// The upload's own event.
+        upload: UploadEvent,
+    },
+    /// The object is in OSS, verified.
+    Uploaded {
+        /// The upload's summary.
+        report: UploadReport,
+    },
+    /// CreateMigrateTask accepted the job.
+    TaskCreated {
+        /// MigrateTaskId.
+        task_id: String,
+    },
+    /// A task of an earlier run restores this object; following it instead of creating another.
+    TaskAttached {
+        /// MigrateTaskId.
+        task_id: String,
+    },
+    /// An earlier run's task failed; a new one is created for the same object.
+    TaskRetried {
+        /// The failed task.
+        failed_task_id: String,
+        /// Its Description.
+        description: String,
+    },
+    /// The task's status changed.
+    TaskStatus {
+        /// New status.
+        status: String,
+        /// Description at that moment.
+        description: String,
+    },
+}
+
+/// How the job ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum MigrateOutcome {
+    /// The backup or the pre-flight refused: nothing was uploaded or created.
+    Refused {
+        /// `inspect` or `preflight`.
+        stage: &'static str,
+        /// The refusing findings (and any warnings), each with its fix.
+        findings: Vec<Problem>,
+    },
+    /// `--dry-run`: everything checked, nothing changed.
+    Planned {
+        /// What would be uploaded where.
+        object: String,
+        /// How the restore would be requested.
+        report: Box<PreflightReport>,
+    },
+    /// The task ended (Success or Failed).
+    Finished(Box<MigrateReport>),
+}
+
+/// One reason to refuse, with its fix (from inspect or pre-flight).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `error`/`refuse` or `warning`/`warn`.
+    pub severity: String,
+    /// Stable code.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// The final report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    /// The local file.
+    pub file: PathBuf,
+    /// `oss://bucket/key`.
+    pub object: String,
+    /// Object size.
+    pub size: u64,
+    /// Object CRC-64 (equal to the file's).
+    pub crc64: u64,
+    /// This run's upload, if it uploaded.
+    pub upload: Option<UploadReport>,
+    /// The task's end.
+    pub task: TaskReport,
+    /// Wall time of this run, seconds.
+    pub elapsed_secs: f64,
+}
+
+impl MigrateReport {
+    /// True when the database is online on RDS.
+    pub fn succeeded(&self) -> bool {
+        self.task.succeeded()
+    }
+}
+
+/// Why the job could not finish (as opposed to a refusal or a failed task).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// Opening or mapping the file, or writing the state file.
+    #[error(transparent)]
+    Io(#[from] crate::Error),
+    /// The upload stopped.
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// An OSS call outside the upload (bucket info, HEAD, presign).
+    #[error(transparent)]
+    Oss(#[from] OssError),
+    /// An RDS call.
+    #[error(transparent)]
+    Rds(#[from] RdsError),
+    /// The state file is unreadable.
+    #[error(
+        "migration state {path} is unreadable ({reason}); delete it to start over (the upload \
+         checkpoint and any task already created are found again)"
+    )]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// The parser's complaint.
+        reason: String,
+    },
+}
+
+/// How far a migration got, persisted between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    /// The file the state belongs to; a changed file starts over.
+    file: Option<FileIdentity>,
+    /// The verified object, once uploaded.
+    object: Option<UploadedObject>,
+    /// The task restoring it, once created.
+    task_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct UploadedObject {
+    bucket: String,
+    key: String,
+    size: u64,
+    crc64: u64,
+}
+
+/// The state file of one migration, written atomically at every step.
+struct StateFile {
+    path: PathBuf,
+    state: State,
+}
+
+impl StateFile {
+    fn open(spec: &MigrateSpec, identity: &FileIdentity) -> Result<Self, MigrateError> {
+        let mut hash = sha2::Sha256::new();
+        let absolute = std::path::absolute(&spec.file).unwrap_or_else(|_| spec.file.clone());
+        for part in [
+            absolute.as_os_str().as_encoded_bytes(),
+            spec.instance_id.as_bytes(),
+            spec.database.as_bytes(),
+        ] {
+            hash.update(part);
+            hash.update(b"\0");
+        }
+        let path = spec
+            .state_dir
+            .join(format!("{}.json", hex::encode(&hash.finalize()[..16])));
+        let bytes = durable::read_optional(&path)
+            .map_err(|e| crate::Error::io("read migration state", &path, e))?;
+        let state: State = match bytes {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| MigrateError::State {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?,
+            None => State::default(),
+        };
+        // A different file (new backup under the same name) starts from scratch.
+        let state = match &state.file {
+            Some(file) if file.len == identity.len && file.modified_ns == identity.modified_ns => {
+                state
+            }
+            _ => State {
+                file: Some(identity.clone()),
+                ..State::default()
+            },
+        };
+        Ok(StateFile { path, state })
+    }
+
+    fn save(&self) -> Result<(), MigrateError> {
+        let bytes = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| crate::Error::io("encode migration state", &self.path, e.into()))?;
+        durable::write_atomic(&self.path, &bytes)
+            .map_err(|e| crate::Error::io("write migration state", &self.path, e).into())
+    }
+}
+
+/// Runs the job. `counters` carries the upload's live byte counts; `cancel` stops the upload
+/// cleanly (checkpoint kept).
+pub async fn run(
+    spec: MigrateSpec,
+    clients: Clients,
+    events: mpsc::UnboundedSender<MigrateEvent>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<MigrateOutcome, MigrateError> {
+    let started = std::time::Instant::now();
+    let source = Arc::new(SourceFile::open(&spec.file)?);
+    let mut state = StateFile::open(&spec, source.identity())?;
+    let object_name = format!("oss://{}/{}", spec.bucket, spec.key);
+
+    // Always inspect: milliseconds, and the verdict may depend on the target's version.
+    let instance = gather_instance(&clients.rds, &spec.instance_id).await?;
+    let backup = match inspect(&spec, &source, &instance.instance.engine_version, &events) {
+        Inspection::Accepted(backup) => backup,
+        Inspection::Refused(findings) => {
+            return Ok(MigrateOutcome::Refused {
+                stage: "inspect",
+                findings,
+            });
+        }
+    };
+
+    // A task of an earlier run that is not Failed is followed, not repeated; pre-flight would
+    // wrongly refuse it, since the database it creates now exists.
+    let earlier = earlier_task(&spec, &clients, &state).await?;
+    let live_task = earlier
+        .as_ref()
+        .filter(|task| task.status != TaskStatus::Failed)
+        .map(|task| task.task_id.clone());
+    let bucket = clients.oss.get_bucket_info().await?;
+    let facts = PreflightFacts {
+        instance: instance.instance.clone(),
+        databases: instance.databases.clone(),
+        accounts: instance.accounts.clone(),
+        bucket: Some(BucketFacts {
+            name: bucket.name,
+            region: bucket.region,
+            storage_class: bucket.storage_class,
+            server_side_encryption: bucket.server_side_encryption,
+        }),
+        backup: backup_facts(&backup, source.len()),
+        target_database: spec.database.clone(),
+    };
+    let report = preflight(&facts);
+    let _ = events.send(MigrateEvent::Preflight {
+        report: Box::new(report.clone()),
+    });
+    if report.refused() && live_task.is_none() && !spec.skip_preflight {
+        return Ok(MigrateOutcome::Refused {
+            stage: "preflight",
+            findings: report.findings.iter().map(problem_of_preflight).collect(),
+        });
+    }
+    if spec.dry_run {
+        return Ok(MigrateOutcome::Planned {
+            object: object_name,
+            report: Box::new(report),
+        });
+    }
+
+    let (object, upload_report) = ensure_uploaded(
+        &spec, &clients, &source, &mut state, &events, counters, cancel,
+    )
+    .await?;
+    let task_id = match live_task {
+        Some(task_id) => {
+            state.state.task_id = Some(task_id.clone());
+            state.save()?;
+            let _ = events.send(MigrateEvent::TaskAttached {
+                task_id: task_id.clone(),
+            });
+            task_id
+        }
+        None => {
+            if let Some(failed) = earlier {
+                let _ = events.send(MigrateEvent::TaskRetried {
+                    failed_task_id: failed.task_id,
+                    description: failed.description,
+                });
+            }
+            create_task(&spec, &clients, &mut state, &report, &events).await?
+        }
+    };
+
+    let forward = events.clone();
+    let task = wait_for_task(
+        &clients.rds,
+        &spec.instance_id,
+        &task_id,
+        spec.wait,
+        move |event| {
+            if let WaitEvent::Status {
+                status,
+                description,
+            } = event
+            {
+                let _ = forward.send(MigrateEvent::TaskStatus {
+                    status: status.to_string(),
+                    description,
+                });
+            }
+        },
+    )
+    .await?;
+    Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
+        file: spec.file.clone(),
+        object: object_name,
+        size: object.size,
+        crc64: object.crc64,
+        upload: upload_report,
+        task,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })))
+}
+
+enum Inspection {
+    Accepted(Box<BackupInfo>),
+    Refused(Vec<Problem>),
+}
+
+fn inspect(
+    spec: &MigrateSpec,
+    source: &SourceFile,
+    engine_version: &str,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Inspection {
+    let rules = Rules {
+        target_version: target_of(engine_version),
+        database: Some(spec.database.clone()),
+        verify_pages: false,
+        file_name: None,
+    };
+    let report = bak::examine(source.bytes(), &rules);
+    let _ = events.send(MigrateEvent::Inspected {
+        report: Box::new(report.clone()),
+    });
+    let refused = report.verdict.is_refusal() && !spec.skip_preflight;
+    match report.backup {
+        Some(backup) if !refused => Inspection::Accepted(Box::new(backup)),
+        _ => Inspection::Refused(
+            report
+                .findings
+                .iter()
+                .map(|f| Problem {
+                    severity: serde_json::to_value(f.severity)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    code: f.code.to_string(),
+                    message: f.message.clone(),
+                    fix: f.fix.to_string(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn backup_facts(backup: &BackupInfo, file_bytes: u64) -> BackupFacts {
+    BackupFacts {
+        database_name: backup.database_name.clone(),
+        database_version: Some(backup.database_version),
+        backup_file_bytes: file_bytes,
+        restored_bytes: Some(backup.files.iter().map(|f| f.size).sum()),
+    }
+}
+
+fn problem_of_preflight(finding: &crate::rds::preflight::Finding) -> Problem {
+    Problem {
+        severity: serde_json::to_value(finding.severity)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        code: finding.code.to_string(),
+        message: finding.message.clone(),
+        fix: finding.fix.clone(),
+    }
+}
+
+/// Uploads the file unless an earlier run did and the object is still exactly there.
+async fn ensure_uploaded(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    source: &Arc<SourceFile>,
+    state: &mut StateFile,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<(UploadedObject, Option<UploadReport>), MigrateError> {
+    if let Some(object) = &state.state.object {
+        let still_there = clients.oss.head_object(&object.key).await?;
+        let same = still_there.is_some_and(|meta| {
+            object.bucket == spec.bucket
+                && object.key == spec.key
+                && meta.size == object.size
+                && meta.crc64 == Some(object.crc64)
+        });
+        if same {
+            let _ = events.send(MigrateEvent::UploadSkipped {
+                object: format!("oss://{}/{}", object.bucket, object.key),
+            });
+            return Ok((object.clone(), None));
+        }
+    }
+    let _ = events.send(MigrateEvent::UploadStarted { len: source.len() });
+    let (upload_events, mut received) = mpsc::unbounded_channel();
+    let forward = {
+        let events = events.clone();
+        tokio::spawn(async move {
+            while let Some(upload) = received.recv().await {
+                let _ = events.send(MigrateEvent::Upload { upload });
+            }
+        })
+    };
+    let job = UploadJob {
+        source: Arc::clone(source),
+        bucket: spec.bucket.clone(),
+        key: spec.key.clone(),
+        checkpoints: spec.checkpoints.clone(),
+        options: spec.upload.clone(),
+    };
+    let result = engine::run(
+        Arc::new(clients.oss.clone()),
+        job,
+        upload_events,
+        counters,
+        cancel,
+    )
+    .await;
+    let _ = forward.await;
+    let report = result?;
+    let object = UploadedObject {
+        bucket: spec.bucket.clone(),
+        key: spec.key.clone(),
+        size: report.size,
+        crc64: report.crc64,
+    };
+    state.state.object = Some(object.clone());
+    state.save()?;
+    let _ = events.send(MigrateEvent::Uploaded {
+        report: report.clone(),
+    });
+    Ok((object, Some(report)))
+}
+
+/// How far back a rerun looks for a task it may already have created.
+const TASK_LOOKBACK: time::Duration = time::Duration::days(7);
+
+/// A task an earlier run created for this object.
+struct EarlierTask {
+    task_id: String,
+    status: TaskStatus,
+    description: String,
+}
+
+/// The task recorded in the state file or, when a crash came between CreateMigrateTask and the
+/// state write, the one the instance lists for this database and object.
+async fn earlier_task(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    state: &StateFile,
+) -> Result<Option<EarlierTask>, MigrateError> {
+    let task_id = match state.state.task_id.clone() {
+        Some(task_id) => task_id,
+        None => {
+            let found = find_task_for_object(
+                &clients.rds,
+                &spec.instance_id,
+                &spec.database,
+                &spec.key,
+                time::OffsetDateTime::now_utc() - TASK_LOOKBACK,
+            )
+            .await?;
+            match found {
+                Some(task) => task.migrate_task_id,
+                None => return Ok(None),
+            }
+        }
+    };
+    let task = clients
+        .rds
+        .describe_migrate_task_by_id(&spec.instance_id, &task_id)
+        .await?;
+    Ok(Some(EarlierTask {
+        task_id,
+        status: task.status,
+        description: task.description,
+    }))
+}
+
+/// CreateMigrateTask (`BackupMode=FULL`, `IsOnlineDB=True`), recorded in the state at once.
+async fn create_task(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    state: &mut StateFile,
+    plan: &PreflightReport,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<String, MigrateError> {
+    let request = CreateMigrateTaskRequest {
+        db_instance_id: spec.instance_id.clone(),
+        db_name: spec.database.clone(),
+        backup_mode: BackupMode::Full,
+        is_online_db: true,
+        check_db_mode: Some(spec.check_db),
+        source: restore_source(spec, clients, plan)?,
+        migrate_task_id: None,
+    };
+    let created = clients.rds.create_migrate_task(&request).await?;
+    state.state.task_id = Some(created.migrate_task_id.clone());
+    state.save()?;
+    let _ = events.send(MigrateEvent::TaskCreated {
+        task_id: created.migrate_task_id.clone(),
+    });
+    Ok(created.migrate_task_id)
+}
+
+/// `OssObjectPositions`, or for SQL Server 2008 R2 on local SSD a presigned URL (rds-api.md
+/// §1.1) valid as long as pre-flight's plan says.
+fn restore_source(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    plan: &PreflightReport,
+) -> Result<RestoreSource, MigrateError> {
+    match plan.plan.method {
+        RestoreMethod::PresignedUrl { valid_for_secs, .. } => {
+            let url = clients.oss_for_rds.presign_url(
+                reqwest::Method::GET,
+                &spec.key,
+                std::time::Duration::from_secs(valid_for_secs),
+            )?;
+            Ok(RestoreSource::PresignedUrl(url))
+        }
+        RestoreMethod::OssObjectPositions => Ok(RestoreSource::OssObject {
+            endpoint: clients.oss.endpoint().authority().to_string(),
+            bucket: spec.bucket.clone(),
+            key: spec.key.clone(),
+        }),
+    }
+}
