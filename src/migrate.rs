@@ -631,9 +631,18 @@ fn restore_source(
             Ok(RestoreSource::PresignedUrl(url))
         }
         RestoreMethod::OssObjectPositions => Ok(RestoreSource::OssObject {
-            endpoint: clients.oss.endpoint().authority().to_string(),
+            // `endpoint:bucket:key` has no room for a port (real OSS endpoints have none; the
+            // emulator's does, and the emulated RDS reads its own store whatever the host).
+            endpoint: host_without_port(clients.oss.endpoint().authority()).to_string(),
             bucket: spec.bucket.clone(),
             key: spec.key.clone(),
         }),
+    }
+}
+
+fn host_without_port(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
     }
 }
