@@ -14,6 +14,12 @@ req="$here/requirements.txt"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 
+# Several tests may ask for the venv at once (cargo runs them in parallel): one builds it, the
+# others wait for the lock and then reuse it.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "$venv/bin/python"
     exit 0
