@@ -18,3 +18,5 @@ mod upload;
 mod rds;
 // Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
 mod sdk;
+// bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
+mod migrate;

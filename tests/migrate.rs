@@ -1,0 +1,399 @@
+//! `migrate` end to end against the emulator (OSS + RDS on 127.0.0.1): success, refusals caught
+//! by pre-flight with their fixes, the same refusals produced by the emulated RDS when pre-flight
+//! is bypassed (mapped back to cause and fix), and resumption after a crash at each step.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bak2rds::bak::TargetVersion;
+use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+use bak2rds::emulator::rds::RdsFault;
+use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use bak2rds::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, run};
+use bak2rds::oss::{Credentials, OssClient, OssConfig};
+use bak2rds::rds::diagnose::Cause;
+use bak2rds::rds::model::{CheckDbMode, TaskStatus};
+use bak2rds::rds::wait::WaitOptions;
+use bak2rds::rds::{RdsClient, RdsClientConfig};
+use bak2rds::upload::checkpoint::CheckpointStore;
+use bak2rds::upload::engine::UploadOptions;
+use bak2rds::upload::progress::Counters;
+use tokio_util::sync::CancellationToken;
+
+const INSTANCE: &str = "rm-test0001";
+
+async fn emulator(instance_toml: &str, restore_ms: u64) -> EmulatorHandle {
+    let config = EmulatorConfig::from_toml(&format!(
+        "restore_ms = {restore_ms}\n[[instance]]\nid = \"{INSTANCE}\"\n{instance_toml}\n"
+    ))
+    .unwrap();
+    Emulator::builder()
+        .config(config)
+        .memory()
+        .start()
+        .await
+        .unwrap()
+}
+
+fn backup(dir: &Path, name: &str, kind: SynthKind, version: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let database = SynthDatabase::new("Sales", TargetVersion::parse(version).unwrap());
+    write_synthetic_file(&path, &SynthSpec::single(database, kind, 3 << 20)).unwrap();
+    path
+}
+
+fn clients(emulator: &EmulatorHandle) -> Clients {
+    let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
+    let oss = OssClient::new(
+        OssConfig::with_endpoint(
+            &emulator.oss_endpoint(),
+            emulator.region(),
+            emulator.bucket(),
+        ),
+        credentials.clone(),
+    )
+    .unwrap();
+    let mut config = RdsClientConfig::new(emulator.region());
+    config.endpoint = Some(emulator.rds_endpoint());
+    config.retry.base = Duration::from_millis(5);
+    Clients {
+        oss_for_rds: oss.clone(),
+        oss,
+        rds: RdsClient::new(config, credentials).unwrap(),
+    }
+}
+
+fn spec(emulator: &EmulatorHandle, dir: &Path, file: &Path, database: &str) -> MigrateSpec {
+    MigrateSpec {
+        file: file.to_path_buf(),
+        instance_id: INSTANCE.into(),
+        database: database.into(),
+        bucket: emulator.bucket().into(),
+        key: "Sales_FULL.bak".into(),
+        check_db: CheckDbMode::Async,
+        dry_run: false,
+        skip_preflight: false,
+        upload: UploadOptions {
+            part_size: Some(1 << 20),
+            ..UploadOptions::default()
+        },
+        checkpoints: CheckpointStore::new(dir.join("checkpoints")),
+        state_dir: dir.join("state"),
+        wait: WaitOptions {
+            first_interval: Duration::from_millis(50),
+            max_interval: Duration::from_millis(200),
+            deadline: Duration::from_secs(60),
+        },
+    }
+}
+
+async fn migrate(
+    spec: MigrateSpec,
+    clients: Clients,
+) -> (
+    Result<MigrateOutcome, bak2rds::migrate::MigrateError>,
+    Vec<MigrateEvent>,
+) {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = run(
+        spec,
+        clients,
+        events,
+        Arc::new(Counters::default()),
+        CancellationToken::new(),
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        seen.push(event);
+    }
+    (outcome, seen)
+}
+
+fn finished(outcome: MigrateOutcome) -> Box<bak2rds::migrate::MigrateReport> {
+    match outcome {
+        MigrateOutcome::Finished(report) => report,
+        other => panic!("expected a finished task, got {other:?}"),
+    }
+}
+
+fn refusal_codes(outcome: &MigrateOutcome, expected_stage: &str) -> Vec<String> {
+    match outcome {
+        MigrateOutcome::Refused { stage, findings } => {
+            assert_eq!(*stage, expected_stage);
+            assert!(
+                findings.iter().all(|f| !f.fix.is_empty()),
+                "every finding has a fix"
+            );
+            findings.iter().map(|f| f.code.clone()).collect()
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn nothing_uploaded(clients: &Clients) {
+    assert_eq!(
+        clients.oss.head_object("Sales_FULL.bak").await.unwrap(),
+        None
+    );
+    assert!(
+        clients
+            .oss
+            .list_multipart_uploads(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_full_backup_ends_online_on_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 200).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    let (outcome, events) =
+        migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let report = finished(outcome.unwrap());
+    assert!(report.succeeded(), "{:?}", report.task);
+    assert_eq!(
+        report.crc64,
+        bak2rds::checksum::crc64(&std::fs::read(&file).unwrap())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, MigrateEvent::TaskCreated { .. }))
+    );
+    let databases = clients.rds.describe_databases(INSTANCE).await.unwrap();
+    assert!(
+        databases
+            .databases
+            .database
+            .iter()
+            .any(|d| d.db_name == "Sales")
+    );
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 200).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    let mut spec = spec(&emulator, dir.path(), &file, "Sales");
+    spec.dry_run = true;
+    let (outcome, _) = migrate(spec, clients.clone()).await;
+    assert!(matches!(outcome.unwrap(), MigrateOutcome::Planned { .. }));
+    nothing_uploaded(&clients).await;
+}
+
+#[tokio::test]
+async fn refusals_are_caught_before_any_upload_with_their_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // Same-name database, 2016 instance for a 2019 backup, too little space.
+    let emulator = emulator(
+        "engine_version = \"2016_std_ha\"\nstorage_gb = 20\nused_bytes = 21474836480\ndatabases = [\"Sales\"]",
+        200,
+    )
+    .await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let outcome = outcome.unwrap();
+    // The version check belongs to inspect (it knows the backup's version and the target).
+    let codes = refusal_codes(&outcome, "inspect");
+    assert!(
+        codes
+            .iter()
+            .any(|c| c.contains("version") || c.contains("newer")),
+        "{codes:?}"
+    );
+    nothing_uploaded(&clients).await;
+
+    let file_2016 = backup(dir.path(), "Sales2016_FULL.bak", SynthKind::Full, "2016");
+    let (outcome, _) = migrate(
+        spec(&emulator, dir.path(), &file_2016, "Sales"),
+        clients.clone(),
+    )
+    .await;
+    let codes = refusal_codes(&outcome.unwrap(), "preflight");
+    assert!(codes.iter().any(|c| c == "database_exists"), "{codes:?}");
+    assert!(codes.iter().any(|c| c.contains("space")), "{codes:?}");
+    nothing_uploaded(&clients).await;
+}
+
+#[tokio::test]
+async fn a_differential_is_refused_at_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 200).await;
+    let file = backup(
+        dir.path(),
+        "Sales_DIFF.bak",
+        SynthKind::Differential,
+        "2019",
+    );
+    let clients = clients(&emulator);
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let codes = refusal_codes(&outcome.unwrap(), "inspect");
+    assert!(
+        codes.iter().any(|c| c.contains("differential")),
+        "{codes:?}"
+    );
+    nothing_uploaded(&clients).await;
+}
+
+/// With pre-flight bypassed, the emulated RDS refuses with the documented Description, and
+/// the report maps it back to its cause and fix.
+#[tokio::test]
+async fn rds_refusals_come_back_verbatim_with_cause_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("databases = [\"Sales\"]", 100).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let mut spec = spec(&emulator, dir.path(), &file, "Sales");
+    spec.skip_preflight = true;
+    let (outcome, _) = migrate(spec, clients(&emulator)).await;
+    let report = finished(outcome.unwrap());
+    assert_eq!(report.task.status, TaskStatus::Failed);
+    assert_eq!(
+        report.task.description,
+        "The database (Sales) is already exist on RDS, please backup and drop it, then try again."
+    );
+    let diagnosis = report
+        .task
+        .diagnosis
+        .expect("a documented Description is diagnosed");
+    assert_eq!(diagnosis.cause, Cause::SameNameDatabase);
+    assert!(!diagnosis.fix.is_empty());
+}
+
+/// A crash after the upload (here: CreateMigrateTask failing for good) and a rerun: the object
+/// is not sent again.
+#[tokio::test]
+async fn a_rerun_after_the_upload_does_not_upload_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 200).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    // Everything RDS answers after the pre-flight calls fails: CreateMigrateTask is not
+    // retried on InternalError (it may have acted), so the run stops after the upload.
+    let (first, first_events) = {
+        let emulator_rds = Arc::clone(emulator.rds());
+        let spec = spec(&emulator, dir.path(), &file, "Sales");
+        let clients = clients.clone();
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let job = tokio::spawn(run(
+            spec,
+            clients,
+            events,
+            Arc::new(Counters::default()),
+            CancellationToken::new(),
+        ));
+        let mut seen = Vec::new();
+        while let Some(event) = received.recv().await {
+            if matches!(event, MigrateEvent::Uploaded { .. }) {
+                emulator_rds.fail_next(50, RdsFault::InternalError);
+            }
+            seen.push(event);
+        }
+        (job.await.unwrap(), seen)
+    };
+    assert!(first.is_err(), "the first run stops at CreateMigrateTask");
+    assert!(
+        first_events
+            .iter()
+            .any(|e| matches!(e, MigrateEvent::Uploaded { .. }))
+    );
+    emulator.rds().fail_next(0, RdsFault::InternalError);
+
+    let (second, events) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients).await;
+    assert!(finished(second.unwrap()).succeeded());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, MigrateEvent::UploadSkipped { .. }))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, MigrateEvent::Upload { .. })),
+        "no part sent"
+    );
+}
+
+/// The process is killed right after CreateMigrateTask: the rerun follows the same task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_the_task_was_created_attaches_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 3000).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let command = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"));
+        command
+            .arg("migrate")
+            .arg(&file)
+            .args(["--instance", INSTANCE, "--database", "Sales", "--json"])
+            .args(["--bucket", emulator.bucket()])
+            .args(["--oss-endpoint", &emulator.oss_endpoint()])
+            .args(["--rds-endpoint", &emulator.rds_endpoint()])
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("checkpoints"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                emulator.access_key_secret(),
+            )
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let mut first = command();
+    let mut rerun = command();
+    let created = tokio::task::spawn_blocking({
+        let mut first = first.stdout(Stdio::piped()).spawn().unwrap();
+        move || {
+            let stdout = first.stdout.take().unwrap();
+            let mut task_id = None;
+            for line in BufReader::new(stdout).lines() {
+                let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+                if event["event"] == "task_created" {
+                    task_id = event["task_id"].as_str().map(str::to_owned);
+                    break;
+                }
+            }
+            first.kill().unwrap(); // SIGKILL while the task runs
+            first.wait().unwrap();
+            task_id
+        }
+    })
+    .await
+    .unwrap()
+    .expect("the first run created a task");
+
+    let output = tokio::task::spawn_blocking(move || rerun.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "task_attached" && e["task_id"] == created.as_str())
+    );
+    assert!(
+        !events.iter().any(|e| e["event"] == "task_created"),
+        "no second task"
+    );
+    assert!(events.iter().any(|e| e["event"] == "upload_skipped"));
+    let outcome = events.iter().find(|e| e["outcome"] == "finished").unwrap();
+    assert_eq!(outcome["task"]["status"], "Success");
+}
