@@ -2,13 +2,17 @@
 //! whatever the size: only headers are read) and `--verify-pages` throughput (target:
 //! 2 GiB/s on two cores from the page cache).
 //!
+//! Also the synthetic writer's CPU cost (to a sink), which must stay far above disk speed.
+//!
 //! The synthetic files are written once under `target/bench-data/` and reused.
 //! Run: `cargo bench --bench inspect`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+use bak2rds::bak::synth::{
+    SynthDatabase, SynthKind, SynthSpec, write_synthetic, write_synthetic_file,
+};
 use bak2rds::bak::{Rules, TargetVersion, Verdict, examine};
 use bak2rds::source::SourceFile;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -65,5 +69,17 @@ fn verify_pages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, inspect_headers, verify_pages);
+fn synth_write(c: &mut Criterion) {
+    let version = TargetVersion::parse("2019").expect("known version");
+    let spec = SynthSpec::single(SynthDatabase::new("BenchDb", version), SynthKind::Full, GIB);
+    let mut group = c.benchmark_group("synth_write");
+    group.throughput(Throughput::Bytes(GIB));
+    group.sample_size(10);
+    group.bench_function("full_1GiB_to_sink", |b| {
+        b.iter(|| write_synthetic(&mut std::io::sink(), black_box(&spec)).expect("sink"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, inspect_headers, verify_pages, synth_write);
 criterion_main!(benches);

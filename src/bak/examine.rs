@@ -64,7 +64,7 @@ pub fn examine(data: &[u8], rules: &Rules) -> Report {
 }
 
 fn not_a_backup(what: &str) -> Report {
-    let finding = Finding::refusal(
+    let finding = Finding::for_class(
         Verdict::RejectNotBackup,
         "not-backup",
         format!("not a SQL Server native backup: this is {what}"),
@@ -79,7 +79,7 @@ fn not_a_backup(what: &str) -> Report {
 }
 
 fn corrupt(error: ParseError) -> Finding {
-    Finding::refusal(
+    Finding::for_class(
         Verdict::RejectCorrupt,
         "corrupt",
         format!("the backup is truncated or damaged: {error}"),
@@ -152,7 +152,7 @@ fn pick_config(set: &SetBlocks) -> Option<Picked<'_>> {
 fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
     let mut findings = Vec::new();
     if info.password_protected {
-        findings.push(Finding::refusal(
+        findings.push(Finding::for_class(
             Verdict::RejectPassword,
             "password",
             "the backup is protected by MEDIAPASSWORD or PASSWORD; RDS cannot supply a password".to_owned(),
@@ -160,7 +160,7 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
         ));
     }
     if info.family_count > 1 {
-        findings.push(Finding::refusal(
+        findings.push(Finding::for_class(
             Verdict::RejectStriped,
             "striped",
             format!(
@@ -176,7 +176,7 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
     }
     if let Some(name) = &rules.database {
         if let Some(problem) = names::database_name_problem(name) {
-            findings.push(Finding::refusal(
+            findings.push(Finding::for_class(
                 Verdict::RejectDatabaseName,
                 "database-name",
                 format!("cannot restore as {name:?}: {problem}"),
@@ -185,7 +185,7 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
         }
     }
     if info.backup_sets > 1 {
-        findings.push(Finding::refusal(
+        findings.push(Finding::for_class(
             Verdict::WarnMultipleSets,
             "multiple-sets",
             format!(
@@ -211,25 +211,25 @@ fn type_finding(info: &BackupInfo) -> Option<Finding> {
         "take a full backup (BACKUP DATABASE ... TO DISK = one file WITH INIT) and upload that";
     Some(match info.backup_type {
         Some(BackupType::Full) => return None,
-        Some(BackupType::Differential) => Finding::refusal(
+        Some(BackupType::Differential) => Finding::for_class(
             Verdict::RejectDifferential,
             "differential",
             "differential backup: RDS restores a single full database backup".to_owned(),
             fix_full,
         ),
-        Some(BackupType::Log) => Finding::refusal(
+        Some(BackupType::Log) => Finding::for_class(
             Verdict::RejectLog,
             "log",
             "transaction log backup: RDS restores a single full database backup".to_owned(),
             fix_full,
         ),
-        Some(other) => Finding::refusal(
+        Some(other) => Finding::for_class(
             Verdict::RejectNotFull,
             "not-full",
             format!("{other} backup: RDS restores a full database backup only"),
             fix_full,
         ),
-        None => Finding::refusal(
+        None => Finding::for_class(
             Verdict::RejectCorrupt,
             "unknown-type",
             "the backup type is not one SQL Server writes".to_owned(),
@@ -242,7 +242,7 @@ fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding>
     let release = info.database_release.unwrap_or("an unknown release");
     let version = info.database_version;
     if version > target.max_database_version {
-        return Some(Finding::refusal(
+        return Some(Finding::for_class(
             Verdict::RejectVersion,
             "target-version",
             format!(
@@ -252,7 +252,7 @@ fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding>
         ));
     }
     if version < target.min_database_version {
-        return Some(Finding::refusal(
+        return Some(Finding::for_class(
             Verdict::RejectVersion,
             "target-version-too-old",
             format!(
@@ -294,7 +294,7 @@ fn pages_finding(check: &pages::PageCheck) -> Finding {
         .iter()
         .map(|p| format!("{}:{} (offset {:#x})", p.file_id, p.page_id, p.offset))
         .collect();
-    Finding::refusal(
+    Finding::for_class(
         Verdict::RejectCorruptPages,
         "corrupt-pages",
         format!(

@@ -61,3 +61,29 @@ pub fn sniff(data: &[u8]) -> Sniffed {
     }
     Sniffed::Other("an unrecognised file")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_what_a_non_backup_is() {
+        assert_eq!(sniff(b"TAPE\0\0"), Sniffed::Mtf);
+        assert_eq!(sniff(b"MSSQLBAK\x02\0\0\0"), Sniffed::Mssqlbak);
+        let other = |data: &[u8]| match sniff(data) {
+            Sniffed::Other(what) => what,
+            found => panic!("{found:?}"),
+        };
+        assert!(other(b"").contains("empty"));
+        assert!(
+            other(b"version https://git-lfs.github.com/spec/v1\noid sha256:00").contains("git-lfs")
+        );
+        assert!(other(b"PGDMP\x01\x0e").contains("PostgreSQL"));
+        assert!(other(b"SQLite format 3\0....").contains("SQLite"));
+        assert!(other(b"PK\x03\x04....").contains("zip"));
+        assert!(other(b"7z\xBC\xAF\x27\x1C..").contains("7z"));
+        assert!(other(b"Rar!\x1A\x07\x01\x00").contains("rar"));
+        assert!(other(b"TAP").contains("text"));
+        assert!(other(&[0xFF, 0x00, 0x13]).contains("unrecognised"));
+    }
+}

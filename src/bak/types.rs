@@ -272,3 +272,38 @@ impl Serialize for SoftwareVersion {
         s.collect_str(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsn_guid_and_date_print_like_sql_server() {
+        let lsn = Lsn {
+            vlf: 25,
+            block: 57,
+            slot: 64,
+        };
+        assert_eq!(lsn.to_string(), "25000000005700064");
+        let bytes = lsn.to_bytes();
+        assert_eq!(Lsn::read(&Bytes::new(&bytes), 0).unwrap(), Some(lsn));
+        assert_eq!(Lsn::read(&Bytes::new(&[0; 10]), 0).unwrap(), None);
+
+        // MediaSetId of singlerestore.bak at 0xA2 (note §5).
+        let raw = hex::decode("fae39b584ba77d438d983e56bac0d87d").unwrap();
+        let guid = Guid::read(&Bytes::new(&raw), 0).unwrap().unwrap();
+        assert_eq!(guid.to_string(), "589be3fa-a74b-437d-8d98-3e56bac0d87d");
+
+        let date = MtfDate {
+            year: 2017,
+            month: 5,
+            day: 18,
+            hour: 13,
+            minute: 51,
+            second: 14,
+        };
+        let stored = date.to_bytes();
+        assert_eq!(MtfDate::read(&Bytes::new(&stored), 0).unwrap(), Some(date));
+        assert_eq!(date.to_string(), "2017-05-18T13:51:14");
+    }
+}

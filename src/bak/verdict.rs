@@ -116,7 +116,7 @@ pub struct Finding {
 
 impl Finding {
     /// A finding that decides a verdict class.
-    pub fn refusal(class: Verdict, code: &'static str, message: String, fix: &str) -> Self {
+    pub fn for_class(class: Verdict, code: &'static str, message: String, fix: &str) -> Self {
         Finding {
             severity: if class.is_refusal() {
                 Severity::Error
