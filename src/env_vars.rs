@@ -16,6 +16,10 @@ pub const BAK2RDS_RDS_ENDPOINT: &str = "BAK2RDS_RDS_ENDPOINT";
 pub const BAK2RDS_UPDATE_GOLDEN: &str = "BAK2RDS_UPDATE_GOLDEN";
 /// Set to `1` to run the conformance suite against real Alibaba Cloud as well.
 pub const BAK2RDS_TEST_REAL: &str = "BAK2RDS_TEST_REAL";
+/// Bucket for the conformance suite against real OSS (with `BAK2RDS_TEST_REAL=1`).
+pub const BAK2RDS_TEST_OSS_BUCKET: &str = "BAK2RDS_TEST_OSS_BUCKET";
+/// Region of that bucket, e.g. `cn-hangzhou`.
+pub const BAK2RDS_TEST_OSS_REGION: &str = "BAK2RDS_TEST_OSS_REGION";
 /// Folder holding the real `.bak` fixtures; defaults to `../shared/fixtures/bak`.
 pub const BAK2RDS_FIXTURES: &str = "BAK2RDS_FIXTURES";
 /// Standard `RUST_LOG` filter for tracing output (turns the progress bar off).

@@ -43,6 +43,9 @@ pub enum Error {
     /// A setting or argument is invalid; the message says which and what to do.
     #[error("{0}")]
     Config(String),
+    /// The OSS client failed; see [`crate::oss::OssError`].
+    #[error(transparent)]
+    Oss(#[from] crate::oss::OssError),
 }
 
 impl Error {
@@ -51,6 +54,7 @@ impl Error {
         match self {
             Error::Io { .. } => Category::Io,
             Error::Config(_) => Category::Config,
+            Error::Oss(error) => oss_category(error),
         }
     }
 
@@ -61,5 +65,17 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// OSS errors by category: bad settings and credentials are `Config`, transient failures
+/// `Transient`, definite answers `Service`, requests we refused to send `Bug`.
+fn oss_category(error: &crate::oss::OssError) -> Category {
+    use crate::oss::OssError;
+    match error {
+        OssError::Config(_) | OssError::Credentials(_) => Category::Config,
+        OssError::InvalidRequest { .. } => Category::Bug,
+        _ if error.is_retryable() => Category::Transient,
+        _ => Category::Service,
     }
 }

@@ -7,3 +7,7 @@ mod util;
 mod emulator;
 // Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
 mod sdk;
+// The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
+mod conformance;
+// The OSS client against the emulator's knobs: skew, faults, STS expiry, raw error cases.
+mod oss_client;

@@ -10,11 +10,20 @@ use std::time::Duration;
 pub struct HttpConfig {
     /// Time allowed to open a TCP (+TLS) connection.
     pub connect_timeout: Duration,
-    /// Longest pause between two reads of a response; a stalled transfer fails instead of
-    /// hanging. Whole-request timeouts are not used because a 5 GB part legitimately takes long.
+    /// reqwest's read timeout: a stalled answer fails instead of hanging. Beware: reqwest starts
+    /// this timer with the request and resets it only on response reads, so it also bounds the
+    /// time spent *sending* the body (see the test below); hence `long_request_bodies`.
     pub read_timeout: Duration,
+    /// The requests carry bodies that may take longer than `read_timeout` to send (OSS parts of
+    /// up to 5 GB): the read timeout is then left off, and stalled uploads are the upload
+    /// engine's to detect.
+    pub long_request_bodies: bool,
     /// Idle connections are closed after this long (OSS closes idle ones after about a minute).
     pub pool_idle_timeout: Duration,
+    /// Speak HTTP/1.1 only. Parallel part uploads then use one TCP connection each, which
+    /// gives more throughput than multiplexing them over one HTTP/2 connection (the choice the
+    /// Rust `object_store` crate makes for object stores by default).
+    pub http1_only: bool,
     /// Refuse plain `http://` URLs.
     pub https_only: bool,
     /// `User-Agent` header.
@@ -26,7 +35,9 @@ impl Default for HttpConfig {
         HttpConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            long_request_bodies: false,
             pool_idle_timeout: Duration::from_secs(50),
+            http1_only: true,
             https_only: true,
             user_agent: format!("bak2rds/{}", env!("CARGO_PKG_VERSION")),
         }
@@ -36,15 +47,20 @@ impl Default for HttpConfig {
 /// Builds a client with rustls and the given settings. Proxies from the environment are
 /// honoured (reqwest's default), since corporate networks often require them.
 pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(config.connect_timeout)
-        .read_timeout(config.read_timeout)
         .pool_idle_timeout(config.pool_idle_timeout)
         .https_only(config.https_only)
         .tcp_nodelay(true)
-        .user_agent(config.user_agent.clone())
-        .build()
+        .user_agent(config.user_agent.clone());
+    if !config.long_request_bodies {
+        builder = builder.read_timeout(config.read_timeout);
+    }
+    if config.http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build()
 }
 
 #[cfg(test)]
@@ -56,5 +72,65 @@ mod tests {
         let client = build_client(&HttpConfig::default()).unwrap();
         let error = client.get("http://127.0.0.1:9/").send().await.unwrap_err();
         assert!(error.is_builder(), "{error}");
+    }
+
+    /// A server that reads the whole request body, then answers 200.
+    async fn body_reading_server() -> String {
+        let app = axum::Router::new()
+            .fallback(|body: axum::body::Bytes| async move { body.len().to_string() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// A body that takes about 600 ms to send: six chunks, 100 ms apart.
+    fn slow_body() -> reqwest::Body {
+        let chunks = futures::stream::unfold(0u8, |n| async move {
+            if n == 6 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789")),
+                n + 1,
+            ))
+        });
+        reqwest::Body::wrap_stream(chunks)
+    }
+
+    #[tokio::test]
+    async fn slow_uploads_are_not_cut_with_long_request_bodies() {
+        let url = body_reading_server().await;
+        let config = HttpConfig {
+            https_only: false,
+            read_timeout: Duration::from_millis(250),
+            long_request_bodies: true,
+            ..HttpConfig::default()
+        };
+        let response = build_client(&config)
+            .unwrap()
+            .put(&url)
+            .header("content-length", "60")
+            .body(slow_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "60");
+
+        // Why: with the read timeout on and shorter than the upload, the upload fails.
+        let with_read_timeout = HttpConfig {
+            long_request_bodies: false,
+            ..config
+        };
+        let error = build_client(&with_read_timeout)
+            .unwrap()
+            .put(&url)
+            .header("content-length", "60")
+            .body(slow_body())
+            .send()
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error}");
     }
 }

@@ -117,18 +117,31 @@ impl Credentials {
     /// The usual resolution order: an explicit `profile` reads the aliyun CLI file; otherwise
     /// the environment variables, then `ALIBABA_CLOUD_PROFILE` or the file's current profile.
     pub fn resolve(profile: Option<&str>) -> Result<Self, CredentialError> {
-        let env_profile = std::env::var(env_vars::ALIBABA_CLOUD_PROFILE).ok();
+        Self::resolve_with(
+            profile,
+            |name| std::env::var(name).ok(),
+            Self::default_aliyun_config_path().as_deref(),
+        )
+    }
+
+    /// [`Credentials::resolve`] with an explicit variable lookup and profile file path.
+    pub fn resolve_with(
+        profile: Option<&str>,
+        lookup: impl Fn(&str) -> Option<String>,
+        config_path: Option<&Path>,
+    ) -> Result<Self, CredentialError> {
+        let env_profile = lookup(env_vars::ALIBABA_CLOUD_PROFILE).filter(|p| !p.is_empty());
         let profile = profile.or(env_profile.as_deref());
         if profile.is_none() {
-            if let Some(credentials) = Self::from_env()? {
+            if let Some(credentials) = Self::from_lookup(&lookup)? {
                 return Ok(credentials);
             }
         }
-        let path = Self::default_aliyun_config_path().ok_or(CredentialError::NotFound)?;
+        let path = config_path.ok_or(CredentialError::NotFound)?;
         if profile.is_none() && !path.is_file() {
             return Err(CredentialError::NotFound);
         }
-        Self::from_aliyun_config(&path, profile)
+        Self::from_aliyun_config(path, profile)
     }
 }
 
@@ -321,6 +334,32 @@ mod tests {
         ],
         "meta_path": ""
     }"#;
+
+    #[test]
+    fn resolution_order() {
+        let file = write_config(CONFIG);
+        let env = |name: &str| match name {
+            env_vars::ALIBABA_CLOUD_ACCESS_KEY_ID => Some("env-id".to_owned()),
+            env_vars::ALIBABA_CLOUD_ACCESS_KEY_SECRET => Some("env-secret".to_owned()),
+            _ => None,
+        };
+        // Environment first, unless a profile is named.
+        let found = Credentials::resolve_with(None, env, Some(file.path())).unwrap();
+        assert_eq!(found.access_key_id(), "env-id");
+        let found = Credentials::resolve_with(Some("temp"), env, Some(file.path())).unwrap();
+        assert_eq!(found.access_key_id(), "ak2");
+        // ALIBABA_CLOUD_PROFILE names one too.
+        let profile_env =
+            |name: &str| (name == env_vars::ALIBABA_CLOUD_PROFILE).then(|| "temp".to_owned());
+        let found = Credentials::resolve_with(None, profile_env, Some(file.path())).unwrap();
+        assert_eq!(found.security_token(), Some("tok2"));
+        // No variables: the file's current profile; no file either: NotFound.
+        let found = Credentials::resolve_with(None, |_| None, Some(file.path())).unwrap();
+        assert_eq!(found.access_key_id(), "ak1");
+        let missing = file.path().with_extension("absent");
+        let error = Credentials::resolve_with(None, |_| None, Some(&missing)).unwrap_err();
+        assert!(matches!(error, CredentialError::NotFound));
+    }
 
     #[test]
     fn aliyun_profile_current_and_named() {

@@ -1,13 +1,35 @@
 //! The OSS client: signing, credentials, one function per REST call, typed errors.
 //!
+//! ```text
+//!  OssConfig ─▶ config::ResolvedEndpoint (https, virtual-hosted / path-style for loopback)
+//!  Credentials (env, ~/.aliyun/config.json) ─┐
+//!  request::<operation>(…) ─▶ OssRequest ─▶ client: date headers ─▶ sign (V1/V4) ─▶ reqwest
+//!                                              ◀─ answer: xml / headers ─▶ types / error::OssError
+//! ```
+//!
 //! The client is stateless apart from a shared clock-skew offset; upload scheduling and part
 //! bookkeeping belong to `upload`. The signing functions in [`sign`] are pure and shared with
 //! the emulator's verifier.
 
+pub mod client;
+pub mod config;
 pub mod credential;
+pub mod error;
+pub mod request;
 pub mod sign;
+pub mod types;
+pub mod xml;
 
+pub use client::OssClient;
+pub use config::{
+    Addressing, OssConfig, ResolvedEndpoint, SignatureVersion, internal_endpoint, public_endpoint,
+};
 pub use credential::{CredentialError, Credentials};
+pub use error::{Operation, OssError, ServiceError, Target};
+pub use types::{
+    BucketInfo, CompleteOutput, CompletedPart, GetObjectOutput, ObjectMeta, PartInfo,
+    PutObjectOutput, UploadInfo, UploadPartOutput, WriteOutput,
+};
 
 #[cfg(test)]
 mod tests {
