@@ -861,6 +861,12 @@ async fn bucket_info_reports_region_class_and_encryption() {
     ] {
         assert!(info.contains(needle), "{needle} missing in {info}");
     }
+    let put = oss.put("encrypted.bak", b"x").await;
+    assert_eq!(put.header("x-oss-server-side-encryption"), "AES256");
+    let head = oss
+        .send("HEAD", Some("encrypted.bak"), &[], &[], Vec::new())
+        .await;
+    assert_eq!(head.header("x-oss-server-side-encryption"), "AES256");
     // A V4 scope naming another region is refused.
     let mut wrong_region = Oss::new(&handle);
     wrong_region.region = "cn-hangzhou".to_owned();
@@ -1141,6 +1147,63 @@ async fn a_restarted_disk_emulator_serves_the_same_objects() {
     // New bodies do not reuse the files of loaded objects.
     assert_eq!(oss.put("third.bak", b"third").await.status, 200);
     assert_eq!(oss.get("simple.bak", &[]).await.body, simple);
+}
+
+/// `bak2rds serve` with no flags: one JSON line with everything a client needs, a working
+/// endpoint, and on SIGTERM a clean exit that removes its temporary data folder.
+#[tokio::test]
+async fn serve_prints_one_json_line_and_cleans_up_on_sigterm() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = crate::util::bin()
+        .arg("serve")
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    for field in [
+        "oss_endpoint",
+        "region",
+        "bucket",
+        "access_key_id",
+        "access_key_secret",
+    ] {
+        assert!(
+            info[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {line}"
+        );
+    }
+    assert_eq!(info["region"], "cn-hangzhou");
+    let endpoint = info["oss_endpoint"].as_str().unwrap();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let anonymous = reqwest::get(format!("{endpoint}/{}/k", info["bucket"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 403);
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "one data folder"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the temporary data folder is removed on exit"
+    );
 }
 
 /// Peak resident memory (`VmHWM`) of a process, in bytes.
