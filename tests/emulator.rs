@@ -579,6 +579,34 @@ async fn multipart_errors_have_oss_codes_and_statuses(builder: EmulatorBuilder) 
         .await;
     assert_eq!(abort.code(), "NoSuchUpload");
 
+    // `x-oss-complete-all: yes` takes every uploaded part, and refuses a body (§1.2 Complete).
+    let all = oss.initiate("all.bak").await;
+    oss.upload_part("all.bak", &all, 2, &big).await;
+    oss.upload_part("all.bak", &all, 5, b"end").await;
+    let with_body = oss
+        .send(
+            "POST",
+            Some("all.bak"),
+            &[("uploadId", &all)],
+            &[("x-oss-complete-all", "yes")],
+            b"<CompleteMultipartUpload/>".to_vec(),
+        )
+        .await;
+    assert_eq!(with_body.status, 400);
+    let complete_all = oss
+        .send(
+            "POST",
+            Some("all.bak"),
+            &[("uploadId", &all)],
+            &[("x-oss-complete-all", "yes")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(complete_all.status, 200, "{}", complete_all.text());
+    let expected = [big.as_slice(), b"end"].concat();
+    assert_eq!(oss.get("all.bak", &[]).await.body, expected);
+    assert_eq!(complete_all.crc(), crc64(&expected));
+
     let aborted = oss.initiate(key).await;
     let reply = oss
         .send(
