@@ -918,6 +918,37 @@ async fn fast_etag_derives_the_etag_from_the_crc() {
 }
 
 #[tokio::test]
+async fn discarded_bodies_keep_metadata_for_benchmarks() {
+    let handle = Emulator::builder()
+        .discard_bodies()
+        .fast_etag(true)
+        .start()
+        .await
+        .unwrap();
+    let oss = Oss::new(&handle);
+    let key = "bench.bak";
+    let upload_id = oss.initiate(key).await;
+    let body = data(MIN_PART + 10, 13);
+    let one = oss.upload_part(key, &upload_id, 1, &body[..MIN_PART]).await;
+    assert_eq!(one.crc(), crc64(&body[..MIN_PART]));
+    let two = oss.upload_part(key, &upload_id, 2, &body[MIN_PART..]).await;
+    let parts = [
+        (1, one.header("etag").to_owned()),
+        (2, two.header("etag").to_owned()),
+    ];
+    let done = oss.complete(key, &upload_id, &parts).await;
+    assert_eq!(done.crc(), crc64(&body));
+    let head = oss.send("HEAD", Some(key), &[], &[], Vec::new()).await;
+    assert_eq!(head.header("content-length"), body.len().to_string());
+    assert_eq!(head.crc(), crc64(&body));
+    let get = oss.get(key, &[]).await;
+    assert_eq!(
+        (get.status, get.code().as_str()),
+        (403, "InvalidObjectState")
+    );
+}
+
+#[tokio::test]
 async fn faults_inject_errors_drops_flips_and_latency() {
     let faults = FaultConfig {
         seed: 1,

@@ -472,6 +472,15 @@ fn get_object(
             bucket.config.server_side_encryption,
         )
     };
+    if with_body && object.is_discarded() {
+        return Err(OssError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidObjectState",
+            "The emulator runs with --discard-bodies: objects keep their metadata but not their \
+             bytes.",
+        )
+        .into());
+    }
     let range = match request.header("range") {
         Some(value) if with_body => parse_range(value, object.len)?,
         _ => None,
