@@ -579,6 +579,34 @@ async fn multipart_errors_have_oss_codes_and_statuses(builder: EmulatorBuilder) 
         .await;
     assert_eq!(abort.code(), "NoSuchUpload");
 
+    // `x-oss-complete-all: yes` takes every uploaded part, and refuses a body (§1.2 Complete).
+    let all = oss.initiate("all.bak").await;
+    oss.upload_part("all.bak", &all, 2, &big).await;
+    oss.upload_part("all.bak", &all, 5, b"end").await;
+    let with_body = oss
+        .send(
+            "POST",
+            Some("all.bak"),
+            &[("uploadId", &all)],
+            &[("x-oss-complete-all", "yes")],
+            b"<CompleteMultipartUpload/>".to_vec(),
+        )
+        .await;
+    assert_eq!(with_body.status, 400);
+    let complete_all = oss
+        .send(
+            "POST",
+            Some("all.bak"),
+            &[("uploadId", &all)],
+            &[("x-oss-complete-all", "yes")],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(complete_all.status, 200, "{}", complete_all.text());
+    let expected = [big.as_slice(), b"end"].concat();
+    assert_eq!(oss.get("all.bak", &[]).await.body, expected);
+    assert_eq!(complete_all.crc(), crc64(&expected));
+
     let aborted = oss.initiate(key).await;
     let reply = oss
         .send(
@@ -861,6 +889,12 @@ async fn bucket_info_reports_region_class_and_encryption() {
     ] {
         assert!(info.contains(needle), "{needle} missing in {info}");
     }
+    let put = oss.put("encrypted.bak", b"x").await;
+    assert_eq!(put.header("x-oss-server-side-encryption"), "AES256");
+    let head = oss
+        .send("HEAD", Some("encrypted.bak"), &[], &[], Vec::new())
+        .await;
+    assert_eq!(head.header("x-oss-server-side-encryption"), "AES256");
     // A V4 scope naming another region is refused.
     let mut wrong_region = Oss::new(&handle);
     wrong_region.region = "cn-hangzhou".to_owned();
@@ -881,6 +915,37 @@ async fn fast_etag_derives_the_etag_from_the_crc() {
         .send("PUT", Some("fast"), &[], &[("content-md5", &wrong)], body)
         .await;
     assert_eq!(bad.code(), "InvalidDigest");
+}
+
+#[tokio::test]
+async fn discarded_bodies_keep_metadata_for_benchmarks() {
+    let handle = Emulator::builder()
+        .discard_bodies()
+        .fast_etag(true)
+        .start()
+        .await
+        .unwrap();
+    let oss = Oss::new(&handle);
+    let key = "bench.bak";
+    let upload_id = oss.initiate(key).await;
+    let body = data(MIN_PART + 10, 13);
+    let one = oss.upload_part(key, &upload_id, 1, &body[..MIN_PART]).await;
+    assert_eq!(one.crc(), crc64(&body[..MIN_PART]));
+    let two = oss.upload_part(key, &upload_id, 2, &body[MIN_PART..]).await;
+    let parts = [
+        (1, one.header("etag").to_owned()),
+        (2, two.header("etag").to_owned()),
+    ];
+    let done = oss.complete(key, &upload_id, &parts).await;
+    assert_eq!(done.crc(), crc64(&body));
+    let head = oss.send("HEAD", Some(key), &[], &[], Vec::new()).await;
+    assert_eq!(head.header("content-length"), body.len().to_string());
+    assert_eq!(head.crc(), crc64(&body));
+    let get = oss.get(key, &[]).await;
+    assert_eq!(
+        (get.status, get.code().as_str()),
+        (403, "InvalidObjectState")
+    );
 }
 
 #[tokio::test]
@@ -1141,6 +1206,63 @@ async fn a_restarted_disk_emulator_serves_the_same_objects() {
     // New bodies do not reuse the files of loaded objects.
     assert_eq!(oss.put("third.bak", b"third").await.status, 200);
     assert_eq!(oss.get("simple.bak", &[]).await.body, simple);
+}
+
+/// `bak2rds serve` with no flags: one JSON line with everything a client needs, a working
+/// endpoint, and on SIGTERM a clean exit that removes its temporary data folder.
+#[tokio::test]
+async fn serve_prints_one_json_line_and_cleans_up_on_sigterm() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = crate::util::bin()
+        .arg("serve")
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    for field in [
+        "oss_endpoint",
+        "region",
+        "bucket",
+        "access_key_id",
+        "access_key_secret",
+    ] {
+        assert!(
+            info[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field} in {line}"
+        );
+    }
+    assert_eq!(info["region"], "cn-hangzhou");
+    let endpoint = info["oss_endpoint"].as_str().unwrap();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    let anonymous = reqwest::get(format!("{endpoint}/{}/k", info["bucket"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 403);
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "one data folder"
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the temporary data folder is removed on exit"
+    );
 }
 
 /// Peak resident memory (`VmHWM`) of a process, in bytes.

@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// Derive ETags from the CRC64 instead of MD5, so benchmarks measure the client.
     #[arg(long)]
     pub fast_etag: bool,
+    /// Check bodies (length, CRC64) and drop them, keeping only metadata: for throughput
+    /// benchmarks; GET is refused.
+    #[arg(long, conflicts_with = "data")]
+    pub discard_bodies: bool,
 }
 
 /// Where and how to reach OSS; shared by every command that talks to it.

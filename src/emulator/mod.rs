@@ -143,6 +143,7 @@ impl Emulator {
 #[derive(Debug)]
 enum StorageChoice {
     Memory,
+    Discard,
     Dir(PathBuf),
     TempDir,
 }
@@ -160,6 +161,13 @@ impl EmulatorBuilder {
     /// Keep bodies in memory (the default; for tests).
     pub fn memory(mut self) -> Self {
         self.storage = StorageChoice::Memory;
+        self
+    }
+
+    /// Check bodies and drop them (throughput benchmarks; GET is refused), see
+    /// [`Backend::Discard`].
+    pub fn discard_bodies(mut self) -> Self {
+        self.storage = StorageChoice::Discard;
         self
     }
 
@@ -203,6 +211,7 @@ impl EmulatorBuilder {
     pub fn build_state(self) -> Result<Arc<EmulatorState>, EmulatorError> {
         let (backend, temp_dir) = match self.storage {
             StorageChoice::Memory => (Backend::Memory, None),
+            StorageChoice::Discard => (Backend::Discard, None),
             StorageChoice::Dir(dir) => (Backend::Disk(dir), None),
             StorageChoice::TempDir => {
                 let dir = tempfile::Builder::new()

@@ -29,6 +29,10 @@ pub const PART_NUMBERS: std::ops::RangeInclusive<u32> = 1..=10_000;
 pub const MIN_PART_SIZE: u64 = 100 * 1024;
 /// Largest part and largest PutObject body (§1.3: 5 GB).
 pub const MAX_BODY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Header reporting server-side encryption on writes and reads (§1.2 UploadPart, HeadObject).
+const SSE_HEADER: &str = "x-oss-server-side-encryption";
+/// The algorithm an encrypting bucket of the emulator reports.
+const SSE_ALGORITHM: &str = "AES256";
 /// Default and maximum page size of ListParts and ListMultipartUploads (§1.3).
 const MAX_PAGE: u32 = 1000;
 
@@ -305,11 +309,16 @@ fn body_etag(state: &EmulatorState, received: &Received) -> String {
     }
 }
 
-fn write_response(etag: &str, received: &Received) -> Result<Response<Body>, Failure> {
+/// The response to PutObject and UploadPart (§1.2): ETag, CRC-64, Content-MD5, and the SSE
+/// header when the bucket encrypts.
+fn write_response(etag: &str, received: &Received, sse: bool) -> Result<Response<Body>, Failure> {
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(header::ETAG, quoted(etag))
         .header("x-oss-hash-crc64ecma", received.blob.crc().to_string());
+    if sse {
+        response = response.header(SSE_HEADER, SSE_ALGORITHM);
+    }
     if let Some(md5) = received.md5 {
         response = response.header(
             "content-md5",
@@ -337,7 +346,7 @@ async fn put_object(
         last_modified: OffsetDateTime::now_utc(),
         pieces: vec![Arc::clone(&received.blob)],
     };
-    {
+    let sse = {
         let mut catalog = state.storage.catalog();
         let bucket = catalog.bucket(&request.bucket)?;
         if forbids_overwrite(request) && bucket.objects.contains_key(&request.key) {
@@ -347,8 +356,9 @@ async fn put_object(
             .storage
             .insert_object(bucket, &request.key, object)
             .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
-    }
-    write_response(&etag, &received)
+        bucket.config.server_side_encryption
+    };
+    write_response(&etag, &received, sse)
 }
 
 async fn upload_part(
@@ -362,9 +372,10 @@ async fn upload_part(
     lookup_upload(state, request, &upload_id)?;
     let received = receive(state, request, body).await?;
     let etag = body_etag(state, &received);
-    {
+    let sse = {
         let mut catalog = state.storage.catalog();
         let bucket = catalog.bucket(&request.bucket)?;
+        let sse = bucket.config.server_side_encryption;
         // The upload may have been aborted or completed while the body arrived.
         let upload = bucket
             .uploads
@@ -380,8 +391,9 @@ async fn upload_part(
                 last_modified: OffsetDateTime::now_utc(),
             },
         );
-    }
-    write_response(&etag, &received)
+        sse
+    };
+    write_response(&etag, &received, sse)
 }
 
 fn part_number(request: &OssRequest) -> Result<u32, OssError> {
@@ -460,6 +472,15 @@ fn get_object(
             bucket.config.server_side_encryption,
         )
     };
+    if with_body && object.is_discarded() {
+        return Err(OssError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidObjectState",
+            "The emulator runs with --discard-bodies: objects keep their metadata but not their \
+             bytes.",
+        )
+        .into());
+    }
     let range = match request.header("range") {
         Some(value) if with_body => parse_range(value, object.len)?,
         _ => None,
@@ -480,7 +501,7 @@ fn get_object(
                 .unwrap_or("application/octet-stream"),
         );
     if sse {
-        response = response.header("x-oss-server-side-encryption", "AES256");
+        response = response.header(SSE_HEADER, SSE_ALGORITHM);
     }
     for (name, value) in &object.meta.user {
         response = response.header(name.as_str(), value.as_str());
@@ -719,10 +740,10 @@ fn complete(
     check_part_sizes(&chosen)?;
     let object = assemble(&upload, &chosen);
     let (etag, crc) = (object.etag.clone(), object.crc);
-    {
+    let (sse, region) = {
         let mut catalog = state.storage.catalog();
         let bucket = catalog.bucket(&request.bucket)?;
-        if bucket.uploads.remove(&upload_id).is_none() {
+        if !bucket.uploads.contains_key(&upload_id) {
             // Completed or aborted by a concurrent request.
             return Err(OssError::no_such_upload(&upload_id).into());
         }
@@ -733,24 +754,35 @@ fn complete(
             .storage
             .insert_object(bucket, &request.key, object)
             .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
-    }
+        bucket.uploads.remove(&upload_id);
+        (
+            bucket.config.server_side_encryption,
+            bucket.config.region.clone(),
+        )
+    };
     let url = request.query.url_encoding();
     let xml = xml::to_body(&xml::CompleteResult {
         encoding_type: url.then_some("url"),
-        location: format!("http://{}/{}", request.bucket, request.key),
+        // Where the object lives on OSS (virtual-hosted URL, §1.2 Complete's example).
+        location: format!(
+            "http://{}.oss-{region}.aliyuncs.com/{}",
+            request.bucket,
+            xml::encode_key(&request.key, true)
+        ),
         bucket: request.bucket.clone(),
         key: xml::encode_key(&request.key, url),
         etag: quoted(&etag),
     })?;
     // oss2 reads the object's ETag from the header of this response (§1.2 Complete).
-    build(
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/xml")
-            .header(header::ETAG, quoted(&etag))
-            .header("x-oss-hash-crc64ecma", crc.to_string()),
-        Body::from(xml),
-    )
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/xml")
+        .header(header::ETAG, quoted(&etag))
+        .header("x-oss-hash-crc64ecma", crc.to_string());
+    if sse {
+        response = response.header(SSE_HEADER, SSE_ALGORITHM);
+    }
+    build(response, Body::from(xml))
 }
 
 /// Applies Complete's list rules (§1.2): non-empty, ascending (`InvalidPartOrder`), each listed

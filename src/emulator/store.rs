@@ -45,6 +45,11 @@ const READ_CHUNK: usize = 1 << 20;
 pub enum Backend {
     /// In memory (tests, small rehearsals).
     Memory,
+    /// Bodies are checked (length, CRC-64, MD5) and dropped; objects keep their metadata, so
+    /// PUT, UploadPart, Complete, HEAD and the listings behave as usual, but GET is refused.
+    /// For throughput benchmarks: storing bytes costs the server a copy per byte, which on a
+    /// two-core box would make the emulator, not the client, the bottleneck.
+    Discard,
     /// Files in this folder.
     Disk(PathBuf),
 }
@@ -60,6 +65,7 @@ pub struct Blob {
 #[derive(Debug)]
 enum BlobData {
     Memory(Bytes),
+    Discarded,
     Disk {
         path: PathBuf,
         /// Set when the storage shuts down: blobs dropped then stay on disk for the next start.
@@ -128,6 +134,7 @@ struct Sink {
 #[derive(Debug)]
 enum Target {
     Memory(BytesMut),
+    Discard,
     Disk { file: File, path: PathBuf },
 }
 
@@ -153,6 +160,7 @@ impl Sink {
             self.len += len_u64(chunk.len());
             match &mut self.target {
                 Target::Memory(buffer) => buffer.extend_from_slice(chunk),
+                Target::Discard => {}
                 Target::Disk { file, .. } => file.write_all(chunk)?,
             }
         }
@@ -203,6 +211,7 @@ impl BlobWriter {
         let md5 = sink.md5.map(|md5| md5.finalize().into());
         let data = match sink.target {
             Target::Memory(buffer) => BlobData::Memory(buffer.freeze()),
+            Target::Discard => BlobData::Discarded,
             // No fsync: the emulator rehearses the protocol, not OSS's durability, and a sync per
             // part would make throughput benchmarks measure the disk instead of the client.
             Target::Disk { file, path } => {
@@ -281,6 +290,13 @@ pub struct Object {
 }
 
 impl Object {
+    /// True when the bytes were dropped ([`Backend::Discard`]).
+    pub fn is_discarded(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|piece| matches!(piece.data, BlobData::Discarded))
+    }
+
     /// A reader over the object's bytes.
     pub fn reader(&self) -> ObjectReader {
         ObjectReader {
@@ -438,6 +454,7 @@ impl Storage {
     pub fn blob_writer(&self, with_md5: bool, flip_byte: bool) -> std::io::Result<BlobWriter> {
         let target = match &self.backend {
             Backend::Memory => Target::Memory(BytesMut::new()),
+            Backend::Discard => Target::Discard,
             Backend::Disk(dir) => {
                 let id = self.next_blob.fetch_add(1, Ordering::Relaxed);
                 let path = blob_dir(dir).join(format!("{id:016x}.blob"));
@@ -675,6 +692,7 @@ impl ObjectReader {
         for piece in &self.pieces {
             match &piece.data {
                 BlobData::Memory(bytes) => out.write_all(bytes)?,
+                BlobData::Discarded => return Err(discarded()),
                 BlobData::Disk { path, .. } => {
                     let mut file = File::open(path)?;
                     std::io::copy(&mut file, out)?;
@@ -737,6 +755,7 @@ impl ReadState {
             let want = (self.end.min(piece_end) - self.position).min(len_u64(READ_CHUNK));
             let chunk = match &piece.data {
                 BlobData::Memory(bytes) => slice_bytes(bytes, offset, want)?,
+                BlobData::Discarded => return Err(discarded()),
                 BlobData::Disk { path, .. } => self.read_file(path.clone(), offset, want).await?,
             };
             if chunk.is_empty() {
@@ -780,6 +799,13 @@ impl ReadState {
         self.open = Some((index, file));
         Ok(chunk)
     }
+}
+
+fn discarded() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the emulator runs with bodies discarded (benchmark mode)",
+    )
 }
 
 /// A buffer length as `u64` (lossless on every platform Rust supports).

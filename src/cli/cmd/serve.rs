@@ -35,6 +35,7 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
         .fast_etag(args.fast_etag)
         .listen(listen);
     let builder = match &args.data {
+        _ if args.discard_bodies => builder.discard_bodies(),
         Some(dir) => builder.data_dir(dir),
         None => builder.temp_dir(),
     };
