@@ -217,6 +217,10 @@ pub struct BenchArgs {
     /// Bucket to upload to when --oss-endpoint is given.
     #[arg(long)]
     pub bucket: Option<String>,
+    /// Let the started emulator store the bytes on disk instead of checking and dropping them
+    /// (then the server's copy into the page cache competes with the client for the CPU).
+    #[arg(long)]
+    pub emulator_stores: bool,
     /// OSS connection (default: an emulator started for the run, with --fast-etag).
     #[command(flatten)]
     pub oss: OssArgs,

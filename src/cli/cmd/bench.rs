@@ -1,10 +1,11 @@
 //! `bak2rds bench`: uploads a synthetic backup (or `--file`) and reports throughput, client CPU
 //! seconds per GiB and peak anonymous memory, for one concurrency or a `--sweep` of them.
 //!
-//! Without `--oss-endpoint` it starts `bak2rds serve --fast-etag` as a child process, so the
-//! figures measure this client alone (the emulator's CPU is in another process) and the server
-//! does not spend its core on MD5 (`perf-anchors.md` §2: an MD5-computing server caps any client
-//! at 0.13–0.5 GiB/s on this kind of machine).
+//! Without `--oss-endpoint` it starts `bak2rds serve --fast-etag --discard-bodies` as a child
+//! process, so the figures measure this client alone: the emulator's CPU is in another process,
+//! it does not spend its core on MD5 (`perf-anchors.md` §2: an MD5-computing server caps any
+//! client at 0.13–0.5 GiB/s on this kind of machine), and it checks every body's CRC-64 but does
+//! not copy the bytes into files (`--emulator-stores` makes it store them).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -138,7 +139,7 @@ async fn target(
         };
         return Ok((settings::oss_client(&args.oss, bucket)?, None));
     }
-    let (line, child) = start_emulator(work).await?;
+    let (line, child) = start_emulator(work, args.emulator_stores).await?;
     let mut oss = args.oss.clone();
     oss.oss_endpoint = Some(line.oss_endpoint);
     oss.region = Some(line.region);
@@ -152,11 +153,17 @@ async fn target(
 /// Starts `bak2rds serve --fast-etag` with its data in `work` and reads its connection line.
 async fn start_emulator(
     work: &std::path::Path,
+    stores: bool,
 ) -> anyhow::Result<(ServeLine, tokio::process::Child)> {
     let exe = std::env::current_exe().context("locating the bak2rds binary")?;
-    let mut child = tokio::process::Command::new(exe)
+    let mut command = tokio::process::Command::new(exe);
+    command
         .args(["serve", "--fast-etag", "--data"])
-        .arg(work.join("emulator"))
+        .arg(work.join("emulator"));
+    if !stores {
+        command.arg("--discard-bodies");
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
