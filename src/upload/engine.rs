@@ -452,6 +452,13 @@ enum Next {
     Finished,
 }
 
+/// Files larger than this have each finished part's pages dropped from the mapping, so a TB
+/// upload's resident set stays at the parts in flight. Smaller files skip it: tearing down the
+/// page-table entries costs CPU on both ends of a loopback run (one series on this machine,
+/// 8 GiB in 64 MiB parts: 1.4–1.7 GiB/s with, 1.9–2.1 GiB/s without; noisy), and their pages
+/// are clean page cache the kernel reclaims anyway.
+const RESIDENCY_BUDGET: u64 = 8 << 30;
+
 /// A part lags when it has run this many times longer than the median finished part…
 const HEDGE_FACTOR: u32 = 3;
 /// …and at least this long, so quick parts never double the traffic.
@@ -607,8 +614,10 @@ impl<R: Remote> Transfer<R> {
             size: done.size,
             crc64: done.crc64,
         });
-        if let Some(range) = self.plan.range(index) {
-            self.source.release(range);
+        if self.plan.len() > RESIDENCY_BUDGET {
+            if let Some(range) = self.plan.range(index) {
+                self.source.release(range);
+            }
         }
         let snapshot = {
             let mut checkpoint = self

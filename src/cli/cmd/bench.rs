@@ -157,10 +157,10 @@ async fn start_emulator(
 ) -> anyhow::Result<(ServeLine, tokio::process::Child)> {
     let exe = std::env::current_exe().context("locating the bak2rds binary")?;
     let mut command = tokio::process::Command::new(exe);
-    command
-        .args(["serve", "--fast-etag", "--data"])
-        .arg(work.join("emulator"));
-    if !stores {
+    command.args(["serve", "--fast-etag"]);
+    if stores {
+        command.arg("--data").arg(work.join("emulator"));
+    } else {
         command.arg("--discard-bodies");
     }
     let mut child = command
