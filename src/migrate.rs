@@ -212,6 +212,9 @@ pub enum MigrateError {
     /// An RDS call.
     #[error(transparent)]
     Rds(#[from] RdsError),
+    /// Stopped on request; the message says what is left and how to go on.
+    #[error("{0}")]
+    Interrupted(String),
     /// The state file is unreadable.
     #[error(
         "migration state {path} is unreadable ({reason}); delete it to start over (the upload \
@@ -242,6 +245,9 @@ struct UploadedObject {
     key: String,
     size: u64,
     crc64: u64,
+    /// When the upload finished (Unix seconds): a task restoring this very upload was created
+    /// after it, which is how a rerun recognises its own task after a crash.
+    uploaded_unix: i64,
 }
 
 /// The state file of one migration, written atomically at every step.
@@ -258,6 +264,8 @@ impl StateFile {
             absolute.as_os_str().as_encoded_bytes(),
             spec.instance_id.as_bytes(),
             spec.database.as_bytes(),
+            spec.bucket.as_bytes(),
+            spec.key.as_bytes(),
         ] {
             hash.update(part);
             hash.update(b"\0");
@@ -276,6 +284,7 @@ impl StateFile {
         };
         // A different file (new backup under the same name) starts from scratch.
         let state = match &state.file {
+            // The same file version: resume.
             Some(file) if file.len == identity.len && file.modified_ns == identity.modified_ns => {
                 state
             }
@@ -360,9 +369,22 @@ pub async fn run(
     }
 
     let (object, upload_report) = ensure_uploaded(
-        &spec, &clients, &source, &mut state, &events, counters, cancel,
+        &spec,
+        &clients,
+        &source,
+        &mut state,
+        &events,
+        counters,
+        cancel.clone(),
     )
     .await?;
+    if cancel.is_cancelled() {
+        return Err(MigrateError::Interrupted(
+            "interrupted after the upload: no restore task was created; rerun the same command \
+             to continue (the upload is not repeated)"
+                .into(),
+        ));
+    }
     let task_id = match live_task {
         Some(task_id) => {
             state.state.task_id = Some(task_id.clone());
@@ -384,7 +406,7 @@ pub async fn run(
     };
 
     let forward = events.clone();
-    let task = wait_for_task(
+    let waiting = wait_for_task(
         &clients.rds,
         &spec.instance_id,
         &task_id,
@@ -401,8 +423,17 @@ pub async fn run(
                 });
             }
         },
-    )
-    .await?;
+    );
+    let task = tokio::select! {
+        task = waiting => task?,
+        _ = cancel.cancelled() => {
+            return Err(MigrateError::Interrupted(format!(
+                "stopped watching; task {task_id} keeps running on RDS: follow it with \
+                 `bak2rds watch {task_id} --instance {}`, or rerun the same command",
+                spec.instance_id
+            )));
+        }
+    };
     Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
         file: spec.file.clone(),
         object: object_name,
@@ -534,6 +565,7 @@ async fn ensure_uploaded(
         key: spec.key.clone(),
         size: report.size,
         crc64: report.crc64,
+        uploaded_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
     };
     state.state.object = Some(object.clone());
     state.save()?;
@@ -543,7 +575,7 @@ async fn ensure_uploaded(
     Ok((object, Some(report)))
 }
 
-/// How far back a rerun looks for a task it may already have created.
+/// How far back a rerun looks for its own task when the upload time is unreadable.
 const TASK_LOOKBACK: time::Duration = time::Duration::days(7);
 
 /// A task an earlier run created for this object.
@@ -554,21 +586,26 @@ struct EarlierTask {
 }
 
 /// The task recorded in the state file or, when a crash came between CreateMigrateTask and the
-/// state write, the one the instance lists for this database and object.
+/// state write, the one the instance lists for this database and object created after this
+/// run's upload of this very file. Tasks of other uploads (an older backup under the same name)
+/// are never adopted: attaching to them would report a restore that did not happen.
 async fn earlier_task(
     spec: &MigrateSpec,
     clients: &Clients,
     state: &StateFile,
 ) -> Result<Option<EarlierTask>, MigrateError> {
-    let task_id = match state.state.task_id.clone() {
-        Some(task_id) => task_id,
-        None => {
+    let task_id = match (&state.state.task_id, &state.state.object) {
+        (Some(task_id), _) => task_id.clone(),
+        (None, Some(object)) => {
+            // A minute of slack for the two clocks.
+            let since = time::OffsetDateTime::from_unix_timestamp(object.uploaded_unix - 60)
+                .unwrap_or_else(|_| time::OffsetDateTime::now_utc() - TASK_LOOKBACK);
             let found = find_task_for_object(
                 &clients.rds,
                 &spec.instance_id,
                 &spec.database,
                 &spec.key,
-                time::OffsetDateTime::now_utc() - TASK_LOOKBACK,
+                since,
             )
             .await?;
             match found {
@@ -576,6 +613,8 @@ async fn earlier_task(
                 None => return Ok(None),
             }
         }
+        // Nothing uploaded by an earlier run of this file: no task can exist for it.
+        (None, None) => return Ok(None),
     };
     let task = clients
         .rds
@@ -605,6 +644,11 @@ async fn create_task(
         source: restore_source(spec, clients, plan)?,
         migrate_task_id: None,
     };
+    // Forget a failed earlier task first: should we crash before recording the new one, the
+    // rerun then searches the instance (and finds the new task) instead of creating a third.
+    if state.state.task_id.take().is_some() {
+        state.save()?;
+    }
     let created = clients.rds.create_migrate_task(&request).await?;
     state.state.task_id = Some(created.migrate_task_id.clone());
     state.save()?;

@@ -71,11 +71,13 @@ pub fn oss_client_with(
     credentials: Credentials,
 ) -> anyhow::Result<OssClient> {
     let mut config = match (&args.oss_endpoint, &args.region) {
-        (Some(endpoint), region) => OssConfig::with_endpoint(
-            endpoint,
-            region.as_deref().unwrap_or(DEFAULT_REGION),
-            bucket,
-        ),
+        (Some(endpoint), region) => {
+            let region = region
+                .clone()
+                .or_else(|| region_of_endpoint(endpoint))
+                .unwrap_or_else(|| DEFAULT_REGION.to_string());
+            OssConfig::with_endpoint(endpoint, &region, bucket)
+        }
         (None, Some(region)) => OssConfig::for_region(region, bucket, args.internal),
         (None, None) => bail!(
             "no OSS region: pass --region (e.g. cn-hangzhou), set ALIBABA_CLOUD_REGION_ID, \
@@ -87,6 +89,25 @@ pub fn oss_client_with(
         SignatureVersionArg::V1 => SignatureVersion::V1,
     };
     Ok(OssClient::new(config, credentials)?)
+}
+
+/// The region named by an OSS host (`oss-cn-shanghai.aliyuncs.com`,
+/// `oss-cn-shanghai-internal.aliyuncs.com`): V4 signatures must name it.
+fn region_of_endpoint(endpoint: &str) -> Option<String> {
+    let host = endpoint
+        .split("://")
+        .last()?
+        .split(['/', ':'])
+        .next()?
+        .split('.')
+        .find(|label| label.starts_with("oss-"))?;
+    let region = host.strip_prefix("oss-")?;
+    Some(
+        region
+            .strip_suffix("-internal")
+            .unwrap_or(region)
+            .to_string(),
+    )
 }
 
 /// Upload tuning from the transfer flags.
@@ -192,6 +213,19 @@ mod tests {
         );
         assert!(OssUrl::parse("s3://b/k", file).is_err());
         assert!(OssUrl::parse("oss:///k", file).is_err());
+    }
+
+    #[test]
+    fn the_region_is_read_from_an_oss_host() {
+        assert_eq!(
+            region_of_endpoint("https://oss-cn-shanghai.aliyuncs.com").as_deref(),
+            Some("cn-shanghai")
+        );
+        assert_eq!(
+            region_of_endpoint("oss-ap-southeast-1-internal.aliyuncs.com").as_deref(),
+            Some("ap-southeast-1")
+        );
+        assert_eq!(region_of_endpoint("http://127.0.0.1:9000"), None);
     }
 
     #[test]

@@ -68,10 +68,16 @@ pub async fn drive<T, E>(
                 ticks = ticks.wrapping_add(1);
                 show_counters(counters, printer, bar, ticks);
             }
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = tokio::signal::ctrl_c() => {
+                if interrupted {
+                    // A second Ctrl-C: the user will not wait. Checkpoints and state files are
+                    // written atomically, so stopping here loses nothing already recorded.
+                    bar.abandon();
+                    std::process::exit(130);
+                }
                 interrupted = true;
                 cancel.cancel();
-                say(printer, bar, "stopping: abandoning parts in flight, saving the checkpoint…");
+                say(printer, bar, "stopping cleanly (Ctrl-C again to quit at once)…");
             }
         }
     };

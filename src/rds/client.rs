@@ -342,6 +342,7 @@ impl RdsClient {
             action: action.into(),
             endpoint: self.base_url.clone(),
             timed_out: error.is_timeout(),
+            not_connected: error.is_connect(),
             detail: detail.into(),
         }
     }

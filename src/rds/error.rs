@@ -45,8 +45,10 @@ pub enum RdsError {
         action: String,
         /// The endpoint URL.
         endpoint: String,
-        /// Whether the request timed out (the server may have acted on it).
+        /// Whether the request timed out.
         timed_out: bool,
+        /// Whether the connection was never made (then the server cannot have acted).
+        not_connected: bool,
         /// The transport's description.
         detail: String,
     },
@@ -109,12 +111,14 @@ impl RdsError {
                     RetryClass::Never
                 }
             }
-            // A refused connection never reached the server; a timeout may have.
-            RdsError::Transport { timed_out, .. } => {
-                if *timed_out {
-                    RetryClass::IfIdempotent
-                } else {
+            // A refused connection never reached the server; anything else (a timeout, an answer
+            // cut off after the server acted) may have, so only idempotent calls repeat it: a
+            // repeated CreateMigrateTask would start a second restore.
+            RdsError::Transport { not_connected, .. } => {
+                if *not_connected {
                     RetryClass::Always
+                } else {
+                    RetryClass::IfIdempotent
                 }
             }
             _ => RetryClass::Never,

@@ -109,7 +109,7 @@ impl CheckDbMode {
 }
 
 /// Where RDS downloads the backup from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RestoreSource {
     /// `OssObjectPositions=<endpoint>:<bucket>:<key>`, every version after 2008 R2.
     OssObject {
@@ -122,6 +122,25 @@ pub enum RestoreSource {
     },
     /// `OSSUrls`: a presigned URL, SQL Server 2008 R2 on local SSD only (§1.1).
     PresignedUrl(String),
+}
+
+// Hand-written: a presigned URL is a bearer credential (it may carry an STS token).
+impl std::fmt::Debug for RestoreSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreSource::OssObject {
+                endpoint,
+                bucket,
+                key,
+            } => f
+                .debug_struct("OssObject")
+                .field("endpoint", endpoint)
+                .field("bucket", bucket)
+                .field("key", key)
+                .finish(),
+            RestoreSource::PresignedUrl(_) => f.write_str("PresignedUrl(<redacted>)"),
+        }
+    }
 }
 
 impl RestoreSource {

@@ -40,8 +40,9 @@ pub struct UploadOptions {
     pub limiter: Option<Arc<BandwidthLimiter>>,
     /// Resume from a matching checkpoint (otherwise start over and discard it).
     pub resume: bool,
-    /// Re-send a part in parallel when it lags far behind the others near the end.
-    pub hedge: bool,
+    /// Re-send a part in parallel when it lags far behind the others near the end: when it has
+    /// run 3× the median part time and at least this long. `None` turns hedging off.
+    pub hedge_after: Option<Duration>,
     /// Retries per part (and for Complete) and their backoff. Only the count and the delays
     /// apply: a part's first attempt on a slow link may alone outlast any time budget.
     pub retry: RetryConfig,
@@ -57,7 +58,8 @@ impl Default for UploadOptions {
             content_md5: false,
             limiter: None,
             resume: true,
-            hedge: true,
+            // At least 5 s, so quick parts never double the traffic.
+            hedge_after: Some(Duration::from_secs(5)),
             // The v2 SDK tries 3 times, ossutil 10 (`oss-protocol.md` §5.2–5.3); a multi-hour
             // upload over a flaky link is better served by the larger number. Delays from 200 ms
             // to 20 s, the v2 SDK's bounds (§5.5 point 6).
@@ -153,7 +155,18 @@ pub async fn run<R: Remote>(
         }
     };
 
-    if let Some(existing) = already_there(remote.as_ref(), &job, &plan).await? {
+    let existing = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => {
+            return Err(UploadError::Interrupted { checkpoint: checkpoint_path });
+        }
+        existing = already_there(remote.as_ref(), &job, &plan) => existing?,
+    };
+    if let Some(existing) = existing {
+        // A checkpoint left from an earlier attempt holds parts OSS still bills: discard them.
+        if let Ok(Some(stale)) = job.checkpoints.load(&checkpoint_path) {
+            let _ = remote.abort(&stale.key, &stale.upload_id).await;
+        }
         job.checkpoints.remove(&checkpoint_path)?;
         let _ = events.send(UploadEvent::AlreadyUploaded {
             len: plan.len(),
@@ -215,7 +228,12 @@ pub async fn run<R: Remote>(
         .checkpoint
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
-    transfer.writer.finish().await?;
+    if let Err(error) = transfer.writer.finish().await {
+        // The server's part list is the truth; a stale checkpoint only costs a rerun CRC work.
+        let _ = events.send(UploadEvent::CheckpointDiscarded {
+            reason: format!("the checkpoint could not be saved ({error}); going on without it"),
+        });
+    }
     outcome?;
     if cancel.is_cancelled() {
         return Err(UploadError::Interrupted {
@@ -297,6 +315,7 @@ async fn put_empty<R: Remote>(remote: &R, job: &UploadJob) -> Result<ObjectRecei
             what: "CRC-64",
             expected: format!("{:#018x}", 0),
             actual: format!("{other:#018x}"),
+            deleted: remote.delete(&job.key).await.is_ok(),
         }),
         None => Err(UploadError::MissingServerCrc {
             operation: "PutObject",
@@ -459,10 +478,9 @@ enum Next {
 /// are clean page cache the kernel reclaims anyway.
 const RESIDENCY_BUDGET: u64 = 8 << 30;
 
-/// A part lags when it has run this many times longer than the median finished part…
+/// A part lags when it has run this many times longer than the median finished part (and at
+/// least [`UploadOptions::hedge_after`]).
 const HEDGE_FACTOR: u32 = 3;
-/// …and at least this long, so quick parts never double the traffic.
-const HEDGE_MIN_LAG: Duration = Duration::from_secs(5);
 /// Finished parts needed before the median means anything.
 const HEDGE_MIN_SAMPLES: usize = 3;
 
@@ -482,7 +500,7 @@ impl Schedule {
         }
     }
 
-    fn next(&mut self, hedge: bool, cancel: &CancellationToken) -> Next {
+    fn next(&mut self, hedge_after: Option<Duration>, cancel: &CancellationToken) -> Next {
         if let Some(index) = self.waiting.pop_front() {
             let token = cancel.child_token();
             self.running.insert(
@@ -498,23 +516,23 @@ impl Schedule {
         if self.running.is_empty() {
             return Next::Finished;
         }
-        if hedge {
-            if let Some((index, token)) = self.laggard() {
-                return Next::Hedge(index, token);
-            }
+        if let Some(min_lag) = hedge_after
+            && let Some((index, token)) = self.laggard(min_lag)
+        {
+            return Next::Hedge(index, token);
         }
         Next::Wait
     }
 
     /// The longest-running part, if it lags far behind the median part time.
-    fn laggard(&mut self) -> Option<(u32, CancellationToken)> {
+    fn laggard(&mut self, min_lag: Duration) -> Option<(u32, CancellationToken)> {
         if self.durations.len() < HEDGE_MIN_SAMPLES {
             return None;
         }
         let mut sorted = self.durations.clone();
         sorted.sort_unstable();
         let median = sorted.get(sorted.len() / 2).copied()?;
-        let threshold = (median * HEDGE_FACTOR).max(HEDGE_MIN_LAG);
+        let threshold = (median * HEDGE_FACTOR).max(min_lag);
         let (index, running) = self
             .running
             .iter_mut()
@@ -578,7 +596,7 @@ impl<R: Remote> Transfer<R> {
                 return Ok(());
             }
             let wake = self.wake.notified();
-            let next = self.schedule().next(self.options.hedge, &self.cancel);
+            let next = self.schedule().next(self.options.hedge_after, &self.cancel);
             let (index, token) = match next {
                 Next::Send(index, token) => (index, token),
                 Next::Hedge(index, token) => {
@@ -900,6 +918,7 @@ async fn complete_and_verify<R: Remote>(
             what: "existence",
             expected: "present".into(),
             actual: "absent after Complete".into(),
+            deleted: true,
         })?;
     check_object(remote, job, &head, plan.len(), expected_crc, "HeadObject").await?;
     Ok(head)
@@ -922,19 +941,23 @@ async fn complete_with_retries<R: Remote>(
         let result = remote
             .complete(&job.key, &checkpoint.upload_id, parts.clone())
             .await;
-        match result {
+        let error = match result {
             Ok(object) => return Ok(object),
-            Err(e) if e.is_retryable() && attempt < attempts => {
-                tokio::time::sleep(backoff.next_delay()).await;
-                attempt += 1;
-                if let Ok(Some(object)) = remote.head(&job.key).await {
-                    if object.size == Some(len) && object.crc64 == Some(expected_crc) {
-                        return Ok(object);
-                    }
-                }
-            }
-            Err(e) => return Err(remote_error("CompleteMultipartUpload", None)(e)),
+            Err(error) => error,
+        };
+        // Whatever went wrong, an answer lost after OSS assembled the object (a reset, a
+        // timeout, NoSuchUpload on a repeat) leaves the object in place: look before failing.
+        if let Ok(Some(object)) = remote.head(&job.key).await
+            && object.size == Some(len)
+            && object.crc64 == Some(expected_crc)
+        {
+            return Ok(object);
         }
+        if !error.is_retryable() || attempt >= attempts {
+            return Err(remote_error("CompleteMultipartUpload", None)(error));
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+        attempt += 1;
     }
 }
 
@@ -968,11 +991,12 @@ async fn check_object<R: Remote>(
         return Ok(());
     };
     // Never leave a damaged object behind under the name RDS will restore from.
-    let _ = remote.delete(&job.key).await;
+    let deleted = remote.delete(&job.key).await.is_ok();
     Err(UploadError::ObjectMismatch {
         what,
         expected,
         actual,
+        deleted,
     })
 }
 

@@ -57,10 +57,11 @@ pub enum UploadError {
         /// The operation.
         operation: &'static str,
     },
-    /// The assembled object is not the file: it was deleted, nothing is passed off as complete.
+    /// The assembled object is not the file: nothing is passed off as complete.
     #[error(
-        "the assembled object's {what} is {actual} but the file's is {expected}; the object was \
-         deleted and the checkpoint discarded — rerun the command to upload again"
+        "the assembled object's {what} is {actual} but the file's is {expected}; {} and the \
+         checkpoint discarded — rerun the command to upload again",
+        if *deleted { "the object was deleted" } else { "DELETE THE OBJECT (deleting it failed)" }
     )]
     ObjectMismatch {
         /// "CRC-64" or "size".
@@ -69,11 +70,13 @@ pub enum UploadError {
         expected: String,
         /// The object's value.
         actual: String,
+        /// Whether the bad object was deleted.
+        deleted: bool,
     },
     /// Stopped on request (Ctrl-C); the checkpoint is kept.
     #[error(
         "upload interrupted; the parts sent so far are kept (checkpoint {}). Rerun the same \
-         command to resume, or add --abort to discard the upload",
+         command to resume, or discard them with `bak2rds upload --abort FILE oss://BUCKET/KEY`",
         checkpoint.display()
     )]
     Interrupted {

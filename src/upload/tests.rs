@@ -34,8 +34,12 @@ impl RemoteError for ScriptedError {
 /// What the store does to the next UploadPart of a given part number.
 #[derive(Debug, Clone, Copy)]
 enum Fault {
-    Fail { retryable: bool },
+    Fail {
+        retryable: bool,
+    },
     WrongCrc,
+    /// Hang this long before reading the body (a stuck connection).
+    Stall(std::time::Duration),
 }
 
 #[derive(Default)]
@@ -107,8 +111,10 @@ impl Remote for ScriptedStore {
                 .get_mut(&part_number)
                 .and_then(VecDeque::pop_front)
         };
-        if let Some(Fault::Fail { retryable }) = fault {
-            return Err(ScriptedError { retryable });
+        match fault {
+            Some(Fault::Fail { retryable }) => return Err(ScriptedError { retryable }),
+            Some(Fault::Stall(delay)) => tokio::time::sleep(delay).await,
+            _ => {}
         }
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(bytes.len() as u64, len);
@@ -420,30 +426,46 @@ async fn a_file_changed_during_the_upload_stops_it_and_keeps_the_checkpoint() {
 
 #[tokio::test]
 async fn cancelling_keeps_the_checkpoint_and_says_how_to_resume() {
-    let fixture = fixture(4 * PART as usize);
+    let fixture = fixture(6 * PART as usize);
     let store = Arc::new(ScriptedStore::default());
+    // Part 2 hangs, so the upload is still running when the first part is reported done.
+    store.fault(2, &[Fault::Stall(std::time::Duration::from_secs(30))]);
     let job = UploadJob {
         source: Arc::new(SourceFile::open(&fixture.file).unwrap()),
         bucket: "bucket".into(),
         key: "db.bak".into(),
         checkpoints: CheckpointStore::new(fixture.dir.path().join("checkpoints")),
-        options: options(),
+        options: UploadOptions {
+            concurrency: 1,
+            hedge_after: None,
+            ..options()
+        },
     };
-    let (tx, _rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    cancel.cancel();
-    let result = run(
+    let running = tokio::spawn(run(
         Arc::clone(&store),
         job,
         tx,
         Arc::new(Counters::default()),
-        cancel,
-    )
-    .await;
-    let error = result.unwrap_err();
-    assert!(matches!(error, UploadError::Interrupted { .. }));
+        cancel.clone(),
+    ));
+    while let Some(event) = rx.recv().await {
+        if matches!(event, UploadEvent::PartDone { part_number: 1, .. }) {
+            cancel.cancel(); // Ctrl-C
+        }
+    }
+    let error = running.await.unwrap().unwrap_err();
+    assert!(matches!(error, UploadError::Interrupted { .. }), "{error}");
     assert!(error.to_string().contains("Rerun the same command"));
-    assert_eq!(checkpoint_count(&fixture), 1);
+    assert!(stored(&store).is_none());
+    let record = std::fs::read_dir(fixture.dir.path().join("checkpoints"))
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .next()
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["parts"].as_object().unwrap().len(), 1, "part 1 kept");
 }
 
 #[tokio::test]
@@ -454,4 +476,23 @@ async fn an_empty_file_becomes_an_empty_object() {
     assert_eq!(report.size, 0);
     assert_eq!(report.crc64, 0);
     assert_eq!(stored(&store).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_part_stuck_far_behind_the_others_is_hedged_and_the_first_answer_wins() {
+    let fixture = fixture(8 * PART as usize);
+    let store = Arc::new(ScriptedStore::default());
+    store.fault(2, &[Fault::Stall(std::time::Duration::from_secs(30))]);
+    let options = UploadOptions {
+        concurrency: 2,
+        hedge_after: Some(std::time::Duration::from_millis(100)),
+        ..options()
+    };
+    let (result, events) = upload(&store, &fixture, options).await;
+    let report = result.unwrap();
+    assert_eq!(stored(&store).unwrap(), fixture.data);
+    assert!(events.contains(&UploadEvent::PartHedged { part_number: 2 }));
+    assert_eq!(store.part_calls().iter().filter(|n| **n == 2).count(), 2);
+    // The stuck attempt was abandoned, not waited for.
+    assert!(report.elapsed_ms < 30_000);
 }

@@ -133,9 +133,11 @@ async fn target(
     args: &BenchArgs,
     work: &std::path::Path,
 ) -> anyhow::Result<(OssClient, Option<tokio::process::Child>)> {
-    if args.oss.oss_endpoint.is_some() || args.oss.region.is_some() {
+    // A real endpoint only when asked for one explicitly: a region in the environment
+    // (ALIBABA_CLOUD_REGION_ID) must not send a benchmark to real OSS.
+    if args.oss.oss_endpoint.is_some() || args.bucket.is_some() {
         let Some(bucket) = &args.bucket else {
-            bail!("--bucket is required with --oss-endpoint or --region");
+            bail!("--bucket is required with --oss-endpoint");
         };
         return Ok((settings::oss_client(&args.oss, bucket)?, None));
     }
