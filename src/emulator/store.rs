@@ -154,13 +154,12 @@ impl Drop for BlobWriter {
 }
 
 impl Sink {
+    /// MD5 and storage of a batch; the CRC and the length were taken as the chunks arrived.
     fn write(&mut self, chunks: &[Bytes]) -> std::io::Result<()> {
         for chunk in chunks {
-            self.crc.update(chunk);
             if let Some(md5) = &mut self.md5 {
                 md5.update(chunk);
             }
-            self.len += len_u64(chunk.len());
             match &mut self.target {
                 Target::Memory(buffer) => buffer.extend_from_slice(chunk),
                 Target::Discard => {}
@@ -168,6 +167,11 @@ impl Sink {
             }
         }
         Ok(())
+    }
+
+    /// True when a batch needs the blocking pool (MD5, or a file write).
+    fn needs_blocking(&self) -> bool {
+        self.md5.is_some() || matches!(self.target, Target::Disk { .. })
     }
 }
 
@@ -180,6 +184,17 @@ impl BlobWriter {
         } else {
             chunk
         };
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(std::io::Error::other("blob writer already failed"));
+        };
+        // CRC-64 here, on the thread that just copied the chunk out of the socket, while it is
+        // still in this core's cache: handing it to the blocking pool first cost the emulator
+        // a cross-core cache transfer per byte.
+        sink.crc.update(&chunk);
+        sink.len += len_u64(chunk.len());
+        if !sink.needs_blocking() {
+            return sink.write(std::slice::from_ref(&chunk));
+        }
         self.pending_len += chunk.len();
         self.pending.push(chunk);
         if self.pending_len >= FLUSH_BYTES {
