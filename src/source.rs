@@ -206,6 +206,14 @@ impl SourceFile {
     }
 }
 
+/// Total physical memory in bytes (Linux `/proc/meminfo`), if it can be read.
+pub fn physical_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +236,13 @@ mod tests {
         let source = SourceFile::open(file.path()).expect("open");
         assert!(source.slice(1..4).is_err());
         assert!(source.slice(3..3).is_ok());
+    }
+
+    #[test]
+    fn physical_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(physical_memory().is_some_and(|bytes| bytes > 64 << 20));
+        }
     }
 
     #[test]

@@ -211,6 +211,7 @@ pub async fn run<R: Remote>(
         key: job.key.clone(),
         upload_id: checkpoint.upload_id.clone(),
         plan,
+        release_finished: plan.len() > residency_budget(),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
         events: events.clone(),
@@ -436,6 +437,8 @@ struct Transfer<R> {
     key: String,
     upload_id: String,
     plan: PartPlan,
+    /// Drop finished parts from the mapping (files beyond [`residency_budget`]).
+    release_finished: bool,
     options: UploadOptions,
     counters: Arc<Counters>,
     events: mpsc::UnboundedSender<UploadEvent>,
@@ -471,12 +474,15 @@ enum Next {
     Finished,
 }
 
-/// Files larger than this have each finished part's pages dropped from the mapping, so a TB
-/// upload's resident set stays at the parts in flight. Smaller files skip it: tearing down the
-/// page-table entries costs CPU on both ends of a loopback run (one series on this machine,
-/// 8 GiB in 64 MiB parts: 1.4–1.7 GiB/s with, 1.9–2.1 GiB/s without; noisy), and their pages
-/// are clean page cache the kernel reclaims anyway.
-const RESIDENCY_BUDGET: u64 = 8 << 30;
+/// Files larger than half the machine's memory have each finished part's pages dropped from
+/// the mapping, so a TB upload's resident set stays at the parts in flight. Smaller files skip
+/// it: tearing down the page-table entries costs system CPU on every part (measured here, 8 GiB
+/// in 16 MiB parts: 0.58–0.62 CPU-s/GiB with, 0.48 without), and their pages are clean page
+/// cache the kernel reclaims anyway. Without a readable memory size, 8 GiB.
+fn residency_budget() -> u64 {
+    const FALLBACK: u64 = 8 << 30;
+    crate::source::physical_memory().map_or(FALLBACK, |total| total / 2)
+}
 
 /// A part lags when it has run this many times longer than the median finished part (and at
 /// least [`UploadOptions::hedge_after`]).
@@ -632,7 +638,7 @@ impl<R: Remote> Transfer<R> {
             size: done.size,
             crc64: done.crc64,
         });
-        if self.plan.len() > RESIDENCY_BUDGET {
+        if self.release_finished {
             if let Some(range) = self.plan.range(index) {
                 self.source.release(range);
             }
