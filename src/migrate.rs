@@ -474,10 +474,7 @@ fn inspect(
                 .findings
                 .iter()
                 .map(|f| Problem {
-                    severity: serde_json::to_value(f.severity)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    severity: severity_name(f.severity),
                     code: f.code.to_string(),
                     message: f.message.clone(),
                     fix: f.fix.to_string(),
@@ -496,12 +493,17 @@ fn backup_facts(backup: &BackupInfo, file_bytes: u64) -> BackupFacts {
     }
 }
 
+/// A severity as its JSON name (`error`, `warning`, `refuse`...), for the unified [`Problem`].
+fn severity_name(severity: impl Serialize) -> String {
+    serde_json::to_value(severity)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn problem_of_preflight(finding: &crate::rds::preflight::Finding) -> Problem {
     Problem {
-        severity: serde_json::to_value(finding.severity)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        severity: severity_name(finding.severity),
         code: finding.code.to_string(),
         message: finding.message.clone(),
         fix: finding.fix.clone(),

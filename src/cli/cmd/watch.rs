@@ -6,8 +6,9 @@ use anyhow::Context as _;
 use crate::cli::Status;
 use crate::cli::args::{RdsTargetArgs, WatchArgs};
 use crate::cli::printer::Printer;
+use crate::cli::settings;
+use crate::rds::RdsClient;
 use crate::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
-use crate::rds::{Credentials, RdsClient, RdsClientConfig};
 
 /// Runs `bak2rds watch`.
 pub fn run(args: WatchArgs, printer: &Printer) -> anyhow::Result<Status> {
@@ -48,12 +49,11 @@ async fn watch(args: WatchArgs, printer: &Printer) -> anyhow::Result<Status> {
 /// The RDS client for these arguments, with credentials from the environment or the aliyun
 /// CLI profile.
 pub(super) fn rds_client(target: &RdsTargetArgs) -> anyhow::Result<RdsClient> {
-    let credentials = Credentials::resolve(None).context(
-        "no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or configure the aliyun CLI",
-    )?;
-    let mut config = RdsClientConfig::new(target.region.clone());
-    config.endpoint = target.rds_endpoint.clone();
-    RdsClient::new(config, credentials).context("set up the RDS client")
+    settings::rds_client(
+        Some(&target.region),
+        target.rds_endpoint.as_deref(),
+        settings::credentials(None)?,
+    )
 }
 
 /// Success (possibly with a warning) is done; Failed is a refusal with its reason (exit 2).
