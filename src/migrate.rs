@@ -33,6 +33,8 @@ use crate::upload::engine::{self, UploadJob, UploadOptions, UploadReport};
 use crate::upload::error::UploadError;
 use crate::upload::progress::{Counters, UploadEvent};
 
+pub mod incremental;
+
 /// What to migrate where.
 #[derive(Debug, Clone)]
 pub struct MigrateSpec {
@@ -125,6 +127,38 @@ pub enum MigrateEvent {
         failed_task_id: String,
         /// Its Description.
         description: String,
+    },
+    /// The incremental chain to restore (the steps already applied are marked).
+    ChainPlanned {
+        /// Database name on RDS.
+        database: String,
+        /// The backups in restore order.
+        steps: Vec<incremental::PlannedStep>,
+    },
+    /// An incremental step begins: upload (unless done), submit, watch.
+    StepStarted {
+        /// 1-based position in the chain.
+        step: usize,
+        /// Steps in the chain.
+        of: usize,
+        /// The backup.
+        file: PathBuf,
+        /// `full`, `differential` or `log`.
+        backup_type: String,
+    },
+    /// RDS restored the step's backup and waits for the next.
+    StepApplied {
+        /// 1-based position in the chain.
+        step: usize,
+        /// Steps in the chain.
+        of: usize,
+        /// The backup.
+        file: PathBuf,
+    },
+    /// CreateOnlineDatabaseTask: the database is being opened.
+    CutoverStarted {
+        /// MigrateTaskId.
+        task_id: String,
     },
     /// The task's status changed.
     TaskStatus {
@@ -248,6 +282,12 @@ struct UploadedObject {
     /// When the upload finished (Unix seconds): a task restoring this very upload was created
     /// after it, which is how a rerun recognises its own task after a crash.
     uploaded_unix: i64,
+}
+
+impl UploadedObject {
+    fn name(&self) -> String {
+        format!("oss://{}/{}", self.bucket, self.key)
+    }
 }
 
 /// The state file of one migration, written atomically at every step.
@@ -474,7 +514,7 @@ fn inspect(
                 .findings
                 .iter()
                 .map(|f| Problem {
-                    severity: severity_name(f.severity),
+                    severity: json_name(f.severity),
                     code: f.code.to_string(),
                     message: f.message.clone(),
                     fix: f.fix.to_string(),
@@ -493,8 +533,8 @@ fn backup_facts(backup: &BackupInfo, file_bytes: u64) -> BackupFacts {
     }
 }
 
-/// A severity as its JSON name (`error`, `warning`, `refuse`...), for the unified [`Problem`].
-fn severity_name(severity: impl Serialize) -> String {
+/// A unit enum as its JSON name (`error`, `warning`, `refuse`, `gap`...), for [`Problem`].
+fn json_name(severity: impl Serialize) -> String {
     serde_json::to_value(severity)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -503,7 +543,7 @@ fn severity_name(severity: impl Serialize) -> String {
 
 fn problem_of_preflight(finding: &crate::rds::preflight::Finding) -> Problem {
     Problem {
-        severity: severity_name(finding.severity),
+        severity: json_name(finding.severity),
         code: finding.code.to_string(),
         message: finding.message.clone(),
         fix: finding.fix.clone(),
@@ -521,20 +561,52 @@ async fn ensure_uploaded(
     cancel: CancellationToken,
 ) -> Result<(UploadedObject, Option<UploadReport>), MigrateError> {
     if let Some(object) = &state.state.object {
-        let still_there = clients.oss.head_object(&object.key).await?;
-        let same = still_there.is_some_and(|meta| {
-            object.bucket == spec.bucket
-                && object.key == spec.key
-                && meta.size == object.size
-                && meta.crc64 == Some(object.crc64)
-        });
-        if same {
+        if object.bucket == spec.bucket
+            && object.key == spec.key
+            && still_uploaded(clients, object).await?
+        {
             let _ = events.send(MigrateEvent::UploadSkipped {
-                object: format!("oss://{}/{}", object.bucket, object.key),
+                object: object.name(),
             });
             return Ok((object.clone(), None));
         }
     }
+    let target = ObjectTarget {
+        bucket: &spec.bucket,
+        key: &spec.key,
+        checkpoints: &spec.checkpoints,
+        options: &spec.upload,
+    };
+    let (object, report) = upload_object(clients, source, target, events, counters, cancel).await?;
+    state.state.object = Some(object.clone());
+    state.save()?;
+    Ok((object, Some(report)))
+}
+
+/// Whether an object an earlier run uploaded is still in OSS, unchanged.
+async fn still_uploaded(clients: &Clients, object: &UploadedObject) -> Result<bool, MigrateError> {
+    let meta = clients.oss.head_object(&object.key).await?;
+    Ok(meta.is_some_and(|meta| meta.size == object.size && meta.crc64 == Some(object.crc64)))
+}
+
+/// Where and how one file is uploaded.
+#[derive(Clone, Copy)]
+struct ObjectTarget<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    checkpoints: &'a CheckpointStore,
+    options: &'a UploadOptions,
+}
+
+/// Uploads (or resumes uploading) one file, forwarding the upload's events.
+async fn upload_object(
+    clients: &Clients,
+    source: &Arc<SourceFile>,
+    target: ObjectTarget<'_>,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<(UploadedObject, UploadReport), MigrateError> {
     let _ = events.send(MigrateEvent::UploadStarted { len: source.len() });
     let (upload_events, mut received) = mpsc::unbounded_channel();
     let forward = {
@@ -547,10 +619,10 @@ async fn ensure_uploaded(
     };
     let job = UploadJob {
         source: Arc::clone(source),
-        bucket: spec.bucket.clone(),
-        key: spec.key.clone(),
-        checkpoints: spec.checkpoints.clone(),
-        options: spec.upload.clone(),
+        bucket: target.bucket.to_owned(),
+        key: target.key.to_owned(),
+        checkpoints: target.checkpoints.clone(),
+        options: target.options.clone(),
     };
     let result = engine::run(
         Arc::new(clients.oss.clone()),
@@ -563,18 +635,16 @@ async fn ensure_uploaded(
     let _ = forward.await;
     let report = result?;
     let object = UploadedObject {
-        bucket: spec.bucket.clone(),
-        key: spec.key.clone(),
+        bucket: target.bucket.to_owned(),
+        key: target.key.to_owned(),
         size: report.size,
         crc64: report.crc64,
         uploaded_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
     };
-    state.state.object = Some(object.clone());
-    state.save()?;
     let _ = events.send(MigrateEvent::Uploaded {
         report: report.clone(),
     });
-    Ok((object, Some(report)))
+    Ok((object, report))
 }
 
 /// How far back a rerun looks for its own task when the upload time is unreadable.

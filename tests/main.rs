@@ -8,6 +8,7 @@ mod util;
 mod inspect;
 // The embedded OSS emulator through raw HTTP: addressing, auth, multipart rules, faults, memory.
 mod emulator;
+mod incremental;
 // The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
 mod conformance;
 // The OSS client against the emulator's knobs: skew, faults, STS expiry, raw error cases.

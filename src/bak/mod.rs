@@ -10,6 +10,7 @@
 //! `sniff` (what a non-backup is) · `examine` (facts → findings) · `verdict` (classes) ·
 //! `target` (SQL Server releases) · `names` (object keys, database names) · `synth` (writer).
 
+pub mod chain;
 mod compressed;
 pub mod cursor;
 pub mod error;
@@ -29,7 +30,7 @@ use serde::Serialize;
 
 pub use error::{ParseError, ParseErrorKind};
 pub use examine::examine;
-pub use names::{database_name_problem, object_key_for};
+pub use names::{database_name_problem, object_key_for, object_key_for_backup};
 pub use pages::PageCheck;
 pub use sqlmeta::{DatabaseFile, FileType, Filegroup};
 pub use target::{TargetVersion, UnknownTargetVersion};

@@ -3,7 +3,10 @@
 //! Alibaba's migration guide says RDS refuses backup objects whose name holds special
 //! characters (it lists `!@#$%^&*()_+-=`) or whose extension is not `.bak`; its own tools name
 //! files `DB_FULL_20180518153544.bak`, so underscores are safe. bak2rds chooses the key, so it
-//! derives one from letters, digits and underscores, plus `.bak`.
+//! derives one from letters, digits and underscores, plus `.bak` (`.diff`, `.trn` for the
+//! differential and log backups of an incremental migration).
+
+use super::BackupType;
 
 /// The extension RDS requires on the backup object.
 pub const BAK_EXTENSION: &str = ".bak";
@@ -16,27 +19,35 @@ const RESERVED_DATABASES: &[&str] = &["master", "msdb", "tempdb", "model", "rdsc
 const FORBIDDEN_IN_DATABASE_NAME: &[char] =
     &['[', ']', '\'', '"', '\\', '/', ':', '*', '?', '<', '>', '|'];
 
-/// The OSS object key bak2rds uses for a local file: its name without directory and `.bak`
-/// extension, each run of characters other than ASCII letters, digits and underscores replaced
-/// by one `_` (dropped at the ends), then `.bak`. A name that is already safe keeps its form
-/// (`DB_FULL_20180518153544.bak` stays as it is); an empty result becomes `backup.bak`.
+/// The OSS object key bak2rds uses for a local full backup: see [`object_key_for_backup`].
 pub fn object_key_for(local_file_name: &str) -> String {
+    object_key_for_backup(local_file_name, BackupType::Full)
+}
+
+/// The extension RDS expects on an object of this backup type (rds-api.md §1.1: `.bak` full,
+/// `.diff` differential, `.trn` log).
+pub fn extension_for(backup_type: BackupType) -> &'static str {
+    match backup_type {
+        BackupType::Differential => ".diff",
+        BackupType::Log => ".trn",
+        _ => BAK_EXTENSION,
+    }
+}
+
+/// The OSS object key for a local backup file of `backup_type`: its name without directory and
+/// backup extension (`.bak`, `.diff`, `.trn`, `.log`), each run of characters other than ASCII
+/// letters, digits and underscores replaced by one `_` (dropped at the ends), then the
+/// extension RDS expects for the type. A name that is already safe keeps its form
+/// (`DB_FULL_20180518153544.bak` stays as it is); an empty result becomes `backup`.
+pub fn object_key_for_backup(local_file_name: &str, backup_type: BackupType) -> String {
+    let extension = extension_for(backup_type);
     let base = local_file_name
         .rsplit(['/', '\\'])
         .next()
         .unwrap_or(local_file_name);
-    let stem = match base.len().checked_sub(BAK_EXTENSION.len()) {
-        Some(cut)
-            if base
-                .get(cut..)
-                .is_some_and(|e| e.eq_ignore_ascii_case(BAK_EXTENSION)) =>
-        {
-            base.get(..cut).unwrap_or(base)
-        }
-        _ => base,
-    };
+    let stem = strip_backup_extension(base);
     let is_safe = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut key = String::with_capacity(stem.len() + BAK_EXTENSION.len());
+    let mut key = String::with_capacity(stem.len() + extension.len());
     let mut in_replaced_run = false;
     for c in stem.chars() {
         if is_safe(c) {
@@ -57,8 +68,24 @@ pub fn object_key_for(local_file_name: &str) -> String {
     if key.chars().all(|c| c == '_') {
         key = "backup".to_owned();
     }
-    key.push_str(BAK_EXTENSION);
+    key.push_str(extension);
     key
+}
+
+/// `base` without a trailing backup extension, whatever its case.
+fn strip_backup_extension(base: &str) -> &str {
+    for extension in [BAK_EXTENSION, ".diff", ".trn", ".log"] {
+        let Some(cut) = base.len().checked_sub(extension.len()) else {
+            continue;
+        };
+        if base
+            .get(cut..)
+            .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+        {
+            return base.get(..cut).unwrap_or(base);
+        }
+    }
+    base
 }
 
 /// Why a database name cannot be used on RDS, or `None` when it can.
@@ -105,11 +132,24 @@ mod tests {
             object_key_for("/x/y/My Db-2024 (copy).BAK"),
             "My_Db_2024_copy.bak"
         );
-        assert_eq!(object_key_for("log.trn"), "log_trn.bak");
+        assert_eq!(object_key_for("log.trn"), "log.bak");
         assert_eq!(object_key_for("数据.bak"), "backup.bak");
         assert_eq!(object_key_for("C:\\dir\\a+b.bak"), "a_b.bak");
         assert_eq!(object_key_for("x__y.bak"), "x__y.bak");
         assert_eq!(object_key_for("-_x.bak"), "_x.bak");
+    }
+
+    #[test]
+    fn keys_of_differentials_and_logs_carry_the_extension_rds_expects() {
+        use BackupType::{Differential, Full, Log};
+        assert_eq!(
+            object_key_for_backup("d/S_DIFF_1.bak", Differential),
+            "S_DIFF_1.diff"
+        );
+        assert_eq!(object_key_for_backup("S_LOG_1.TRN", Log), "S_LOG_1.trn");
+        assert_eq!(object_key_for_backup("S log.log", Log), "S_log.trn");
+        assert_eq!(object_key_for_backup("x.diff", Full), "x.bak");
+        assert_eq!(object_key_for_backup(".trn", Log), "backup.trn");
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub enum Command {
     Watch(WatchArgs),
     /// List an RDS instance's recent migration tasks.
     Tasks(TasksArgs),
+    /// Open a database restored by an incremental migration (CreateOnlineDatabaseTask).
+    Cutover(CutoverArgs),
 }
 
 /// `bak2rds inspect`.
@@ -264,17 +266,54 @@ pub struct TasksArgs {
     pub days: u32,
 }
 
+/// `bak2rds cutover`.
+#[derive(Debug, Args)]
+pub struct CutoverArgs {
+    /// The incremental migration's task ID (MigrateTaskId).
+    pub task_id: String,
+    /// Database name on RDS (default: the one the task restores).
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// When RDS runs DBCC CHECKDB: after opening the database (async) or before (sync).
+    #[arg(long, value_enum, default_value = "async")]
+    pub check_db: CheckDbArg,
+    /// The instance and endpoint.
+    #[command(flatten)]
+    pub target: RdsTargetArgs,
+}
+
 /// `bak2rds migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The full backup to migrate.
-    pub file: PathBuf,
+    /// The full backup to migrate; with --incremental, the chain: full, differential, logs (files
+    /// or folders, any order).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
     /// RDS for SQL Server instance ID, e.g. rm-bp1xxxxxxxx.
     #[arg(long, value_name = "ID")]
     pub instance: String,
-    /// Name of the database to create on the instance.
-    #[arg(long, value_name = "NAME")]
-    pub database: String,
+    /// Name of the database to create on the instance (with --task: the task's).
+    #[arg(long, value_name = "NAME", required_unless_present = "task")]
+    pub database: Option<String>,
+    /// Near-zero-downtime mode: restore the full without opening the database, then the
+    /// differential and log backups on the same task; open it with --cutover.
+    #[arg(long)]
+    pub incremental: bool,
+    /// Add the next differential or log backups to this running incremental migration.
+    #[arg(long, value_name = "MIGRATE_TASK_ID", requires = "incremental")]
+    pub task: Option<String>,
+    /// After the last backup, open the database (CreateOnlineDatabaseTask); stop writes on the
+    /// source and take the final log backup first.
+    #[arg(long, requires = "incremental")]
+    pub cutover: bool,
+    /// Prefix of the object keys of an incremental migration (e.g. migrations/sales/).
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "",
+        conflicts_with = "key"
+    )]
+    pub key_prefix: String,
     /// OSS bucket to stage the backup in (in the instance's region).
     #[arg(long)]
     pub bucket: String,

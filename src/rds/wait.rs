@@ -105,6 +105,27 @@ pub async fn wait_for_task(
     instance_id: &str,
     task_id: &str,
     options: WaitOptions,
+    on_event: impl FnMut(WaitEvent),
+) -> Result<TaskReport, RdsError> {
+    wait_until(
+        client,
+        instance_id,
+        task_id,
+        options,
+        |task, _| task.status.is_terminal(),
+        on_event,
+    )
+    .await
+}
+
+/// Polls until `settled(task, files)` holds: for an incremental step, the task waits for the
+/// next file again and this file's restore has ended, which `Success`/`Failed` alone do not say.
+pub async fn wait_until(
+    client: &RdsClient,
+    instance_id: &str,
+    task_id: &str,
+    options: WaitOptions,
+    mut settled: impl FnMut(&DescribeMigrateTaskByIdResponse, &[OssDownload]) -> bool,
     mut on_event: impl FnMut(WaitEvent),
 ) -> Result<TaskReport, RdsError> {
     let started = tokio::time::Instant::now();
@@ -127,7 +148,7 @@ pub async fn wait_for_task(
             last_files = files.clone();
             on_event(WaitEvent::Files(files));
         }
-        if task.status.is_terminal() {
+        if settled(&task, &last_files) {
             return Ok(TaskReport::from_snapshot(instance_id, task, last_files));
         }
         if started.elapsed() >= options.deadline {

@@ -111,6 +111,20 @@ impl Counters {
         }
     }
 
+    /// Zero again, for the next file of a job that uploads several.
+    pub fn reset(&self) {
+        for counter in [
+            &self.transferred,
+            &self.wasted,
+            &self.resumed,
+            &self.retries,
+            &self.in_flight,
+            &self.parts_done,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// A consistent-enough view for display.
     pub fn snapshot(&self) -> ProgressSnapshot {
         let transferred = self.transferred.load(Ordering::Relaxed);

@@ -23,6 +23,9 @@ use crate::upload::progress::Counters;
 
 /// Runs `bak2rds migrate`.
 pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
+    if args.incremental {
+        return super::incremental::run(args, printer);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (spec, clients) = prepare(&args)?;
@@ -30,7 +33,8 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
     })
 }
 
-fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
+/// The OSS and RDS clients of a migration.
+pub(super) fn clients(args: &MigrateArgs) -> anyhow::Result<Clients> {
     let credentials = settings::credentials(args.oss.profile.as_deref())?;
     let oss = settings::oss_client_with(&args.oss, &args.bucket, credentials.clone())?;
     // RDS downloads from inside the region: presigned URLs (2008 R2) name the internal endpoint
@@ -47,20 +51,42 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
         args.rds_endpoint.as_deref(),
         credentials,
     )?;
+    Ok(Clients {
+        oss,
+        oss_for_rds,
+        rds,
+    })
+}
+
+pub(super) fn check_db_mode(arg: CheckDbArg) -> CheckDbMode {
+    match arg {
+        CheckDbArg::Async => CheckDbMode::Async,
+        CheckDbArg::Sync => CheckDbMode::Sync,
+    }
+}
+
+fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
+    let [file] = args.files.as_slice() else {
+        anyhow::bail!(
+            "a full migration takes one backup file ({} given); to restore a full backup with \
+             its differential and log backups, add --incremental",
+            args.files.len()
+        );
+    };
+    let Some(database) = &args.database else {
+        anyhow::bail!("--database NAME is required: the database to create on the instance");
+    };
     let key = match &args.key {
         Some(key) => key.clone(),
-        None => settings::OssUrl::parse(&format!("oss://{}/", args.bucket), &args.file)?.key,
+        None => settings::OssUrl::parse(&format!("oss://{}/", args.bucket), file)?.key,
     };
     let spec = MigrateSpec {
-        file: args.file.clone(),
+        file: file.clone(),
         instance_id: args.instance.clone(),
-        database: args.database.clone(),
+        database: database.clone(),
         bucket: args.bucket.clone(),
         key,
-        check_db: match args.check_db {
-            CheckDbArg::Async => CheckDbMode::Async,
-            CheckDbArg::Sync => CheckDbMode::Sync,
-        },
+        check_db: check_db_mode(args.check_db),
         dry_run: args.dry_run,
         skip_preflight: args.skip_preflight,
         upload: settings::upload_options(&args.transfer, true)?,
@@ -68,14 +94,7 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
         state_dir: settings::state_dir(args.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
-    Ok((
-        spec,
-        Clients {
-            oss,
-            oss_for_rds,
-            rds,
-        },
-    ))
+    Ok((spec, clients(args)?))
 }
 
 /// Runs the job with progress on stderr and the outcome on stdout; the exit status follows the
@@ -106,7 +125,7 @@ pub(super) async fn migrate_with_output(
     print_outcome(&outcome, printer)
 }
 
-fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &ProgressBar) {
+pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &ProgressBar) {
     if printer.json() {
         let _ = printer.json_line(&event);
         return;
@@ -182,6 +201,55 @@ fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &ProgressBar)
             &format!(
                 "the earlier task {failed_task_id} failed ({description}); creating a new one"
             ),
+        ),
+        MigrateEvent::ChainPlanned { database, steps } => {
+            say(
+                printer,
+                bar,
+                &format!("restore chain for database {database}:"),
+            );
+            for (n, step) in steps.iter().enumerate() {
+                say(
+                    printer,
+                    bar,
+                    &format!(
+                        "  {:>2}. {:<12} {}  LSN {} → {}{}",
+                        n + 1,
+                        step.backup_type,
+                        step.file.display(),
+                        step.first_lsn.as_deref().unwrap_or("?"),
+                        step.last_lsn.as_deref().unwrap_or("?"),
+                        if step.applied {
+                            "  (restored earlier)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+        }
+        MigrateEvent::StepStarted {
+            step,
+            of,
+            file,
+            backup_type,
+        } => say(
+            printer,
+            bar,
+            &format!("step {step}/{of}: {backup_type} backup {}", file.display()),
+        ),
+        MigrateEvent::StepApplied { step, of, file } => say(
+            printer,
+            bar,
+            &format!(
+                "step {step}/{of}: restored {}; RDS waits for the next backup",
+                file.display()
+            ),
+        ),
+        MigrateEvent::CutoverStarted { task_id } => say(
+            printer,
+            bar,
+            &format!("cutover: CreateOnlineDatabaseTask on task {task_id}; opening the database"),
         ),
         MigrateEvent::TaskStatus {
             status,
@@ -259,7 +327,7 @@ fn print_outcome(outcome: &MigrateOutcome, printer: &Printer) -> anyhow::Result<
     }
 }
 
-fn print_problems(findings: &[Problem], printer: &Printer) -> anyhow::Result<()> {
+pub(super) fn print_problems(findings: &[Problem], printer: &Printer) -> anyhow::Result<()> {
     for finding in findings {
         printer.line(format!(
             "  [{}] {}: {}",

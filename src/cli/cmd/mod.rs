@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod incremental;
 mod inspect;
 mod migrate;
 mod serve;
@@ -26,5 +27,6 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Demo(args) => demo::run(args, printer),
         Command::Watch(args) => watch::run(args, printer),
         Command::Tasks(args) => tasks::run(args, printer),
+        Command::Cutover(args) => incremental::run_cutover(args, printer),
     }
 }

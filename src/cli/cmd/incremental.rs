@@ -1,0 +1,247 @@
+//! `bak2rds migrate --incremental FULL [DIFF] [LOG...]` and `bak2rds cutover TASK`: the
+//! near-zero-downtime migration, with the chain printed before anything is sent, one progress
+//! bar per upload, and the outcome with its fix.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use indicatif::BinaryBytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::migrate::{check_db_mode, clients, print_problems, show_migrate_event};
+use super::watch::{print_report, rds_client};
+use crate::cli::Status;
+use crate::cli::args::{CutoverArgs, MigrateArgs};
+use crate::cli::printer::Printer;
+use crate::cli::settings;
+use crate::cli::transfer::drive;
+use crate::migrate::incremental::{self, IncrementalOutcome, IncrementalReport, IncrementalSpec};
+use crate::rds::wait::WaitOptions;
+use crate::upload::checkpoint::CheckpointStore;
+use crate::upload::progress::Counters;
+
+/// Runs `bak2rds migrate --incremental`.
+pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
+    if args.key.is_some() {
+        anyhow::bail!(
+            "--key names one object; an incremental migration uploads several: use --key-prefix"
+        );
+    }
+    let spec = IncrementalSpec {
+        files: args.files.clone(),
+        task_id: args.task.clone(),
+        instance_id: args.instance.clone(),
+        database: args.database.clone(),
+        bucket: args.bucket.clone(),
+        key_prefix: args.key_prefix.clone(),
+        check_db: check_db_mode(args.check_db),
+        cutover: args.cutover,
+        dry_run: args.dry_run,
+        upload: settings::upload_options(&args.transfer, true)?,
+        checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
+        state_dir: settings::state_dir(args.state_dir.clone())?,
+        wait: WaitOptions::default(),
+    };
+    let clients = clients(&args)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let counters = Arc::new(Counters::default());
+        let (events, received) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let bar = printer.byte_bar(0);
+        let job = incremental::run(spec, clients, events, Arc::clone(&counters), cancel.clone());
+        let outcome = drive(
+            job,
+            received,
+            &counters,
+            printer,
+            &bar,
+            &cancel,
+            |event, bar| show_migrate_event(event, printer, bar),
+        )
+        .await;
+        bar.finish_and_clear();
+        let outcome = outcome.context("incremental migration")?;
+        print_outcome(&outcome, printer, &args)
+    })
+}
+
+fn print_outcome(
+    outcome: &IncrementalOutcome,
+    printer: &Printer,
+    args: &MigrateArgs,
+) -> anyhow::Result<Status> {
+    let status = match outcome {
+        IncrementalOutcome::Finished(report) if report.succeeded() => Status::Done,
+        IncrementalOutcome::Planned { .. } => Status::Done,
+        _ => Status::Refused,
+    };
+    if printer.json() {
+        printer.json_line(outcome)?;
+        return Ok(status);
+    }
+    match outcome {
+        IncrementalOutcome::Refused { stage, findings } => {
+            printer.line(format!(
+                "refused at {stage}: nothing was uploaded and nothing was created on RDS"
+            ))?;
+            print_problems(findings, printer)?;
+        }
+        IncrementalOutcome::Planned {
+            database,
+            steps,
+            preflight,
+        } => {
+            printer.line(format!(
+                "dry run: the chain is complete; {} backups would be restored into {database}:",
+                steps.len()
+            ))?;
+            for (n, step) in steps.iter().enumerate() {
+                printer.line(format!(
+                    "  {:>2}. {:<12} {} → oss://{}/{}{}",
+                    n + 1,
+                    step.backup_type,
+                    step.file.display(),
+                    args.bucket,
+                    step.key,
+                    if step.applied {
+                        "  (restored earlier)"
+                    } else {
+                        ""
+                    }
+                ))?;
+            }
+            if let Some(preflight) = preflight {
+                for finding in &preflight.findings {
+                    printer.line(format!(
+                        "  pre-flight {}: {} — {}",
+                        finding.code, finding.message, finding.fix
+                    ))?;
+                }
+            }
+        }
+        IncrementalOutcome::Finished(report) => print_finished(report, printer, args)?,
+    }
+    Ok(status)
+}
+
+fn print_finished(
+    report: &IncrementalReport,
+    printer: &Printer,
+    args: &MigrateArgs,
+) -> anyhow::Result<()> {
+    for step in &report.steps {
+        printer.line(format!(
+            "restored {} {} ({}{})",
+            step.backup_type,
+            step.file.display(),
+            BinaryBytes(step.size),
+            if step.uploaded {
+                ""
+            } else {
+                ", uploaded earlier"
+            }
+        ))?;
+    }
+    if let Some(task) = &report.task {
+        print_report(printer, task)?;
+    }
+    if let Some(failure) = &report.failure {
+        let what = failure
+            .file
+            .as_ref()
+            .map(|f| format!("RDS refused {}", f.display()))
+            .unwrap_or_else(|| "the cutover failed".to_owned());
+        printer.line(format!("incremental migration stopped: {what}"))?;
+        printer.line(format!("  RDS says: {}", failure.description))?;
+        printer.line(format!("  fix: {}", failure.fix))?;
+        return Ok(());
+    }
+    if report.online {
+        printer.line(format!(
+            "database {} is online: {} backups restored (task {}) in {:.1} s",
+            report.database, report.applied_total, report.task_id, report.elapsed_secs
+        ))?;
+    } else {
+        printer.line(format!(
+            "database {} is restoring and waits for more backups: {} restored (task {})",
+            report.database, report.applied_total, report.task_id
+        ))?;
+        printer.line(format!(
+            "  next: add log backups with `bak2rds migrate --incremental --task {} --instance {} \
+             --bucket {} LOG.trn`; at cutover stop writes, take the last log backup and add \
+             --cutover (or run `bak2rds cutover {} --instance {}`)",
+            report.task_id, args.instance, args.bucket, report.task_id, args.instance
+        ))?;
+    }
+    Ok(())
+}
+
+/// Runs `bak2rds cutover`.
+pub(super) fn run_cutover(args: CutoverArgs, printer: &Printer) -> anyhow::Result<Status> {
+    let client = rds_client(&args.target)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let instance = &args.target.instance;
+        let database = match &args.database {
+            Some(database) => database.clone(),
+            None => {
+                client
+                    .describe_migrate_task_by_id(instance, &args.task_id)
+                    .await
+                    .with_context(|| format!("read task {} on {instance}", args.task_id))?
+                    .db_name
+            }
+        };
+        let (events, mut received) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let job = incremental::cut_over(
+            &client,
+            instance,
+            &database,
+            &args.task_id,
+            check_db_mode(args.check_db),
+            WaitOptions::default(),
+            &events,
+            &cancel,
+        );
+        let show = |event: crate::migrate::MigrateEvent| {
+            if printer.json() {
+                let _ = printer.json_line(&event);
+            } else if let crate::migrate::MigrateEvent::TaskStatus {
+                status,
+                description,
+            } = event
+            {
+                printer.note(format!("task {}: {status} {description}", args.task_id));
+            }
+        };
+        let mut job = std::pin::pin!(job);
+        let result = loop {
+            tokio::select! {
+                result = &mut job => break result,
+                Some(event) = received.recv() => show(event),
+                _ = tokio::signal::ctrl_c() => {
+                    cancel.cancel();
+                    anyhow::bail!(
+                        "stopped watching; the cutover of task {} continues on RDS: follow it \
+                         with `bak2rds watch {} --instance {instance}`",
+                        args.task_id, args.task_id
+                    );
+                }
+            }
+        };
+        while let Ok(event) = received.try_recv() {
+            show(event);
+        }
+        let (task, failure) =
+            result.with_context(|| format!("cut over task {} on {instance}", args.task_id))?;
+        print_report(printer, &task)?;
+        Ok(if failure.is_none() {
+            Status::Done
+        } else {
+            Status::Refused
+        })
+    })
+}

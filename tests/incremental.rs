@@ -1,0 +1,355 @@
+//! `migrate --incremental` end to end against the emulator: full → differential → logs →
+//! cutover with the database online; a broken chain refused before any upload; log backups
+//! added later to a running migration (and a gap among them refused locally); a rerun that
+//! sends nothing again; the command line with its chain listing.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bak2rds::bak::TargetVersion;
+use bak2rds::bak::synth::{SynthChain, SynthDatabase, SynthSpec, write_synthetic_file};
+use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use bak2rds::migrate::incremental::{IncrementalOutcome, IncrementalReport, IncrementalSpec, run};
+use bak2rds::migrate::{Clients, MigrateEvent};
+use bak2rds::oss::{Credentials, OssClient, OssConfig};
+use bak2rds::rds::model::CheckDbMode;
+use bak2rds::rds::wait::WaitOptions;
+use bak2rds::rds::{RdsClient, RdsClientConfig};
+use bak2rds::upload::checkpoint::CheckpointStore;
+use bak2rds::upload::engine::UploadOptions;
+use bak2rds::upload::progress::Counters;
+use tokio_util::sync::CancellationToken;
+
+const INSTANCE: &str = "rm-incr0001";
+
+async fn emulator() -> EmulatorHandle {
+    let config = EmulatorConfig::from_toml(&format!(
+        "restore_ms = 150\n[[instance]]\nid = \"{INSTANCE}\"\nengine_version = \"2019_std_ha\"\n"
+    ))
+    .unwrap();
+    Emulator::builder()
+        .config(config)
+        .memory()
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A database's history on disk: full, differential, `logs` log backups.
+struct History {
+    full: PathBuf,
+    differential: PathBuf,
+    logs: Vec<PathBuf>,
+}
+
+fn history(dir: &Path, database: &str, logs: usize) -> History {
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        database,
+        TargetVersion::parse("2019").unwrap(),
+    ));
+    let write = |name: String, spec: SynthSpec| {
+        let path = dir.join(name);
+        write_synthetic_file(&path, &spec).unwrap();
+        path
+    };
+    let full = write(format!("{database}_FULL.bak"), chain.full(3 << 20));
+    let differential = write(format!("{database}_DIFF.bak"), chain.differential(1 << 20));
+    let logs = (1..=logs)
+        .map(|n| write(format!("{database}_LOG_{n}.trn"), chain.log(256 << 10)))
+        .collect();
+    History {
+        full,
+        differential,
+        logs,
+    }
+}
+
+fn clients(emulator: &EmulatorHandle) -> Clients {
+    let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
+    let oss = OssClient::new(
+        OssConfig::with_endpoint(
+            &emulator.oss_endpoint(),
+            emulator.region(),
+            emulator.bucket(),
+        ),
+        credentials.clone(),
+    )
+    .unwrap();
+    let mut config = RdsClientConfig::new(emulator.region());
+    config.endpoint = Some(emulator.rds_endpoint());
+    config.retry.base = Duration::from_millis(5);
+    Clients {
+        oss_for_rds: oss.clone(),
+        oss,
+        rds: RdsClient::new(config, credentials).unwrap(),
+    }
+}
+
+fn spec(emulator: &EmulatorHandle, dir: &Path, files: Vec<PathBuf>) -> IncrementalSpec {
+    IncrementalSpec {
+        files,
+        task_id: None,
+        instance_id: INSTANCE.into(),
+        database: Some("Sales".into()),
+        bucket: emulator.bucket().into(),
+        key_prefix: "incr/".into(),
+        check_db: CheckDbMode::Async,
+        cutover: false,
+        dry_run: false,
+        upload: UploadOptions {
+            part_size: Some(1 << 20),
+            ..UploadOptions::default()
+        },
+        checkpoints: CheckpointStore::new(dir.join("checkpoints")),
+        state_dir: dir.join("state"),
+        wait: WaitOptions {
+            first_interval: Duration::from_millis(40),
+            max_interval: Duration::from_millis(150),
+            deadline: Duration::from_secs(60),
+        },
+    }
+}
+
+async fn migrate(
+    spec: IncrementalSpec,
+    clients: Clients,
+) -> (IncrementalOutcome, Vec<MigrateEvent>) {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = run(
+        spec,
+        clients,
+        events,
+        Arc::new(Counters::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        seen.push(event);
+    }
+    (outcome, seen)
+}
+
+fn finished(outcome: IncrementalOutcome) -> Box<IncrementalReport> {
+    match outcome {
+        IncrementalOutcome::Finished(report) => report,
+        other => panic!("expected a finished run, got {other:?}"),
+    }
+}
+
+fn refused(outcome: &IncrementalOutcome) -> Vec<String> {
+    match outcome {
+        IncrementalOutcome::Refused { stage, findings } => {
+            assert_eq!(*stage, "chain", "{findings:?}");
+            findings
+                .iter()
+                .map(|f| format!("{}: {} / {}", f.code, f.message, f.fix))
+                .collect()
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn uploads(events: &[MigrateEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, MigrateEvent::Uploaded { .. }))
+        .count()
+}
+
+async fn database_status(clients: &Clients, name: &str) -> Option<String> {
+    let databases = clients.rds.describe_databases(INSTANCE).await.unwrap();
+    databases
+        .databases
+        .database
+        .into_iter()
+        .find(|d| d.db_name == name)
+        .map(|d| d.db_status)
+}
+
+/// Which of `keys` exist in the bucket; in-progress multipart uploads count as objects too.
+async fn objects(clients: &Clients, keys: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for key in keys {
+        if clients.oss.head_object(key).await.unwrap().is_some() {
+            found.push((*key).to_owned());
+        }
+    }
+    for upload in clients.oss.list_multipart_uploads(None).await.unwrap() {
+        found.push(format!("multipart {}", upload.key));
+    }
+    found
+}
+
+const KEYS: [&str; 5] = [
+    "incr/Sales_FULL.bak",
+    "incr/Sales_DIFF.diff",
+    "incr/Sales_LOG_1.trn",
+    "incr/Sales_LOG_2.trn",
+    "incr/Sales_LOG_3.trn",
+];
+
+#[tokio::test]
+async fn full_differential_logs_then_cutover_bring_the_database_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 3);
+    // Any order on the command line: the chain is ordered by LSN.
+    let mut files = history.logs.clone();
+    files.reverse();
+    files.push(history.differential.clone());
+    files.push(history.full.clone());
+    let mut spec = spec(&emulator, dir.path(), files);
+    spec.cutover = true;
+
+    let (outcome, events) = migrate(spec.clone(), clients.clone()).await;
+    let report = finished(outcome);
+    assert!(report.succeeded(), "{report:?}");
+    assert!(report.online);
+    assert_eq!(report.applied_total, 5);
+    let order: Vec<&Path> = report.steps.iter().map(|s| s.file.as_path()).collect();
+    let mut expected = vec![history.full.as_path(), history.differential.as_path()];
+    expected.extend(history.logs.iter().map(PathBuf::as_path));
+    assert_eq!(order, expected);
+    assert_eq!(uploads(&events), 5);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, MigrateEvent::TaskCreated { .. }))
+            .count(),
+        1,
+        "one task for the whole chain"
+    );
+    assert_eq!(objects(&clients, &KEYS).await, KEYS);
+    let task = report.task.as_ref().unwrap();
+    assert_eq!(task.status.as_str(), "Success");
+    assert_eq!(task.task_id, report.task_id);
+    assert_eq!(
+        database_status(&clients, "Sales").await.as_deref(),
+        Some("Running")
+    );
+
+    // The same command again: everything is recorded as done; nothing is sent or submitted.
+    let (outcome, events) = migrate(spec, clients.clone()).await;
+    let again = finished(outcome);
+    assert!(again.succeeded() && again.online && again.steps.is_empty());
+    assert_eq!(uploads(&events), 0);
+}
+
+#[tokio::test]
+async fn a_broken_chain_is_refused_before_any_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 3);
+    // Without the differential the logs must carry the chain, and log 2 is missing.
+    let files = vec![
+        history.full.clone(),
+        history.logs[0].clone(),
+        history.logs[2].clone(),
+    ];
+    let (outcome, events) = migrate(spec(&emulator, dir.path(), files), clients.clone()).await;
+    let problems = refused(&outcome).join("\n");
+    assert!(problems.contains("missing"), "{problems}");
+    assert_eq!(uploads(&events), 0);
+    assert!(objects(&clients, &KEYS).await.is_empty());
+    assert_eq!(database_status(&clients, "Sales").await, None);
+}
+
+#[tokio::test]
+async fn log_backups_added_later_continue_the_task_and_a_gap_among_them_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 4);
+
+    // Day 1: the full and the first log; the database waits, restoring.
+    let first = vec![history.full.clone(), history.logs[0].clone()];
+    let report = finished(
+        migrate(spec(&emulator, dir.path(), first), clients.clone())
+            .await
+            .0,
+    );
+    assert!(report.succeeded() && !report.online, "{report:?}");
+    assert_eq!(report.applied_total, 2);
+    let task_id = report.task_id.clone();
+    let status = database_status(&clients, "Sales").await;
+    assert!(
+        status.is_some_and(|s| s != "Running"),
+        "restoring, not open"
+    );
+
+    // Log 3 without log 2: refused locally against the recorded chain, nothing sent.
+    let mut next = spec(&emulator, dir.path(), vec![history.logs[2].clone()]);
+    next.task_id = Some(task_id.clone());
+    next.database = None;
+    let (outcome, events) = migrate(next.clone(), clients.clone()).await;
+    let problems = refused(&outcome).join("\n");
+    assert!(problems.contains("missing"), "{problems}");
+    assert_eq!(uploads(&events), 0);
+
+    // Logs 2..4 (given in any order), then the cutover.
+    next.files = vec![
+        history.logs[3].clone(),
+        history.logs[1].clone(),
+        history.logs[2].clone(),
+    ];
+    next.cutover = true;
+    let report = finished(migrate(next, clients.clone()).await.0);
+    assert!(report.succeeded() && report.online, "{report:?}");
+    assert_eq!(report.task_id, task_id);
+    assert_eq!(report.steps.len(), 3);
+    assert_eq!(report.applied_total, 5);
+    assert_eq!(
+        database_status(&clients, "Sales").await.as_deref(),
+        Some("Running")
+    );
+}
+
+#[test]
+fn the_command_line_lists_the_chain_and_says_what_comes_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulator = runtime.block_on(emulator());
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    history(&backups, "Sales", 2);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"))
+        .args(["migrate", "--incremental"])
+        .arg(&backups)
+        .args(["--instance", INSTANCE, "--database", "Sales"])
+        .args(["--bucket", emulator.bucket()])
+        .args(["--oss-endpoint", &emulator.oss_endpoint()])
+        .args(["--rds-endpoint", &emulator.rds_endpoint()])
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("checkpoints"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
+        .env(
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            emulator.access_key_secret(),
+        )
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("restore chain for database Sales"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Sales_LOG_2.trn"), "{stderr}");
+    assert!(
+        stdout.contains("waits for more backups: 4 restored"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--cutover"), "{stdout}");
+    drop(emulator);
+}
