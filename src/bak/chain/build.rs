@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use super::super::{BackupType, Lsn};
 use super::point::ChainPoint;
-use super::problem::{
-    ChainProblem, ChainProblemKind, SkipReason, Skipped, display, list,
-};
+use super::problem::{ChainProblem, ChainProblemKind, SkipReason, Skipped, display, full, list};
 use super::{Chain, ChainFile, ChainReport};
 
 /// The chains of every database among `files`.
@@ -71,7 +69,9 @@ fn screen(file: &ChainFile) -> Result<Option<ChainProblem>, ChainProblem> {
         return Err(ChainProblem::error(
             ChainProblemKind::PasswordProtected,
             path(),
-            format!("{name} is protected by MEDIAPASSWORD or PASSWORD; RDS cannot supply a password"),
+            format!(
+                "{name} is protected by MEDIAPASSWORD or PASSWORD; RDS cannot supply a password"
+            ),
             "back up again without MEDIAPASSWORD/PASSWORD",
         ));
     }
@@ -95,7 +95,9 @@ fn screen(file: &ChainFile) -> Result<Option<ChainProblem>, ChainProblem> {
             return Err(ChainProblem::error(
                 ChainProblemKind::UnsupportedType,
                 path(),
-                format!("{name} is a {kind} backup; RDS restores full, differential and log backups"),
+                format!(
+                    "{name} is a {kind} backup; RDS restores full, differential and log backups"
+                ),
                 "take a full database backup (and differential or log backups after it)",
             ));
         }
@@ -132,10 +134,9 @@ fn drop_duplicates(files: Vec<ChainFile>, problems: &mut Vec<ChainProblem>) -> V
                 ChainProblemKind::Duplicate,
                 vec![original.clone(), file.path.clone()],
                 format!(
-                    "{} and {} are the same backup set ({guid}); bak2rds uses {}",
-                    display(original),
-                    display(&file.path),
-                    display(original)
+                    "{} and {} are the same backup set ({guid}); bak2rds uses the first",
+                    full(original),
+                    full(&file.path)
                 ),
                 "remove the extra copy",
             ));
@@ -297,7 +298,9 @@ fn other_full(other: &Attempt, chosen: &Attempt) -> Skipped {
     let reach = chosen.chain.end.last_lsn;
     let older = other.chain.end.full_checkpoint_lsn < chosen.chain.end.full_checkpoint_lsn;
     let reason = if older {
-        format!("older full backup: the chain starts from the later full {from} (reaches LSN {reach})")
+        format!(
+            "older full backup: the chain starts from the later full {from} (reaches LSN {reach})"
+        )
     } else if let Some(problem) = other.problems.first() {
         format!(
             "the chain from this later full has a problem ({}), while the chain from {from} reaches LSN {reach}",
@@ -321,7 +324,8 @@ fn attempt(
 ) -> Attempt {
     let mut problems = Vec::new();
     let mut skipped = Vec::new();
-    let (differential, point) = pick_differential(full, &start, fulls, diffs, &mut problems, &mut skipped);
+    let (differential, point) =
+        pick_differential(full, &start, fulls, diffs, &mut problems, &mut skipped);
     let after = differential.as_ref().map_or(full, |d| *d);
     let (logs, end) = follow_logs(after, point, logs, &mut problems, &mut skipped);
     Attempt {
@@ -364,9 +368,9 @@ fn pick_differential<'a>(
                     None => problems.push(missing_base(diff)),
                 }
             }
-            Err(problem) if problem.kind == ChainProblemKind::AlreadyCovered => {
-                skipped.push(Skipped::new(&diff.path, SkipReason::AlreadyCovered, problem.message))
-            }
+            Err(problem) if problem.kind == ChainProblemKind::AlreadyCovered => skipped.push(
+                Skipped::new(&diff.path, SkipReason::AlreadyCovered, problem.message),
+            ),
             Err(problem) => problems.push(problem),
         }
     }
@@ -596,7 +600,10 @@ mod tests {
         );
         let chain = &report.chains[0];
         assert_eq!(chain.end.last_lsn, lsn(250));
-        assert_eq!((chain.end.logs_applied, chain.end.differential_applied), (3, true));
+        assert_eq!(
+            (chain.end.logs_applied, chain.end.differential_applied),
+            (3, true)
+        );
         assert_eq!(skip_of(&report, "full1.bak"), Some(SkipReason::OtherFull));
         assert_eq!(
             skip_of(&report, "da.bak"),
@@ -617,7 +624,14 @@ mod tests {
         let report = build_chains(files);
         assert_eq!(
             steps(&report),
-            [["full1.bak", "db.bak", "l3.trn", "l4.trn", "l5.trn", "l6.trn"]]
+            [[
+                "full1.bak",
+                "db.bak",
+                "l3.trn",
+                "l4.trn",
+                "l5.trn",
+                "l6.trn"
+            ]]
         );
         assert_eq!(
             skip_of(&report, "da.bak"),
@@ -638,7 +652,10 @@ mod tests {
         assert_eq!(kinds(&report), [ChainProblemKind::Gap]);
         let gap = &report.problems[0];
         assert_eq!(gap.lsns.map(|r| (r.from, r.to)), Some((lsn(230), lsn(240))));
-        assert_eq!(gap.files, [PathBuf::from("l4.trn"), PathBuf::from("l6.trn")]);
+        assert_eq!(
+            gap.files,
+            [PathBuf::from("l4.trn"), PathBuf::from("l6.trn")]
+        );
         assert_eq!(skip_of(&report, "l6.trn"), Some(SkipReason::AfterGap));
         assert_eq!(steps(&report), [["full2.bak", "dc.bak", "l4.trn"]]);
     }
@@ -656,7 +673,10 @@ mod tests {
         let report = build_chains(files);
         assert!(report.is_clean(), "{:?}", report.problems);
         assert_eq!(steps(&report), [["full1.bak", "d1.bak"]]);
-        let skipped = report.skipped.iter().find(|s| s.why == SkipReason::OtherFull);
+        let skipped = report
+            .skipped
+            .iter()
+            .find(|s| s.why == SkipReason::OtherFull);
         assert!(
             skipped.is_some_and(|s| s.path == std::path::Path::new("full2.bak")
                 && s.reason.contains(&lsn(310).to_string())),
@@ -676,7 +696,10 @@ mod tests {
             overlap.files,
             [PathBuf::from("l6.trn"), PathBuf::from("other.trn")]
         );
-        assert_eq!(overlap.lsns.map(|r| (r.from, r.to)), Some((lsn(240), lsn(245))));
+        assert_eq!(
+            overlap.lsns.map(|r| (r.from, r.to)),
+            Some((lsn(240), lsn(245)))
+        );
         assert_eq!(
             steps(&report),
             [["full2.bak", "dc.bak", "l4.trn", "l5.trn", "l6.trn"]]
@@ -769,14 +792,22 @@ mod tests {
         got.sort_by_key(|k| k.as_str());
         assert_eq!(
             got,
-            [ChainProblemKind::MissingBaseFull, ChainProblemKind::OtherFork]
+            [
+                ChainProblemKind::MissingBaseFull,
+                ChainProblemKind::OtherFork
+            ]
         );
         // Two databases, two chains.
         assert_eq!(steps(&report), [["hr.bak"], ["full.bak"]]);
 
         let only_sales = build_chains_for(files, Some("Sales"));
-        assert!(only_sales.problems.iter().any(|p| p.kind == ChainProblemKind::OtherDatabase
-            && p.files == [PathBuf::from("hr.bak")]));
+        assert!(
+            only_sales
+                .problems
+                .iter()
+                .any(|p| p.kind == ChainProblemKind::OtherDatabase
+                    && p.files == [PathBuf::from("hr.bak")])
+        );
         assert_eq!(steps(&only_sales), [["full.bak"]]);
 
         let none = build_chains(vec![log("l.trn", 100, 150)]);
@@ -790,7 +821,10 @@ mod tests {
     fn kinds_serialize_as_stable_strings() {
         let json = serde_json::to_string(&ChainProblemKind::MissingBaseFull).unwrap();
         assert_eq!(json, "\"missing_base_full\"");
-        assert_eq!(ChainProblemKind::MissingBaseFull.as_str(), "missing_base_full");
+        assert_eq!(
+            ChainProblemKind::MissingBaseFull.as_str(),
+            "missing_base_full"
+        );
         let json = serde_json::to_string(&SkipReason::AfterGap).unwrap();
         assert_eq!(json, "\"after_gap\"");
     }

@@ -126,13 +126,15 @@ impl ChainPoint {
         }
     }
 
-    fn apply_differential(&self, diff: &BackupInfo, path: &Path) -> Result<ChainPoint, ChainProblem> {
+    fn apply_differential(
+        &self,
+        diff: &BackupInfo,
+        path: &Path,
+    ) -> Result<ChainPoint, ChainProblem> {
         let base = diff
             .differential_base_lsn
             .ok_or_else(|| missing(path, "DifferentialBaseLSN"))?;
-        let last = diff
-            .last_lsn
-            .ok_or_else(|| missing(path, "LastLSN"))?;
+        let last = diff.last_lsn.ok_or_else(|| missing(path, "LastLSN"))?;
         let guid_differs = matches!(
             (diff.differential_base_guid, self.full_backup_set_guid),
             (Some(theirs), Some(ours)) if theirs != ours
@@ -161,12 +163,8 @@ impl ChainPoint {
     }
 
     fn apply_log(&self, log: &BackupInfo, path: &Path) -> Result<ChainPoint, ChainProblem> {
-        let first = log
-            .first_lsn
-            .ok_or_else(|| missing(path, "FirstLSN"))?;
-        let last = log
-            .last_lsn
-            .ok_or_else(|| missing(path, "LastLSN"))?;
+        let first = log.first_lsn.ok_or_else(|| missing(path, "FirstLSN"))?;
+        let last = log.last_lsn.ok_or_else(|| missing(path, "LastLSN"))?;
         let point = self.last_lsn;
         if last <= point {
             return Err(ChainProblem::already_covered(path, last, point));
@@ -285,7 +283,11 @@ pub(super) mod tests {
             let err = at_full
                 .apply(&info(BackupType::Log, first, last), p("old.trn"))
                 .unwrap_err();
-            assert_eq!(err.kind, ChainProblemKind::AlreadyCovered, "{first}..{last}");
+            assert_eq!(
+                err.kind,
+                ChainProblemKind::AlreadyCovered,
+                "{first}..{last}"
+            );
         }
 
         // Starts after the point: a gap naming both LSNs.
@@ -300,8 +302,16 @@ pub(super) mod tests {
                 to: lsn(160)
             })
         );
-        assert!(err.message.contains(&lsn(150).to_string()), "{}", err.message);
-        assert!(err.message.contains(&lsn(160).to_string()), "{}", err.message);
+        assert!(
+            err.message.contains(&lsn(150).to_string()),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains(&lsn(160).to_string()),
+            "{}",
+            err.message
+        );
         assert!(err.fix.contains("msdb"), "{}", err.fix);
 
         // Continues exactly.
@@ -382,9 +392,14 @@ pub(super) mod tests {
             .apply(&info(BackupType::Log, 100, 150), p("l.trn"))
             .unwrap();
         let json = serde_json::to_string(&point).unwrap();
-        assert!(json.contains("\"last_lsn\":\"21000000015000001\""), "{json}");
+        assert!(
+            json.contains("\"last_lsn\":\"21000000015000001\""),
+            "{json}"
+        );
         let back: ChainPoint = serde_json::from_str(&json).unwrap();
         assert_eq!(back, point);
-        assert!(serde_json::from_str::<ChainPoint>(&json.replace("21000000015000001", "x")).is_err());
+        assert!(
+            serde_json::from_str::<ChainPoint>(&json.replace("21000000015000001", "x")).is_err()
+        );
     }
 }

@@ -125,7 +125,12 @@ impl ChainProblem {
     }
 
     /// A warning-severity problem.
-    pub fn warning(kind: ChainProblemKind, files: Vec<PathBuf>, message: String, fix: &str) -> Self {
+    pub fn warning(
+        kind: ChainProblemKind,
+        files: Vec<PathBuf>,
+        message: String,
+        fix: &str,
+    ) -> Self {
         ChainProblem {
             severity: Severity::Warning,
             ..ChainProblem::error(kind, files, message, fix)
@@ -258,8 +263,16 @@ impl Skipped {
     }
 }
 
-/// A path as printed in messages.
+/// A path as named in messages: the file name (the problem's `files` hold the full paths).
 pub(super) fn display(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A full path, where file names alone could be the same (duplicates).
+pub(super) fn full(path: &Path) -> String {
     path.display().to_string()
 }
 
