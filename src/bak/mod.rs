@@ -8,7 +8,8 @@
 //! Modules: `cursor` (bounds-checked reads) · `raw` (spec-named offsets) · `mtf` (block walk) ·
 //! `sqlmeta` (SCIN/SFGI/SFIN) · `compressed` (MSSQLBAK) · `pages` (page checksums) ·
 //! `sniff` (what a non-backup is) · `examine` (facts → findings) · `verdict` (classes) ·
-//! `target` (SQL Server releases) · `names` (object keys, database names) · `synth` (writer).
+//! `target` (SQL Server releases) · `names` (object keys, database names) · `synth` (writer) ·
+//! `chain` (restore chains of full, differential and log backups by LSN).
 
 pub mod chain;
 mod compressed;
@@ -28,6 +29,10 @@ pub mod verdict;
 
 use serde::Serialize;
 
+pub use chain::{
+    Chain, ChainFile, ChainPoint, ChainProblem, ChainProblemKind, ChainReport, Skipped,
+    build_chains, read_chain_files,
+};
 pub use error::{ParseError, ParseErrorKind};
 pub use examine::examine;
 pub use names::{database_name_problem, object_key_for, object_key_for_backup};

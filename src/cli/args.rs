@@ -62,7 +62,7 @@ pub enum Command {
 /// `bak2rds inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Backup files to inspect.
+    /// Backup files to inspect (with --chain, folders too).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Also recompute SQL Server's checksum of every data page (reads the whole file).
@@ -75,6 +75,17 @@ pub struct InspectArgs {
     /// The database name the backup will be restored as; checked against SQL Server's and RDS's rules.
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
+    /// Check the files (and folders, one level deep) as one restore chain: full, latest
+    /// differential, logs in LSN order, with gaps and other problems. `--chain=DB` keeps only
+    /// the backups of database DB.
+    #[arg(
+        long,
+        value_name = "DB",
+        num_args = 0..=1,
+        require_equals = true,
+        conflicts_with_all = ["verify_pages", "target_version", "database"]
+    )]
+    pub chain: Option<Option<String>>,
 }
 
 /// `bak2rds synth`.

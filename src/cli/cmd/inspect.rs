@@ -1,6 +1,8 @@
 //! `bak2rds inspect`: examine each file, print a compact RESTORE HEADERONLY + FILELISTONLY
 //! summary with the verdict and every finding's fix, or `--json` (schema: docs/inspect.md).
 //! Exit status: 0 all accepted (warnings allowed), 2 any refused, 1 any file unreadable.
+//! With `--chain`: the files as restore chains (bak::chain); 0 clean, 2 any error-severity
+//! problem, 1 any file unreadable.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,6 +10,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::bak::chain::{self, Chain, ChainFile, ChainPoint, ChainProblemKind, ChainReport};
 use crate::bak::{self, BackupInfo, Report, Rules, TargetVersion};
 use crate::cli::Status;
 use crate::cli::args::InspectArgs;
@@ -26,6 +29,9 @@ struct FileReport<'a> {
 
 /// Runs `bak2rds inspect`.
 pub fn run(args: InspectArgs, printer: &Printer) -> anyhow::Result<Status> {
+    if let Some(database) = &args.chain {
+        return run_chain(&args.files, database.as_deref(), printer);
+    }
     let target_version = args
         .target_version
         .as_deref()
@@ -171,4 +177,186 @@ fn render_backup(out: &mut String, b: &BackupInfo) {
             file.physical_name
         );
     }
+}
+
+/// `inspect --chain`: read every header, build the chains, print them.
+fn run_chain(
+    paths: &[std::path::PathBuf],
+    database: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<Status> {
+    let (files, read_problems) = chain::read_chain_files(paths);
+    let mut report = chain::build_chains_for(files, database);
+    // Problems reading files come first: they explain what is missing from the chains.
+    report.problems.splice(0..0, read_problems);
+    if printer.json() {
+        printer.json_document(&ChainDocument::of(&report))?;
+    } else {
+        printer.line(render_chains(&report).trim_end())?;
+    }
+    let unreadable = report
+        .problems
+        .iter()
+        .filter(|p| p.kind == ChainProblemKind::Unreadable)
+        .count();
+    if unreadable > 0 {
+        anyhow::bail!("{unreadable} paths could not be read");
+    }
+    Ok(if report.is_clean() {
+        Status::Done
+    } else {
+        Status::Refused
+    })
+}
+
+/// The `--chain --json` document (schema: docs/inspect.md): steps carry the header fields a
+/// chain is judged by, not the whole header.
+#[derive(Debug, Serialize)]
+struct ChainDocument<'a> {
+    clean: bool,
+    chains: Vec<ChainView<'a>>,
+    skipped: &'a [chain::Skipped],
+    problems: &'a [chain::ChainProblem],
+}
+
+#[derive(Debug, Serialize)]
+struct ChainView<'a> {
+    database: &'a str,
+    database_guid: Option<bak::Guid>,
+    steps: Vec<StepView>,
+    end: &'a ChainPoint,
+}
+
+#[derive(Debug, Serialize)]
+struct StepView {
+    step: usize,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    path: String,
+    size: u64,
+    first_lsn: Option<bak::Lsn>,
+    last_lsn: Option<bak::Lsn>,
+    checkpoint_lsn: Option<bak::Lsn>,
+    differential_base_lsn: Option<bak::Lsn>,
+    backup_set_guid: Option<bak::Guid>,
+    backup_finish_date: Option<bak::MtfDate>,
+}
+
+impl<'a> ChainDocument<'a> {
+    fn of(report: &'a ChainReport) -> Self {
+        ChainDocument {
+            clean: report.is_clean(),
+            chains: report.chains.iter().map(ChainView::of).collect(),
+            skipped: &report.skipped,
+            problems: &report.problems,
+        }
+    }
+}
+
+impl<'a> ChainView<'a> {
+    fn of(chain: &'a Chain) -> Self {
+        ChainView {
+            database: &chain.database,
+            database_guid: chain.full.info.database_guid,
+            steps: chain
+                .steps()
+                .into_iter()
+                .enumerate()
+                .map(|(index, file)| StepView::of(index + 1, file))
+                .collect(),
+            end: &chain.end,
+        }
+    }
+}
+
+impl StepView {
+    fn of(step: usize, file: &ChainFile) -> Self {
+        let info = &file.info;
+        StepView {
+            step,
+            kind: type_name(info),
+            path: file.path.display().to_string(),
+            size: file.size,
+            first_lsn: info.first_lsn,
+            last_lsn: info.last_lsn,
+            checkpoint_lsn: info.checkpoint_lsn,
+            differential_base_lsn: info.differential_base_lsn,
+            backup_set_guid: info.backup_set_guid,
+            backup_finish_date: info.backup_finish_date,
+        }
+    }
+}
+
+fn type_name(info: &BackupInfo) -> &'static str {
+    info.backup_type.map_or("unknown", |t| t.as_str())
+}
+
+/// The human form: per database the ordered chain, then skipped files, then problems.
+pub fn render_chains(report: &ChainReport) -> String {
+    let mut out = String::new();
+    let lsn = |l: Option<bak::Lsn>| l.map(|l| l.to_string()).unwrap_or_else(|| "-".to_owned());
+    for chain in &report.chains {
+        let guid = chain
+            .full
+            .info
+            .database_guid
+            .map(|g| format!(" (database GUID {g})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "database \"{}\"{guid}", chain.database);
+        let _ = writeln!(
+            out,
+            "  {:<4} {:<12} {:<17}  {:<17}  file",
+            "step", "type", "first LSN", "last LSN"
+        );
+        for (index, file) in chain.steps().into_iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {:<4} {:<12} {:<17}  {:<17}  {}",
+                index + 1,
+                type_name(&file.info),
+                lsn(file.info.first_lsn),
+                lsn(file.info.last_lsn),
+                file.path.display()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  restores to LSN {} in {} steps\n",
+            chain.end.last_lsn,
+            chain.steps().len()
+        );
+    }
+    if !report.skipped.is_empty() {
+        let _ = writeln!(out, "skipped");
+        for skipped in &report.skipped {
+            let _ = writeln!(
+                out,
+                "  {}\n            {}",
+                skipped.path.display(),
+                skipped.reason
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if !report.problems.is_empty() {
+        let _ = writeln!(out, "problems");
+        for problem in &report.problems {
+            let _ = writeln!(
+                out,
+                "  {:<9} [{}] {}\n            fix: {}",
+                problem.severity.to_string(),
+                problem.kind,
+                problem.message,
+                problem.fix
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let verdict = if report.is_clean() {
+        "clean: restore the steps in order"
+    } else {
+        "not restorable as given: see the problems"
+    };
+    let _ = writeln!(out, "chain     {verdict}");
+    out
 }
