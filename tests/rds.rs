@@ -90,6 +90,7 @@ async fn start(instances: Vec<InstanceConfig>) -> Emulated {
     let config = RdsConfig {
         instances,
         restore_ms: RESTORE_MS,
+        ..RdsConfig::default()
     };
     let source: Arc<dyn ObjectSource> = objects.clone();
     let emulator = Arc::new(RdsEmulator::new(config, credentials, source));
