@@ -22,20 +22,20 @@ use bak2rds::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 use bak2rds::rds::{Credentials, RdsClient, RdsClientConfig, RdsError, SignatureVersion};
 use bytes::Bytes;
 
-const AK: &str = "LTAI5tEmulatorKey";
-const SECRET: &str = "EmulatorSecret-do-not-print";
+pub(crate) const AK: &str = "LTAI5tEmulatorKey";
+pub(crate) const SECRET: &str = "EmulatorSecret-do-not-print";
 const STS_AK: &str = "STS.EmulatorTemp";
 const STS_SECRET: &str = "TempSecret";
 const STS_TOKEN: &str = "CAIS.emulator+token/==";
-const BUCKET: &str = "mig-bucket";
-const OSS_ENDPOINT: &str = "oss-cn-hangzhou.aliyuncs.com";
-const INSTANCE: &str = "rm-test0001";
-const RESTORE_MS: u64 = 300;
+pub(crate) const BUCKET: &str = "mig-bucket";
+pub(crate) const OSS_ENDPOINT: &str = "oss-cn-hangzhou.aliyuncs.com";
+pub(crate) const INSTANCE: &str = "rm-test0001";
+pub(crate) const RESTORE_MS: u64 = 300;
 const GIB: u64 = 1 << 30;
 
 /// Objects in memory, as the emulator's OSS store would hold them.
 #[derive(Default)]
-struct MemoryObjects(Mutex<HashMap<(String, String), Bytes>>);
+pub(crate) struct MemoryObjects(Mutex<HashMap<(String, String), Bytes>>);
 
 impl ObjectSource for MemoryObjects {
     fn read_object(&self, bucket: &str, key: &str) -> std::io::Result<Option<Bytes>> {
@@ -45,7 +45,7 @@ impl ObjectSource for MemoryObjects {
 }
 
 impl MemoryObjects {
-    fn put(&self, key: &str, data: Bytes) {
+    pub(crate) fn put(&self, key: &str, data: Bytes) {
         self.0
             .lock()
             .unwrap()
@@ -54,13 +54,13 @@ impl MemoryObjects {
 }
 
 /// A running emulator and what tests need to talk to it.
-struct Emulated {
-    url: String,
-    emulator: Arc<RdsEmulator>,
-    objects: Arc<MemoryObjects>,
+pub(crate) struct Emulated {
+    pub(crate) url: String,
+    pub(crate) emulator: Arc<RdsEmulator>,
+    pub(crate) objects: Arc<MemoryObjects>,
 }
 
-fn instance(id: &str) -> InstanceConfig {
+pub(crate) fn instance(id: &str) -> InstanceConfig {
     InstanceConfig {
         id: id.into(),
         region: "cn-hangzhou".into(),
@@ -82,16 +82,21 @@ fn instance(id: &str) -> InstanceConfig {
 }
 
 async fn start(instances: Vec<InstanceConfig>) -> Emulated {
+    start_with(RdsConfig {
+        instances,
+        restore_ms: RESTORE_MS,
+        ..RdsConfig::default()
+    })
+    .await
+}
+
+/// An emulated RDS serving `config` on 127.0.0.1.
+pub(crate) async fn start_with(config: RdsConfig) -> Emulated {
     let objects = Arc::new(MemoryObjects::default());
     let credentials = vec![
         Credentials::new(AK, SECRET),
         Credentials::new(STS_AK, STS_SECRET).with_security_token(STS_TOKEN),
     ];
-    let config = RdsConfig {
-        instances,
-        restore_ms: RESTORE_MS,
-        ..RdsConfig::default()
-    };
     let source: Arc<dyn ObjectSource> = objects.clone();
     let emulator = Arc::new(RdsEmulator::new(config, credentials, source));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -105,7 +110,11 @@ async fn start(instances: Vec<InstanceConfig>) -> Emulated {
     }
 }
 
-fn client(url: &str, signature: SignatureVersion, credentials: Credentials) -> RdsClient {
+pub(crate) fn client(
+    url: &str,
+    signature: SignatureVersion,
+    credentials: Credentials,
+) -> RdsClient {
     let mut config = RdsClientConfig::new("cn-hangzhou");
     config.endpoint = Some(url.to_owned());
     config.signature = signature;
@@ -126,7 +135,7 @@ fn fast_wait() -> WaitOptions {
     }
 }
 
-fn fixture(relative: &str) -> Option<Bytes> {
+pub(crate) fn fixture(relative: &str) -> Option<Bytes> {
     let dir: PathBuf = crate::util::fixtures_dir()?;
     Some(Bytes::from(std::fs::read(dir.join(relative)).unwrap()))
 }
