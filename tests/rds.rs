@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bak2rds::bak::synth::{SynthChain, SynthDatabase, write_synthetic};
 use bak2rds::emulator::rds::{
     AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
 };
@@ -586,7 +587,9 @@ fn sdk_python() -> Option<PathBuf> {
 }
 
 /// aliyun-python-sdk-core + aliyun-python-sdk-rds (V1) and alibabacloud-tea-openapi (V1, V3)
-/// against the emulated RDS: well-formed answers for every call, STS, a wrong secret refused.
+/// against the emulated RDS: well-formed answers for every call, STS, a wrong secret refused,
+/// and an incremental migration (UPDF full, UPDF log, DescribeOssDownloads,
+/// CreateOnlineDatabaseTask) through the core SDK and the Tea SDK.
 #[tokio::test(flavor = "multi_thread")]
 async fn official_python_sdks_accept_the_emulated_rds() {
     let Some(full) = fixture(FULL_2019) else {
@@ -595,15 +598,28 @@ async fn official_python_sdks_accept_the_emulated_rds() {
     let Some(python) = sdk_python() else { return };
     let emu = start(vec![instance(INSTANCE)]).await;
     emu.objects.put("backups/sdk.bak", full);
+    // The incremental scenario's chain: a full and the log that follows it.
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        "SdkUpdf",
+        bak2rds::bak::TargetVersion::parse("2019").unwrap(),
+    ));
+    for (key, spec) in [
+        ("backups/updf.bak", chain.full(2 << 20)),
+        ("backups/updf_1.trn", chain.log(64 << 10)),
+    ] {
+        let mut bytes = Vec::new();
+        write_synthetic(&mut bytes, &spec).unwrap();
+        emu.objects.put(key, Bytes::from(bytes));
+    }
+    let position = |key: &str| format!("{OSS_ENDPOINT}:{BUCKET}:{key}");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sdk/rds_scenarios.py");
     let output = tokio::process::Command::new(python)
         .arg(script)
         .args(["--endpoint", emu.url.trim_start_matches("http://")])
         .args(["--instance", INSTANCE])
-        .args([
-            "--position",
-            &format!("{OSS_ENDPOINT}:{BUCKET}:backups/sdk.bak"),
-        ])
+        .args(["--position", &position("backups/sdk.bak")])
+        .args(["--updf-full", &position("backups/updf.bak")])
+        .args(["--updf-log", &position("backups/updf_1.trn")])
         .env(bak2rds::env_vars::ALIBABA_CLOUD_ACCESS_KEY_ID, AK)
         .env(bak2rds::env_vars::ALIBABA_CLOUD_ACCESS_KEY_SECRET, SECRET)
         .env("BAK2RDS_SDK_STS_KEY_ID", STS_AK)
@@ -627,8 +643,9 @@ async fn official_python_sdks_accept_the_emulated_rds() {
         .unwrap()
         .parse()
         .unwrap();
-    // 3 dialects × 5 calls, 2 STS dialects × 5 calls, 3 wrong-secret refusals.
-    assert_eq!(passed, 28, "{stdout}");
+    // 3 dialects × 5 calls, 2 STS dialects × 5 calls, 2 SDKs × 4 incremental steps, 3
+    // wrong-secret refusals.
+    assert_eq!(passed, 36, "{stdout}");
 }
 
 /// Runs the binary against the emulator: exit code, stdout, stdout + stderr.
