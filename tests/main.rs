@@ -17,6 +17,8 @@ mod oss_client;
 mod upload;
 // RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
 mod rds;
+// Incremental migration (UPDF chains, CreateOnlineDatabaseTask) against the emulated RDS.
+mod rds_incremental;
 // Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
 mod sdk;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.

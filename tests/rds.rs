@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bak2rds::bak::synth::{SynthChain, SynthDatabase, write_synthetic};
 use bak2rds::emulator::rds::{
     AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
 };
@@ -22,20 +23,20 @@ use bak2rds::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 use bak2rds::rds::{Credentials, RdsClient, RdsClientConfig, RdsError, SignatureVersion};
 use bytes::Bytes;
 
-const AK: &str = "LTAI5tEmulatorKey";
-const SECRET: &str = "EmulatorSecret-do-not-print";
+pub(crate) const AK: &str = "LTAI5tEmulatorKey";
+pub(crate) const SECRET: &str = "EmulatorSecret-do-not-print";
 const STS_AK: &str = "STS.EmulatorTemp";
 const STS_SECRET: &str = "TempSecret";
 const STS_TOKEN: &str = "CAIS.emulator+token/==";
-const BUCKET: &str = "mig-bucket";
-const OSS_ENDPOINT: &str = "oss-cn-hangzhou.aliyuncs.com";
-const INSTANCE: &str = "rm-test0001";
-const RESTORE_MS: u64 = 300;
+pub(crate) const BUCKET: &str = "mig-bucket";
+pub(crate) const OSS_ENDPOINT: &str = "oss-cn-hangzhou.aliyuncs.com";
+pub(crate) const INSTANCE: &str = "rm-test0001";
+pub(crate) const RESTORE_MS: u64 = 300;
 const GIB: u64 = 1 << 30;
 
 /// Objects in memory, as the emulator's OSS store would hold them.
 #[derive(Default)]
-struct MemoryObjects(Mutex<HashMap<(String, String), Bytes>>);
+pub(crate) struct MemoryObjects(Mutex<HashMap<(String, String), Bytes>>);
 
 impl ObjectSource for MemoryObjects {
     fn read_object(&self, bucket: &str, key: &str) -> std::io::Result<Option<Bytes>> {
@@ -45,7 +46,7 @@ impl ObjectSource for MemoryObjects {
 }
 
 impl MemoryObjects {
-    fn put(&self, key: &str, data: Bytes) {
+    pub(crate) fn put(&self, key: &str, data: Bytes) {
         self.0
             .lock()
             .unwrap()
@@ -54,13 +55,13 @@ impl MemoryObjects {
 }
 
 /// A running emulator and what tests need to talk to it.
-struct Emulated {
-    url: String,
-    emulator: Arc<RdsEmulator>,
-    objects: Arc<MemoryObjects>,
+pub(crate) struct Emulated {
+    pub(crate) url: String,
+    pub(crate) emulator: Arc<RdsEmulator>,
+    pub(crate) objects: Arc<MemoryObjects>,
 }
 
-fn instance(id: &str) -> InstanceConfig {
+pub(crate) fn instance(id: &str) -> InstanceConfig {
     InstanceConfig {
         id: id.into(),
         region: "cn-hangzhou".into(),
@@ -82,15 +83,21 @@ fn instance(id: &str) -> InstanceConfig {
 }
 
 async fn start(instances: Vec<InstanceConfig>) -> Emulated {
+    start_with(RdsConfig {
+        instances,
+        restore_ms: RESTORE_MS,
+        ..RdsConfig::default()
+    })
+    .await
+}
+
+/// An emulated RDS serving `config` on 127.0.0.1.
+pub(crate) async fn start_with(config: RdsConfig) -> Emulated {
     let objects = Arc::new(MemoryObjects::default());
     let credentials = vec![
         Credentials::new(AK, SECRET),
         Credentials::new(STS_AK, STS_SECRET).with_security_token(STS_TOKEN),
     ];
-    let config = RdsConfig {
-        instances,
-        restore_ms: RESTORE_MS,
-    };
     let source: Arc<dyn ObjectSource> = objects.clone();
     let emulator = Arc::new(RdsEmulator::new(config, credentials, source));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -104,7 +111,11 @@ async fn start(instances: Vec<InstanceConfig>) -> Emulated {
     }
 }
 
-fn client(url: &str, signature: SignatureVersion, credentials: Credentials) -> RdsClient {
+pub(crate) fn client(
+    url: &str,
+    signature: SignatureVersion,
+    credentials: Credentials,
+) -> RdsClient {
     let mut config = RdsClientConfig::new("cn-hangzhou");
     config.endpoint = Some(url.to_owned());
     config.signature = signature;
@@ -125,7 +136,7 @@ fn fast_wait() -> WaitOptions {
     }
 }
 
-fn fixture(relative: &str) -> Option<Bytes> {
+pub(crate) fn fixture(relative: &str) -> Option<Bytes> {
     let dir: PathBuf = crate::util::fixtures_dir()?;
     Some(Bytes::from(std::fs::read(dir.join(relative)).unwrap()))
 }
@@ -576,7 +587,9 @@ fn sdk_python() -> Option<PathBuf> {
 }
 
 /// aliyun-python-sdk-core + aliyun-python-sdk-rds (V1) and alibabacloud-tea-openapi (V1, V3)
-/// against the emulated RDS: well-formed answers for every call, STS, a wrong secret refused.
+/// against the emulated RDS: well-formed answers for every call, STS, a wrong secret refused,
+/// and an incremental migration (UPDF full, UPDF log, DescribeOssDownloads,
+/// CreateOnlineDatabaseTask) through the core SDK and the Tea SDK.
 #[tokio::test(flavor = "multi_thread")]
 async fn official_python_sdks_accept_the_emulated_rds() {
     let Some(full) = fixture(FULL_2019) else {
@@ -585,15 +598,28 @@ async fn official_python_sdks_accept_the_emulated_rds() {
     let Some(python) = sdk_python() else { return };
     let emu = start(vec![instance(INSTANCE)]).await;
     emu.objects.put("backups/sdk.bak", full);
+    // The incremental scenario's chain: a full and the log that follows it.
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        "SdkUpdf",
+        bak2rds::bak::TargetVersion::parse("2019").unwrap(),
+    ));
+    for (key, spec) in [
+        ("backups/updf.bak", chain.full(2 << 20)),
+        ("backups/updf_1.trn", chain.log(64 << 10)),
+    ] {
+        let mut bytes = Vec::new();
+        write_synthetic(&mut bytes, &spec).unwrap();
+        emu.objects.put(key, Bytes::from(bytes));
+    }
+    let position = |key: &str| format!("{OSS_ENDPOINT}:{BUCKET}:{key}");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sdk/rds_scenarios.py");
     let output = tokio::process::Command::new(python)
         .arg(script)
         .args(["--endpoint", emu.url.trim_start_matches("http://")])
         .args(["--instance", INSTANCE])
-        .args([
-            "--position",
-            &format!("{OSS_ENDPOINT}:{BUCKET}:backups/sdk.bak"),
-        ])
+        .args(["--position", &position("backups/sdk.bak")])
+        .args(["--updf-full", &position("backups/updf.bak")])
+        .args(["--updf-log", &position("backups/updf_1.trn")])
         .env(bak2rds::env_vars::ALIBABA_CLOUD_ACCESS_KEY_ID, AK)
         .env(bak2rds::env_vars::ALIBABA_CLOUD_ACCESS_KEY_SECRET, SECRET)
         .env("BAK2RDS_SDK_STS_KEY_ID", STS_AK)
@@ -617,8 +643,9 @@ async fn official_python_sdks_accept_the_emulated_rds() {
         .unwrap()
         .parse()
         .unwrap();
-    // 3 dialects × 5 calls, 2 STS dialects × 5 calls, 3 wrong-secret refusals.
-    assert_eq!(passed, 28, "{stdout}");
+    // 3 dialects × 5 calls, 2 STS dialects × 5 calls, 2 SDKs × 4 incremental steps, 3
+    // wrong-secret refusals.
+    assert_eq!(passed, 36, "{stdout}");
 }
 
 /// Runs the binary against the emulator: exit code, stdout, stdout + stderr.

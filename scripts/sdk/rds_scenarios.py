@@ -10,8 +10,14 @@ DescribeMigrateTasks and DescribeOssDownloads and checks the answers are well fo
 lists parsed by the typed models, string-typed numbers); STS credentials work; a wrong secret is
 refused.
 
+With --updf-full and --updf-log (a full backup and a log backup that follows it), the core SDK
+and the Tea SDK (V3) each run an incremental migration (rds-api.md §1.6): CreateMigrateTask
+UPDF of the full until the task is Waiting, CreateMigrateTask UPDF of the log with the same
+MigrateTaskId, DescribeOssDownloads listing both files, CreateOnlineDatabaseTask until Success.
+
 Usage:
   rds_scenarios.py --endpoint 127.0.0.1:PORT --instance ID --position ENDPOINT:BUCKET:KEY
+                   [--updf-full ENDPOINT:BUCKET:KEY --updf-log ENDPOINT:BUCKET:KEY]
 Credentials come from the environment: ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET, and for the STS
 scenarios BAK2RDS_SDK_STS_KEY_ID / BAK2RDS_SDK_STS_SECRET / BAK2RDS_SDK_STS_TOKEN.
 Last line: "sdk-rds: N passed, M failed"; exit status 1 if any failed.
@@ -21,6 +27,7 @@ import datetime
 import json
 import os
 import sys
+import time
 import traceback
 
 VALID_STATUSES = {"NoStart", "Running", "Success", "Failed", "Waiting"}
@@ -47,6 +54,48 @@ def window():
     now = datetime.datetime.now(datetime.timezone.utc)
     fmt = "%Y-%m-%dT%H:%MZ"
     return (now - datetime.timedelta(hours=1)).strftime(fmt), (now + datetime.timedelta(minutes=5)).strftime(fmt)
+
+
+def wait_for(describe, wanted, what, timeout=20.0):
+    """Polls describe() -> status until it is `wanted`; fails on Failed or after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = describe()
+        if status == wanted:
+            return
+        check(status != "Failed", f"{what}: task Failed")
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: still {status} after {timeout} s, wanted {wanted}")
+
+
+def incremental_scenarios(label, calls):
+    """One incremental migration through `calls`, an SDK's create/describe/downloads/online."""
+    task = {}
+    db = "sdk_updf_" + label.replace("-", "_")
+
+    def full():
+        task["id"] = calls["create"](db, "full", None)
+        wait_for(lambda: calls["status"](task["id"]), "Waiting", "UPDF full")
+
+    def log():
+        again = calls["create"](db, "log", task["id"])
+        check(again == task["id"], f"the increment joins task {task['id']}, got {again}")
+        wait_for(lambda: calls["status"](task["id"]), "Waiting", "UPDF log")
+
+    def downloads():
+        files = calls["downloads"](task["id"])
+        check(files == [("Database", "Restored"), ("Transaction_Log", "Restored")], f"files {files}")
+
+    def online():
+        calls["online"](db, task["id"])
+        wait_for(lambda: calls["status"](task["id"]), "Success", "CreateOnlineDatabaseTask")
+
+    for name, fn in [("CreateMigrateTask UPDF full", full), ("CreateMigrateTask UPDF log", log),
+                     ("DescribeOssDownloads UPDF", downloads), ("CreateOnlineDatabaseTask", online)]:
+        scenario(f"{label} {name}", fn)
+        if not RESULTS or RESULTS[-1][1] is not None:
+            return  # later steps depend on this one
 
 
 # ------------------------------------------------------------------ old core SDK (V1)
@@ -134,6 +183,52 @@ def core_scenarios(args, key_id, secret, label, token=None):
         scenario(f"{label} DescribeOssDownloads", downloads)
 
 
+def core_incremental(args):
+    from aliyunsdkrds.request.v20140815.CreateMigrateTaskRequest import CreateMigrateTaskRequest
+    from aliyunsdkrds.request.v20140815.CreateOnlineDatabaseTaskRequest import CreateOnlineDatabaseTaskRequest
+    from aliyunsdkrds.request.v20140815.DescribeMigrateTaskByIdRequest import DescribeMigrateTaskByIdRequest
+    from aliyunsdkrds.request.v20140815.DescribeOssDownloadsRequest import DescribeOssDownloadsRequest
+
+    client, host = core_client(args, args.key_id, args.secret)
+
+    def create(db, which, task_id):
+        r = CreateMigrateTaskRequest()
+        r.set_DBInstanceId(args.instance)
+        r.set_DBName(db)
+        r.set_BackupMode("UPDF")
+        r.set_IsOnlineDB("False")
+        r.set_OssObjectPositions(args.updf_full if which == "full" else args.updf_log)
+        if task_id:
+            r.set_MigrateTaskId(task_id)
+        body = core_call(client, host, r)
+        check(body["BackupMode"] == "UPDF", f"BackupMode {body['BackupMode']}")
+        return body["MigrateTaskId"]
+
+    def status(task_id):
+        r = DescribeMigrateTaskByIdRequest()
+        r.set_DBInstanceId(args.instance)
+        r.set_MigrateTaskId(task_id)
+        return core_call(client, host, r)["Status"]
+
+    def downloads(task_id):
+        r = DescribeOssDownloadsRequest()
+        r.set_DBInstanceId(args.instance)
+        r.set_MigrateTaskId(task_id)
+        files = core_call(client, host, r)["Items"]["OssDownload"]
+        return [(f["BackupMode"], f["Status"]) for f in files]
+
+    def online(db, task_id):
+        r = CreateOnlineDatabaseTaskRequest()
+        r.set_DBInstanceId(args.instance)
+        r.set_DBName(db)
+        r.set_MigrateTaskId(task_id)
+        r.set_CheckDBMode("AsyncExecuteDBCheck")
+        check(core_call(client, host, r)["RequestId"], "RequestId")
+
+    incremental_scenarios("core-v1", {"create": create, "status": status, "downloads": downloads,
+                                      "online": online})
+
+
 def core_wrong_secret(args):
     from aliyunsdkcore.acs_exception.exceptions import ServerException
     from aliyunsdkrds.request.v20140815.DescribeDBInstanceAttributeRequest import DescribeDBInstanceAttributeRequest
@@ -215,6 +310,40 @@ def tea_scenarios(args, key_id, secret, label, v1, token=None):
         scenario(f"{label} DescribeOssDownloads", downloads)
 
 
+def tea_incremental(args):
+    from alibabacloud_rds20140815 import models as rds
+    from darabonba.runtime import RuntimeOptions
+
+    client = tea_client(args, args.key_id, args.secret, v1=False)
+    runtime = RuntimeOptions(autoretry=False)
+
+    def create(db, which, task_id):
+        body = client.create_migrate_task_with_options(rds.CreateMigrateTaskRequest(
+            dbinstance_id=args.instance, dbname=db, backup_mode="UPDF", is_online_db="False",
+            oss_object_positions=args.updf_full if which == "full" else args.updf_log,
+            migrate_task_id=task_id), runtime).body
+        check(body.backup_mode == "UPDF", f"BackupMode {body.backup_mode}")
+        return body.migrate_task_id
+
+    def status(task_id):
+        return client.describe_migrate_task_by_id_with_options(rds.DescribeMigrateTaskByIdRequest(
+            dbinstance_id=args.instance, migrate_task_id=task_id), runtime).body.status
+
+    def downloads(task_id):
+        body = client.describe_oss_downloads_with_options(rds.DescribeOssDownloadsRequest(
+            dbinstance_id=args.instance, migrate_task_id=task_id), runtime).body
+        return [(f.backup_mode, f.status) for f in body.items.oss_download]
+
+    def online(db, task_id):
+        body = client.create_online_database_task_with_options(rds.CreateOnlineDatabaseTaskRequest(
+            dbinstance_id=args.instance, dbname=db, migrate_task_id=task_id,
+            check_dbmode="AsyncExecuteDBCheck"), runtime).body
+        check(body.request_id, "RequestId")
+
+    incremental_scenarios("tea-v3", {"create": create, "status": status, "downloads": downloads,
+                                     "online": online})
+
+
 def tea_wrong_secret(args, v1):
     from alibabacloud_rds20140815 import models as rds
     from alibabacloud_tea_openapi.exceptions import ClientException
@@ -237,6 +366,8 @@ def main():
     parser.add_argument("--instance", required=True)
     parser.add_argument("--position", required=True, help="OssObjectPositions of a full backup in the emulator")
     parser.add_argument("--region", default="cn-hangzhou")
+    parser.add_argument("--updf-full", help="OssObjectPositions of a full backup for the incremental scenario")
+    parser.add_argument("--updf-log", help="OssObjectPositions of a log backup that follows --updf-full")
     args = parser.parse_args()
     args.key_id = os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"]
     args.secret = os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]
@@ -249,6 +380,9 @@ def main():
     if all(sts):
         core_scenarios(args, sts[0], sts[1], "core-v1-sts", token=sts[2])
         tea_scenarios(args, sts[0], sts[1], "tea-v3-sts", v1=False, token=sts[2])
+    if args.updf_full and args.updf_log:
+        core_incremental(args)
+        tea_incremental(args)
     scenario("core-v1 wrong secret refused", lambda: core_wrong_secret(args))
     scenario("tea-v1 wrong secret refused", lambda: tea_wrong_secret(args, v1=True))
     scenario("tea-v3 wrong secret refused", lambda: tea_wrong_secret(args, v1=False))

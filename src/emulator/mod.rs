@@ -17,6 +17,7 @@ pub mod objects;
 pub mod oss;
 pub mod oss_auth;
 pub mod rds;
+mod rds_tasks;
 pub mod restore;
 pub mod router;
 pub mod store;

@@ -20,7 +20,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::restore::{self, ObjectKind, Outcome, RestoreContext};
+use super::rds_tasks::{DailyQuota, DbState, FileStep, Mode, QuotaExceeded, Task};
+use super::restore::{
+    self, IncrementContext, ObjectFacts, ObjectKind, RestoreContext, RestorePoint,
+};
 use crate::rds::model::*;
 use crate::rds::sign::{self, Credentials, V3Request};
 
@@ -92,9 +95,18 @@ pub struct RdsConfig {
     /// The instances (`[[instance]]`).
     #[serde(rename = "instance", default = "defaults::instances")]
     pub instances: Vec<InstanceConfig>,
-    /// How long a restore takes from CreateMigrateTask to Success/Failed, in milliseconds.
+    /// How long a restore takes from CreateMigrateTask to Success/Failed, in milliseconds;
+    /// also each incremental file and the opening of an incremental migration.
     #[serde(default = "defaults::restore_ms")]
     pub restore_ms: u64,
+    /// CreateMigrateTask calls allowed per database per instance per UTC day; more are
+    /// refused with `UploadLimitExceeded` (§1.1: 20).
+    #[serde(default = "defaults::migrations_per_database_per_day")]
+    pub migrations_per_database_per_day: u32,
+    /// CreateMigrateTask calls allowed per instance per UTC day; more are refused with
+    /// `ConcurrentTaskExceeded` (§1.1: 500).
+    #[serde(default = "defaults::migrations_per_instance_per_day")]
+    pub migrations_per_instance_per_day: u32,
 }
 
 impl Default for RdsConfig {
@@ -102,6 +114,8 @@ impl Default for RdsConfig {
         RdsConfig {
             instances: defaults::instances(),
             restore_ms: defaults::restore_ms(),
+            migrations_per_database_per_day: defaults::migrations_per_database_per_day(),
+            migrations_per_instance_per_day: defaults::migrations_per_instance_per_day(),
         }
     }
 }
@@ -164,6 +178,14 @@ mod defaults {
     pub fn restore_ms() -> u64 {
         3000
     }
+    /// rds-api.md §1.1, from the documented `UploadLimitExceeded` quota.
+    pub fn migrations_per_database_per_day() -> u32 {
+        20
+    }
+    /// rds-api.md §1.1, from the documented `ConcurrentTaskExceeded` quota.
+    pub fn migrations_per_instance_per_day() -> u32 {
+        500
+    }
 }
 
 /// Requests further than this from the server clock are refused (§2.1: 15 minutes).
@@ -171,6 +193,10 @@ const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// The first task ID handed out (the size of real IDs, e.g. `107081` in §2.3).
 const FIRST_TASK_ID: u64 = 100_001;
+
+/// The first instance-level task ID; a numbering unrelated to migration tasks, as in the
+/// real service.
+const FIRST_ASYNC_TASK_ID: u64 = 5_100_001;
 
 /// Gateway failures the emulator can be told to answer with (rds-api.md §1.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,36 +231,14 @@ impl RdsFault {
     }
 }
 
-/// One migration task.
-#[derive(Debug, Clone)]
-struct Task {
-    id: u64,
-    instance_id: String,
-    db_name: String,
-    object_key: String,
-    file_bytes: u64,
-    kind: ObjectKind,
-    restored_bytes: u64,
-    created: tokio::time::Instant,
-    create_time: OffsetDateTime,
-    outcome: Outcome,
-}
-
-/// Where a task is in its life, by the fraction of the restore time passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    NoStart,
-    Downloading,
-    Checking,
-    Restoring,
-    Done,
-}
-
 #[derive(Debug, Default)]
 /// Everything that changes while the emulator runs.
 struct Book {
     tasks: Vec<Task>,
     next_task_id: u64,
+    /// The instance-level asynchronous task IDs (`TaskId`), one per accepted CreateMigrateTask.
+    next_async_task_id: u64,
+    quota: DailyQuota,
     nonces: HashSet<String>,
     /// Injected failure and how many more requests get it.
     fault: Option<(RdsFault, u32)>,
@@ -338,6 +342,7 @@ impl RdsEmulator {
             objects,
             state: Mutex::new(Book {
                 next_task_id: FIRST_TASK_ID,
+                next_async_task_id: FIRST_ASYNC_TASK_ID,
                 ..Book::default()
             }),
         }
@@ -595,29 +600,42 @@ impl RdsEmulator {
             })
     }
 
-    /// Configured databases plus those restored by successful tasks.
-    fn databases_of(&self, instance: &InstanceConfig, state: &Book) -> Vec<String> {
+    /// Configured databases (online) plus those tasks have restored, with their state.
+    fn database_states(&self, instance: &InstanceConfig, state: &Book) -> Vec<(String, DbState)> {
         let now = tokio::time::Instant::now();
-        let mut names = instance.databases.clone();
+        let total = self.restore_time();
+        let mut names: Vec<(String, DbState)> = instance
+            .databases
+            .iter()
+            .map(|name| (name.clone(), DbState::Running))
+            .collect();
         names.extend(
             state
                 .tasks
                 .iter()
-                .filter(|t| t.instance_id == instance.id && t.outcome.success)
-                .filter(|t| self.phase(t, now) == Phase::Done)
-                .map(|t| t.db_name.clone()),
+                .filter(|t| t.instance_id == instance.id)
+                .filter_map(|t| Some((t.db_name.clone(), t.database(now, total)?))),
         );
         names
+    }
+
+    /// The names of every database on the instance, restoring ones included: they clash with a
+    /// new restore of the same name and count against the database limit.
+    fn databases_of(&self, instance: &InstanceConfig, state: &Book) -> Vec<String> {
+        self.database_states(instance, state)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
     }
 
     /// Used bytes: configured plus the restored databases.
     fn used_bytes_of(&self, instance: &InstanceConfig, state: &Book) -> u64 {
         let now = tokio::time::Instant::now();
+        let total = self.restore_time();
         state
             .tasks
             .iter()
-            .filter(|t| t.instance_id == instance.id && t.outcome.success)
-            .filter(|t| self.phase(t, now) == Phase::Done)
+            .filter(|t| t.instance_id == instance.id && t.database(now, total).is_some())
             .fold(instance.used_bytes, |sum, t| {
                 sum.saturating_add(t.restored_bytes)
             })
@@ -632,55 +650,66 @@ impl RdsEmulator {
 
     // ---------------------------------------------------------------- actions
 
+    /// CreateMigrateTask: a FULL restore, the first (full) file of an incremental migration,
+    /// or, with `MigrateTaskId`, a differential or log for a waiting incremental task (§1.6).
     fn create_migrate_task(&self, call: &Call) -> ApiResult<CreateMigrateTaskResponse> {
         let instance = self.instance(call)?;
         let db_name = call.require("DBName")?;
-        let backup_mode = call.require("BackupMode")?;
-        let is_online = call.require("IsOnlineDB")?;
-        if !instance.engine.eq_ignore_ascii_case("SQLServer") {
-            return Err(ApiError::new(
-                400,
-                "IncorrectDBInstanceType",
-                "Current DB instance type does not support this operation.",
-            ));
-        }
-        if instance.status != "Running" {
-            return Err(ApiError::new(
-                403,
-                "IncorrectDBInstanceState",
-                "Current DB instance state does not support this operation.",
-            ));
-        }
-        match (backup_mode, lenient::parse_bool(is_online)) {
-            ("FULL", Some(true)) => {}
-            ("FULL" | "UPDF", _) => {
-                return Err(ApiError::new(
-                    400,
-                    "UnsupportedOperation",
-                    "The emulator restores full backups only (BackupMode=FULL, IsOnlineDB=True).",
-                ));
-            }
-            _ => return Err(ApiError::invalid("BackupMode")),
-        }
-        if ["master", "model", "msdb", "tempdb"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(db_name))
-        {
-            return Err(ApiError::new(
-                403,
-                "InvalidDBName",
-                "The specified database name is not allowed.",
-            ));
-        }
+        let mode = check_migration_request(call, instance)?;
         let async_check_db = match call.get("CheckDBMode") {
             None | Some("AsyncExecuteDBCheck") => true,
             Some("SyncExecuteDBCheck") => false,
             Some(_) => return Err(ApiError::invalid("CheckDBMode")),
         };
+        let continues = call.get("MigrateTaskId");
+        if let Some(id) = continues {
+            // FULL takes no MigrateTaskId (§1.1: "empty for FULL").
+            if mode == Mode::Full {
+                return Err(ApiError::invalid("MigrateTaskId"));
+            }
+            // Refuse a wrong task before downloading anything; checked again on commit.
+            let state = self.lock();
+            self.waiting_task(&state, instance, id, db_name)?;
+        }
         let legacy = is_legacy_local_ssd(instance);
         let source = self.restore_source(call, legacy)?;
         check_extension(&source.key)?;
+        let (file_bytes, facts) = self.download(instance, &source)?;
+        let request = Submission {
+            instance,
+            db_name,
+            source: &source,
+            file_bytes,
+            facts,
+        };
+        let migrate_task_id = match continues {
+            Some(id) => self.add_increment(&request, id)?,
+            None => self.start_task(&request, mode, legacy, async_check_db)?,
+        };
+        let task_id = {
+            let mut state = self.lock();
+            let id = state.next_async_task_id;
+            state.next_async_task_id = id.saturating_add(1);
+            id
+        };
+        Ok(CreateMigrateTaskResponse {
+            request_id: String::new(),
+            db_instance_id: instance.id.clone(),
+            db_name: db_name.to_owned(),
+            backup_mode: mode.wire().to_owned(),
+            // An increment belongs to the task it names: the same MigrateTaskId comes back
+            // (§1.6); TaskId is a new instance-level task for every call.
+            migrate_task_id: migrate_task_id.to_string(),
+            task_id: task_id.to_string(),
+        })
+    }
 
+    /// Reads and judges the object RDS would download.
+    fn download(
+        &self,
+        instance: &InstanceConfig,
+        source: &Source,
+    ) -> ApiResult<(u64, ObjectFacts)> {
         let bytes = self
             .objects
             .read_object(&source.bucket, &source.key)
@@ -695,72 +724,163 @@ impl RdsEmulator {
                 ApiError::new(400, "InvalidOssUrl", "Specified oss url is not valid.")
             })?;
         let facts = restore::examine_object(&bytes, &instance.engine_version);
-        let file_bytes = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        Ok((u64::try_from(bytes.len()).unwrap_or(u64::MAX), facts))
+    }
 
+    /// Counts one accepted CreateMigrateTask against the daily quotas (§1.1).
+    fn take_quota(
+        &self,
+        state: &mut Book,
+        instance: &InstanceConfig,
+        db_name: &str,
+    ) -> ApiResult<()> {
+        state
+            .quota
+            .take(
+                &instance.id,
+                db_name,
+                self.config.migrations_per_database_per_day,
+                self.config.migrations_per_instance_per_day,
+            )
+            .map_err(|exceeded| match exceeded {
+                QuotaExceeded::Database => ApiError::new(
+                    400,
+                    "UploadLimitExceeded",
+                    "UploadTimesQuotaExceeded: Exceeding the daily upload times of this DB.",
+                ),
+                QuotaExceeded::Instance => ApiError::new(
+                    400,
+                    "ConcurrentTaskExceeded",
+                    "Concurrent task exceeding the allowed amount.",
+                ),
+            })
+    }
+
+    /// A new task restoring a full backup: FULL (opened at the end) or the first file of an
+    /// incremental migration (restored WITH NORECOVERY).
+    fn start_task(
+        &self,
+        request: &Submission<'_>,
+        mode: Mode,
+        legacy: bool,
+        async_check_db: bool,
+    ) -> ApiResult<u64> {
+        let Submission {
+            instance, db_name, ..
+        } = *request;
         let mut state = self.lock();
         let now = tokio::time::Instant::now();
+        let total = self.restore_time();
         let busy = state.tasks.iter().any(|t| {
             t.instance_id == instance.id
                 && t.db_name.eq_ignore_ascii_case(db_name)
-                && self.phase(t, now) != Phase::Done
+                && t.is_busy(now, total)
         });
         if busy {
-            return Err(ApiError::new(
-                400,
-                "IncorrectDBState",
-                "Current DB state does not support this operation.",
-            ));
+            return Err(incorrect_db_state());
         }
         let mut databases = self.databases_of(instance, &state);
         if legacy {
             // 2008 R2 local SSD restores into a database created beforehand (§1.1).
             if !databases.iter().any(|d| d.eq_ignore_ascii_case(db_name)) {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidDBName.NotFound",
-                    "Specified one or more DB name does not exist or DB status does not support.",
-                ));
+                return Err(db_name_not_found());
             }
             databases.retain(|d| !d.eq_ignore_ascii_case(db_name));
         }
-        let file_name = source.key.rsplit('/').next().unwrap_or(&source.key);
+        self.take_quota(&mut state, instance, db_name)?;
+        let mut facts = request.facts;
+        if mode == Mode::Incremental && facts.chain.is_none() {
+            // Without LSNs no later file could be judged against it: RDS cannot verify it.
+            facts.kind = ObjectKind::Unverifiable;
+        }
         let outcome = restore::decide(&RestoreContext {
-            file_name,
-            file_bytes,
+            file_name: request.file_name(),
+            file_bytes: request.file_bytes,
             facts,
             db_name,
             free_bytes: self.free_bytes_of(instance, &state),
             databases: &databases,
             database_limit: instance.database_limit,
-            has_privileged_account: instance.accounts.iter().any(|a| {
-                matches!(a.account_type.as_str(), "Super" | "Sysadmin") && a.status == "Available"
-            }),
-            url_expired: source.expired,
+            has_privileged_account: has_privileged_account(instance),
+            url_expired: request.source.expired,
             async_check_db,
+            open_database: mode == Mode::Full,
         });
+        let accepted = outcome.success;
         let id = state.next_task_id;
         state.next_task_id = id.saturating_add(1);
-        state.tasks.push(Task {
+        let mut task = Task::new(
             id,
-            instance_id: instance.id.clone(),
-            db_name: db_name.to_owned(),
-            object_key: source.key.clone(),
-            file_bytes,
-            kind: facts.kind,
-            restored_bytes: facts.restored_bytes,
-            created: now,
-            create_time: OffsetDateTime::now_utc(),
-            outcome,
+            &instance.id,
+            db_name,
+            mode,
+            request.file_step(facts.kind, outcome),
+            facts.restored_bytes,
+        );
+        if mode == Mode::Incremental && accepted {
+            task.at = facts.chain.as_ref().map(RestorePoint::after_full);
+        }
+        state.tasks.push(task);
+        Ok(id)
+    }
+
+    /// A differential or log for the waiting incremental task `task_id`, judged against where
+    /// its database stands.
+    fn add_increment(&self, request: &Submission<'_>, task_id: &str) -> ApiResult<u64> {
+        let Submission {
+            instance, db_name, ..
+        } = *request;
+        let mut state = self.lock();
+        let index = self.waiting_task(&state, instance, task_id, db_name)?;
+        let at = state
+            .tasks
+            .get(index)
+            .and_then(|t| t.at)
+            .ok_or_else(incorrect_db_state)?;
+        self.take_quota(&mut state, instance, db_name)?;
+        let outcome = restore::decide_increment(&IncrementContext {
+            file_name: request.file_name(),
+            file_bytes: request.file_bytes,
+            facts: request.facts,
+            db_name,
+            free_bytes: self.free_bytes_of(instance, &state),
+            at,
         });
-        Ok(CreateMigrateTaskResponse {
-            request_id: String::new(),
-            db_instance_id: instance.id.clone(),
-            db_name: db_name.to_owned(),
-            backup_mode: backup_mode.to_owned(),
-            migrate_task_id: id.to_string(),
-            // The instance-level task ID; unrelated numbering in the real service.
-            task_id: id.saturating_add(5_000_000).to_string(),
-        })
+        let task = state.tasks.get_mut(index).ok_or_else(incorrect_db_state)?;
+        if outcome.success
+            && let Some(chain) = &request.facts.chain
+        {
+            task.at = Some(at.then(chain, request.facts.kind));
+        }
+        task.files
+            .push(request.file_step(request.facts.kind, outcome));
+        Ok(task.id)
+    }
+
+    /// The index of task `id` on `instance` if it is an incremental task waiting for files or
+    /// the opening, for database `db_name`.
+    fn waiting_task(
+        &self,
+        state: &Book,
+        instance: &InstanceConfig,
+        id: &str,
+        db_name: &str,
+    ) -> ApiResult<usize> {
+        let index = state
+            .tasks
+            .iter()
+            .position(|t| t.instance_id == instance.id && t.id.to_string() == id)
+            .ok_or_else(task_not_found)?;
+        let task = state.tasks.get(index).ok_or_else(task_not_found)?;
+        let now = tokio::time::Instant::now();
+        let waiting = task.view(now, self.restore_time()).status == TaskStatus::Waiting;
+        if task.mode != Mode::Incremental || !waiting || task.is_opened() {
+            return Err(incorrect_db_state());
+        }
+        if !task.db_name.eq_ignore_ascii_case(db_name) {
+            return Err(db_name_not_found());
+        }
+        Ok(index)
     }
 
     /// The object a CreateMigrateTask names: `OssObjectPositions`, or on 2008 R2 local SSD a
@@ -782,17 +902,30 @@ impl RdsEmulator {
         })
     }
 
+    /// CreateOnlineDatabaseTask (§1.2): opens the database of a waiting incremental task; the
+    /// task runs once more and ends in Success with the Description a FULL restore ends with.
     fn create_online_database_task(&self, call: &Call) -> ApiResult<RequestIdOnly> {
-        self.instance(call)?;
-        call.require("DBName")?;
-        call.require("MigrateTaskId")?;
-        call.require("CheckDBMode")?;
-        // Only one-shot FULL restores are emulated, so no task ever waits to be opened (§1.6).
-        Err(ApiError::new(
-            400,
-            "IncorrectDBState",
-            "Current DB state does not support this operation.",
-        ))
+        let instance = self.instance(call)?;
+        let db_name = call.require("DBName")?;
+        let task_id = call.require("MigrateTaskId")?;
+        let async_check_db = match call.require("CheckDBMode")? {
+            "AsyncExecuteDBCheck" => true,
+            "SyncExecuteDBCheck" => false,
+            _ => return Err(ApiError::invalid("CheckDBMode")),
+        };
+        let mut state = self.lock();
+        // A FULL task, one still running, or one already opened is not waiting: refused.
+        let index = self.waiting_task(&state, instance, task_id, db_name)?;
+        let task = state.tasks.get_mut(index).ok_or_else(task_not_found)?;
+        let description = restore::opening_description(
+            &task.db_name,
+            has_privileged_account(instance),
+            async_check_db,
+        );
+        task.open(tokio::time::Instant::now(), description);
+        Ok(RequestIdOnly {
+            request_id: String::new(),
+        })
     }
 
     fn task<'s>(&self, state: &'s Book, call: &Call) -> ApiResult<&'s Task> {
@@ -802,13 +935,7 @@ impl RdsEmulator {
             .tasks
             .iter()
             .find(|t| t.instance_id == instance.id && t.id.to_string() == id)
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "InvalidMigrateTaskId.NotFound",
-                    "The specified MigrateTaskId does not exist.",
-                )
-            })
+            .ok_or_else(task_not_found)
     }
 
     fn describe_migrate_tasks(&self, call: &Call) -> ApiResult<DescribeMigrateTasksResponse> {
@@ -838,7 +965,7 @@ impl RdsEmulator {
                     .unwrap_or(t.create_time);
                 minute >= start && minute <= end
             })
-            .map(|t| self.migrate_task(t, now))
+            .map(|t| t.view(now, self.restore_time()))
             .collect();
         matching.reverse();
         let total = matching.len();
@@ -861,7 +988,7 @@ impl RdsEmulator {
     ) -> ApiResult<DescribeMigrateTaskByIdResponse> {
         let state = self.lock();
         let task = self.task(&state, call)?;
-        let t = self.migrate_task(task, tokio::time::Instant::now());
+        let t = task.view(tokio::time::Instant::now(), self.restore_time());
         Ok(DescribeMigrateTaskByIdResponse {
             request_id: String::new(),
             migrate_task_id: t.migrate_task_id,
@@ -879,43 +1006,12 @@ impl RdsEmulator {
     fn describe_oss_downloads(&self, call: &Call) -> ApiResult<DescribeOssDownloadsResponse> {
         let state = self.lock();
         let task = self.task(&state, call)?;
-        let phase = self.phase(task, tokio::time::Instant::now());
-        let status = match phase {
-            Phase::NoStart => "NoStart",
-            Phase::Downloading => "Downloading",
-            Phase::Checking => "CheckSuccess",
-            Phase::Restoring => "Restoring",
-            Phase::Done => task.outcome.file_status,
-        };
-        let file = OssDownload {
-            file_name: task.object_key.clone(),
-            file_size: task.file_bytes.div_ceil(1 << 20).to_string(),
-            backup_mode: match task.kind {
-                ObjectKind::Differential => "Differential_Database",
-                ObjectKind::Log => "Transaction_Log",
-                ObjectKind::Full | ObjectKind::Unverifiable => "Database",
-            }
-            .into(),
-            is_available: "True".into(),
-            status: status.into(),
-            create_time: sign::format_timestamp(task.create_time),
-            end_time: if phase == Phase::Done {
-                self.end_time(task)
-            } else {
-                String::new()
-            },
-            description: if phase == Phase::Done && !task.outcome.success {
-                task.outcome.description.clone()
-            } else {
-                String::new()
-            },
-        };
         Ok(DescribeOssDownloadsResponse {
             request_id: String::new(),
             db_instance_id: task.instance_id.clone(),
             migrate_task_id: task.id.to_string(),
             items: OssDownloadItems {
-                oss_download: vec![file],
+                oss_download: task.downloads(tokio::time::Instant::now(), self.restore_time()),
             },
         })
     }
@@ -954,12 +1050,12 @@ impl RdsEmulator {
         let wanted = call.get("DBName");
         let state = self.lock();
         let database = self
-            .databases_of(instance, &state)
+            .database_states(instance, &state)
             .into_iter()
-            .filter(|name| wanted.is_none_or(|w| w.eq_ignore_ascii_case(name)))
-            .map(|name| Database {
+            .filter(|(name, _)| wanted.is_none_or(|w| w.eq_ignore_ascii_case(name)))
+            .map(|(name, db_state)| Database {
                 db_name: name,
-                db_status: "Running".into(),
+                db_status: db_state.wire().into(),
                 engine: instance.engine.clone(),
                 character_set_name: "SQL_Latin1_General_CP1_CI_AS".into(),
                 db_description: String::new(),
@@ -1003,57 +1099,6 @@ impl RdsEmulator {
             backup_size: 0,
         })
     }
-
-    // ---------------------------------------------------------------- task timing
-
-    /// NoStart for the first 10 % of the restore time, then downloading to 40 %, checking to
-    /// 60 %, restoring to 100 %.
-    fn phase(&self, task: &Task, now: tokio::time::Instant) -> Phase {
-        let total = self.restore_time();
-        let elapsed = now.saturating_duration_since(task.created);
-        if elapsed >= total {
-            return Phase::Done;
-        }
-        let fraction = elapsed.as_secs_f64() / total.as_secs_f64();
-        match fraction {
-            f if f < 0.1 => Phase::NoStart,
-            f if f < 0.4 => Phase::Downloading,
-            f if f < 0.6 => Phase::Checking,
-            _ => Phase::Restoring,
-        }
-    }
-
-    fn end_time(&self, task: &Task) -> String {
-        sign::format_timestamp(task.create_time + self.restore_time())
-    }
-
-    fn migrate_task(&self, task: &Task, now: tokio::time::Instant) -> MigrateTask {
-        let phase = self.phase(task, now);
-        let (status, description, end_time) = match phase {
-            Phase::NoStart => (TaskStatus::NoStart, String::new(), String::new()),
-            Phase::Done if task.outcome.success => (
-                TaskStatus::Success,
-                task.outcome.description.clone(),
-                self.end_time(task),
-            ),
-            Phase::Done => (
-                TaskStatus::Failed,
-                task.outcome.description.clone(),
-                self.end_time(task),
-            ),
-            _ => (TaskStatus::Running, String::new(), String::new()),
-        };
-        MigrateTask {
-            migrate_task_id: task.id.to_string(),
-            db_name: task.db_name.clone(),
-            backup_mode: "FULL".into(),
-            status,
-            is_db_replaced: "False".into(),
-            create_time: sign::format_timestamp(task.create_time),
-            end_time,
-            description,
-        }
-    }
 }
 
 /// The object a task restores.
@@ -1063,10 +1108,124 @@ struct Source {
     expired: bool,
 }
 
+/// One CreateMigrateTask's object, downloaded and judged, for the database it targets.
+struct Submission<'a> {
+    instance: &'a InstanceConfig,
+    db_name: &'a str,
+    source: &'a Source,
+    file_bytes: u64,
+    facts: ObjectFacts,
+}
+
+impl Submission<'_> {
+    /// The last path segment of the key, as the Descriptions quote it.
+    fn file_name(&self) -> &str {
+        self.source
+            .key
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.source.key)
+    }
+
+    /// The task step restoring this object, starting now.
+    fn file_step(&self, kind: ObjectKind, outcome: restore::Outcome) -> FileStep {
+        FileStep {
+            object_key: self.source.key.clone(),
+            file_bytes: self.file_bytes,
+            kind,
+            started: tokio::time::Instant::now(),
+            start_time: OffsetDateTime::now_utc(),
+            outcome,
+        }
+    }
+}
+
+/// Checks what CreateMigrateTask refuses before looking at the object: the engine, the
+/// instance state, the `BackupMode`/`IsOnlineDB` coupling and system database names (§1.1,
+/// §1.9). Returns the task's mode.
+fn check_migration_request(call: &Call, instance: &InstanceConfig) -> ApiResult<Mode> {
+    let db_name = call.require("DBName")?;
+    let backup_mode = call.require("BackupMode")?;
+    let is_online = call.require("IsOnlineDB")?;
+    if !instance.engine.eq_ignore_ascii_case("SQLServer") {
+        return Err(ApiError::new(
+            400,
+            "IncorrectDBInstanceType",
+            "Current DB instance type does not support this operation.",
+        ));
+    }
+    if instance.status != "Running" {
+        return Err(ApiError::new(
+            403,
+            "IncorrectDBInstanceState",
+            "Current DB instance state does not support this operation.",
+        ));
+    }
+    let is_online =
+        lenient::parse_bool(is_online).ok_or_else(|| ApiError::invalid("IsOnlineDB"))?;
+    // §1.1: True ⇒ FULL, False ⇒ UPDF; always True on SQL Server 2008 R2. The docs name no
+    // error code for a mismatch; the gateway's `Invalid{Parameter}` (§1.9) is the closest.
+    let mode = match (backup_mode, is_online) {
+        ("FULL", true) => Mode::Full,
+        ("UPDF", false) if !is_sql_server_2008_r2(instance) => Mode::Incremental,
+        ("FULL" | "UPDF", _) => return Err(ApiError::invalid("IsOnlineDB")),
+        _ => return Err(ApiError::invalid("BackupMode")),
+    };
+    if ["master", "model", "msdb", "tempdb"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(db_name))
+    {
+        return Err(ApiError::new(
+            403,
+            "InvalidDBName",
+            "The specified database name is not allowed.",
+        ));
+    }
+    Ok(mode)
+}
+
+fn has_privileged_account(instance: &InstanceConfig) -> bool {
+    instance
+        .accounts
+        .iter()
+        .any(|a| matches!(a.account_type.as_str(), "Super" | "Sysadmin") && a.status == "Available")
+}
+
+/// §1.9: "Current DB state does not support this operation" (e.g. a migration is already
+/// running on it, or the task is not waiting for files).
+fn incorrect_db_state() -> ApiError {
+    ApiError::new(
+        400,
+        "IncorrectDBState",
+        "Current DB state does not support this operation.",
+    )
+}
+
+/// §1.9: the database does not exist or its status does not allow the call.
+fn db_name_not_found() -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidDBName.NotFound",
+        "Specified one or more DB name does not exist or DB status does not support.",
+    )
+}
+
+fn task_not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "InvalidMigrateTaskId.NotFound",
+        "The specified MigrateTaskId does not exist.",
+    )
+}
+
 /// SQL Server 2008 R2 on a local disk (§1.1, §1.8).
 fn is_legacy_local_ssd(instance: &InstanceConfig) -> bool {
-    matches!(instance.engine_version.as_str(), "2008r2" | "08r2_ent_ha")
+    is_sql_server_2008_r2(instance)
         && !(instance.storage_type.starts_with("cloud_") || instance.storage_type == "general_essd")
+}
+
+fn is_sql_server_2008_r2(instance: &InstanceConfig) -> bool {
+    matches!(instance.engine_version.as_str(), "2008r2" | "08r2_ent_ha")
 }
 
 /// `.bak` (full), `.diff` (differential), `.trn`/`.log` (log) (§1.1).
@@ -1421,6 +1580,7 @@ mod tests {
     fn instances_come_from_toml_tables_with_defaults() {
         let text = r#"
 restore_ms = 500
+migrations_per_database_per_day = 2
 
 [[instance]]
 id = "rm-legacy"
@@ -1437,6 +1597,8 @@ id = "rm-default"
 "#;
         let config: RdsConfig = toml::from_str(text).unwrap();
         assert_eq!(config.restore_ms, 500);
+        assert_eq!(config.migrations_per_database_per_day, 2);
+        assert_eq!(config.migrations_per_instance_per_day, 500, "§1.1 default");
         let legacy = &config.instances[0];
         assert_eq!(legacy.engine_version, "2008r2");
         assert_eq!(legacy.accounts[0].account_type, "Normal");
