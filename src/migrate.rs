@@ -146,6 +146,13 @@ pub enum MigrateEvent {
         /// `full`, `differential` or `log`.
         backup_type: String,
     },
+    /// CreateMigrateTask accepted the step's backup (the first one opens the task).
+    StepSubmitted {
+        /// MigrateTaskId.
+        task_id: String,
+        /// The object submitted.
+        key: String,
+    },
     /// RDS restored the step's backup and waits for the next.
     StepApplied {
         /// 1-based position in the chain.

@@ -310,6 +310,36 @@ async fn log_backups_added_later_continue_the_task_and_a_gap_among_them_is_refus
     );
 }
 
+/// `bak2rds migrate --incremental` against the emulator, state and checkpoints under `dir`.
+fn command(emulator: &EmulatorHandle, dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"));
+    command
+        .args(["migrate", "--incremental"])
+        .args(["--instance", INSTANCE, "--database", "Sales"])
+        .args(["--bucket", emulator.bucket()])
+        .args(["--oss-endpoint", &emulator.oss_endpoint()])
+        .args(["--rds-endpoint", &emulator.rds_endpoint()])
+        .arg("--checkpoint-dir")
+        .arg(dir.join("checkpoints"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
+        .env(
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            emulator.access_key_secret(),
+        )
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null());
+    command
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
 #[test]
 fn the_command_line_lists_the_chain_and_says_what_comes_next() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,24 +348,8 @@ fn the_command_line_lists_the_chain_and_says_what_comes_next() {
     let backups = dir.path().join("backups");
     std::fs::create_dir(&backups).unwrap();
     history(&backups, "Sales", 2);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"))
-        .args(["migrate", "--incremental"])
+    let output = command(&emulator, dir.path())
         .arg(&backups)
-        .args(["--instance", INSTANCE, "--database", "Sales"])
-        .args(["--bucket", emulator.bucket()])
-        .args(["--oss-endpoint", &emulator.oss_endpoint()])
-        .args(["--rds-endpoint", &emulator.rds_endpoint()])
-        .arg("--checkpoint-dir")
-        .arg(dir.path().join("checkpoints"))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
-        .env(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            emulator.access_key_secret(),
-        )
-        .env_remove("ALIBABA_CLOUD_PROFILE")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -352,4 +366,83 @@ fn the_command_line_lists_the_chain_and_says_what_comes_next() {
     );
     assert!(stdout.contains("--cutover"), "{stdout}");
     drop(emulator);
+}
+
+#[test]
+fn a_kill_after_a_log_was_submitted_is_followed_not_resubmitted() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulator = runtime.block_on(emulator());
+    let history = history(dir.path(), "Sales", 2);
+    let files = [&history.full, &history.logs[0], &history.logs[1]];
+
+    let mut first = command(&emulator, dir.path())
+        .args(files)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = first.stdout.take().unwrap();
+    let mut killed_after = None;
+    for line in BufReader::new(stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "step_submitted" && event["key"] == "Sales_LOG_1.trn" {
+            first.kill().unwrap(); // SIGKILL: the state may not know the answer yet
+            killed_after = event["task_id"].as_str().map(str::to_owned);
+            break;
+        }
+    }
+    first.wait().unwrap();
+    let task_id = killed_after.expect("the first run submitted the first log");
+
+    let output = command(&emulator, dir.path())
+        .args(files)
+        .args(["--json", "--cutover"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = json_lines(&output.stdout);
+    let submitted: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "step_submitted")
+        .map(|e| &e["key"])
+        .collect();
+    assert_eq!(
+        submitted,
+        ["Sales_LOG_2.trn"],
+        "only the log never submitted"
+    );
+    let uploaded = events.iter().filter(|e| e["event"] == "uploaded").count();
+    let skipped = events
+        .iter()
+        .filter(|e| e["event"] == "upload_skipped")
+        .count();
+    // The full is recorded as restored (not even looked at); log 1 is in OSS already.
+    assert_eq!((uploaded, skipped), (1, 1), "only the last log is sent");
+    let outcome = events.iter().find(|e| e["outcome"] == "finished").unwrap();
+    assert_eq!(outcome["task_id"], task_id.as_str());
+    assert_eq!(outcome["online"], true);
+
+    // RDS saw each file exactly once.
+    let clients = clients(&emulator);
+    let files = runtime
+        .block_on(clients.rds.describe_oss_downloads(INSTANCE, &task_id))
+        .unwrap();
+    let mut names: Vec<String> = files
+        .items
+        .oss_download
+        .iter()
+        .map(|f| f.file_name.trim_start_matches('/').to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Sales_FULL.bak", "Sales_LOG_1.trn", "Sales_LOG_2.trn"]
+    );
 }

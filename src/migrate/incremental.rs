@@ -22,7 +22,7 @@ use super::{
     Clients, MigrateError, MigrateEvent, ObjectTarget, Problem, UploadedObject, host_without_port,
     json_name, problem_of_preflight, still_uploaded, upload_object,
 };
-use crate::bak::chain::{self, ChainFile, ChainPoint, ChainProblem};
+use crate::bak::chain::{self, ChainFile, ChainPoint, ChainProblem, ChainProblemKind};
 use crate::bak::{self, BackupType, Rules, Verdict};
 use crate::durable;
 use crate::rds::diagnose::{Diagnosis, diagnose};
@@ -261,8 +261,8 @@ fn refusal(code: &str, message: impl Into<String>, fix: impl Into<String>) -> Pr
 
 fn problem_of_chain(problem: &ChainProblem) -> Problem {
     Problem {
-        severity: "refuse".into(),
-        code: json_name(problem.kind),
+        severity: json_name(problem.severity),
+        code: problem.kind.as_str().to_owned(),
         message: problem.message.clone(),
         fix: problem.fix.clone(),
     }
@@ -332,7 +332,7 @@ pub async fn run(
     let mut state = StateFile::open(&spec.state_dir, &spec.instance_id, &database)?;
 
     let (files, problems) = chain::read_chain_files(&spec.files);
-    if !problems.is_empty() {
+    if problems.iter().any(|p| p.severity == bak::Severity::Error) {
         return Ok(refused(
             "chain",
             problems.iter().map(problem_of_chain).collect(),
@@ -529,7 +529,7 @@ async fn plan_chain(
     spec: &IncrementalSpec,
 ) -> Result<Plan, MigrateError> {
     let report = chain::build_chains(files);
-    if !report.problems.is_empty() {
+    if !report.is_clean() {
         return Ok(Err(report.problems.iter().map(problem_of_chain).collect()));
     }
     let mut chains = report.chains;
@@ -566,10 +566,7 @@ async fn plan_chain(
         };
     }
     let steps: Vec<ChainFile> = chain.steps().into_iter().cloned().collect();
-    match check_against_state(&steps, state) {
-        Ok(()) => Ok(Ok(steps)),
-        Err(problem) => Ok(Err(vec![problem_of_chain(&problem)])),
-    }
+    Ok(against_state(steps, state).map_err(|problem| vec![problem_of_chain(&problem)]))
 }
 
 /// Another chain is being restored into the same database: refuse to start a second one
@@ -610,18 +607,25 @@ async fn other_migration(
     )))
 }
 
-/// The backups not yet applied must continue from where the database stands.
-fn check_against_state(steps: &[ChainFile], state: &StateFile) -> Result<(), ChainProblem> {
+/// The backups not yet applied must continue from where the database stands; those it already
+/// contains (restoring them would be refused as too early) are left out.
+fn against_state(steps: Vec<ChainFile>, state: &StateFile) -> Result<Vec<ChainFile>, ChainProblem> {
     let Some(mut point) = state.state.point.clone() else {
-        return Ok(());
+        return Ok(steps);
     };
+    let mut kept = Vec::with_capacity(steps.len());
     for file in steps {
-        if state.is_applied(&backup_set_of(file)) || type_of(file) == BackupType::Full {
-            continue;
+        let done = state.is_applied(&backup_set_of(&file)) || type_of(&file) == BackupType::Full;
+        if !done {
+            match point.apply(&file.info, &file.path) {
+                Ok(next) => point = next,
+                Err(problem) if problem.kind == ChainProblemKind::AlreadyCovered => continue,
+                Err(problem) => return Err(problem),
+            }
         }
-        point = point.apply(&file.info, &file.path)?;
+        kept.push(file);
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// `--task ID FILES`: the next backups of a migration this machine started.
@@ -663,10 +667,7 @@ fn plan_continuation(
         )
     });
     files.retain(|f| !state.is_applied(&backup_set_of(f)));
-    match check_against_state(&files, state) {
-        Ok(()) => Ok(files),
-        Err(problem) => Err(vec![problem_of_chain(&problem)]),
-    }
+    against_state(files, state).map_err(|problem| vec![problem_of_chain(&problem)])
 }
 
 fn key_for(spec: &IncrementalSpec, file: &ChainFile) -> String {
@@ -890,19 +891,20 @@ impl Job<'_> {
             migrate_task_id: state.state.task_id.clone(),
         };
         let created = self.clients.rds.create_migrate_task(&request).await?;
-        let event = if state.state.task_id.is_none() {
+        let first = state.state.task_id.is_none();
+        if first {
             state.state.task_id = Some(created.migrate_task_id.clone());
-            MigrateEvent::TaskCreated {
-                task_id: created.migrate_task_id,
-            }
-        } else {
-            MigrateEvent::TaskStatus {
-                status: "Submitted".into(),
-                description: format!("{key} added to the task"),
-            }
-        };
+        }
         state.save()?;
-        let _ = self.events.send(event);
+        if first {
+            let _ = self.events.send(MigrateEvent::TaskCreated {
+                task_id: created.migrate_task_id.clone(),
+            });
+        }
+        let _ = self.events.send(MigrateEvent::StepSubmitted {
+            task_id: created.migrate_task_id,
+            key: key.to_owned(),
+        });
         Ok(())
     }
 

@@ -238,6 +238,11 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
             bar,
             &format!("step {step}/{of}: {backup_type} backup {}", file.display()),
         ),
+        MigrateEvent::StepSubmitted { task_id, key } => say(
+            printer,
+            bar,
+            &format!("CreateMigrateTask (UPDF): {key} submitted on task {task_id}; watching it"),
+        ),
         MigrateEvent::StepApplied { step, of, file } => say(
             printer,
             bar,
