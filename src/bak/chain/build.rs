@@ -11,7 +11,8 @@ use super::point::ChainPoint;
 use super::problem::{ChainProblem, ChainProblemKind, SkipReason, Skipped, display, full, list};
 use super::{Chain, ChainFile, ChainReport};
 
-/// The chains of every database among `files`.
+/// The chains of every database among `files`. Problems met while reading the files
+/// ([`super::read_chain_files`]) are not in the report: callers add them before judging it.
 pub fn build_chains(files: Vec<ChainFile>) -> ChainReport {
     build_chains_for(files, None)
 }
