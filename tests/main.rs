@@ -6,6 +6,8 @@ mod util;
 
 // bak2rds inspect: manifest, golden files, corruption, mutation.
 mod inspect;
+// Restore chains (bak::chain, inspect --chain) on real histories, broken variants, synthetic ones.
+mod chain;
 // The embedded OSS emulator through raw HTTP: addressing, auth, multipart rules, faults, memory.
 mod emulator;
 mod incremental;

@@ -11,7 +11,8 @@ use super::point::ChainPoint;
 use super::problem::{ChainProblem, ChainProblemKind, SkipReason, Skipped, display, full, list};
 use super::{Chain, ChainFile, ChainReport};
 
-/// The chains of every database among `files`.
+/// The chains of every database among `files`. Problems met while reading the files
+/// ([`super::read_chain_files`]) are not in the report: callers add them before judging it.
 pub fn build_chains(files: Vec<ChainFile>) -> ChainReport {
     build_chains_for(files, None)
 }
@@ -296,8 +297,15 @@ fn best_attempt(attempts: &[Attempt]) -> Option<usize> {
 fn other_full(other: &Attempt, chosen: &Attempt) -> Skipped {
     let from = display(&chosen.chain.full.path);
     let reach = chosen.chain.end.last_lsn;
-    let older = other.chain.end.full_checkpoint_lsn < chosen.chain.end.full_checkpoint_lsn;
-    let reason = if older {
+    let (theirs, ours) = (
+        other.chain.end.full_checkpoint_lsn,
+        chosen.chain.end.full_checkpoint_lsn,
+    );
+    let reason = if theirs == ours {
+        format!(
+            "another full backup with the same checkpoint LSN {ours}: the chain starts from {from}"
+        )
+    } else if theirs < ours {
         format!(
             "older full backup: the chain starts from the later full {from} (reaches LSN {reach})"
         )
@@ -827,5 +835,51 @@ mod tests {
         );
         let json = serde_json::to_string(&SkipReason::AfterGap).unwrap();
         assert_eq!(json, "\"after_gap\"");
+    }
+
+    proptest::proptest! {
+        /// Whatever the heap of headers: no panic, every chain replays step by step through
+        /// `ChainPoint::apply`, and every file is a step, skipped, or named by a problem.
+        #[test]
+        fn every_chain_replays_and_every_file_is_accounted_for(
+            specs in proptest::collection::vec((0u8..3, 0u32..40, 0u32..12, 0usize..4), 0..14)
+        ) {
+            let mut files: Vec<ChainFile> = Vec::new();
+            for (index, (kind, first, len, base)) in specs.into_iter().enumerate() {
+                let name = format!("f{index}");
+                let mut header = match kind {
+                    0 => info(BackupType::Full, first, first + len),
+                    1 => {
+                        let fulls: Vec<&ChainFile> =
+                            files.iter().filter(|f| is(f, BackupType::Full)).collect();
+                        match fulls.get(base) {
+                            Some(full) => diff_of(&full.info, first, first + len),
+                            None => diff_of(&info(BackupType::Full, base as u32, 0), first, first + len),
+                        }
+                    }
+                    _ => info(BackupType::Log, first, first + len),
+                };
+                // Distinct sets, but some duplicates on purpose (index 5 copies index 4).
+                let mut raw = [0u8; 16];
+                raw[0] = u8::try_from(if index == 5 { 4 } else { index }).unwrap();
+                header.backup_set_guid = Some(crate::bak::Guid(raw));
+                files.push(file(&name, header));
+            }
+            let names: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+            let report = build_chains(files);
+            for chain in &report.chains {
+                let mut point = ChainPoint::after_full(&chain.full.info).unwrap();
+                for step in chain.steps().into_iter().skip(1) {
+                    point = point.apply(&step.info, &step.path).unwrap();
+                }
+                proptest::prop_assert_eq!(&point, &chain.end);
+            }
+            for name in names {
+                let in_chain = report.chains.iter().any(|c| c.steps().iter().any(|f| f.path == name));
+                let skipped = report.skipped.iter().any(|s| s.path == name);
+                let problem = report.problems.iter().any(|p| p.files.contains(&name));
+                proptest::prop_assert!(in_chain || skipped || problem, "{} unaccounted: {:?}", name.display(), report);
+            }
+        }
     }
 }

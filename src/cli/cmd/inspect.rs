@@ -319,11 +319,12 @@ pub fn render_chains(report: &ChainReport) -> String {
                 file.path.display()
             );
         }
+        let count = chain.steps().len();
         let _ = writeln!(
             out,
-            "  restores to LSN {} in {} steps\n",
+            "  restores to LSN {} in {count} step{}\n",
             chain.end.last_lsn,
-            chain.steps().len()
+            if count == 1 { "" } else { "s" }
         );
     }
     if !report.skipped.is_empty() {
