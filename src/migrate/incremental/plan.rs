@@ -1,0 +1,231 @@
+//! What to restore, decided before anything changes: the backups the instance cannot take,
+//! the chain of the given files, and its agreement with what an earlier run restored.
+
+use super::state::{State, StateFile};
+use super::{IncrementalSpec, backup_set_of, problem_of_chain, refusal, type_of};
+use crate::bak::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
+use crate::bak::{self, BackupType, Rules, Verdict};
+use crate::migrate::{Clients, MigrateError, Problem, backup_facts, json_name};
+use crate::rds::gather::InstanceSide;
+use crate::rds::model::TaskStatus;
+use crate::rds::preflight::{BucketFacts, PreflightFacts, PreflightReport, preflight, target_of};
+use crate::source::SourceFile;
+
+/// Backups the instance cannot restore at all: written by a newer SQL Server, damaged, striped,
+/// password-protected, not database backups. (Their type is the chain's business, not this.)
+pub(super) fn unfit_for_target(files: &[ChainFile], engine_version: &str) -> Vec<Problem> {
+    let rules = Rules {
+        target_version: target_of(engine_version),
+        ..Rules::default()
+    };
+    let mut unfit = Vec::new();
+    for file in files {
+        let report = match SourceFile::open(&file.path) {
+            Ok(source) => bak::examine(source.bytes(), &rules),
+            Err(error) => {
+                unfit.push(refusal(
+                    "unreadable",
+                    error.to_string(),
+                    "check the path and permissions",
+                ));
+                continue;
+            }
+        };
+        let fit = matches!(
+            report.verdict,
+            Verdict::Accept
+                | Verdict::WarnMultipleSets
+                | Verdict::RejectDifferential
+                | Verdict::RejectLog
+        );
+        if !fit {
+            unfit.extend(
+                report
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == bak::Severity::Error)
+                    .map(|f| Problem {
+                        severity: json_name(f.severity),
+                        code: f.code.to_string(),
+                        message: format!("{}: {}", file.path.display(), f.message),
+                        fix: f.fix.to_string(),
+                    }),
+            );
+        }
+    }
+    unfit
+}
+
+pub(super) type Plan = Result<Vec<ChainFile>, Vec<Problem>>;
+
+/// The chain of the given files, checked against what an earlier run already applied.
+pub(super) async fn plan_chain(
+    files: Vec<ChainFile>,
+    state: &mut StateFile,
+    clients: &Clients,
+    spec: &IncrementalSpec,
+) -> Result<Plan, MigrateError> {
+    let report = chain::build_chains(files);
+    if !report.is_clean() {
+        return Ok(Err(report.problems.iter().map(problem_of_chain).collect()));
+    }
+    let mut chains = report.chains;
+    let chain = match chains.len() {
+        1 => chains.remove(0),
+        0 => {
+            return Ok(Err(vec![refusal(
+                "no-full",
+                "no full backup among the files: an incremental migration starts from one",
+                "add the full backup the differential and log backups are based on",
+            )]));
+        }
+        _ => {
+            let names: Vec<&str> = chains.iter().map(|c| c.database.as_str()).collect();
+            return Ok(Err(vec![refusal(
+                "several-databases",
+                format!(
+                    "the files hold backups of several databases: {}",
+                    names.join(", ")
+                ),
+                "run one incremental migration per database, passing only its files \
+                 (or use --batch for full migrations of many databases)",
+            )]));
+        }
+    };
+    let full_set = backup_set_of(&chain.full);
+    if state.state.full_backup_set.as_deref() != Some(full_set.as_str()) {
+        if let Some(problem) = other_migration(state, clients, spec).await? {
+            return Ok(Err(vec![problem]));
+        }
+        state.state = State {
+            full_backup_set: Some(full_set),
+            ..State::default()
+        };
+    }
+    let steps: Vec<ChainFile> = chain.steps().into_iter().cloned().collect();
+    Ok(against_state(steps, state).map_err(|problem| vec![problem_of_chain(&problem)]))
+}
+
+/// Another chain is being restored into the same database: refuse to start a second one
+/// unless that migration is over (online or failed).
+async fn other_migration(
+    state: &StateFile,
+    clients: &Clients,
+    spec: &IncrementalSpec,
+) -> Result<Option<Problem>, MigrateError> {
+    let Some(task_id) = &state.state.task_id else {
+        return Ok(None);
+    };
+    if state.state.online {
+        return Ok(None);
+    }
+    let task = clients
+        .rds
+        .describe_migrate_task_by_id(&spec.instance_id, task_id)
+        .await?;
+    // Over (failed, or opened by a cutover run elsewhere): a new chain may start; pre-flight
+    // then judges the name.
+    if matches!(task.status, TaskStatus::Failed | TaskStatus::Success) {
+        return Ok(None);
+    }
+    Ok(Some(refusal(
+        "other-chain",
+        format!(
+            "task {task_id} ({}) is restoring another backup chain into database {} (state file {})",
+            task.status,
+            task.db_name,
+            state.path.display()
+        ),
+        format!(
+            "continue that migration with its own files, cut it over (`bak2rds cutover {task_id} \
+             --instance {}`), or terminate it on RDS and delete the state file",
+            spec.instance_id
+        ),
+    )))
+}
+
+/// The backups not yet applied must continue from where the database stands; those it already
+/// contains (restoring them would be refused as too early) are left out.
+fn against_state(steps: Vec<ChainFile>, state: &StateFile) -> Result<Vec<ChainFile>, ChainProblem> {
+    let Some(mut point) = state.state.point.clone() else {
+        return Ok(steps);
+    };
+    let mut kept = Vec::with_capacity(steps.len());
+    for file in steps {
+        let done = state.is_applied(&backup_set_of(&file)) || type_of(&file) == BackupType::Full;
+        if !done {
+            match point.apply(&file.info, &file.path) {
+                Ok(next) => point = next,
+                Err(problem) if problem.kind == ChainProblemKind::AlreadyCovered => continue,
+                Err(problem) => return Err(problem),
+            }
+        }
+        kept.push(file);
+    }
+    Ok(kept)
+}
+
+/// `--task ID FILES`: the next backups of a migration this machine started.
+pub(super) fn plan_continuation(
+    mut files: Vec<ChainFile>,
+    state: &StateFile,
+    task_id: &str,
+    spec: &IncrementalSpec,
+) -> Plan {
+    if state.state.task_id.as_deref() != Some(task_id) || state.state.point.is_none() {
+        return Err(vec![refusal(
+            "unknown-task",
+            format!(
+                "no record of task {task_id} on instance {} in {}: where its database stands \
+                 (the last LSN restored) is unknown, so the new backups cannot be checked",
+                spec.instance_id,
+                spec.state_dir.display()
+            ),
+            "run from the machine and --state-dir that started the migration, or pass the whole \
+             chain (full, differential, logs) without --task: uploaded objects are not sent again",
+        )]);
+    }
+    if let Some(full) = files.iter().find(|f| type_of(f) == BackupType::Full) {
+        return Err(vec![refusal(
+            "full-in-continuation",
+            format!(
+                "{} is a full backup; a running incremental migration accepts only differential \
+                 and log backups",
+                full.path.display()
+            ),
+            "pass only the new differential or log backups",
+        )]);
+    }
+    // Differentials first (at most one applies), then logs in LSN order.
+    files.sort_by_key(|f| {
+        (
+            type_of(f) != BackupType::Differential,
+            f.info.first_lsn.map(|l| l.as_decimal()),
+        )
+    });
+    files.retain(|f| !state.is_applied(&backup_set_of(f)));
+    against_state(files, state).map_err(|problem| vec![problem_of_chain(&problem)])
+}
+
+pub(super) async fn preflight_full(
+    clients: &Clients,
+    instance: &InstanceSide,
+    full: &ChainFile,
+    database: &str,
+) -> Result<PreflightReport, MigrateError> {
+    let bucket = clients.oss.get_bucket_info().await?;
+    let facts = PreflightFacts {
+        instance: instance.instance.clone(),
+        databases: instance.databases.clone(),
+        accounts: instance.accounts.clone(),
+        bucket: Some(BucketFacts {
+            name: bucket.name,
+            region: bucket.region,
+            storage_class: bucket.storage_class,
+            server_side_encryption: bucket.server_side_encryption,
+        }),
+        backup: backup_facts(&full.info, full.size),
+        target_database: database.to_owned(),
+    };
+    Ok(preflight(&facts))
+}
