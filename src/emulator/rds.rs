@@ -7,7 +7,7 @@
 //! configurable time, or for an incremental migration `→ Waiting` between files until
 //! CreateOnlineDatabaseTask opens the database (§1.6, §1.7), with DescribeOssDownloads
 //! per-file statuses (§1.5). The migration actions live in `rds/migration.rs`, the task book in
-//! [`super::rds_tasks`].
+//! `rds_tasks.rs`.
 //!
 //! Task state is a function of the time since each step started, computed when asked: no
 //! background tasks to own or cancel.

@@ -1,7 +1,7 @@
 //! The migration actions of the emulated RDS: CreateMigrateTask (FULL, and the UPDF chain of
 //! rds-api.md §1.6) and CreateOnlineDatabaseTask. Each checks the request, downloads and
-//! judges the object ([`super::super::restore`]) and records the step in the task book
-//! ([`super::super::rds_tasks`]); authentication, the other actions and the wire format stay
+//! judges the object (`restore.rs`) and records the step in the task book
+//! (`rds_tasks.rs`); authentication, the other actions and the wire format stay
 //! in the parent module.
 
 use time::OffsetDateTime;
