@@ -66,8 +66,10 @@ impl RdsEmulator {
             db_instance_id: instance.id.clone(),
             db_name: db_name.to_owned(),
             backup_mode: mode.wire().to_owned(),
-            // An increment belongs to the task it names: the same MigrateTaskId comes back
-            // (§1.6); TaskId is a new instance-level task for every call.
+            // An increment belongs to the task it names, so the same MigrateTaskId comes back
+            // (inferred: the SDK metadata calls the parameter "the ID of the corresponding FULL
+            // task", §1.6; no doc shows the answer). TaskId is the instance-level asynchronous
+            // task, a new one for every call.
             migrate_task_id: migrate_task_id.to_string(),
             task_id: task_id.to_string(),
         })
