@@ -20,3 +20,5 @@ mod rds;
 mod sdk;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
 mod migrate;
+// bak2rds migrate --batch: isolation, one shared cap, batch pre-flight, rerun, folder input.
+mod batch;

@@ -267,20 +267,29 @@ pub struct TasksArgs {
 /// `bak2rds migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The full backup to migrate.
-    pub file: PathBuf,
+    /// The full backup to migrate (with --batch: the destination, oss://BUCKET[/PREFIX]).
+    #[arg(required_unless_present = "batch")]
+    pub file: Option<PathBuf>,
     /// RDS for SQL Server instance ID, e.g. rm-bp1xxxxxxxx.
-    #[arg(long, value_name = "ID")]
-    pub instance: String,
+    #[arg(long, value_name = "ID", required_unless_present = "batch")]
+    pub instance: Option<String>,
     /// Name of the database to create on the instance.
-    #[arg(long, value_name = "NAME")]
-    pub database: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "batch")]
+    pub database: Option<String>,
     /// OSS bucket to stage the backup in (in the instance's region).
-    #[arg(long)]
-    pub bucket: String,
+    #[arg(long, required_unless_present = "batch")]
+    pub bucket: Option<String>,
     /// Object key (default: a safe name derived from the file name).
     #[arg(long)]
     pub key: Option<String>,
+    // Batch mode (`cli/cmd/batch.rs`): many databases of one instance.
+    /// Migrate many databases: a TOML plan file, or a folder whose full backups are migrated
+    /// under the names in their headers.
+    #[arg(long, value_name = "PLAN.toml|FOLDER", conflicts_with_all = ["database", "key"])]
+    pub batch: Option<PathBuf>,
+    /// With --batch: databases migrated at once [default: the plan's `parallel`, else 2].
+    #[arg(long, value_name = "N", requires = "batch")]
+    pub parallel: Option<usize>,
     /// When RDS runs DBCC CHECKDB: after opening the database (async) or before (sync).
     #[arg(long, value_enum, default_value = "async")]
     pub check_db: CheckDbArg,

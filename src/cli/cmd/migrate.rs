@@ -23,6 +23,9 @@ use crate::upload::progress::Counters;
 
 /// Runs `bak2rds migrate`.
 pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
+    if args.batch.is_some() {
+        return super::batch::run(args, printer);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (spec, clients) = prepare(&args)?;
@@ -31,13 +34,19 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
 }
 
 fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
+    // clap requires these without --batch.
+    let (Some(file), Some(instance), Some(database), Some(bucket)) =
+        (&args.file, &args.instance, &args.database, &args.bucket)
+    else {
+        anyhow::bail!("migrate needs FILE, --instance, --database and --bucket (or --batch)");
+    };
     let credentials = settings::credentials(args.oss.profile.as_deref())?;
-    let oss = settings::oss_client_with(&args.oss, &args.bucket, credentials.clone())?;
+    let oss = settings::oss_client_with(&args.oss, bucket, credentials.clone())?;
     // RDS downloads from inside the region: presigned URLs (2008 R2) name the internal endpoint
     // of real OSS; an explicit endpoint (the emulator) is used as it is.
     let oss_for_rds = match (&args.oss.oss_endpoint, &args.oss.region) {
         (None, Some(region)) => crate::oss::OssClient::new(
-            OssConfig::for_region(region, &args.bucket, true),
+            OssConfig::for_region(region, bucket, true),
             credentials.clone(),
         )?,
         _ => oss.clone(),
@@ -49,13 +58,13 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
     )?;
     let key = match &args.key {
         Some(key) => key.clone(),
-        None => settings::OssUrl::parse(&format!("oss://{}/", args.bucket), &args.file)?.key,
+        None => settings::OssUrl::parse(&format!("oss://{}/", bucket), file)?.key,
     };
     let spec = MigrateSpec {
-        file: args.file.clone(),
-        instance_id: args.instance.clone(),
-        database: args.database.clone(),
-        bucket: args.bucket.clone(),
+        file: file.clone(),
+        instance_id: instance.clone(),
+        database: database.clone(),
+        bucket: bucket.clone(),
         key,
         check_db: match args.check_db {
             CheckDbArg::Async => CheckDbMode::Async,
