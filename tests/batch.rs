@@ -475,3 +475,61 @@ async fn a_folder_skips_what_is_not_a_full_backup() {
     assert_eq!(planned, 2, "{stdout}");
     assert!(databases_on(&clients(&emulator)).await.is_empty());
 }
+
+/// One cancellation (Ctrl-C) stops every database cleanly: the running ones and the queued
+/// one are Interrupted, not Error; rerunning the batch finishes all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cancel_stops_all_and_a_rerun_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("").await;
+    let files: Vec<PathBuf> = ["Alpha", "Beta", "Gamma"]
+        .iter()
+        .map(|n| backup(dir.path(), &format!("{n}.bak"), n, SynthKind::Full, 2 * MIB))
+        .collect();
+    let plan = plan_of(
+        dir.path(),
+        &[
+            (&files[0], "Alpha"),
+            (&files[1], "Beta"),
+            (&files[2], "Gamma"),
+        ],
+    );
+    let clients = clients(&emulator);
+    let mut slow = spec(&emulator, dir.path(), plan.clone());
+    slow.upload.limiter = Some(Arc::new(BandwidthLimiter::new(MIB).unwrap()));
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let job = tokio::spawn(batch::run(
+        slow,
+        clients.clone(),
+        events,
+        Arc::new(BatchProgress::new(3)),
+        cancel.clone(),
+    ));
+    let mut uploading = 0;
+    while let Some(event) = received.recv().await {
+        if let BatchEvent::Database {
+            migrate: MigrateEvent::UploadStarted { .. },
+            ..
+        } = event
+        {
+            uploading += 1;
+            if uploading == 2 {
+                cancel.cancel();
+            }
+        }
+    }
+    let report = job.await.unwrap().unwrap();
+    let outcomes: Vec<Outcome> = report.databases.iter().map(|d| d.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Interrupted; 3],
+        "{:?}",
+        report.databases
+    );
+    assert!(databases_on(&clients).await.is_empty());
+
+    let (rerun, _) = run(spec(&emulator, dir.path(), plan), clients.clone()).await;
+    assert!(rerun.all_succeeded(), "{:?}", rerun.databases);
+    assert_eq!(databases_on(&clients).await.len(), 3);
+}

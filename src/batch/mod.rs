@@ -452,6 +452,13 @@ impl Job {
         )
         .await;
         let _ = forward.await;
+        // Ctrl-C stops an upload with the upload's own error: still an interruption.
+        let outcome = match outcome {
+            Err(error) if self.cancel.is_cancelled() => {
+                Err(MigrateError::Interrupted(error_chain(&error)))
+            }
+            other => other,
+        };
         result_of(&self.entry, object, outcome)
     }
 }
@@ -494,8 +501,8 @@ fn result_of(
         Ok(outcome) => outcome,
         Err(MigrateError::Interrupted(message)) => {
             return DatabaseResult {
-                detail: "interrupted".into(),
-                fix: Some(message),
+                detail: message,
+                fix: Some("Rerun the same batch to continue where it stopped.".into()),
                 ..row(entry, object, Outcome::Interrupted)
             };
         }

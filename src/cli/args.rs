@@ -285,7 +285,7 @@ pub struct MigrateArgs {
     // Batch mode (`cli/cmd/batch.rs`): many databases of one instance.
     /// Migrate many databases: a TOML plan file, or a folder whose full backups are migrated
     /// under the names in their headers.
-    #[arg(long, value_name = "PLAN.toml|FOLDER", conflicts_with_all = ["database", "key"])]
+    #[arg(long, value_name = "PLAN.toml|FOLDER")]
     pub batch: Option<PathBuf>,
     /// With --batch: databases migrated at once [default: the plan's `parallel`, else 2].
     #[arg(long, value_name = "N", requires = "batch")]

@@ -58,6 +58,13 @@ fn parse_destination(text: &str) -> anyhow::Result<(String, String)> {
 
 fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
     let plan_path = args.batch.as_deref().context("--batch PLAN.toml|FOLDER")?;
+    // Checked here, not by clap: a clap conflict would also waive `--parallel`'s need of --batch.
+    if args.database.is_some() || args.key.is_some() {
+        bail!(
+            "--database and --key name one database; with --batch write name = \"...\" and \
+             key = \"...\" in the plan's [[database]] tables"
+        );
+    }
     let destination = args
         .file
         .as_deref()
@@ -224,9 +231,14 @@ fn show(event: BatchEvent, printer: &Printer, bar: &ProgressBar) {
             line_of(migrate).map(|line| format!("[{database}] {line}"))
         }
         BatchEvent::Ended { result } => Some(format!(
-            "[{}] {}{}",
+            "[{}] {}{}{}",
             result.database,
             result.outcome.as_str(),
+            if result.already_migrated {
+                " (already migrated by an earlier run)"
+            } else {
+                ""
+            },
             if result.detail.is_empty() {
                 String::new()
             } else {
@@ -424,5 +436,52 @@ mod tests {
         );
         assert!(parse_destination("/backups/Sales.bak").is_err());
         assert!(parse_destination("oss:///x").is_err());
+    }
+
+    #[test]
+    fn batch_mode_relaxes_the_single_flags_and_parallel_needs_it() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| {
+            crate::cli::args::Cli::try_parse_from(
+                ["bak2rds", "migrate"].iter().chain(args).copied(),
+            )
+        };
+        assert!(parse(&["--batch", "p.toml", "oss://b/p"]).is_ok());
+        assert!(
+            parse(&[
+                "f.bak",
+                "--instance",
+                "i",
+                "--database",
+                "d",
+                "--bucket",
+                "b"
+            ])
+            .is_ok()
+        );
+        let error = parse(&[
+            "f.bak",
+            "--instance",
+            "i",
+            "--database",
+            "d",
+            "--bucket",
+            "b",
+            "--parallel",
+            "3",
+        ]);
+        assert!(error.is_err(), "--parallel without --batch");
+        let Ok(crate::cli::args::Cli {
+            command: crate::cli::args::Command::Migrate(args),
+            ..
+        }) = parse(&["--batch", "p.toml", "--database", "D"])
+        else {
+            panic!("parses; refused by prepare");
+        };
+        let error = prepare(&args)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--database"), "{error}");
     }
 }
