@@ -16,7 +16,7 @@ use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use bak2rds::http::limit::BandwidthLimiter;
 use bak2rds::migrate::{Clients, MigrateEvent};
 use bak2rds::oss::{Credentials, OssClient, OssConfig};
-use bak2rds::rds::model::CheckDbMode;
+use bak2rds::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
 use bak2rds::rds::wait::WaitOptions;
 use bak2rds::rds::{RdsClient, RdsClientConfig};
 use bak2rds::upload::checkpoint::CheckpointStore;
@@ -474,6 +474,22 @@ async fn a_folder_skips_what_is_not_a_full_backup() {
     let planned = stdout.lines().filter(|l| l.contains("Planned")).count();
     assert_eq!(planned, 2, "{stdout}");
     assert!(databases_on(&clients(&emulator)).await.is_empty());
+
+    // A second full backup of Beta in the folder: refused, naming both files.
+    backup(&folder, "beta_full_2.bak", "Beta", SynthKind::Full, MIB);
+    let plan = plan::load(&folder, None).unwrap();
+    let (report, _) = run(spec(&emulator, dir.path(), plan), clients(&emulator)).await;
+    assert!(report.refused);
+    let duplicate = report
+        .preflight
+        .iter()
+        .find(|p| p.code == "duplicate_database_name")
+        .expect("two backups of Beta refused");
+    assert!(
+        duplicate.fix.contains("beta_full.bak") && duplicate.fix.contains("beta_full_2.bak"),
+        "{}",
+        duplicate.fix
+    );
 }
 
 /// One cancellation (Ctrl-C) stops every database cleanly: the running ones and the queued
@@ -532,4 +548,64 @@ async fn one_cancel_stops_all_and_a_rerun_finishes() {
     let (rerun, _) = run(spec(&emulator, dir.path(), plan), clients.clone()).await;
     assert!(rerun.all_succeeded(), "{:?}", rerun.databases);
     assert_eq!(databases_on(&clients).await.len(), 3);
+}
+
+/// The daily quota counted from DescribeMigrateTasks: a database restored 20 times in the last
+/// 24 hours is refused before any upload (RDS would answer UploadLimitExceeded).
+#[tokio::test]
+async fn the_daily_quota_is_counted_from_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmulatorConfig::from_toml(&format!(
+        "restore_ms = 0\n[[instance]]\nid = \"{INSTANCE}\"\n"
+    ))
+    .unwrap();
+    let emulator = Emulator::builder()
+        .config(config)
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    let clients = clients(&emulator);
+    // Twenty failed restores of Quota (a differential: the database is never created).
+    let diff = backup(dir.path(), "q.bak", "Quota", SynthKind::Differential, MIB);
+    clients
+        .oss
+        .put_object("q.bak", std::fs::read(&diff).unwrap().into(), None)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        clients
+            .rds
+            .create_migrate_task(&CreateMigrateTaskRequest {
+                db_instance_id: INSTANCE.into(),
+                db_name: "Quota".into(),
+                backup_mode: BackupMode::Full,
+                is_online_db: true,
+                check_db_mode: None,
+                source: RestoreSource::OssObject {
+                    endpoint: "127.0.0.1".into(),
+                    bucket: emulator.bucket().into(),
+                    key: "q.bak".into(),
+                },
+                migrate_task_id: None,
+            })
+            .await
+            .unwrap();
+    }
+    let quota = backup(dir.path(), "Quota.bak", "Quota", SynthKind::Full, MIB);
+    let other = backup(dir.path(), "Other.bak", "Other", SynthKind::Full, MIB);
+    let plan = plan_of(dir.path(), &[(&quota, "Quota"), (&other, "Other")]);
+    let (report, _) = run(spec(&emulator, dir.path(), plan), clients.clone()).await;
+    assert!(report.refused);
+    let codes: Vec<&str> = report.preflight.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(codes, ["daily_database_quota"], "{:?}", report.preflight);
+    assert!(report.preflight[0].message.contains("Quota"));
+    assert!(
+        clients
+            .oss
+            .head_object("Quota.bak")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
