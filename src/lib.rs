@@ -23,6 +23,7 @@
 #![deny(unsafe_code)]
 
 pub mod bak;
+pub mod batch;
 pub mod checksum;
 pub mod cli;
 pub mod durable;

@@ -228,6 +228,9 @@ pub struct MigrateReport {
     pub task: TaskReport,
     /// Wall time of this run, seconds.
     pub elapsed_secs: f64,
+    /// An earlier run's task had already restored this file: this run only reported it
+    /// (nothing checked against the bucket, uploaded or created).
+    pub already_migrated: bool,
 }
 
 impl MigrateReport {
@@ -380,6 +383,12 @@ pub async fn run(
     // A task of an earlier run that is not Failed is followed, not repeated; pre-flight would
     // wrongly refuse it, since the database it creates now exists.
     let earlier = earlier_task(&spec, &clients, &state).await?;
+    if let Some(report) = already_migrated(&spec, &clients, &mut state, earlier.as_ref()).await? {
+        return Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
+            elapsed_secs: started.elapsed().as_secs_f64(),
+            ..report
+        })));
+    }
     let live_task = earlier
         .as_ref()
         .filter(|task| task.status != TaskStatus::Failed)
@@ -489,7 +498,48 @@ pub async fn run(
         upload: upload_report,
         task,
         elapsed_secs: started.elapsed().as_secs_f64(),
+        already_migrated: false,
     })))
+}
+
+/// When an earlier run's task already restored this very upload, its report, at the cost of
+/// one status and one per-file call: a rerun (e.g. of a whole batch) skips the bucket, pre-flight
+/// (which would refuse: the database now exists) and HEAD calls of a full run.
+async fn already_migrated(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    state: &mut StateFile,
+    earlier: Option<&EarlierTask>,
+) -> Result<Option<MigrateReport>, MigrateError> {
+    let (Some(task), Some(object)) = (earlier, state.state.object.clone()) else {
+        return Ok(None);
+    };
+    if task.status != TaskStatus::Success {
+        return Ok(None);
+    }
+    if state.state.task_id.as_deref() != Some(task.task_id.as_str()) {
+        // Found by searching the instance: record it so the next rerun need not search.
+        state.state.task_id = Some(task.task_id.clone());
+        state.save()?;
+    }
+    let report = wait_for_task(
+        &clients.rds,
+        &spec.instance_id,
+        &task.task_id,
+        spec.wait,
+        |_| {},
+    )
+    .await?;
+    Ok(Some(MigrateReport {
+        file: spec.file.clone(),
+        object: format!("oss://{}/{}", object.bucket, object.key),
+        size: object.size,
+        crc64: object.crc64,
+        upload: None,
+        task: report,
+        elapsed_secs: 0.0,
+        already_migrated: true,
+    }))
 }
 
 enum Inspection {

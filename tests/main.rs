@@ -25,3 +25,5 @@ mod rds_incremental;
 mod sdk;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
 mod migrate;
+// bak2rds migrate --batch: isolation, one shared cap, batch pre-flight, rerun, folder input.
+mod batch;

@@ -297,18 +297,18 @@ pub struct CutoverArgs {
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// The full backup to migrate; with --incremental, the chain: full, differential, logs (files
-    /// or folders, any order).
-    #[arg(required = true)]
+    /// or folders, any order); with --batch, optionally the destination oss://BUCKET[/PREFIX].
+    #[arg(required_unless_present = "batch")]
     pub files: Vec<PathBuf>,
     /// RDS for SQL Server instance ID, e.g. rm-bp1xxxxxxxx.
-    #[arg(long, value_name = "ID")]
-    pub instance: String,
+    #[arg(long, value_name = "ID", required_unless_present = "batch")]
+    pub instance: Option<String>,
     /// Name of the database to create on the instance (with --task: the task's).
-    #[arg(long, value_name = "NAME", required_unless_present = "task")]
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["task", "batch"])]
     pub database: Option<String>,
     /// Near-zero-downtime mode: restore the full without opening the database, then the
     /// differential and log backups on the same task; open it with --cutover.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch")]
     pub incremental: bool,
     /// Add the next differential or log backups to this running incremental migration.
     #[arg(long, value_name = "MIGRATE_TASK_ID", requires = "incremental")]
@@ -326,11 +326,19 @@ pub struct MigrateArgs {
     )]
     pub key_prefix: String,
     /// OSS bucket to stage the backup in (in the instance's region).
-    #[arg(long)]
-    pub bucket: String,
+    #[arg(long, required_unless_present = "batch")]
+    pub bucket: Option<String>,
     /// Object key (default: a safe name derived from the file name).
     #[arg(long)]
     pub key: Option<String>,
+    // Batch mode (`cli/cmd/batch.rs`): many databases of one instance.
+    /// Migrate many databases: a TOML plan file, or a folder whose full backups are migrated
+    /// under the names in their headers.
+    #[arg(long, value_name = "PLAN.toml|FOLDER")]
+    pub batch: Option<PathBuf>,
+    /// With --batch: databases migrated at once [default: the plan's `parallel`, else 2].
+    #[arg(long, value_name = "N", requires = "batch")]
+    pub parallel: Option<usize>,
     /// When RDS runs DBCC CHECKDB: after opening the database (async) or before (sync).
     #[arg(long, value_enum, default_value = "async")]
     pub check_db: CheckDbArg,

@@ -9,7 +9,9 @@ use indicatif::BinaryBytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::migrate::{check_db_mode, clients, print_problems, show_migrate_event};
+use super::migrate::{
+    check_db_mode, clients, instance_and_bucket, print_problems, show_migrate_event,
+};
 use super::watch::{print_report, rds_client};
 use crate::cli::Status;
 use crate::cli::args::{CutoverArgs, MigrateArgs};
@@ -28,12 +30,13 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
             "--key names one object; an incremental migration uploads several: use --key-prefix"
         );
     }
+    let (instance, bucket) = instance_and_bucket(&args)?;
     let spec = IncrementalSpec {
         files: args.files.clone(),
         task_id: args.task.clone(),
-        instance_id: args.instance.clone(),
+        instance_id: instance.to_owned(),
         database: args.database.clone(),
-        bucket: args.bucket.clone(),
+        bucket: bucket.to_owned(),
         key_prefix: args.key_prefix.clone(),
         check_db: check_db_mode(args.check_db),
         cutover: args.cutover,
@@ -43,7 +46,7 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         state_dir: settings::state_dir(args.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
-    let clients = clients(&args)?;
+    let clients = clients(&args, bucket)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let counters = Arc::new(Counters::default());
@@ -103,7 +106,7 @@ fn print_outcome(
                     n + 1,
                     step.backup_type,
                     step.file.display(),
-                    args.bucket,
+                    args.bucket.as_deref().unwrap_or_default(),
                     step.key,
                     if step.applied {
                         "  (restored earlier)"
@@ -158,6 +161,7 @@ fn print_finished(
         printer.line(format!("  fix: {}", failure.fix))?;
         return Ok(());
     }
+    let (instance, bucket) = instance_and_bucket(args)?;
     if report.online {
         printer.line(format!(
             "database {} is online: {} backups restored (task {}) in {:.1} s",
@@ -172,7 +176,7 @@ fn print_finished(
             "  next: add log backups with `bak2rds migrate --incremental --task {} --instance {} \
              --bucket {} LOG.trn`; at cutover stop writes, take the last log backup and add \
              --cutover (or run `bak2rds cutover {} --instance {}`)",
-            report.task_id, args.instance, args.bucket, report.task_id, args.instance
+            report.task_id, instance, bucket, report.task_id, instance
         ))?;
     }
     Ok(())

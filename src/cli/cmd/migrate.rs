@@ -23,6 +23,9 @@ use crate::upload::progress::Counters;
 
 /// Runs `bak2rds migrate`.
 pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
+    if args.batch.is_some() {
+        return super::batch::run(args, printer);
+    }
     if args.incremental {
         return super::incremental::run(args, printer);
     }
@@ -33,15 +36,15 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
     })
 }
 
-/// The OSS and RDS clients of a migration.
-pub(super) fn clients(args: &MigrateArgs) -> anyhow::Result<Clients> {
+/// The OSS and RDS clients of a migration staging its backups in `bucket`.
+pub(super) fn clients(args: &MigrateArgs, bucket: &str) -> anyhow::Result<Clients> {
     let credentials = settings::credentials(args.oss.profile.as_deref())?;
-    let oss = settings::oss_client_with(&args.oss, &args.bucket, credentials.clone())?;
+    let oss = settings::oss_client_with(&args.oss, bucket, credentials.clone())?;
     // RDS downloads from inside the region: presigned URLs (2008 R2) name the internal endpoint
     // of real OSS; an explicit endpoint (the emulator) is used as it is.
     let oss_for_rds = match (&args.oss.oss_endpoint, &args.oss.region) {
         (None, Some(region)) => crate::oss::OssClient::new(
-            OssConfig::for_region(region, &args.bucket, true),
+            OssConfig::for_region(region, bucket, true),
             credentials.clone(),
         )?,
         _ => oss.clone(),
@@ -65,7 +68,16 @@ pub(super) fn check_db_mode(arg: CheckDbArg) -> CheckDbMode {
     }
 }
 
+/// `--instance` and `--bucket`, which clap requires unless `--batch` is given.
+pub(super) fn instance_and_bucket(args: &MigrateArgs) -> anyhow::Result<(&str, &str)> {
+    match (&args.instance, &args.bucket) {
+        (Some(instance), Some(bucket)) => Ok((instance, bucket)),
+        _ => anyhow::bail!("migrate needs --instance ID and --bucket NAME (or --batch PLAN)"),
+    }
+}
+
 fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
+    let (instance, bucket) = instance_and_bucket(args)?;
     let [file] = args.files.as_slice() else {
         anyhow::bail!(
             "a full migration takes one backup file ({} given); to restore a full backup with \
@@ -78,13 +90,13 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
     };
     let key = match &args.key {
         Some(key) => key.clone(),
-        None => settings::OssUrl::parse(&format!("oss://{}/", args.bucket), file)?.key,
+        None => settings::OssUrl::parse(&format!("oss://{bucket}/"), file)?.key,
     };
     let spec = MigrateSpec {
         file: file.clone(),
-        instance_id: args.instance.clone(),
+        instance_id: instance.to_owned(),
         database: database.clone(),
-        bucket: args.bucket.clone(),
+        bucket: bucket.to_owned(),
         key,
         check_db: check_db_mode(args.check_db),
         dry_run: args.dry_run,
@@ -94,7 +106,7 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
         state_dir: settings::state_dir(args.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
-    Ok((spec, clients(args)?))
+    Ok((spec, clients(args, bucket)?))
 }
 
 /// Runs the job with progress on stderr and the outcome on stdout; the exit status follows the

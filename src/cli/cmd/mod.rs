@@ -1,5 +1,6 @@
 //! One file per subcommand. Each turns its arguments into a library call and prints the result.
 
+mod batch;
 mod bench;
 mod demo;
 mod incremental;
