@@ -42,6 +42,12 @@ pub enum Cause {
     FullSentAsIncremental,
     /// The instance's database-count limit was reached.
     DatabaseCountLimit,
+    /// SQL Server 4326: a log backup ends before where the database stands (already restored).
+    LogTooEarly,
+    /// SQL Server 3136: a differential that is not based on the restored full backup.
+    DifferentialWrongBase,
+    /// SQL Server 3154: the backup is of another database than the one being restored.
+    OtherDatabaseBackup,
 }
 
 /// A Description explained.
@@ -183,7 +189,7 @@ const KNOWN: &[Known] = &[
         ],
         cause: Cause::LsnGap,
         explanation: "A log backup is missing between the last restored file and this one.",
-        fix: "Submit the missing log backups in order (`bak2rds inspect` shows the LSN chain).",
+        fix: "Submit the missing log backups in order (`bak2rds inspect --chain` shows the LSN chain and names the gap).",
         restored: false,
     },
     Known {
@@ -194,6 +200,32 @@ const KNOWN: &[Known] = &[
         cause: Cause::DatabaseCountLimit,
         explanation: "The instance already holds as many databases as its class allows.",
         fix: "Drop a database on the instance or move to a larger instance class.",
+        restored: false,
+    },
+    // SQL Server's own RESTORE messages, which an incremental restore can end with; §5 does not
+    // list them, but they are what RESTORE prints for these cases.
+    Known {
+        fragments: &[
+            "the log in this backup set terminates at lsn ",
+            "which is too early to apply to the database",
+        ],
+        cause: Cause::LogTooEarly,
+        explanation: "Everything in this log backup is already restored: it ends before the point the database stands at.",
+        fix: "Nothing is lost: skip this file and submit the next log backup (`bak2rds inspect --chain` lists the ones still needed).",
+        restored: false,
+    },
+    Known {
+        fragments: &["this differential backup cannot be restored because the database has not been restored to the correct earlier state"],
+        cause: Cause::DifferentialWrongBase,
+        explanation: "The differential is based on another full backup than the one restored, or log backups were already restored past it.",
+        fix: "Submit the differential taken after the full backup this migration started from, before any log backup, or continue with log backups only.",
+        restored: false,
+    },
+    Known {
+        fragments: &["the backup set holds a backup of a database other than the existing"],
+        cause: Cause::OtherDatabaseBackup,
+        explanation: "The file is a backup of another database (another name or database GUID) than the one being restored.",
+        fix: "Submit the backups of the database this migration restores; check the file with `bak2rds inspect`.",
         restored: false,
     },
 ];
@@ -239,6 +271,29 @@ mod tests {
     use super::*;
 
     /// Every message of rds-api.md §5, placeholders filled in.
+    #[test]
+    fn sql_server_restore_messages_of_incremental_steps_are_explained() {
+        let cases = [
+            (
+                "The log in this backup set terminates at LSN 39000000020000001, which is too early to apply to the database. A more recent log backup that includes LSN 39000000021000001 can be restored. RESTORE LOG is terminating abnormally.",
+                Cause::LogTooEarly,
+            ),
+            (
+                "This differential backup cannot be restored because the database has not been restored to the correct earlier state. RESTORE DATABASE is terminating abnormally.",
+                Cause::DifferentialWrongBase,
+            ),
+            (
+                "The backup set holds a backup of a database other than the existing 'sales' database. RESTORE LOG is terminating abnormally.",
+                Cause::OtherDatabaseBackup,
+            ),
+        ];
+        for (description, cause) in cases {
+            let diagnosis = diagnose(description).expect(description);
+            assert_eq!(diagnosis.cause, cause);
+            assert!(!diagnosis.restored);
+        }
+    }
+
     #[test]
     fn each_documented_description_maps_to_its_cause() {
         let cases = [
