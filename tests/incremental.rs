@@ -310,6 +310,61 @@ async fn log_backups_added_later_continue_the_task_and_a_gap_among_them_is_refus
     );
 }
 
+#[tokio::test]
+async fn a_log_restored_out_of_band_is_recognised_and_the_chain_goes_on() {
+    use bak2rds::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 3);
+    let first = vec![history.full.clone(), history.logs[0].clone()];
+    let report = finished(
+        migrate(spec(&emulator, dir.path(), first), clients.clone())
+            .await
+            .0,
+    );
+    let task_id = report.task_id.clone();
+
+    // Someone restores log 2 on the same task with another tool (the console).
+    let bytes = bytes::Bytes::from(std::fs::read(&history.logs[1]).unwrap());
+    clients
+        .oss
+        .put_object("console/LOG_2.trn", bytes, None)
+        .await
+        .unwrap();
+    let request = CreateMigrateTaskRequest {
+        db_instance_id: INSTANCE.into(),
+        db_name: "Sales".into(),
+        backup_mode: BackupMode::Incremental,
+        is_online_db: false,
+        check_db_mode: None,
+        source: RestoreSource::OssObject {
+            endpoint: "127.0.0.1".into(),
+            bucket: emulator.bucket().into(),
+            key: "console/LOG_2.trn".into(),
+        },
+        migrate_task_id: Some(task_id.clone()),
+    };
+    clients.rds.create_migrate_task(&request).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // bak2rds, not knowing, submits log 2 too: RDS answers "too early", and the chain goes on.
+    let mut next = spec(&emulator, dir.path(), history.logs[1..].to_vec());
+    next.task_id = Some(task_id.clone());
+    next.cutover = true;
+    let (outcome, events) = migrate(next, clients.clone()).await;
+    let report = finished(outcome);
+    assert!(report.succeeded() && report.online, "{report:?}");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        MigrateEvent::TaskStatus { description, .. } if description.contains("already restored")
+    )));
+    assert_eq!(
+        database_status(&clients, "Sales").await.as_deref(),
+        Some("Running")
+    );
+}
+
 /// `bak2rds migrate --incremental` against the emulator, state and checkpoints under `dir`.
 fn command(emulator: &EmulatorHandle, dir: &Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"));

@@ -215,7 +215,9 @@ const KNOWN: &[Known] = &[
         restored: false,
     },
     Known {
-        fragments: &["this differential backup cannot be restored because the database has not been restored to the correct earlier state"],
+        fragments: &[
+            "this differential backup cannot be restored because the database has not been restored to the correct earlier state",
+        ],
         cause: Cause::DifferentialWrongBase,
         explanation: "The differential is based on another full backup than the one restored, or log backups were already restored past it.",
         fix: "Submit the differential taken after the full backup this migration started from, before any log backup, or continue with log backups only.",

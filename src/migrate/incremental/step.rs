@@ -16,7 +16,7 @@ use crate::migrate::{
     Clients, MigrateError, MigrateEvent, ObjectTarget, UploadedObject, host_without_port,
     still_uploaded, upload_object,
 };
-use crate::rds::diagnose::diagnose;
+use crate::rds::diagnose::{Cause, diagnose};
 use crate::rds::gather::find_task_for_object;
 use crate::rds::model::{
     BackupMode, CheckDbMode, CreateMigrateTaskRequest, DescribeMigrateTaskByIdResponse,
@@ -67,7 +67,20 @@ impl Job<'_> {
         let task_id = state.state.task_id.clone().unwrap_or_default();
         let (task, file_entry) = self.watch_step(&task_id, &key).await?;
         let failure = step_failure(&task, file_entry.as_ref(), &file.path, self.spec);
-        if let Some(failure) = failure {
+        // RDS already holds everything in this log (restored out of band, e.g. from the
+        // console): the database is where the chain expects it after this file, so go on.
+        let already_there = failure
+            .as_ref()
+            .and_then(|f| f.diagnosis.as_ref())
+            .is_some_and(|d| d.cause == Cause::LogTooEarly);
+        if already_there {
+            let _ = self.events.send(MigrateEvent::TaskStatus {
+                status: task.status.to_string(),
+                description: format!(
+                    "{key} was already restored on the instance (RDS: too early); continuing"
+                ),
+            });
+        } else if let Some(failure) = failure {
             // Resubmitted by the next run, once the user has fixed the chain.
             if let Some(record) = state.record_mut(&backup_set) {
                 record.submitted = false;
