@@ -20,3 +20,5 @@ mod rds;
 mod sdk;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
 mod migrate;
+// SIGKILL at random moments of `migrate`, rerun each time: converges, nothing doubled.
+mod kill_anywhere;

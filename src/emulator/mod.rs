@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod objects;
+pub mod observe;
 pub mod oss;
 pub mod oss_auth;
 pub mod rds;
@@ -51,6 +52,8 @@ pub struct EmulatorState {
     pub faults: faults::Faults,
     /// ETags from the CRC-64 instead of MD5 (`--fast-etag`).
     pub fast_etag: bool,
+    /// Requests answered by both servers (counts; records when a test asks).
+    pub requests: Arc<observe::RequestLog>,
     ids: IdSource,
     /// The temporary data folder, removed when the state is dropped.
     _temp_dir: Option<tempfile::TempDir>,
@@ -81,13 +84,17 @@ impl EmulatorState {
         temp_dir: Option<tempfile::TempDir>,
     ) -> Result<Arc<Self>, EmulatorError> {
         config.validate()?;
-        let storage = Storage::new(backend, &config.buckets)
+        let mut storage = Storage::new(backend, &config.buckets)
             .map_err(|err| EmulatorError::io("prepare the data folder", err))?;
+        if let Some(bytes) = config.faults.disk_full_after_bytes {
+            storage.fail_writes_after(bytes);
+        }
         Ok(Arc::new(EmulatorState {
             faults: faults::Faults::new(config.faults.clone()),
             config,
             storage,
             fast_etag,
+            requests: Arc::default(),
             ids: IdSource {
                 prefix: rand::rng().random(),
                 counter: AtomicU64::new(1),
@@ -111,6 +118,14 @@ impl EmulatorState {
     /// True when a bucket of this name is declared.
     pub fn has_bucket(&self, name: &str) -> bool {
         self.config.buckets.iter().any(|b| b.name == name)
+    }
+
+    /// True when a declared bucket allows unsigned reads (`allow_anonymous`).
+    pub fn allows_anonymous(&self, name: &str) -> bool {
+        self.config
+            .buckets
+            .iter()
+            .any(|b| b.name == name && b.allow_anonymous)
     }
 
     /// The region of a declared bucket.
@@ -247,7 +262,7 @@ impl EmulatorBuilder {
         ));
         let rds_task = tokio::spawn(serve_router(
             rds_listener,
-            Arc::clone(&rds).router(),
+            observed_rds_router(Arc::clone(&rds).router(), Arc::clone(&state.requests)),
             wait_for_stop(stopped),
         ));
         Ok(EmulatorHandle {
@@ -259,6 +274,53 @@ impl EmulatorBuilder {
             tasks: vec![oss_task, rds_task],
         })
     }
+}
+
+/// The RDS router with every answered call noted in the shared request log (action, status and
+/// signature), so tests see both servers' traffic in one place.
+fn observed_rds_router(router: Router, log: Arc<observe::RequestLog>) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = Arc::clone(&log);
+            async move {
+                let (action, signature) = rds_call_details(&request, log.keeps_records());
+                let response = next.run(request).await;
+                log.record(observe::RequestRecord {
+                    operation: action,
+                    status: response.status().as_u16(),
+                    upload_id: None,
+                    part_number: None,
+                    signature,
+                });
+                response
+            }
+        },
+    ))
+}
+
+/// The action (query `Action`, or the V3 `x-acs-action` header) and, when records are kept,
+/// the signature of an RDS call.
+fn rds_call_details(
+    request: &axum::extract::Request,
+    with_signature: bool,
+) -> (Option<String>, Option<String>) {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    let action = query
+        .iter()
+        .find(|(name, _)| name == "Action")
+        .map(|(_, value)| value.clone())
+        .or_else(|| header("x-acs-action").map(str::to_owned));
+    let signature = with_signature
+        .then(|| observe::signature_of(header("authorization"), &query))
+        .flatten();
+    (action, signature)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, EmulatorError> {

@@ -46,6 +46,7 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
         args.oss.region.as_deref(),
         args.rds_endpoint.as_deref(),
         credentials,
+        args.oss.insecure_http,
     )?;
     let key = match &args.key {
         Some(key) => key.clone(),

@@ -25,6 +25,13 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
             args.listen
         )
     })?;
+    if !listen.ip().is_loopback() {
+        // The connection line carries the key pair, and the emulator speaks plain HTTP.
+        printer.warn(format!(
+            "listening on {listen}, which other machines can reach: requests and the emulator's \
+             key pair travel unencrypted; use --listen 127.0.0.1:PORT unless that is intended"
+        ));
+    }
     let config = match &args.config {
         Some(path) => EmulatorConfig::from_file(path)
             .with_context(|| format!("read the emulator configuration {}", path.display()))?,
