@@ -22,3 +22,7 @@ mod sdk;
 mod migrate;
 // SIGKILL at random moments of `migrate`, rerun each time: converges, nothing doubled.
 mod kill_anywhere;
+// TLS refusal, clock skew warnings, disk full on the emulator, profile permissions, emulator trust.
+mod trust;
+// No secret, STS token or signature in any output or file; Debug redacts credentials.
+mod secrets;

@@ -353,7 +353,8 @@ pub struct EmulatorHandle {
 }
 
 /// What a client needs to reach the emulator's OSS side (the JSON line of `bak2rds serve`).
-#[derive(Debug, Clone, serde::Serialize)]
+/// Its `Debug` hides the secret: only the JSON line is meant to carry it.
+#[derive(Clone, serde::Serialize)]
 pub struct OssConnectionInfo {
     /// `http://127.0.0.1:PORT`.
     pub oss_endpoint: String,
@@ -369,6 +370,20 @@ pub struct OssConnectionInfo {
     pub rds_endpoint: String,
     /// The first emulated RDS instance.
     pub instance_id: String,
+}
+
+impl std::fmt::Debug for OssConnectionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OssConnectionInfo")
+            .field("oss_endpoint", &self.oss_endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .field("rds_endpoint", &self.rds_endpoint)
+            .field("instance_id", &self.instance_id)
+            .finish()
+    }
 }
 
 impl EmulatorHandle {

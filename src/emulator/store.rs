@@ -995,6 +995,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_disk_fails_the_write_with_storage_full_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = Storage::new(Backend::Disk(dir.path().to_owned()), &[]).unwrap();
+        storage.fail_writes_after(FLUSH_BYTES as u64 + 10);
+        let fits = store(&storage, &vec![1u8; 100], 100).await;
+        let mut writer = storage.blob_writer(false, false).unwrap();
+        let error = writer
+            .push(Bytes::from(vec![2u8; FLUSH_BYTES]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull);
+        drop(writer);
+        let files = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert_eq!(files, 1, "only the blob that fitted is on disk");
+        assert_eq!(fits.len(), 100);
+    }
+
+    #[tokio::test]
     async fn flipped_byte_changes_the_stored_crc() {
         let storage = Storage::new(Backend::Memory, &[]).unwrap();
         let mut writer = storage.blob_writer(false, true).unwrap();
