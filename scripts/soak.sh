@@ -3,14 +3,17 @@
 # (5xx errors, throttling answers, dropped connections, added latency, corrupted stored parts).
 # Every upload must end with an object byte-for-byte equal to its file (checked by reading it
 # back anonymously and comparing, and by the server's CRC-64), or stop with a clear error; a
-# stopped upload is resumed with the same command. Prints retries and re-sent bytes per upload.
+# stopped upload is resumed with the same command, and the first run of each upload is SIGKILLed
+# part-way so each one also resumes from its checkpoint. Prints retries and re-sent bytes per
+# upload (counted over the runs that finished; a killed run reports nothing).
 #
 #   scripts/soak.sh                      # 5 × 2GiB, release binary (cargo build --release)
 #   SOAK_N=3 SOAK_SIZE=2GiB scripts/soak.sh
 #   SOAK_BIN=target/debug/bak2rds SOAK_SIZE=256MiB scripts/soak.sh   # quick rehearsal
 #
 # Knobs: SOAK_N, SOAK_SIZE, SOAK_BIN, SOAK_WORK (folder with room for N+1 × SIZE),
-# SOAK_SEED (fault RNG), SOAK_ATTEMPTS (runs per upload before giving up, default 3).
+# SOAK_SEED (fault RNG), SOAK_ATTEMPTS (runs per upload before giving up, default 3),
+# SOAK_KILL_AFTER (seconds before the first run of each upload is SIGKILLed; 0: never).
 # Needs curl and cmp. Exit 0 when every object is exact, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,7 @@ size=${SOAK_SIZE:-2GiB}
 bin=${SOAK_BIN:-target/release/bak2rds}
 seed=${SOAK_SEED:-$RANDOM}
 attempts=${SOAK_ATTEMPTS:-3}
+kill_after=${SOAK_KILL_AFTER:-3}
 work=${SOAK_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/bak2rds-soak.XXXXXX")}
 mkdir -p "$work"
 
@@ -96,6 +100,7 @@ echo "soak: $n × $size, fault seed $seed, emulator $endpoint, work $work"
 printf '%-4s %-10s %-5s %-8s %-8s %-12s %-12s %s\n' \
     "#" size runs secs retries sent_MiB resent_MiB verdict
 failed=0
+killed=0
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 total_start=$(now_ms)
 for i in $(seq "$n"); do
@@ -104,11 +109,22 @@ for i in $(seq "$n"); do
     "$bin" synth "$file" --size "$size" --database "Soak$i" >/dev/null 2>"$work/synth-$i.err"
     start=$(now_ms)
     runs=0 ok=0 retries=0 sent=0 resent=0 error=
-    while ((runs < attempts)); do
+    while ((runs < attempts + 1)); do
         runs=$((runs + 1))
-        if "$bin" upload "$file" "oss://$bucket/$key" --oss-endpoint "$endpoint" --json \
+        "$bin" upload "$file" "oss://$bucket/$key" --oss-endpoint "$endpoint" --json \
             --part-size 64MiB --checkpoint-dir "$work/checkpoints" \
-            >"$work/upload-$i-$runs.json" 2>"$work/upload-$i-$runs.err"; then
+            >"$work/upload-$i-$runs.json" 2>"$work/upload-$i-$runs.err" &
+        pid=$!
+        # The first run is SIGKILLed part-way, so every upload also resumes from a checkpoint.
+        if ((runs == 1 && kill_after > 0)); then
+            sleep "$kill_after"
+            if kill -KILL "$pid" 2>/dev/null; then
+                wait "$pid" 2>/dev/null || true
+                killed=$((killed + 1))
+                continue
+            fi
+        fi
+        if wait "$pid"; then
             ok=1
         else
             error=$(tail -n1 "$work/upload-$i-$runs.err")
@@ -147,6 +163,7 @@ for i in $(seq "$n"); do
         "$retries" "$((sent >> 20))" "$((resent >> 20))" "$verdict"
     rm -f "$file"
 done
-printf 'soak: %s uploads in %s s; %s\n' "$n" "$((($(now_ms) - total_start) / 1000))" \
+printf 'soak: %s uploads (%s killed part-way and resumed) in %s s; %s\n' "$n" "$killed" \
+    "$((($(now_ms) - total_start) / 1000))" \
     "$([[ $failed == 0 ]] && echo 'every object exact' || echo 'FAILURES above')"
 exit "$failed"

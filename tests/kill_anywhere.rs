@@ -188,7 +188,7 @@ fn run_and_kill(mut command: Command, trigger: Trigger) -> Ended {
 }
 
 fn seed() -> u64 {
-    std::env::var("BAK2RDS_KILL_SEED")
+    std::env::var(bak2rds::env_vars::BAK2RDS_KILL_SEED)
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or_else(rand::random)

@@ -999,7 +999,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut storage = Storage::new(Backend::Disk(dir.path().to_owned()), &[]).unwrap();
         storage.fail_writes_after(FLUSH_BYTES as u64 + 10);
-        let fits = store(&storage, &vec![1u8; 100], 100).await;
+        let fits = store(&storage, &[1u8; 100], 100).await;
         let mut writer = storage.blob_writer(false, false).unwrap();
         let error = writer
             .push(Bytes::from(vec![2u8; FLUSH_BYTES]))
