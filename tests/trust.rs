@@ -416,6 +416,62 @@ async fn a_disk_full_at_complete_leaves_no_object_or_manifest() {
     );
 }
 
+/// Unmounts a test mount when dropped, whatever the test's outcome.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The same through a real file system that fills up: the data folder on a 4 MiB tmpfs.
+/// Needs root: `cargo test --test main trust::a_real_full -- --ignored`.
+#[tokio::test]
+#[ignore = "mounts a tmpfs, which needs root"]
+async fn a_real_full_tmpfs_gets_the_same_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "bak2rds-test"])
+        .arg(&mount)
+        .status();
+    if !mounted.is_ok_and(|status| status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    // Declared before the emulator, so dropped after it: no file is open at unmount.
+    let _unmount = Unmount(mount.clone());
+    let data = mount.join("emulator");
+    let emulator = Emulator::builder().data_dir(&data).start().await.unwrap();
+    let file = write_file(dir.path(), 8 << 20);
+    let client = client(&emulator);
+    let error = upload_with_few_retries(&client, &file, &dir.path().join("cp"))
+        .await
+        .unwrap_err();
+    let text = format!("{error:#}");
+    assert!(text.contains("data folder is full"), "{text}");
+    assert_eq!(client.head_object("db.bak").await.unwrap(), None);
+    let uploads = client.list_multipart_uploads(None).await.unwrap();
+    let parts = client
+        .list_parts("db.bak", &uploads[0].upload_id)
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        !parts.is_empty() && parts.len() < 8,
+        "{} parts",
+        parts.len()
+    );
+    for part in &parts {
+        let start = (part.part_number as usize - 1) << 20;
+        let expected = bak2rds::checksum::crc64(&bytes[start..start + (1 << 20)]);
+        assert_eq!(part.crc64, Some(expected));
+    }
+    assert_eq!(files_in(&data.join("blobs")).len(), parts.len());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Profile permissions
 // ---------------------------------------------------------------------------------------------
