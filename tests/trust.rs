@@ -622,8 +622,16 @@ fn serve_binds_loopback_by_default_and_warns_for_other_addresses() {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        // SIGTERM: serve shuts down gracefully and removes its temporary data folder.
+        let terminated = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(terminated.success());
+        assert!(
+            child.wait().unwrap().success(),
+            "serve stops cleanly on SIGTERM"
+        );
         let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
         let info: serde_json::Value = serde_json::from_str(&line).unwrap();
         (info, stderr)
