@@ -18,6 +18,7 @@ use bak2rds::bak::TargetVersion;
 use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use bak2rds::oss::{Credentials, OssClient, OssConfig};
+use bak2rds::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
 use bak2rds::rds::{RdsClient, RdsClientConfig};
 use rand::{RngExt as _, SeedableRng as _};
 
@@ -76,16 +77,12 @@ fn plan(rng: &mut rand::rngs::StdRng) -> Vec<Trigger> {
     triggers
 }
 
-fn backup(path: &Path) {
+fn backup(path: &Path, bytes: u64) {
     let database = SynthDatabase::new(DATABASE, TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        path,
-        &SynthSpec::single(database, SynthKind::Full, BACKUP_BYTES),
-    )
-    .unwrap();
+    write_synthetic_file(path, &SynthSpec::single(database, SynthKind::Full, bytes)).unwrap();
 }
 
-fn migrate_command(emulator: &EmulatorHandle, file: &Path, dir: &Path) -> Command {
+fn migrate_command(emulator: &EmulatorHandle, file: &Path, dir: &Path, rate: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bak2rds"));
     command
         .arg("migrate")
@@ -94,7 +91,7 @@ fn migrate_command(emulator: &EmulatorHandle, file: &Path, dir: &Path) -> Comman
         .args(["--bucket", emulator.bucket(), "--json"])
         .args(["--oss-endpoint", &emulator.oss_endpoint()])
         .args(["--rds-endpoint", &emulator.rds_endpoint()])
-        .args(["--part-size", "1MiB", "--max-rate", MAX_RATE])
+        .args(["--part-size", "1MiB", "--max-rate", rate])
         .args(["--concurrency", CONCURRENCY])
         .arg("--checkpoint-dir")
         .arg(dir.join("checkpoints"))
@@ -213,16 +210,19 @@ fn migrate_killed_anywhere_converges_with_nothing_lost_or_doubled() {
                 .start(),
         )
         .unwrap();
-    emulator.state().requests.keep_records();
+    emulator.requests().keep_records();
     let file = dir.path().join("KillDb_FULL.bak");
-    backup(&file);
+    backup(&file, BACKUP_BYTES);
     let bytes = std::fs::read(&file).unwrap();
     let (file_len, file_crc) = (bytes.len() as u64, bak2rds::checksum::crc64(&bytes));
 
     let started = Instant::now();
     let mut kills = 0;
     for trigger in plan(&mut rng) {
-        match run_and_kill(migrate_command(&emulator, &file, dir.path()), trigger) {
+        match run_and_kill(
+            migrate_command(&emulator, &file, dir.path(), MAX_RATE),
+            trigger,
+        ) {
             Ended::Killed { after, last_event } => {
                 kills += 1;
                 eprintln!("{trigger:?}: killed after {after:?}, last event {last_event:?}");
@@ -233,7 +233,7 @@ fn migrate_killed_anywhere_converges_with_nothing_lost_or_doubled() {
             }
         }
     }
-    let last = migrate_command(&emulator, &file, dir.path())
+    let last = migrate_command(&emulator, &file, dir.path(), MAX_RATE)
         .output()
         .unwrap();
     assert!(
@@ -262,8 +262,64 @@ fn migrate_killed_anywhere_converges_with_nothing_lost_or_doubled() {
     );
 }
 
-/// One object, equal to the file; one task; the database online.
-async fn converged(emulator: &EmulatorHandle, file_len: u64, file_crc: u64) {
+/// The other side of the adoption rule: RDS refuses CreateMigrateTask because a migration of
+/// *another* object runs on the database. That task is not this run's, so it is not adopted:
+/// the run stops with RDS's refusal and creates nothing.
+#[test]
+fn a_busy_database_restoring_another_object_is_not_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = EmulatorConfig::from_toml(&format!(
+        "restore_ms = 60000\n[[instance]]\nid = \"{INSTANCE}\"\n"
+    ))
+    .unwrap();
+    let emulator = runtime
+        .block_on(Emulator::builder().config(config).start())
+        .unwrap();
+    let file = dir.path().join("KillDb_FULL.bak");
+    backup(&file, 2 << 20);
+    let (oss, rds) = clients(&emulator);
+    let other = runtime.block_on(async {
+        oss.put_object("Other_FULL.bak", std::fs::read(&file).unwrap().into(), None)
+            .await
+            .unwrap();
+        rds.create_migrate_task(&CreateMigrateTaskRequest {
+            db_instance_id: INSTANCE.into(),
+            db_name: DATABASE.into(),
+            backup_mode: BackupMode::Full,
+            is_online_db: true,
+            check_db_mode: Some(CheckDbMode::Async),
+            source: RestoreSource::OssObject {
+                endpoint: "127.0.0.1".into(),
+                bucket: emulator.bucket().into(),
+                key: "Other_FULL.bak".into(),
+            },
+            migrate_task_id: None,
+        })
+        .await
+        .unwrap()
+        .migrate_task_id
+    });
+    let output = migrate_command(&emulator, &file, dir.path(), "1GiB/s")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("IncorrectDBState"), "{stderr}");
+    let now = time::OffsetDateTime::now_utc();
+    let tasks = runtime
+        .block_on(rds.describe_migrate_tasks(INSTANCE, now - time::Duration::hours(1), now, 1))
+        .unwrap();
+    let ids: Vec<&str> = tasks
+        .items
+        .migrate_task
+        .iter()
+        .map(|t| t.migrate_task_id.as_str())
+        .collect();
+    assert_eq!(ids, [other.as_str()], "no task adopted or created");
+}
+
+fn clients(emulator: &EmulatorHandle) -> (OssClient, RdsClient) {
     let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
     let oss = OssClient::new(
         OssConfig::with_endpoint(
@@ -274,6 +330,14 @@ async fn converged(emulator: &EmulatorHandle, file_len: u64, file_crc: u64) {
         credentials.clone(),
     )
     .unwrap();
+    let mut config = RdsClientConfig::new(emulator.region());
+    config.endpoint = Some(emulator.rds_endpoint());
+    (oss, RdsClient::new(config, credentials).unwrap())
+}
+
+/// One object, equal to the file; one task; the database online.
+async fn converged(emulator: &EmulatorHandle, file_len: u64, file_crc: u64) {
+    let (oss, rds) = clients(emulator);
     let keys: Vec<String> = emulator
         .storage()
         .catalog()
@@ -291,9 +355,6 @@ async fn converged(emulator: &EmulatorHandle, file_len: u64, file_crc: u64) {
         assert!(parts.is_empty(), "an orphaned upload holds parts");
     }
 
-    let mut config = RdsClientConfig::new(emulator.region());
-    config.endpoint = Some(emulator.rds_endpoint());
-    let rds = RdsClient::new(config, credentials).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let tasks = rds
         .describe_migrate_tasks(INSTANCE, now - time::Duration::hours(1), now, 1)
@@ -320,7 +381,7 @@ async fn converged(emulator: &EmulatorHandle, file_len: u64, file_crc: u64) {
 /// from the checkpoint or ListParts and never sends it again. Attempts the kill cut short may
 /// have been sent again; they are counted and printed.
 fn no_accepted_part_sent_twice(emulator: &EmulatorHandle, parts: u64) {
-    let records = emulator.state().requests.records();
+    let records = emulator.requests().records();
     let mut accepted: BTreeMap<(String, u32), u32> = BTreeMap::new();
     let mut attempts = 0;
     for record in records
@@ -356,8 +417,7 @@ fn no_accepted_part_sent_twice(emulator: &EmulatorHandle, parts: u64) {
         "UploadPart: {attempts} requests, {} accepted ({parts} parts), {} uploads initiated",
         accepted.len(),
         emulator
-            .state()
-            .requests
+            .requests()
             .count_succeeded("InitiateMultipartUpload")
     );
 }

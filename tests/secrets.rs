@@ -29,7 +29,7 @@ async fn emulator() -> EmulatorHandle {
     ))
     .unwrap();
     let emulator = Emulator::builder().config(config).start().await.unwrap();
-    emulator.state().requests.keep_records();
+    emulator.requests().keep_records();
     emulator
 }
 
@@ -215,8 +215,8 @@ async fn no_secret_token_or_signature_in_output_or_files() {
             .any(|f| f.starts_with(dir.path().join("state")))
     );
 
-    let signatures = emulator.state().requests.signatures();
-    let rds_calls = emulator.state().requests.count("CreateMigrateTask");
+    let signatures = emulator.requests().signatures();
+    let rds_calls = emulator.requests().count("CreateMigrateTask");
     assert!(
         signatures.len() > 20,
         "{} signatures recorded",
@@ -285,7 +285,7 @@ async fn debug_of_everything_holding_credentials_redacts() {
         format!("{:?}", emulator.connection_info()),
         format!("{:?}", emulator.state().config),
         format!("{emulator:?}"),
-        format!("{:?}", emulator.state().requests.records()),
+        format!("{:?}", emulator.requests().records()),
     ];
     for dump in &dumps {
         assert!(

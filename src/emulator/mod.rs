@@ -465,6 +465,12 @@ impl EmulatorHandle {
         &self.state
     }
 
+    /// Requests answered so far by both servers: counts per operation, and one record per
+    /// request once [`observe::RequestLog::keep_records`] was called.
+    pub fn requests(&self) -> &observe::RequestLog {
+        &self.state.requests
+    }
+
     /// The storage, e.g. to read an uploaded object's bytes.
     pub fn storage(&self) -> &Storage {
         &self.state.storage
