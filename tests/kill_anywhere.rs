@@ -414,7 +414,7 @@ fn no_accepted_part_sent_twice(emulator: &EmulatorHandle, parts: u64) {
         "every part of the object accepted once"
     );
     eprintln!(
-        "UploadPart: {attempts} requests, {} accepted ({parts} parts), {} uploads initiated",
+        "UploadPart: {attempts} requests answered, {} accepted ({parts} parts), {} uploads initiated",
         accepted.len(),
         emulator
             .requests()
