@@ -22,6 +22,8 @@ pub const BAK2RDS_TEST_OSS_BUCKET: &str = "BAK2RDS_TEST_OSS_BUCKET";
 pub const BAK2RDS_TEST_OSS_REGION: &str = "BAK2RDS_TEST_OSS_REGION";
 /// Folder holding the real `.bak` fixtures; defaults to `../shared/fixtures/bak`.
 pub const BAK2RDS_FIXTURES: &str = "BAK2RDS_FIXTURES";
+/// Seed of the kill moments of `tests/kill_anywhere.rs` (printed by every run), to replay one.
+pub const BAK2RDS_KILL_SEED: &str = "BAK2RDS_KILL_SEED";
 /// Standard `RUST_LOG` filter for tracing output (turns the progress bar off).
 pub const RUST_LOG: &str = "RUST_LOG";
 /// The user's home folder, for `~/.aliyun/config.json`.

@@ -457,7 +457,12 @@ pub async fn run(
                     description: failed.description,
                 });
             }
-            create_task(&spec, &clients, &mut state, &report, &events).await?
+            match create_task(&spec, &clients, &mut state, &report, &events).await {
+                Err(MigrateError::Rds(error)) if error.code() == Some("IncorrectDBState") => {
+                    adopt_busy_task(&spec, &clients, &mut state, &events, error).await?
+                }
+                created => created?,
+            }
         }
     };
 
@@ -785,6 +790,30 @@ async fn create_task(
         task_id: created.migrate_task_id.clone(),
     });
     Ok(created.migrate_task_id)
+}
+
+/// RDS says a migration already runs on the database: when a crashed run's CreateMigrateTask
+/// was still being handled as this run looked for it, that migration is ours. Follow it if it
+/// restores this very upload; otherwise the refusal stands.
+async fn adopt_busy_task(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    state: &mut StateFile,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+    refusal: RdsError,
+) -> Result<String, MigrateError> {
+    let Some(task) = earlier_task(spec, clients, state).await? else {
+        return Err(refusal.into());
+    };
+    if task.status == TaskStatus::Failed {
+        return Err(refusal.into());
+    }
+    state.state.task_id = Some(task.task_id.clone());
+    state.save()?;
+    let _ = events.send(MigrateEvent::TaskAttached {
+        task_id: task.task_id.clone(),
+    });
+    Ok(task.task_id)
 }
 
 /// `OssObjectPositions`, or for SQL Server 2008 R2 on local SSD a presigned URL (rds-api.md

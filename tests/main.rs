@@ -10,7 +10,6 @@ mod inspect;
 mod chain;
 // The embedded OSS emulator through raw HTTP: addressing, auth, multipart rules, faults, memory.
 mod emulator;
-mod incremental;
 // The OSS conformance suite over `&OssClient`: emulator (memory and disk), real OSS on demand.
 mod conformance;
 // The OSS client against the emulator's knobs: skew, faults, STS expiry, raw error cases.
@@ -25,5 +24,13 @@ mod rds_incremental;
 mod sdk;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
 mod migrate;
+// bak2rds migrate --incremental: full → differential → logs → cutover, broken chains, kills.
+mod incremental;
 // bak2rds migrate --batch: isolation, one shared cap, batch pre-flight, rerun, folder input.
 mod batch;
+// SIGKILL at random moments of `migrate`, rerun each time: converges, nothing doubled.
+mod kill_anywhere;
+// TLS refusal, clock skew warnings, disk full on the emulator, profile permissions, emulator trust.
+mod trust;
+// No secret, STS token or signature in any output or file; Debug redacts credentials.
+mod secrets;

@@ -160,6 +160,10 @@ pub struct OssArgs {
     /// Request signature version.
     #[arg(long, value_enum, default_value = "v4")]
     pub signature_version: SignatureVersionArg,
+    /// Allow plain http:// endpoints (OSS and RDS) that are not this machine: credentials,
+    /// signatures and data then cross the network unencrypted.
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// OSS signature versions.
@@ -254,6 +258,9 @@ pub struct RdsTargetArgs {
     /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
     #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
     pub rds_endpoint: Option<String>,
+    /// Allow a plain http:// endpoint that is not this machine (requests travel unencrypted).
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// `bak2rds watch`.

@@ -84,6 +84,7 @@ pub fn oss_client_with(
              or pass --oss-endpoint URL"
         ),
     };
+    config.allow_http = args.insecure_http;
     config.signature_version = match args.signature_version {
         SignatureVersionArg::V4 => SignatureVersion::V4,
         SignatureVersionArg::V1 => SignatureVersion::V1,
@@ -159,11 +160,13 @@ fn home_folder(flag: Option<PathBuf>, name: &str, option: &str) -> anyhow::Resul
     }
 }
 
-/// The RDS client for `region` (or `endpoint`), with these credentials.
+/// The RDS client for `region` (or `endpoint`), with these credentials; `insecure_http` lets a
+/// plain-HTTP endpoint off this machine through.
 pub fn rds_client(
     region: Option<&str>,
     endpoint: Option<&str>,
     credentials: Credentials,
+    insecure_http: bool,
 ) -> anyhow::Result<RdsClient> {
     let region = match (region, endpoint) {
         (Some(region), _) => region,
@@ -175,6 +178,7 @@ pub fn rds_client(
     };
     let mut config = RdsClientConfig::new(region);
     config.endpoint = endpoint.map(str::to_owned);
+    config.allow_http = insecure_http;
     Ok(RdsClient::new(config, credentials)?)
 }
 

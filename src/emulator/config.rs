@@ -6,6 +6,7 @@
 //! region = "cn-hangzhou"
 //! storage_class = "Standard"      # Standard | IA | Archive | ColdArchive
 //! server_side_encryption = false  # true: GetBucketInfo reports AES256
+//! allow_anonymous = false         # true: unsigned GET/HEAD/list allowed (OSS public-read)
 //!
 //! [[key]]
 //! id = "LTAI5tEmulatorKey"
@@ -64,6 +65,11 @@ pub struct BucketConfig {
     /// Server-side encryption on (reported as `AES256`) or off.
     #[serde(default)]
     pub server_side_encryption: bool,
+    /// Unsigned reads allowed (GetObject, HeadObject, ListObjects), like OSS's `public-read`
+    /// ACL; writes always need a signature. Off by default: like OSS's default `private`, an
+    /// unsigned request is refused with `AccessDenied`.
+    #[serde(default)]
+    pub allow_anonymous: bool,
 }
 
 /// One AccessKey pair, optionally an STS credential (then requests must carry its token).
@@ -124,6 +130,7 @@ impl BucketConfig {
             region: default_region(),
             storage_class: default_storage_class(),
             server_side_encryption: false,
+            allow_anonymous: false,
         }
     }
 }

@@ -114,6 +114,21 @@ impl OssError {
     pub fn internal(message: impl Into<String>) -> Self {
         OssError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
     }
+
+    /// A failed write to the data folder, as `500 InternalError`: the one answer real OSS gives
+    /// for a failure on its side, which clients retry. A full disk says so (and what to do), so
+    /// someone reading the client's error knows the emulator's host, not the upload, is at fault.
+    pub fn storage(action: &str, err: &std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::StorageFull {
+            return OssError::internal(format!(
+                "We encountered an internal error while {action}: the emulator's data folder is \
+                 full (no space left on device). Free space on the emulator's disk, then retry."
+            ));
+        }
+        OssError::internal(format!(
+            "We encountered an internal error while {action}: {err}"
+        ))
+    }
 }
 
 /// Why the emulator could not start or stop.

@@ -24,7 +24,13 @@
 //! [[faults.flip_byte]]               # store the part with one byte flipped
 //! operation = "UploadPart"
 //! rate = 0.01
+//!
+//! # Whole-server conditions:
+//! # clock_skew_secs = 3600           # the server's clock runs this far ahead (negative: behind)
+//! # disk_full_after_bytes = 1048576  # body writes fail with ENOSPC once this much was stored
 //! ```
+//! Throttling is an error fault with OSS's own answer: `status = 503`, `code = "SlowDown"`
+//! (or `429`/`ServiceUnavailable`); the client treats both as transient.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -58,6 +64,16 @@ pub struct FaultConfig {
     /// Parts stored with one byte flipped.
     #[serde(default)]
     pub flip_byte: Vec<RateFault>,
+    /// Seconds the server's clock is ahead of the host's (negative: behind): signatures are
+    /// judged and `Date` headers written with the skewed clock, so a client meets
+    /// `RequestTimeTooSkewed` exactly as against a server whose clock disagrees with its own.
+    #[serde(default)]
+    pub clock_skew_secs: i64,
+    /// Store only this many body bytes in total, then fail every write with the operating
+    /// system's "no space left on device" (`ErrorKind::StorageFull`), through the same write
+    /// path a full disk would break.
+    #[serde(default)]
+    pub disk_full_after_bytes: Option<u64>,
 }
 
 /// An error answered instead of performing the operation.
@@ -207,6 +223,16 @@ impl Faults {
     /// The latency to add before answering.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.config.latency_ms)
+    }
+
+    /// The server's clock: the host's, shifted by `clock_skew_secs`.
+    pub fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.config.clock_skew_secs)
+    }
+
+    /// True when the server's clock is shifted (responses then carry its own `Date`).
+    pub fn clock_is_skewed(&self) -> bool {
+        self.config.clock_skew_secs != 0
     }
 
     /// Decides the faults for one request: an injected error, or the body faults to apply.

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod objects;
+pub mod observe;
 pub mod oss;
 pub mod oss_auth;
 pub mod rds;
@@ -52,6 +53,8 @@ pub struct EmulatorState {
     pub faults: faults::Faults,
     /// ETags from the CRC-64 instead of MD5 (`--fast-etag`).
     pub fast_etag: bool,
+    /// Requests answered by both servers (counts; records when a test asks).
+    pub requests: Arc<observe::RequestLog>,
     ids: IdSource,
     /// The temporary data folder, removed when the state is dropped.
     _temp_dir: Option<tempfile::TempDir>,
@@ -82,13 +85,17 @@ impl EmulatorState {
         temp_dir: Option<tempfile::TempDir>,
     ) -> Result<Arc<Self>, EmulatorError> {
         config.validate()?;
-        let storage = Storage::new(backend, &config.buckets)
+        let mut storage = Storage::new(backend, &config.buckets)
             .map_err(|err| EmulatorError::io("prepare the data folder", err))?;
+        if let Some(bytes) = config.faults.disk_full_after_bytes {
+            storage.fail_writes_after(bytes);
+        }
         Ok(Arc::new(EmulatorState {
             faults: faults::Faults::new(config.faults.clone()),
             config,
             storage,
             fast_etag,
+            requests: Arc::default(),
             ids: IdSource {
                 prefix: rand::rng().random(),
                 counter: AtomicU64::new(1),
@@ -112,6 +119,14 @@ impl EmulatorState {
     /// True when a bucket of this name is declared.
     pub fn has_bucket(&self, name: &str) -> bool {
         self.config.buckets.iter().any(|b| b.name == name)
+    }
+
+    /// True when a declared bucket allows unsigned reads (`allow_anonymous`).
+    pub fn allows_anonymous(&self, name: &str) -> bool {
+        self.config
+            .buckets
+            .iter()
+            .any(|b| b.name == name && b.allow_anonymous)
     }
 
     /// The region of a declared bucket.
@@ -248,7 +263,7 @@ impl EmulatorBuilder {
         ));
         let rds_task = tokio::spawn(serve_router(
             rds_listener,
-            Arc::clone(&rds).router(),
+            observed_rds_router(Arc::clone(&rds).router(), Arc::clone(&state.requests)),
             wait_for_stop(stopped),
         ));
         Ok(EmulatorHandle {
@@ -260,6 +275,53 @@ impl EmulatorBuilder {
             tasks: vec![oss_task, rds_task],
         })
     }
+}
+
+/// The RDS router with every answered call noted in the shared request log (action, status and
+/// signature), so tests see both servers' traffic in one place.
+fn observed_rds_router(router: Router, log: Arc<observe::RequestLog>) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = Arc::clone(&log);
+            async move {
+                let (action, signature) = rds_call_details(&request, log.keeps_records());
+                let response = next.run(request).await;
+                log.record(observe::RequestRecord {
+                    operation: action,
+                    status: response.status().as_u16(),
+                    upload_id: None,
+                    part_number: None,
+                    signature,
+                });
+                response
+            }
+        },
+    ))
+}
+
+/// The action (query `Action`, or the V3 `x-acs-action` header) and, when records are kept,
+/// the signature of an RDS call.
+fn rds_call_details(
+    request: &axum::extract::Request,
+    with_signature: bool,
+) -> (Option<String>, Option<String>) {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    let action = query
+        .iter()
+        .find(|(name, _)| name == "Action")
+        .map(|(_, value)| value.clone())
+        .or_else(|| header("x-acs-action").map(str::to_owned));
+    let signature = with_signature
+        .then(|| observe::signature_of(header("authorization"), &query))
+        .flatten();
+    (action, signature)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, EmulatorError> {
@@ -292,7 +354,8 @@ pub struct EmulatorHandle {
 }
 
 /// What a client needs to reach the emulator's OSS side (the JSON line of `bak2rds serve`).
-#[derive(Debug, Clone, serde::Serialize)]
+/// Its `Debug` hides the secret: only the JSON line is meant to carry it.
+#[derive(Clone, serde::Serialize)]
 pub struct OssConnectionInfo {
     /// `http://127.0.0.1:PORT`.
     pub oss_endpoint: String,
@@ -308,6 +371,20 @@ pub struct OssConnectionInfo {
     pub rds_endpoint: String,
     /// The first emulated RDS instance.
     pub instance_id: String,
+}
+
+impl std::fmt::Debug for OssConnectionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OssConnectionInfo")
+            .field("oss_endpoint", &self.oss_endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .field("rds_endpoint", &self.rds_endpoint)
+            .field("instance_id", &self.instance_id)
+            .finish()
+    }
 }
 
 impl EmulatorHandle {
@@ -387,6 +464,12 @@ impl EmulatorHandle {
     /// The shared state (configuration, storage, faults).
     pub fn state(&self) -> &Arc<EmulatorState> {
         &self.state
+    }
+
+    /// Requests answered so far by both servers: counts per operation, and one record per
+    /// request once [`observe::RequestLog::keep_records`] was called.
+    pub fn requests(&self) -> &observe::RequestLog {
+        &self.state.requests
     }
 
     /// The storage, e.g. to read an uploaded object's bytes.

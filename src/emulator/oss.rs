@@ -244,7 +244,7 @@ async fn receive(
     let mut writer = state
         .storage
         .blob_writer(want_md5, request.faults.flip_byte)
-        .map_err(|err| OssError::internal(format!("creating a part file: {err}")))?;
+        .map_err(|err| OssError::storage("creating a part file", &err))?;
     // Drop mid-body: after half the declared length (or the first chunk when none was declared).
     let drop_after = request
         .faults
@@ -274,7 +274,7 @@ async fn receive(
         writer
             .push(chunk)
             .await
-            .map_err(|err| OssError::internal(format!("writing a part file: {err}")))?;
+            .map_err(|err| OssError::storage("writing a part file", &err))?;
         if drop_after.is_some_and(|at| received >= at) {
             return Err(Failure::DropConnection);
         }
@@ -282,7 +282,7 @@ async fn receive(
     let received = writer
         .finish()
         .await
-        .map_err(|err| OssError::internal(format!("writing a part file: {err}")))?;
+        .map_err(|err| OssError::storage("writing a part file", &err))?;
     if let Some(sent) = content_md5 {
         check_content_md5(&sent, received.md5)?;
     }
@@ -355,7 +355,7 @@ async fn put_object(
         state
             .storage
             .insert_object(bucket, &request.key, object)
-            .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
+            .map_err(|err| OssError::storage("writing the object manifest", &err))?;
         bucket.config.server_side_encryption
     };
     write_response(&etag, &received, sse)
@@ -753,7 +753,7 @@ fn complete(
         state
             .storage
             .insert_object(bucket, &request.key, object)
-            .map_err(|err| OssError::internal(format!("writing the object manifest: {err}")))?;
+            .map_err(|err| OssError::storage("writing the object manifest", &err))?;
         bucket.uploads.remove(&upload_id);
         (
             bucket.config.server_side_encryption,

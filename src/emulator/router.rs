@@ -12,12 +12,12 @@ use axum::http::request::Parts;
 use axum::http::{Method, Request, Response, StatusCode};
 use base64::Engine as _;
 use percent_encoding::percent_decode_str;
-use time::OffsetDateTime;
 
 use crate::oss::sign::SignableRequest;
 
 use super::EmulatorState;
 use super::error::OssError;
+use super::observe::{RequestRecord, signature_of};
 use super::oss::{self, Failure, Operation, OssRequest, Query, RequestBody};
 use super::oss_auth;
 use super::xml;
@@ -44,7 +44,12 @@ async fn handle(State(state): State<Arc<EmulatorState>>, request: Request<Body>)
     let (parts, body) = request.into_parts();
     let host = host_of(&parts).unwrap_or_default().to_owned();
     let is_head = parts.method == Method::HEAD;
-    let mut response = match serve_request(&state, parts, body).await {
+    let details = state
+        .requests
+        .keeps_records()
+        .then(|| request_details(&parts));
+    let mut operation = None;
+    let mut response = match serve_request(&state, parts, body, &mut operation).await {
         Ok(response) => response,
         Err(Failure::Oss(err)) => {
             tracing::debug!(code = %err.code, status = %err.status, "OSS error");
@@ -62,23 +67,58 @@ async fn handle(State(state): State<Arc<EmulatorState>>, request: Request<Body>)
     }
     headers.insert(header::SERVER, HeaderValue::from_static("AliyunOSS"));
     headers.insert("x-oss-server-time", HeaderValue::from_static("0"));
+    if state.faults.clock_is_skewed() {
+        // hyper would stamp the host's time; a skewed server must show its own clock.
+        if let Ok(value) = HeaderValue::from_str(&crate::oss::sign::http_date(state.faults.now())) {
+            headers.insert(header::DATE, value);
+        }
+    }
+    let dropped = response.extensions().get::<DropConnection>().is_some();
+    let (upload_id, part_number, signature) = details.unwrap_or_default();
+    state.requests.record(RequestRecord {
+        operation: operation.map(|op: Operation| op.name().to_owned()),
+        status: if dropped {
+            0
+        } else {
+            response.status().as_u16()
+        },
+        upload_id,
+        part_number,
+        signature,
+    });
     response
+}
+
+/// Upload ID, part number and signature of a request, for the request log.
+fn request_details(parts: &Parts) -> (Option<String>, Option<u32>, Option<String>) {
+    let query = parse_query(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    (
+        query.get("uploadId").map(str::to_owned),
+        query.get("partNumber").and_then(|n| n.parse().ok()),
+        signature_of(authorization, &query.pairs),
+    )
 }
 
 async fn serve_request(
     state: &Arc<EmulatorState>,
     parts: Parts,
     body: Body,
+    classified: &mut Option<Operation>,
 ) -> Result<Response<Body>, Failure> {
     let (bucket, key) = target(state, &parts)?;
     let query = parse_query(parts.uri.query().unwrap_or_default())?;
     let operation = classify(&parts.method, bucket.as_deref(), key.as_deref(), &query)?;
+    *classified = Some(operation);
     let faults = state.faults.plan(operation)?;
     if !state.faults.latency().is_zero() {
         tokio::time::sleep(state.faults.latency()).await;
     }
     let bucket = bucket.unwrap_or_default();
-    authenticate(state, &parts, &bucket, key.as_deref(), &query)?;
+    authenticate(state, &parts, operation, &bucket, key.as_deref(), &query)?;
     let body = if operation.streams_body() {
         RequestBody::Stream(body)
     } else {
@@ -223,10 +263,14 @@ fn classify(
 fn authenticate(
     state: &EmulatorState,
     parts: &Parts,
+    operation: Operation,
     bucket: &str,
     key: Option<&str>,
     query: &Query,
 ) -> Result<(), OssError> {
+    if is_anonymous_read(state, parts, operation, bucket, query) {
+        return Ok(());
+    }
     let headers: Vec<(&str, &str)> = parts
         .headers
         .iter()
@@ -249,9 +293,29 @@ fn authenticate(
         &state.config.keys,
         region.as_deref(),
         &signable,
-        OffsetDateTime::now_utc(),
+        state.faults.now(),
     )
     .map(|_| ())
+}
+
+/// An unsigned read of a bucket declared `allow_anonymous = true`: OSS's `public-read` ACL,
+/// which lets anyone get, head and list objects but never write, list uploads or read the
+/// bucket's settings. Every other unsigned request is refused as OSS refuses it.
+fn is_anonymous_read(
+    state: &EmulatorState,
+    parts: &Parts,
+    operation: Operation,
+    bucket: &str,
+    query: &Query,
+) -> bool {
+    let unsigned = !parts.headers.contains_key(header::AUTHORIZATION)
+        && query.get("Signature").is_none()
+        && query.get(crate::oss::sign::QUERY_V4_SIGNATURE).is_none();
+    let read = matches!(
+        operation,
+        Operation::GetObject | Operation::HeadObject | Operation::ListObjects
+    );
+    unsigned && read && state.allows_anonymous(bucket)
 }
 
 /// Reads a small body and checks `Content-MD5` when sent — including on empty GET/DELETE

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,6 +132,48 @@ struct Sink {
     crc: Crc64,
     md5: Option<md5::Md5>,
     len: u64,
+    budget: Option<Arc<WriteBudget>>,
+}
+
+/// Bytes the data folder may still take before writes fail as on a full disk (the
+/// `disk_full_after_bytes` fault). Shared by every writer, so the disk "fills up" whichever
+/// request happens to be writing.
+#[derive(Debug)]
+pub struct WriteBudget {
+    left: AtomicU64,
+}
+
+impl WriteBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: u64) -> Self {
+        WriteBudget {
+            left: AtomicU64::new(bytes),
+        }
+    }
+
+    /// Takes up to `want` bytes; returns how many may be written.
+    fn take(&self, want: usize) -> usize {
+        let want = len_u64(want);
+        let mut granted = 0;
+        let _ = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                granted = left.min(want);
+                Some(left - granted)
+            });
+        usize::try_from(granted).unwrap_or(usize::MAX)
+    }
+
+    /// Writes `bytes` to `out` as far as the budget allows, then fails like a full disk would
+    /// (a short write followed by ENOSPC).
+    fn write_all(&self, out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+        let granted = self.take(bytes.len());
+        out.write_all(bytes.get(..granted).unwrap_or(bytes))?;
+        if granted < bytes.len() {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -163,7 +205,10 @@ impl Sink {
             match &mut self.target {
                 Target::Memory(buffer) => buffer.extend_from_slice(chunk),
                 Target::Discard => {}
-                Target::Disk { file, .. } => file.write_all(chunk)?,
+                Target::Disk { file, .. } => match &self.budget {
+                    Some(budget) => budget.write_all(file, chunk)?,
+                    None => file.write_all(chunk)?,
+                },
             }
         }
         Ok(())
@@ -386,6 +431,8 @@ pub struct Storage {
     catalog: Mutex<Catalog>,
     next_blob: AtomicU64,
     keep: Arc<AtomicBool>,
+    /// Set by the `disk_full_after_bytes` fault.
+    budget: Option<Arc<WriteBudget>>,
 }
 
 impl Drop for Storage {
@@ -430,7 +477,14 @@ impl Storage {
             catalog: Mutex::new(Catalog { buckets }),
             next_blob: AtomicU64::new(1),
             keep: Arc::new(AtomicBool::new(false)),
+            budget: None,
         })
+    }
+
+    /// Makes the data folder behave as full once `bytes` more body and manifest bytes were
+    /// written (fault injection; only a disk store writes anything).
+    pub fn fail_writes_after(&mut self, bytes: u64) {
+        self.budget = Some(Arc::new(WriteBudget::new(bytes)));
     }
 
     /// Stores an object under `key`, replacing any previous one; with a data folder, its
@@ -442,7 +496,13 @@ impl Storage {
         object: Object,
     ) -> std::io::Result<()> {
         if let Backend::Disk(dir) = &self.backend {
-            persist::write(dir, &bucket.config.name, key, &object)?;
+            persist::write(
+                dir,
+                &bucket.config.name,
+                key,
+                &object,
+                self.budget.as_deref(),
+            )?;
         }
         bucket.objects.insert(key.to_owned(), object);
         Ok(())
@@ -487,6 +547,7 @@ impl Storage {
                 crc: Crc64::new(),
                 md5: with_md5.then(md5::Md5::new),
                 len: 0,
+                budget: self.budget.clone(),
             }),
             pending: Vec::new(),
             pending_len: 0,
@@ -570,6 +631,7 @@ mod persist {
         bucket: &str,
         key: &str,
         object: &Object,
+        budget: Option<&super::WriteBudget>,
     ) -> std::io::Result<()> {
         let mut pieces = Vec::with_capacity(object.pieces.len());
         for blob in &object.pieces {
@@ -599,8 +661,24 @@ mod persist {
         let json = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
         let path = manifest_path(data_dir, bucket, key);
         let temp = path.with_extension("json.tmp");
-        std::fs::write(&temp, json)?;
-        std::fs::rename(&temp, &path)
+        let written = write_file(&temp, &json, budget).and_then(|()| std::fs::rename(&temp, &path));
+        if written.is_err() {
+            // A half-written manifest must not be mistaken for an object at the next start.
+            let _ = std::fs::remove_file(&temp);
+        }
+        written
+    }
+
+    fn write_file(
+        path: &Path,
+        bytes: &[u8],
+        budget: Option<&super::WriteBudget>,
+    ) -> std::io::Result<()> {
+        let mut file = std::fs::File::create(path)?;
+        match budget {
+            Some(budget) => budget.write_all(&mut file, bytes),
+            None => std::io::Write::write_all(&mut file, bytes),
+        }
     }
 
     pub(super) fn remove(data_dir: &Path, bucket: &str, key: &str) -> std::io::Result<()> {
@@ -914,6 +992,24 @@ mod tests {
             std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_fails_the_write_with_storage_full_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = Storage::new(Backend::Disk(dir.path().to_owned()), &[]).unwrap();
+        storage.fail_writes_after(FLUSH_BYTES as u64 + 10);
+        let fits = store(&storage, &[1u8; 100], 100).await;
+        let mut writer = storage.blob_writer(false, false).unwrap();
+        let error = writer
+            .push(Bytes::from(vec![2u8; FLUSH_BYTES]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull);
+        drop(writer);
+        let files = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert_eq!(files, 1, "only the blob that fitted is on disk");
+        assert_eq!(fits.len(), 100);
     }
 
     #[tokio::test]

@@ -37,6 +37,9 @@ const HEADER_REQUEST_ID: &str = "x-oss-request-id";
 const HEADER_CRC64: &str = "x-oss-hash-crc64ecma";
 /// Header carrying the base64 error XML on HEAD errors, which have no body (§1.6).
 const HEADER_ERR: &str = "x-oss-err";
+/// A change of the measured clock offset smaller than this is request latency, not news.
+const CLOCK_NOTICE_SECS: i64 = 5;
+
 /// Header with the detailed error code (§1.6).
 const HEADER_EC: &str = "x-oss-ec";
 
@@ -570,7 +573,11 @@ impl OssClient {
                 .or_else(|| parsed.server_time.as_deref().and_then(parse_server_time));
             if let Some(server_time) = server_time {
                 let skew = (server_time - OffsetDateTime::now_utc()).whole_seconds();
-                self.set_clock_skew_secs(skew);
+                let previous = self.inner.clock_skew_secs.swap(skew, Ordering::Relaxed);
+                // Parts in flight all meet the skew at once: one warning per new offset.
+                if (previous - skew).abs() > CLOCK_NOTICE_SECS {
+                    tracing::warn!("{}", crate::http::clock_skew_warning("OSS", skew));
+                }
                 clock_skew_secs = Some(skew);
             }
         }

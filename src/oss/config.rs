@@ -135,13 +135,9 @@ impl ResolvedEndpoint {
                 config.endpoint
             )));
         }
-        let loopback = is_loopback(host);
-        if !https && !loopback && !config.allow_http {
-            return Err(OssError::Config(format!(
-                "endpoint {:?} uses plain HTTP; use https:// (plain HTTP is only allowed for \
-                 loopback addresses unless explicitly enabled)",
-                config.endpoint
-            )));
+        if !https {
+            crate::http::check_transport("OSS", url.as_str(), config.allow_http)
+                .map_err(OssError::Config)?;
         }
         let addressing = config.addressing.unwrap_or(if is_ip_or_localhost(host) {
             Addressing::PathStyle
@@ -194,12 +190,6 @@ impl ResolvedEndpoint {
         }
         url
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_ip_or_localhost(host: &str) -> bool {

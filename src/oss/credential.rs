@@ -89,6 +89,9 @@ impl Credentials {
             path: path.to_owned(),
             source,
         })?;
+        if let Some(warning) = permission_warning(path) {
+            tracing::warn!("{warning}");
+        }
         let config: AliyunConfig =
             serde_json::from_str(&text).map_err(|source| CredentialError::ParseConfig {
                 path: path.to_owned(),
@@ -142,6 +145,29 @@ impl Credentials {
             return Err(CredentialError::NotFound);
         }
         Self::from_aliyun_config(path, profile)
+    }
+}
+
+/// A warning when a file holding secrets can be read or written by other users (group or
+/// others have any permission): the aliyun CLI itself writes its config file 0600.
+pub fn permission_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{} holds AccessKey secrets but its mode {mode:03o} lets other users on this \
+                 machine read it; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -359,6 +385,28 @@ mod tests {
         let missing = file.path().with_extension("absent");
         let error = Credentials::resolve_with(None, |_| None, Some(&missing)).unwrap_err();
         assert!(matches!(error, CredentialError::NotFound));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_profile_file_others_can_read_draws_a_chmod_warning() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = write_config(CONFIG);
+        let set = |mode| {
+            std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o644);
+        let warning = permission_warning(file.path()).expect("0644 is too open");
+        assert!(
+            warning.contains("chmod 600") && warning.contains("644"),
+            "{warning}"
+        );
+        set(0o640);
+        assert!(permission_warning(file.path()).is_some());
+        set(0o600);
+        assert_eq!(permission_warning(file.path()), None);
+        set(0o400);
+        assert_eq!(permission_warning(file.path()), None);
     }
 
     #[test]

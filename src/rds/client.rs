@@ -3,6 +3,7 @@
 //! §2.4), decoding the nested JSON of [`super::model`], and turning Alibaba's error body into an
 //! [`RdsError`]. Retries go through one call site, [`RdsClient::call`].
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -37,6 +38,8 @@ pub struct RdsClientConfig {
     pub timeout: Duration,
     /// Retry budget (the shared decorrelated-jitter loop of [`crate::http::retry`]).
     pub retry: RetryConfig,
+    /// Accept a plain `http://` endpoint that is not loopback (`--insecure-http`).
+    pub allow_http: bool,
 }
 
 impl RdsClientConfig {
@@ -48,6 +51,7 @@ impl RdsClientConfig {
             signature: SignatureVersion::default(),
             timeout: Duration::from_secs(30),
             retry: RetryConfig::default(),
+            allow_http: false,
         }
     }
 }
@@ -60,12 +64,17 @@ pub struct RdsClient {
     host: String,
     config: RdsClientConfig,
     credentials: Credentials,
+    /// Server time minus local time, seconds, learnt from the `Date` of an
+    /// `InvalidTimeStamp.Expired` answer; added to the clock when stamping requests.
+    clock_skew_secs: std::sync::Arc<AtomicI64>,
 }
 
 impl RdsClient {
     /// Builds a client; fails only on a malformed endpoint.
     pub fn new(config: RdsClientConfig, credentials: Credentials) -> Result<Self, RdsError> {
         let base_url = endpoint::base_url(&config.region, config.endpoint.as_deref());
+        crate::http::check_transport("RDS", &base_url, config.allow_http)
+            .map_err(RdsError::Config)?;
         let host = base_url
             .split_once("://")
             .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
@@ -86,7 +95,14 @@ impl RdsClient {
             host,
             config,
             credentials,
+            clock_skew_secs: std::sync::Arc::default(),
         })
+    }
+
+    /// Server time minus local time in seconds, as measured on the last
+    /// `InvalidTimeStamp.Expired` (0 until then).
+    pub fn clock_skew_secs(&self) -> i64 {
+        self.clock_skew_secs.load(Ordering::Relaxed)
     }
 
     /// The base URL calls go to.
@@ -247,9 +263,26 @@ impl RdsClient {
         params: Vec<(String, String)>,
         idempotency: Idempotency,
     ) -> Result<T, RdsError> {
+        let skew = self.clock_skew_secs();
+        match self.call_with_retries(action, &params, idempotency).await {
+            // The gateway refused the timestamp before acting, so even CreateMigrateTask may be
+            // sent again, once, stamped with the server's clock.
+            Err(error) if is_expired_timestamp(&error) && self.clock_skew_secs() != skew => {
+                self.call_with_retries(action, &params, idempotency).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn call_with_retries<T: DeserializeOwned>(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+        idempotency: Idempotency,
+    ) -> Result<T, RdsError> {
         retry(
             &self.config.retry,
-            |_| self.call_once(action, &params),
+            |_| self.call_once(action, params),
             |error: &RdsError| match (error.retry_class(), idempotency) {
                 (RetryClass::Always, _) | (RetryClass::IfIdempotent, Idempotency::Idempotent) => {
                     tracing::debug!(action, %error, "RDS call will be retried");
@@ -267,7 +300,8 @@ impl RdsClient {
         action: &'static str,
         params: &[(String, String)],
     ) -> Result<T, RdsError> {
-        let timestamp = sign::format_timestamp(time::OffsetDateTime::now_utc());
+        let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_skew_secs());
+        let timestamp = sign::format_timestamp(now);
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let stamp = RequestStamp {
             timestamp: &timestamp,
@@ -301,6 +335,11 @@ impl RdsClient {
             .await
             .map_err(|e| self.transport(action, &e))?;
         let status = response.status().as_u16();
+        let server_date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(crate::oss::sign::parse_http_date);
         let body = response
             .bytes()
             .await
@@ -313,6 +352,11 @@ impl RdsClient {
             });
         }
         let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+        if error.code == EXPIRED_TIMESTAMP
+            && let Some(server) = server_date
+        {
+            self.correct_clock(server);
+        }
         Err(RdsError::Service {
             action: action.into(),
             status,
@@ -324,6 +368,15 @@ impl RdsClient {
             message: without_string_to_sign(error.message),
             request_id: error.request_id,
         })
+    }
+
+    /// Adopts the server's clock and tells the user, once per new offset, that theirs is off.
+    fn correct_clock(&self, server: time::OffsetDateTime) {
+        let skew = (server - time::OffsetDateTime::now_utc()).whole_seconds();
+        let previous = self.clock_skew_secs.swap(skew, Ordering::Relaxed);
+        if (previous - skew).abs() > CLOCK_NOTICE_SECS {
+            tracing::warn!("{}", crate::http::clock_skew_warning("RDS", skew));
+        }
     }
 
     fn transport(&self, action: &str, error: &reqwest::Error) -> RdsError {
@@ -346,6 +399,17 @@ impl RdsClient {
             detail: detail.into(),
         }
     }
+}
+
+/// The RDS gateway's answer to a request stamped more than 15 minutes from its clock
+/// (rds-api.md §1.9).
+const EXPIRED_TIMESTAMP: &str = "InvalidTimeStamp.Expired";
+
+/// A change of the measured offset smaller than this is noise (request latency), not news.
+const CLOCK_NOTICE_SECS: i64 = 5;
+
+fn is_expired_timestamp(error: &RdsError) -> bool {
+    matches!(error, RdsError::Service { code, .. } if code == EXPIRED_TIMESTAMP)
 }
 
 /// The gateway echoes its string to sign after a signature failure (rds-api.md §1.9); with STS

@@ -53,6 +53,7 @@ pub(super) fn clients(args: &MigrateArgs, bucket: &str) -> anyhow::Result<Client
         args.oss.region.as_deref(),
         args.rds_endpoint.as_deref(),
         credentials,
+        args.oss.insecure_http,
     )?;
     Ok(Clients {
         oss,

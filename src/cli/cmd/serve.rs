@@ -25,6 +25,13 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
             args.listen
         )
     })?;
+    if !listen.ip().is_loopback() {
+        // The connection line carries the key pair, and the emulator speaks plain HTTP.
+        printer.warn(format!(
+            "listening on {listen}, which other machines can reach: requests and the emulator's \
+             key pair travel unencrypted; use --listen 127.0.0.1:PORT unless that is intended"
+        ));
+    }
     let config = match &args.config {
         Some(path) => EmulatorConfig::from_file(path)
             .with_context(|| format!("read the emulator configuration {}", path.display()))?,
@@ -40,6 +47,9 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
         None => builder.temp_dir(),
     };
     let handle = builder.start().await.context("start the emulator")?;
+    // Listen for signals before announcing the address: a harness that reads the line and
+    // stops the server at once must get a graceful stop (temporary data folder removed).
+    let stop = StopSignals::listen()?;
     printer
         .json_line(&handle.connection_info())
         .context("write the connection line")?;
@@ -49,18 +59,31 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
         handle.oss_endpoint(),
         handle.bucket()
     ));
-    wait_for_signal().await?;
+    stop.wait().await;
     handle.shutdown().await.context("stop the emulator")?;
     Ok(Status::Done)
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("listen for SIGTERM")?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.context("listen for SIGINT")?,
-        _ = terminate.recv() => {}
+/// SIGINT and SIGTERM, registered from creation on.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("listen for SIGTERM")?,
+        })
     }
-    Ok(())
+
+    /// Waits for either signal.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }

@@ -53,6 +53,7 @@ pub(super) fn rds_client(target: &RdsTargetArgs) -> anyhow::Result<RdsClient> {
         Some(&target.region),
         target.rds_endpoint.as_deref(),
         settings::credentials(None)?,
+        target.insecure_http,
     )
 }
 
