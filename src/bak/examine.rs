@@ -36,7 +36,8 @@ pub fn examine(data: &[u8], rules: &Rules) -> Report {
         findings.extend(judge_backup(info, rules));
     }
     if let Some(file_name) = &rules.file_name {
-        findings.extend(object_key_finding(file_name));
+        let backup_type = backup.as_ref().and_then(|b| b.backup_type);
+        findings.extend(object_key_finding(file_name, backup_type));
     }
     let mut page_check = None;
     if rules.verify_pages && structure.is_ok() {
@@ -264,14 +265,16 @@ fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding>
     None
 }
 
-fn object_key_finding(file_name: &str) -> Option<Finding> {
+/// The key bak2rds would give the object (by the backup's type: `.bak`, `.diff`, `.trn`), when
+/// it differs from the file's name.
+fn object_key_finding(file_name: &str, backup_type: Option<BackupType>) -> Option<Finding> {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
-    let key = names::object_key_for(base);
+    let key = names::object_key_for_backup(base, backup_type.unwrap_or(BackupType::Full));
     (key != base).then(|| {
         Finding::note(
             Severity::Warning,
             "object-key",
-            format!("RDS refuses object names with special characters or without .bak; bak2rds will upload this file as {key:?}"),
+            format!("RDS refuses object names with special characters or without the extension of the backup type (.bak, .diff, .trn); bak2rds will upload this file as {key:?}"),
             "nothing to do: bak2rds names the object; rename the file to match if you upload it by hand",
         )
     })
