@@ -397,3 +397,26 @@ async fn a_rerun_after_the_task_was_created_attaches_to_it() {
     let outcome = events.iter().find(|e| e["outcome"] == "finished").unwrap();
     assert_eq!(outcome["task"]["status"], "Success");
 }
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"))
+        .args(["demo", "--size", "16MiB", "--work-dir"])
+        .arg(dir.path())
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("demo finished"), "{stderr}");
+    assert!(
+        stdout.contains("database DemoOrders is online: 4 backups restored"),
+        "{stdout}"
+    );
+    // The work folder is the demo's own temporary folder inside --work-dir: removed at the end.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -1,18 +1,22 @@
 //! `bak2rds demo`: the whole product on the embedded emulator, in under a minute. It writes a
 //! synthetic full backup, migrates it end to end (inspect, pre-flight, upload, restore, watch),
-//! then rehearses a refusal: what a user sees for a differential backup.
+//! then rehearses a refusal (what a user sees for a differential backup), then the
+//! near-zero-downtime form: a full → differential → log chain restored on one task and cut over.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::incremental::incremental_with_output;
 use super::migrate::migrate_with_output;
 use crate::bak::TargetVersion;
-use crate::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+use crate::bak::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use crate::cli::Status;
 use crate::cli::args::DemoArgs;
 use crate::cli::printer::Printer;
 use crate::emulator::{Emulator, EmulatorHandle};
+use crate::migrate::incremental::IncrementalSpec;
 use crate::migrate::{Clients, MigrateSpec};
 use crate::oss::{Credentials, OssClient, OssConfig};
 use crate::rds::model::CheckDbMode;
@@ -39,7 +43,11 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
         .context("creating the demo's work folder")?;
     // CRC-derived ETags: the emulator shares this machine's cores with the client, and MD5
     // would make it the bottleneck (perf-anchors.md §2).
+    // Emulated restores of a second each: the incremental part restores five times.
+    let config = crate::emulator::EmulatorConfig::from_toml("restore_ms = 1000")
+        .context("the demo's emulator settings")?;
     let emulator = Emulator::builder()
+        .config(config)
         .temp_dir()
         .fast_etag(true)
         .start()
@@ -54,7 +62,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     ));
 
     printer.note(format!(
-        "\n== 1/2: migrate a {} full backup ==",
+        "\n== 1/3: migrate a {} full backup ==",
         indicatif::BinaryBytes(size)
     ));
     let database = SynthDatabase::new("DemoSales", TargetVersion::parse("2019")?);
@@ -71,7 +79,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     )
     .await?;
 
-    printer.note("\n== 2/2: rehearse a refusal: a differential backup ==");
+    printer.note("\n== 2/3: rehearse a refusal: a differential backup ==");
     let diff = work.path().join("DemoSales_DIFF.bak");
     write_synthetic_file(
         &diff,
@@ -85,12 +93,79 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     )
     .await?;
 
+    printer.note(
+        "\n== 3/3: near-zero downtime: full, differential and logs on one task, then cutover ==",
+    );
+    let chain = write_chain(work.path())?;
+    let incremental = incremental_with_output(
+        incremental_spec(&emulator, work.path(), chain),
+        clients(&emulator)?,
+        printer,
+    )
+    .await?;
+
     emulator.shutdown().await.context("stopping the emulator")?;
-    if migrated == Status::Done && refused == Status::Refused {
-        printer.note("\ndemo finished: the full backup is online, the differential was refused before upload");
+    if migrated == Status::Done && refused == Status::Refused && incremental == Status::Done {
+        printer.note(
+            "\ndemo finished: the full backup is online, the differential was refused before \
+             upload, and the incremental chain was restored and cut over",
+        );
         Ok(Status::Done)
     } else {
         anyhow::bail!("the demo did not behave as expected (see above)")
+    }
+}
+
+/// A small history of another database: full, differential, two logs (given out of order: the
+/// chain is ordered by LSN).
+fn write_chain(work: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        "DemoOrders",
+        TargetVersion::parse("2019")?,
+    ));
+    let backups = [
+        ("DemoOrders_FULL.bak", chain.full(64 << 20)),
+        ("DemoOrders_DIFF.bak", chain.differential(DIFF_SIZE)),
+        ("DemoOrders_LOG_1.trn", chain.log(2 << 20)),
+        ("DemoOrders_LOG_2.trn", chain.log(2 << 20)),
+    ];
+    let mut paths = Vec::new();
+    for (name, spec) in backups.iter().rev() {
+        let path = work.join(name);
+        write_synthetic_file(&path, spec).with_context(|| format!("writing {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn incremental_spec(
+    emulator: &EmulatorHandle,
+    work: &std::path::Path,
+    files: Vec<PathBuf>,
+) -> IncrementalSpec {
+    IncrementalSpec {
+        files,
+        task_id: None,
+        instance_id: emulator.instance_id(),
+        database: Some("DemoOrders".into()),
+        bucket: emulator.bucket().to_string(),
+        key_prefix: "DemoOrders/".into(),
+        check_db: CheckDbMode::Async,
+        cutover: true,
+        dry_run: false,
+        upload: UploadOptions::default(),
+        checkpoints: CheckpointStore::new(work.join("checkpoints")),
+        state_dir: work.join("migrations"),
+        wait: demo_polling(),
+    }
+}
+
+/// The emulated restore takes seconds: poll often so the demo does not idle.
+fn demo_polling() -> WaitOptions {
+    WaitOptions {
+        first_interval: Duration::from_millis(500),
+        max_interval: Duration::from_secs(2),
+        ..WaitOptions::default()
     }
 }
 
@@ -136,11 +211,6 @@ fn spec(
         upload: UploadOptions::default(),
         checkpoints: CheckpointStore::new(work.join("checkpoints")),
         state_dir: work.join("migrations"),
-        // The emulated restore takes seconds: poll often so the demo does not idle.
-        wait: WaitOptions {
-            first_interval: Duration::from_millis(500),
-            max_interval: Duration::from_secs(2),
-            ..WaitOptions::default()
-        },
+        wait: demo_polling(),
     }
 }

@@ -48,32 +48,50 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
     };
     let clients = clients(&args, bucket)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
-        let counters = Arc::new(Counters::default());
-        let (events, received) = mpsc::unbounded_channel();
-        let cancel = CancellationToken::new();
-        let bar = printer.byte_bar(0);
-        let job = incremental::run(spec, clients, events, Arc::clone(&counters), cancel.clone());
-        let outcome = drive(
-            job,
-            received,
-            &counters,
-            printer,
-            &bar,
-            &cancel,
-            |event, bar| show_migrate_event(event, printer, bar),
-        )
-        .await;
-        bar.finish_and_clear();
-        let outcome = outcome.context("incremental migration")?;
-        print_outcome(&outcome, printer, &args)
-    })
+    runtime.block_on(incremental_with_output(spec, clients, printer))
+}
+
+/// Runs the job with progress on stderr and the outcome on stdout; a refusal or a failed step
+/// is exit status 2.
+pub(super) async fn incremental_with_output(
+    spec: IncrementalSpec,
+    clients: crate::migrate::Clients,
+    printer: &Printer,
+) -> anyhow::Result<Status> {
+    let counters = Arc::new(Counters::default());
+    let (events, received) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let bar = printer.byte_bar(0);
+    let names = Names {
+        instance: spec.instance_id.clone(),
+        bucket: spec.bucket.clone(),
+    };
+    let job = incremental::run(spec, clients, events, Arc::clone(&counters), cancel.clone());
+    let outcome = drive(
+        job,
+        received,
+        &counters,
+        printer,
+        &bar,
+        &cancel,
+        |event, bar| show_migrate_event(event, printer, bar),
+    )
+    .await;
+    bar.finish_and_clear();
+    let outcome = outcome.context("incremental migration")?;
+    print_outcome(&outcome, printer, &names)
+}
+
+/// The instance and bucket, as the next commands to type name them.
+struct Names {
+    instance: String,
+    bucket: String,
 }
 
 fn print_outcome(
     outcome: &IncrementalOutcome,
     printer: &Printer,
-    args: &MigrateArgs,
+    names: &Names,
 ) -> anyhow::Result<Status> {
     let status = match outcome {
         IncrementalOutcome::Finished(report) if report.succeeded() => Status::Done,
@@ -106,7 +124,7 @@ fn print_outcome(
                     n + 1,
                     step.backup_type,
                     step.file.display(),
-                    args.bucket.as_deref().unwrap_or_default(),
+                    names.bucket,
                     step.key,
                     if step.applied {
                         "  (restored earlier)"
@@ -124,7 +142,7 @@ fn print_outcome(
                 }
             }
         }
-        IncrementalOutcome::Finished(report) => print_finished(report, printer, args)?,
+        IncrementalOutcome::Finished(report) => print_finished(report, printer, names)?,
     }
     Ok(status)
 }
@@ -132,7 +150,7 @@ fn print_outcome(
 fn print_finished(
     report: &IncrementalReport,
     printer: &Printer,
-    args: &MigrateArgs,
+    names: &Names,
 ) -> anyhow::Result<()> {
     for step in &report.steps {
         printer.line(format!(
@@ -161,7 +179,7 @@ fn print_finished(
         printer.line(format!("  fix: {}", failure.fix))?;
         return Ok(());
     }
-    let (instance, bucket) = instance_and_bucket(args)?;
+    let (instance, bucket) = (&names.instance, &names.bucket);
     if report.online {
         printer.line(format!(
             "database {} is online: {} backups restored (task {}) in {:.1} s",
