@@ -259,6 +259,19 @@ pub enum MigrateError {
     /// Stopped on request; the message says what is left and how to go on.
     #[error("{0}")]
     Interrupted(String),
+    /// Another run holds this migration's lock.
+    #[error(
+        "another bak2rds run is migrating database {database} on {instance_id} (it holds {lock}); \
+         wait for it to finish, or stop it first"
+    )]
+    Busy {
+        /// Database name on RDS.
+        database: String,
+        /// Instance ID.
+        instance_id: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// The state file is unreadable.
     #[error(
         "migration state {path} is unreadable ({reason}); delete it to start over (the upload \
@@ -622,16 +635,15 @@ async fn ensure_uploaded(
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) -> Result<(UploadedObject, Option<UploadReport>), MigrateError> {
-    if let Some(object) = &state.state.object {
-        if object.bucket == spec.bucket
-            && object.key == spec.key
-            && still_uploaded(clients, object).await?
-        {
-            let _ = events.send(MigrateEvent::UploadSkipped {
-                object: object.name(),
-            });
-            return Ok((object.clone(), None));
-        }
+    if let Some(object) = &state.state.object
+        && object.bucket == spec.bucket
+        && object.key == spec.key
+        && still_uploaded(clients, object).await?
+    {
+        let _ = events.send(MigrateEvent::UploadSkipped {
+            object: object.name(),
+        });
+        return Ok((object.clone(), None));
     }
     let target = ObjectTarget {
         bucket: &spec.bucket,

@@ -308,6 +308,79 @@ async fn log_backups_added_later_continue_the_task_and_a_gap_among_them_is_refus
         database_status(&clients, "Sales").await.as_deref(),
         Some("Running")
     );
+
+    // Once open, nothing more can be restored into it: refused before anything is sent.
+    let mut late = spec(&emulator, dir.path(), vec![one_more_log(dir.path())]);
+    late.task_id = Some(task_id);
+    late.database = None;
+    let (outcome, events) = migrate(late, clients.clone()).await;
+    let problems = refused(&outcome).join("\n");
+    assert!(problems.contains("already-online"), "{problems}");
+    assert_eq!(uploads(&events), 0);
+}
+
+/// The log after the four of `history(dir, "Sales", 4)` (same database, next LSNs).
+fn one_more_log(dir: &Path) -> PathBuf {
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        "Sales",
+        TargetVersion::parse("2019").unwrap(),
+    ));
+    chain.full(3 << 20);
+    chain.differential(1 << 20);
+    for _ in 0..4 {
+        chain.log(256 << 10);
+    }
+    let path = dir.join("Sales_LOG_5.trn");
+    write_synthetic_file(&path, &chain.log(256 << 10)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn logs_written_to_one_file_name_get_distinct_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 2);
+    // `BACKUP LOG ... TO DISK = 'Sales_log.trn' WITH INIT` every hour: same name, new backups.
+    let hourly = |n: usize| {
+        let folder = dir.path().join(format!("hour{n}"));
+        std::fs::create_dir(&folder).unwrap();
+        let path = folder.join("Sales_log.trn");
+        std::fs::copy(&history.logs[n], &path).unwrap();
+        path
+    };
+    let first = vec![history.full.clone(), hourly(0)];
+    let report = finished(
+        migrate(spec(&emulator, dir.path(), first), clients.clone())
+            .await
+            .0,
+    );
+    let mut next = spec(&emulator, dir.path(), vec![hourly(1)]);
+    next.task_id = Some(report.task_id.clone());
+    next.cutover = true;
+    let (outcome, events) = migrate(next, clients.clone()).await;
+    let report = finished(outcome);
+    assert!(report.succeeded() && report.online, "{report:?}");
+    assert_eq!(uploads(&events), 1);
+    let object = &report.steps[0].object;
+    assert_ne!(
+        object,
+        &format!("oss://{}/incr/Sales_log.trn", emulator.bucket())
+    );
+    assert!(object.ends_with(".trn"), "{object}");
+    // RDS restored three distinct files, the second log under its own name.
+    let files = clients
+        .rds
+        .describe_oss_downloads(INSTANCE, &report.task_id)
+        .await
+        .unwrap();
+    let names: std::collections::BTreeSet<&str> = files
+        .items
+        .oss_download
+        .iter()
+        .map(|f| f.file_name.as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
 }
 
 #[tokio::test]
@@ -478,8 +551,8 @@ fn a_kill_after_a_log_was_submitted_is_followed_not_resubmitted() {
         .iter()
         .filter(|e| e["event"] == "upload_skipped")
         .count();
-    // The full is recorded as restored (not even looked at); log 1 is in OSS already.
-    assert_eq!((uploaded, skipped), (1, 1), "only the last log is sent");
+    // The full is recorded as restored and log 1 as submitted: neither is even looked at.
+    assert_eq!((uploaded, skipped), (1, 0), "only the last log is sent");
     let outcome = events.iter().find(|e| e["outcome"] == "finished").unwrap();
     assert_eq!(outcome["task_id"], task_id.as_str());
     assert_eq!(outcome["online"], true);

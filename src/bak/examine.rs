@@ -175,15 +175,15 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
     if let Some(target) = &rules.target_version {
         findings.extend(version_finding(info, target));
     }
-    if let Some(name) = &rules.database {
-        if let Some(problem) = names::database_name_problem(name) {
-            findings.push(Finding::for_class(
-                Verdict::RejectDatabaseName,
-                "database-name",
-                format!("cannot restore as {name:?}: {problem}"),
-                "choose another name with --database (letters, digits and underscores are always safe)",
-            ));
-        }
+    if let Some(name) = &rules.database
+        && let Some(problem) = names::database_name_problem(name)
+    {
+        findings.push(Finding::for_class(
+            Verdict::RejectDatabaseName,
+            "database-name",
+            format!("cannot restore as {name:?}: {problem}"),
+            "choose another name with --database (letters, digits and underscores are always safe)",
+        ));
     }
     if info.backup_sets > 1 {
         findings.push(Finding::for_class(

@@ -88,6 +88,33 @@ fn strip_backup_extension(base: &str) -> &str {
     base
 }
 
+/// An object-key prefix as a folder: no leading `/`, one trailing `/` unless empty.
+pub fn normal_key_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_start_matches('/');
+    if trimmed.is_empty() || trimmed.ends_with('/') {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}/")
+    }
+}
+
+/// Why a key prefix cannot be used, or `None` when it can: `OssObjectPositions` is
+/// `endpoint:bucket:key`, so a `:` makes it ambiguous (rds-api.md §1.1), and RDS refuses the
+/// special characters of [`object_key_for`]'s note.
+pub fn key_prefix_problem(prefix: &str) -> Option<String> {
+    let bad = prefix.chars().find(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                ':' | '\\' | '!' | '@' | '#' | '$' | '%' | '^' | '&' | '*'
+            )
+    })?;
+    Some(format!(
+        "the key prefix {prefix:?} contains {bad:?}, which RDS cannot take in an object position; \
+         use letters, digits, '_', '-', '.' and '/'"
+    ))
+}
+
 /// Why a database name cannot be used on RDS, or `None` when it can.
 pub fn database_name_problem(name: &str) -> Option<String> {
     if name.trim().is_empty() {
@@ -150,6 +177,16 @@ mod tests {
         assert_eq!(object_key_for_backup("S log.log", Log), "S_log.trn");
         assert_eq!(object_key_for_backup("x.diff", Full), "x.bak");
         assert_eq!(object_key_for_backup(".trn", Log), "backup.trn");
+    }
+
+    #[test]
+    fn key_prefixes_are_folders_without_separators_rds_cannot_take() {
+        assert_eq!(normal_key_prefix(""), "");
+        assert_eq!(normal_key_prefix("/a/b"), "a/b/");
+        assert_eq!(normal_key_prefix("a/"), "a/");
+        assert!(key_prefix_problem("mig/2026-11/").is_none());
+        assert!(key_prefix_problem("mig:x/").is_some());
+        assert!(key_prefix_problem("a@b/").is_some());
     }
 
     #[test]

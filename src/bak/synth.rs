@@ -468,7 +468,7 @@ impl MtfBuf {
     }
 
     fn align4(&mut self) {
-        while self.pos() % 4 != 0 {
+        while !self.pos().is_multiple_of(4) {
             self.bytes.push(0);
         }
     }

@@ -177,7 +177,10 @@ fn read_plan_file(path: &Path, prefix: Option<&str>) -> Result<Plan, PlanError> 
     }
     // Relative paths are relative to the plan file, not to wherever the command runs.
     let base = path.parent().unwrap_or(Path::new(""));
-    let prefix = normal_prefix(prefix.or(file.prefix.as_deref()).unwrap_or(""));
+    let prefix = bak::names::normal_key_prefix(prefix.or(file.prefix.as_deref()).unwrap_or(""));
+    if let Some(problem) = bak::names::key_prefix_problem(&prefix) {
+        return Err(value_error(problem));
+    }
     let entries = file
         .databases
         .into_iter()
@@ -191,16 +194,6 @@ fn read_plan_file(path: &Path, prefix: Option<&str>) -> Result<Plan, PlanError> 
         entries,
         skipped: Vec::new(),
     })
-}
-
-/// A prefix is a folder: no leading `/`, one trailing `/` unless empty.
-fn normal_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim_start_matches('/');
-    if trimmed.is_empty() || trimmed.ends_with('/') {
-        trimmed.to_owned()
-    } else {
-        format!("{trimmed}/")
-    }
 }
 
 fn derived_key(prefix: &str, file: &Path) -> String {
@@ -296,7 +289,7 @@ fn scan_folder(dir: &Path, prefix: &str) -> Result<Plan, PlanError> {
         }
     }
     files.sort();
-    let prefix = normal_prefix(prefix);
+    let prefix = bak::names::normal_key_prefix(prefix);
     let mut plan = Plan::default();
     for file in files {
         match read_facts(&file) {
@@ -343,9 +336,6 @@ mod tests {
 
     #[test]
     fn prefixes_are_folders() {
-        assert_eq!(normal_prefix(""), "");
-        assert_eq!(normal_prefix("/a/b"), "a/b/");
-        assert_eq!(normal_prefix("a/"), "a/");
         assert_eq!(
             derived_key("m/", Path::new("/x/Sales DB.bak")),
             "m/Sales_DB.bak"

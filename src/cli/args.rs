@@ -329,7 +329,8 @@ pub struct MigrateArgs {
         long,
         value_name = "PREFIX",
         default_value = "",
-        conflicts_with = "key"
+        conflicts_with = "key",
+        requires = "incremental"
     )]
     pub key_prefix: String,
     /// OSS bucket to stage the backup in (in the instance's region).

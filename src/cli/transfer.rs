@@ -98,7 +98,7 @@ fn show_counters(counters: &Counters, printer: &Printer, bar: &ProgressBar, tick
         "parts {} done, {} in flight, {} retried",
         snapshot.parts_done, snapshot.in_flight, snapshot.retries
     ));
-    if printer.json() && ticks % JSON_PROGRESS_EVERY == 0 {
+    if printer.json() && ticks.is_multiple_of(JSON_PROGRESS_EVERY) {
         let _ = printer.json_line(&serde_json::json!({
             "event": "progress",
             "bytes": snapshot.bytes,

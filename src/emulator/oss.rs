@@ -1004,10 +1004,10 @@ fn list_uploads(
             .flatten()
             .and_then(|rest| rest.find(delimiter))
             .and_then(|at| key.get(..prefix.len() + at + delimiter.len()));
-        if let Some(common) = common {
-            if prefixes.last().is_some_and(|p| p == common) {
-                continue;
-            }
+        if let Some(common) = common
+            && prefixes.last().is_some_and(|p| p == common)
+        {
+            continue;
         }
         if listed.len() + prefixes.len() >= limit {
             is_truncated = true;

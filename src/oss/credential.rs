@@ -135,10 +135,10 @@ impl Credentials {
     ) -> Result<Self, CredentialError> {
         let env_profile = lookup(env_vars::ALIBABA_CLOUD_PROFILE).filter(|p| !p.is_empty());
         let profile = profile.or(env_profile.as_deref());
-        if profile.is_none() {
-            if let Some(credentials) = Self::from_lookup(&lookup)? {
-                return Ok(credentials);
-            }
+        if profile.is_none()
+            && let Some(credentials) = Self::from_lookup(&lookup)?
+        {
+            return Ok(credentials);
         }
         let path = config_path.ok_or(CredentialError::NotFound)?;
         if profile.is_none() && !path.is_file() {

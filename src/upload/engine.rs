@@ -638,10 +638,10 @@ impl<R: Remote> Transfer<R> {
             size: done.size,
             crc64: done.crc64,
         });
-        if self.release_finished {
-            if let Some(range) = self.plan.range(index) {
-                self.source.release(range);
-            }
+        if self.release_finished
+            && let Some(range) = self.plan.range(index)
+        {
+            self.source.release(range);
         }
         let snapshot = {
             let mut checkpoint = self

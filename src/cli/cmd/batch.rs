@@ -154,7 +154,7 @@ async fn run_with_output(
                 ticks = ticks.wrapping_add(1);
                 let bytes = progress.bytes().min(total);
                 bar.set_position(bytes);
-                if printer.json() && ticks % JSON_PROGRESS_EVERY == 0 {
+                if printer.json() && ticks.is_multiple_of(JSON_PROGRESS_EVERY) {
                     let _ = printer.json_line(&serde_json::json!({
                         "event": "batch_progress", "bytes": bytes, "total": total,
                     }));

@@ -31,13 +31,16 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         );
     }
     let (instance, bucket) = instance_and_bucket(&args)?;
+    if let Some(problem) = crate::bak::names::key_prefix_problem(&args.key_prefix) {
+        anyhow::bail!("--key-prefix: {problem}");
+    }
     let spec = IncrementalSpec {
         files: args.files.clone(),
         task_id: args.task.clone(),
         instance_id: instance.to_owned(),
         database: args.database.clone(),
         bucket: bucket.to_owned(),
-        key_prefix: args.key_prefix.clone(),
+        key_prefix: crate::bak::names::normal_key_prefix(&args.key_prefix),
         check_db: check_db_mode(args.check_db),
         cutover: args.cutover,
         dry_run: args.dry_run,
@@ -244,14 +247,8 @@ pub(super) fn run_cutover(args: CutoverArgs, printer: &Printer) -> anyhow::Resul
             tokio::select! {
                 result = &mut job => break result,
                 Some(event) = received.recv() => show(event),
-                _ = tokio::signal::ctrl_c() => {
-                    cancel.cancel();
-                    anyhow::bail!(
-                        "stopped watching; the cutover of task {} continues on RDS: follow it \
-                         with `bak2rds watch {} --instance {instance}`",
-                        args.task_id, args.task_id
-                    );
-                }
+                // The job ends itself on cancel and says truthfully where the task stands.
+                _ = tokio::signal::ctrl_c(), if !cancel.is_cancelled() => cancel.cancel(),
             }
         };
         while let Ok(event) = received.try_recv() {

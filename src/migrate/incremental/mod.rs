@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{plan_chain, plan_continuation, preflight_full, unfit_for_target};
+use self::plan::{plan_chain, plan_continuation, preflight_full, reconcile_task, unfit_for_target};
 use self::state::StateFile;
 use self::step::{Job, StepResult};
 use super::{Clients, MigrateError, MigrateEvent, Problem, json_name, problem_of_preflight};
@@ -268,7 +268,7 @@ enum Decision {
     Go {
         database: String,
         steps: Vec<ChainFile>,
-        state: StateFile,
+        state: Box<StateFile>,
     },
 }
 
@@ -303,6 +303,7 @@ async fn decide(
     if !unfit.is_empty() {
         return refuse("inspect", unfit);
     }
+    reconcile_task(spec, clients, &mut state, &database, events).await?;
     let plan = match &spec.task_id {
         None => plan_chain(files, &mut state, clients, spec).await?,
         Some(task_id) => plan_continuation(files, &state, task_id, spec),
@@ -311,6 +312,20 @@ async fn decide(
         Ok(steps) => steps,
         Err(findings) => return refuse("chain", findings),
     };
+    let pending = steps.iter().any(|f| !state.is_applied(&backup_set_of(f)));
+    if state.state.online && pending {
+        let task = state.state.task_id.clone().unwrap_or_default();
+        let problem = refusal(
+            "already-online",
+            format!(
+                "database {database} is already open (task {task} was cut over): RDS restores no \
+                 more backups into it"
+            ),
+            "nothing more to do for this migration; to restore newer backups, migrate them as a \
+             new database (another --database name)",
+        );
+        return refuse("chain", vec![problem]);
+    }
     // The full is judged like a one-shot migration's, but only before the task exists: after,
     // the restoring database is the migration's own.
     let mut preflight_report = None;
@@ -340,7 +355,7 @@ async fn decide(
     Ok(Decision::Go {
         database,
         steps,
-        state,
+        state: Box::new(state),
     })
 }
 
@@ -387,7 +402,7 @@ fn planned_steps(
             backup_type: type_of(file).to_string(),
             first_lsn: lsn_text(file.info.first_lsn),
             last_lsn: lsn_text(file.info.last_lsn),
-            key: key_for(spec, file),
+            key: key_for(spec, file, state),
             applied: state.is_applied(&backup_set_of(file)),
         })
         .collect()
@@ -434,18 +449,40 @@ async fn restore_steps(
     Ok(())
 }
 
-/// The object key of a backup: the prefix, then a safe name with the extension of its type.
-fn key_for(spec: &IncrementalSpec, file: &ChainFile) -> String {
+/// The object key of a backup: the one recorded for it, else the prefix, then a safe name with
+/// the extension of its type, made unique with the backup set's GUID when another backup of the
+/// migration already has that name (logs written to one file name `WITH INIT` every hour).
+fn key_for(spec: &IncrementalSpec, file: &ChainFile, state: &StateFile) -> String {
+    let backup_set = backup_set_of(file);
+    if let Some(record) = state.record(&backup_set) {
+        return record.object.key.clone();
+    }
     let name = file
         .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!(
+    let key = format!(
         "{}{}",
         spec.key_prefix,
         bak::object_key_for_backup(&name, type_of(file))
-    )
+    );
+    let taken = state
+        .state
+        .steps
+        .iter()
+        .any(|r| r.object.key == key && r.backup_set != backup_set);
+    if !taken {
+        return key;
+    }
+    let extension = bak::names::extension_for(type_of(file));
+    let stem = key.strip_suffix(extension).unwrap_or(&key);
+    let tag: String = backup_set
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    format!("{stem}_{tag}{extension}")
 }
 
 fn interrupted(spec: &IncrementalSpec, state: &StateFile) -> MigrateError {

@@ -5,8 +5,11 @@ use super::state::{State, StateFile};
 use super::{IncrementalSpec, backup_set_of, problem_of_chain, refusal, type_of};
 use crate::bak::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
 use crate::bak::{self, BackupType, Rules, Verdict};
-use crate::migrate::{Clients, MigrateError, Problem, backup_facts, json_name};
+use tokio::sync::mpsc;
+
+use crate::migrate::{Clients, MigrateError, MigrateEvent, Problem, backup_facts, json_name};
 use crate::rds::gather::InstanceSide;
+use crate::rds::gather::find_task_for_object;
 use crate::rds::model::TaskStatus;
 use crate::rds::preflight::{BucketFacts, PreflightFacts, PreflightReport, preflight, target_of};
 use crate::source::SourceFile;
@@ -65,6 +68,15 @@ pub(super) async fn plan_chain(
     clients: &Clients,
     spec: &IncrementalSpec,
 ) -> Result<Plan, MigrateError> {
+    // A migration under way keeps its full even when a newer one has joined the folder (the
+    // weekly full taken meanwhile): its logs continue the chain already restored.
+    let files = match &state.state.full_backup_set {
+        Some(full) if files.iter().any(|f| &backup_set_of(f) == full) => files
+            .into_iter()
+            .filter(|f| type_of(f) != BackupType::Full || &backup_set_of(f) == full)
+            .collect(),
+        _ => files,
+    };
     let report = chain::build_chains(files);
     if !report.is_clean() {
         return Ok(Err(report.problems.iter().map(problem_of_chain).collect()));
@@ -172,7 +184,15 @@ pub(super) fn plan_continuation(
     task_id: &str,
     spec: &IncrementalSpec,
 ) -> Plan {
-    if state.state.task_id.as_deref() != Some(task_id) || state.state.point.is_none() {
+    if state.state.task_id.as_deref() == Some(task_id) && state.state.point.is_none() {
+        return Err(vec![refusal(
+            "full-not-restored",
+            format!("task {task_id} has not finished restoring the full backup yet"),
+            "rerun the command that started the migration (it follows the task to the end), then \
+             add the new backups",
+        )]);
+    }
+    if state.state.task_id.as_deref() != Some(task_id) {
         return Err(vec![refusal(
             "unknown-task",
             format!(
@@ -185,6 +205,9 @@ pub(super) fn plan_continuation(
              chain (full, differential, logs) without --task: uploaded objects are not sent again",
         )]);
     }
+    // The migration's own full (a folder passed again) is not news; any other full is.
+    let own_full = state.state.full_backup_set.clone();
+    files.retain(|f| type_of(f) != BackupType::Full || Some(backup_set_of(f)) != own_full);
     if let Some(full) = files.iter().find(|f| type_of(f) == BackupType::Full) {
         return Err(vec![refusal(
             "full-in-continuation",
@@ -228,4 +251,78 @@ pub(super) async fn preflight_full(
         target_database: database.to_owned(),
     };
     Ok(preflight(&facts))
+}
+
+/// Brings the state in line with the recorded task: a failed task cannot take more files, so the
+/// chain starts over on a new one (uploads kept); a task in Success means the database is open;
+/// and a full submitted by a run that crashed before recording the answer is found again.
+pub(super) async fn reconcile_task(
+    spec: &IncrementalSpec,
+    clients: &Clients,
+    state: &mut StateFile,
+    database: &str,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<(), MigrateError> {
+    let Some(task_id) = state.state.task_id.clone() else {
+        return find_unrecorded_task(spec, clients, state, database, events).await;
+    };
+    let task = clients
+        .rds
+        .describe_migrate_task_by_id(&spec.instance_id, &task_id)
+        .await?;
+    match task.status {
+        TaskStatus::Failed => {
+            state.restart_chain();
+            state.save()?;
+            let _ = events.send(MigrateEvent::TaskRetried {
+                failed_task_id: task_id,
+                description: task.description,
+            });
+        }
+        TaskStatus::Success if !state.state.online => {
+            state.state.online = true;
+            state.save()?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn find_unrecorded_task(
+    spec: &IncrementalSpec,
+    clients: &Clients,
+    state: &mut StateFile,
+    database: &str,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<(), MigrateError> {
+    let Some(full) = state
+        .state
+        .full_backup_set
+        .clone()
+        .and_then(|full| state.record(&full).cloned())
+    else {
+        return Ok(());
+    };
+    // A minute of slack for the two clocks; tasks of older uploads are never adopted.
+    let since = time::OffsetDateTime::from_unix_timestamp(full.object.uploaded_unix - 60)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc() - time::Duration::days(7));
+    let found = find_task_for_object(
+        &clients.rds,
+        &spec.instance_id,
+        database,
+        &full.object.key,
+        since,
+    )
+    .await?;
+    if let Some(task) = found.filter(|t| t.status != TaskStatus::Failed) {
+        state.state.task_id = Some(task.migrate_task_id.clone());
+        if let Some(record) = state.record_mut(&full.backup_set) {
+            record.submitted = true;
+        }
+        state.save()?;
+        let _ = events.send(MigrateEvent::TaskAttached {
+            task_id: task.migrate_task_id,
+        });
+    }
+    Ok(())
 }

@@ -40,6 +40,9 @@ pub(super) struct StepRecord {
 pub(super) struct StateFile {
     pub(super) path: PathBuf,
     pub(super) state: State,
+    /// Held for the whole run: two runs on one migration would both submit the same backup and
+    /// overwrite each other's records (a cron job adding logs while the last run still watches).
+    _lock: std::fs::File,
 }
 
 impl StateFile {
@@ -58,6 +61,7 @@ impl StateFile {
             "incremental-{}.json",
             hex::encode(&hash.finalize()[..16])
         ));
+        let lock = lock(&path, instance_id, database)?;
         let bytes = durable::read_optional(&path)
             .map_err(|e| crate::Error::io("read migration state", &path, e))?;
         let state = match bytes {
@@ -67,7 +71,11 @@ impl StateFile {
             })?,
             None => State::default(),
         };
-        Ok(StateFile { path, state })
+        Ok(StateFile {
+            path,
+            state,
+            _lock: lock,
+        })
     }
 
     pub(super) fn save(&self) -> Result<(), MigrateError> {
@@ -75,6 +83,18 @@ impl StateFile {
             .map_err(|e| crate::Error::io("encode migration state", &self.path, e.into()))?;
         durable::write_atomic(&self.path, &bytes)
             .map_err(|e| crate::Error::io("write migration state", &self.path, e).into())
+    }
+
+    /// Forgets the task and what it restored, keeping the uploaded objects: a failed task takes
+    /// no more files, so the chain starts over from the full on a new task.
+    pub(super) fn restart_chain(&mut self) {
+        self.state.task_id = None;
+        self.state.point = None;
+        self.state.online = false;
+        for record in &mut self.state.steps {
+            record.submitted = false;
+            record.applied = false;
+        }
     }
 
     pub(super) fn record(&self, backup_set: &str) -> Option<&StepRecord> {
@@ -90,5 +110,32 @@ impl StateFile {
 
     pub(super) fn is_applied(&self, backup_set: &str) -> bool {
         self.record(backup_set).is_some_and(|r| r.applied)
+    }
+}
+
+/// An exclusive lock on `<state>.lock`, released when the process ends, however it ends.
+fn lock(path: &Path, instance_id: &str, database: &str) -> Result<std::fs::File, MigrateError> {
+    let lock_path = path.with_extension("lock");
+    if let Some(dir) = lock_path.parent() {
+        durable::create_private_dir(dir)
+            .map_err(|e| crate::Error::io("create the state folder", dir, e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&lock_path)
+        .map_err(|e| crate::Error::io("open the migration lock", &lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(MigrateError::Busy {
+            database: database.to_owned(),
+            instance_id: instance_id.to_owned(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(crate::Error::io("lock the migration state", &lock_path, e).into())
+        }
     }
 }

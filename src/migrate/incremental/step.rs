@@ -50,22 +50,29 @@ impl Job<'_> {
         state: &mut StateFile,
     ) -> Result<StepResult, MigrateError> {
         let backup_set = backup_set_of(file);
-        let key = key_for(self.spec, file);
-        let (object, uploaded) = self.ensure_uploaded(file, &key, &backup_set, state).await?;
+        let key = key_for(self.spec, file, state);
+        let submitted_record = state.record(&backup_set).filter(|r| r.submitted).cloned();
+        // Submitted by an earlier run: RDS has (or had) the object; never upload it again.
+        let (object, uploaded) = match submitted_record {
+            Some(record) => (record.object, false),
+            None => self.ensure_uploaded(file, &key, &backup_set, state).await?,
+        };
         if self.cancel.is_cancelled() {
             return Err(interrupted(self.spec, state));
         }
-        let submitted = state.record(&backup_set).is_some_and(|r| r.submitted)
-            || self.submitted_before(&object, state).await?;
+        // Only an object an earlier run uploaded can have been submitted without a record of it
+        // (a crash between CreateMigrateTask and the state write).
+        let reattached = state.record(&backup_set).is_some_and(|r| r.submitted)
+            || (!uploaded && self.submitted_before(&object, state).await?);
+        let submitted = reattached;
         if !submitted {
-            self.submit(&key, state).await?;
-        }
-        if let Some(record) = state.record_mut(&backup_set) {
+            self.submit(&object.key, &backup_set, state).await?;
+        } else if let Some(record) = state.record_mut(&backup_set).filter(|r| !r.submitted) {
             record.submitted = true;
+            state.save()?;
         }
-        state.save()?;
         let task_id = state.state.task_id.clone().unwrap_or_default();
-        let (task, file_entry) = self.watch_step(&task_id, &key).await?;
+        let (task, file_entry) = self.watch_step(&task_id, &object.key, reattached).await?;
         let failure = step_failure(&task, file_entry.as_ref(), &file.path, self.spec);
         // RDS already holds everything in this log (restored out of band, e.g. from the
         // console): the database is where the chain expects it after this file, so go on.
@@ -123,16 +130,15 @@ impl Job<'_> {
         backup_set: &str,
         state: &mut StateFile,
     ) -> Result<(UploadedObject, bool), MigrateError> {
-        if let Some(record) = state.record(backup_set) {
-            if record.object.key == key
-                && record.object.bucket == self.spec.bucket
-                && still_uploaded(self.clients, &record.object).await?
-            {
-                let _ = self.events.send(MigrateEvent::UploadSkipped {
-                    object: record.object.name(),
-                });
-                return Ok((record.object.clone(), false));
-            }
+        if let Some(record) = state.record(backup_set)
+            && record.object.key == key
+            && record.object.bucket == self.spec.bucket
+            && still_uploaded(self.clients, &record.object).await?
+        {
+            let _ = self.events.send(MigrateEvent::UploadSkipped {
+                object: record.object.name(),
+            });
+            return Ok((record.object.clone(), false));
         }
         let source = Arc::new(SourceFile::open(&file.path)?);
         self.counters.reset();
@@ -198,11 +204,8 @@ impl Job<'_> {
                     .rds
                     .describe_oss_downloads(&self.spec.instance_id, &task_id)
                     .await?;
-                Ok(files
-                    .items
-                    .oss_download
-                    .iter()
-                    .any(|f| names_object(f, &object.key) && !file_failed(f)))
+                let newest = latest_entry(&files.items.oss_download, &object.key);
+                Ok(newest.is_some_and(|f| !file_failed(f)))
             }
         }
     }
@@ -212,6 +215,7 @@ impl Job<'_> {
     pub(super) async fn submit(
         &self,
         key: &str,
+        backup_set: &str,
         state: &mut StateFile,
     ) -> Result<(), MigrateError> {
         let request = CreateMigrateTaskRequest {
@@ -232,6 +236,9 @@ impl Job<'_> {
         if first {
             state.state.task_id = Some(created.migrate_task_id.clone());
         }
+        if let Some(record) = state.record_mut(backup_set) {
+            record.submitted = true;
+        }
         state.save()?;
         if first {
             let _ = self.events.send(MigrateEvent::TaskCreated {
@@ -246,18 +253,22 @@ impl Job<'_> {
     }
 
     /// Watches until RDS has restored (or refused) `key` and waits for the next file.
+    /// `reattached`: an earlier run submitted it, so the task may already be past it.
     pub(super) async fn watch_step(
         &self,
         task_id: &str,
         key: &str,
+        reattached: bool,
     ) -> Result<(TaskReport, Option<OssDownload>), MigrateError> {
-        let mut seen_busy = false;
+        let mut seen_busy = reattached;
         let settled = |task: &DescribeMigrateTaskByIdResponse, files: &[OssDownload]| {
             seen_busy |= matches!(task.status, TaskStatus::Running | TaskStatus::NoStart);
             match task.status {
                 TaskStatus::Success | TaskStatus::Failed => true,
-                TaskStatus::Waiting => match files.iter().find(|f| names_object(f, key)) {
-                    Some(entry) => file_settled(entry),
+                TaskStatus::Waiting => match latest_entry(files, key) {
+                    // Back to Waiting after being busy: RDS is done with the file, whatever
+                    // per-file status it ends on (the life-cycle of §1.5 is inferred).
+                    Some(entry) => file_settled(entry) || seen_busy,
                     // No per-file detail on this edition: the status alone must have moved.
                     None => files.is_empty() && seen_busy,
                 },
@@ -281,7 +292,7 @@ impl Job<'_> {
                 )));
             }
         };
-        let entry = task.files.iter().find(|f| names_object(f, key)).cloned();
+        let entry = latest_entry(&task.files, key).cloned();
         Ok((task, entry))
     }
 
@@ -321,13 +332,35 @@ pub async fn cut_over(
     events: &mpsc::UnboundedSender<MigrateEvent>,
     cancel: &CancellationToken,
 ) -> Result<(TaskReport, Option<StepFailure>), MigrateError> {
-    let task = rds
-        .describe_migrate_task_by_id(instance_id, task_id)
-        .await?;
-    // Running: a cutover of an earlier run (crashed before it saw the answer) is under way.
-    if task.status == TaskStatus::Waiting {
-        rds.create_online_database_task(instance_id, database, task_id, check_db)
-            .await?;
+    // A backup still restoring must finish first; a task Running with every file done is a
+    // cutover an earlier run started (and crashed before it saw the answer).
+    let ready = |task: &DescribeMigrateTaskByIdResponse, files: &[OssDownload]| match task.status {
+        TaskStatus::Waiting | TaskStatus::Success | TaskStatus::Failed => true,
+        TaskStatus::Running => !files.is_empty() && files.iter().all(file_settled),
+        _ => false,
+    };
+    let before = tokio::select! {
+        task = wait_until(rds, instance_id, task_id, wait, ready, forward_status(events)) => task?,
+        _ = cancel.cancelled() => {
+            return Err(MigrateError::Interrupted(format!(
+                "stopped before the cutover: task {task_id} is still restoring a backup; nothing \
+                 was opened — run `bak2rds cutover {task_id} --instance {instance_id}` later"
+            )));
+        }
+    };
+    if before.status == TaskStatus::Waiting {
+        let opened = rds
+            .create_online_database_task(instance_id, database, task_id, check_db)
+            .await;
+        if let Err(error) = opened {
+            // A cut answer: the call may have acted. Go on only if the task says it did.
+            let now = rds
+                .describe_migrate_task_by_id(instance_id, task_id)
+                .await?;
+            if !matches!(now.status, TaskStatus::Running | TaskStatus::Success) {
+                return Err(error.into());
+            }
+        }
     }
     let watching = wait_for_task(rds, instance_id, task_id, wait, forward_status(events));
     let task = tokio::select! {
@@ -378,6 +411,11 @@ fn names_object(entry: &OssDownload, key: &str) -> bool {
     let listed = entry.file_name.trim_start_matches('/');
     let key = key.trim_start_matches('/');
     listed == key || key.rsplit('/').next() == Some(listed)
+}
+
+/// The newest entry for `key`: a resubmitted file is listed again after its failed attempt.
+fn latest_entry<'a>(files: &'a [OssDownload], key: &str) -> Option<&'a OssDownload> {
+    files.iter().rev().find(|f| names_object(f, key))
 }
 
 /// Per-file statuses after which nothing more happens to the file (§1.5).
