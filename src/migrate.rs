@@ -274,8 +274,9 @@ pub enum MigrateError {
     },
     /// The state file is unreadable.
     #[error(
-        "migration state {path} is unreadable ({reason}); delete it to start over (the upload \
-         checkpoint and any task already created are found again)"
+        "migration state {path} is unreadable ({reason}); move it aside and rerun: a full \
+         migration finds its upload and its task again, an incremental one starts over from the \
+         full backup (terminate its task on RDS first: the database it restores blocks the name)"
     )]
     State {
         /// The state file.
