@@ -18,5 +18,7 @@ mod upload;
 mod rds;
 // Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
 mod sdk;
+// `bak2rds serve` benchmark knobs (the child emulator that `bak2rds bench` starts).
+mod serve_knobs;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
 mod migrate;
