@@ -6,6 +6,10 @@
 //! `read(2)` + CRC serialises a copy). Residency stays bounded for files larger than RAM because
 //! the uploader calls [`SourceFile::release`] on finished ranges.
 //!
+//! No read-ahead advice on the map: a whole upload of a cached 4 GiB file takes ≈ 1,350 minor
+//! faults per GiB (the kernel maps large folios), a few ms of CPU, and `MADV_SEQUENTIAL`,
+//! `MADV_WILLNEED` or `MADV_POPULATE_READ` per part did not lower client CPU per GiB measurably.
+//!
 //! Must not know about parts, HTTP or checkpoints. The only module allowed `unsafe`.
 #![allow(unsafe_code)]
 

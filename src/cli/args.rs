@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// benchmarks; GET is refused.
     #[arg(long, conflicts_with = "data")]
     pub discard_bodies: bool,
+    /// Benchmark knob: accept Content-MD5 headers on part bodies without re-hashing them, so a
+    /// `bench --content-md5` figure measures the client's MD5 only. Off by default.
+    #[arg(long)]
+    pub trust_content_md5: bool,
 }
 
 /// Where and how to reach OSS; shared by every command that talks to it.

@@ -6,6 +6,8 @@
 //! it does not spend its core on MD5 (`perf-anchors.md` §2: an MD5-computing server caps any
 //! client at 0.13–0.5 GiB/s on this kind of machine), and it checks every body's CRC-64 but does
 //! not copy the bytes into files (`--emulator-stores` makes it store them).
+//! With `--content-md5` the child also gets `--trust-content-md5` (it accepts each part's
+//! Content-MD5 without re-hashing), and the output says so.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -81,7 +83,15 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
         Some(file) => file.clone(),
         None => synthesize(&args.size, work.path(), printer)?,
     };
-    let (client, _emulator) = target(&args, work.path()).await?;
+    let (client, emulator) = target(&args, work.path()).await?;
+    // Said in every output: without re-verification the emulator's MD5 is not in the figure.
+    let md5_trusted = emulator.is_some() && trusts_content_md5(&args);
+    if md5_trusted && !printer.json() {
+        printer.line(
+            "note: the emulator accepted each part's Content-MD5 without re-verifying it \
+             (serve --trust-content-md5): the figures measure the client's MD5 only",
+        )?;
+    }
     let source = Arc::new(SourceFile::open(&file)?);
     let levels = if args.sweep.is_empty() {
         vec![args.transfer.concurrency]
@@ -106,7 +116,11 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
         rows.push(row);
     }
     if printer.json() {
-        printer.json_document(&serde_json::json!({ "file": file, "runs": rows }))?;
+        printer.json_document(&serde_json::json!({
+            "file": file,
+            "emulator_verified_content_md5": !md5_trusted,
+            "runs": rows,
+        }))?;
     }
     Ok(Status::Done)
 }
@@ -141,7 +155,8 @@ async fn target(
         };
         return Ok((settings::oss_client(&args.oss, bucket)?, None));
     }
-    let (line, child) = start_emulator(work, args.emulator_stores).await?;
+    let (line, child) =
+        start_emulator(work, args.emulator_stores, trusts_content_md5(args)).await?;
     let mut oss = args.oss.clone();
     oss.oss_endpoint = Some(line.oss_endpoint);
     oss.region = Some(line.region);
@@ -152,14 +167,25 @@ async fn target(
     ))
 }
 
+/// With `--content-md5` the started emulator accepts the header without re-hashing the body, so
+/// the figure is the client's MD5 cost alone, as in the target's reference pair (perf-anchors.md
+/// row 24); otherwise client and emulator would both hash MD5 on the same two cores.
+fn trusts_content_md5(args: &BenchArgs) -> bool {
+    args.transfer.content_md5
+}
+
 /// Starts `bak2rds serve --fast-etag` with its data in `work` and reads its connection line.
 async fn start_emulator(
     work: &std::path::Path,
     stores: bool,
+    trust_md5: bool,
 ) -> anyhow::Result<(ServeLine, tokio::process::Child)> {
     let exe = std::env::current_exe().context("locating the bak2rds binary")?;
     let mut command = tokio::process::Command::new(exe);
     command.args(["serve", "--fast-etag"]);
+    if trust_md5 {
+        command.arg("--trust-content-md5");
+    }
     if stores {
         command.arg("--data").arg(work.join("emulator"));
     } else {
