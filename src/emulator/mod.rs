@@ -53,6 +53,9 @@ pub struct EmulatorState {
     pub faults: faults::Faults,
     /// ETags from the CRC-64 instead of MD5 (`--fast-etag`).
     pub fast_etag: bool,
+    /// Accept Content-MD5 headers without hashing the body (`--trust-content-md5`, a benchmark
+    /// knob: the client's MD5 cost is then measured alone).
+    pub trust_content_md5: bool,
     /// Requests answered by both servers (counts; records when a test asks).
     pub requests: Arc<observe::RequestLog>,
     ids: IdSource,
@@ -75,13 +78,13 @@ impl EmulatorState {
         backend: Backend,
         fast_etag: bool,
     ) -> Result<Arc<Self>, EmulatorError> {
-        Self::with_temp_dir(config, backend, fast_etag, None)
+        Self::with_temp_dir(config, backend, (fast_etag, false), None)
     }
 
     fn with_temp_dir(
         config: EmulatorConfig,
         backend: Backend,
-        fast_etag: bool,
+        (fast_etag, trust_content_md5): (bool, bool),
         temp_dir: Option<tempfile::TempDir>,
     ) -> Result<Arc<Self>, EmulatorError> {
         config.validate()?;
@@ -95,6 +98,7 @@ impl EmulatorState {
             config,
             storage,
             fast_etag,
+            trust_content_md5,
             requests: Arc::default(),
             ids: IdSource {
                 prefix: rand::rng().random(),
@@ -151,6 +155,7 @@ impl Emulator {
             storage: StorageChoice::Memory,
             config: EmulatorConfig::default(),
             fast_etag: false,
+            trust_content_md5: false,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
         }
     }
@@ -170,6 +175,7 @@ pub struct EmulatorBuilder {
     storage: StorageChoice,
     config: EmulatorConfig,
     fast_etag: bool,
+    trust_content_md5: bool,
     listen: SocketAddr,
 }
 
@@ -217,6 +223,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Accept Content-MD5 without hashing the body (benchmarks only; see
+    /// [`EmulatorState::trust_content_md5`]).
+    pub fn trust_content_md5(mut self, on: bool) -> Self {
+        self.trust_content_md5 = on;
+        self
+    }
+
     /// Where `start` listens (default `127.0.0.1:0`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -237,7 +250,8 @@ impl EmulatorBuilder {
                 (Backend::Disk(dir.path().to_owned()), Some(dir))
             }
         };
-        EmulatorState::with_temp_dir(self.config, backend, self.fast_etag, temp_dir)
+        let checks = (self.fast_etag, self.trust_content_md5);
+        EmulatorState::with_temp_dir(self.config, backend, checks, temp_dir)
     }
 
     /// Binds the OSS listener and the RDS listener (a free port on the same address) and

@@ -5,7 +5,6 @@
 //! `store.rs`'s. Functions here only apply OSS's rules.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -23,18 +22,6 @@ use super::error::OssError;
 use super::faults::FaultPlan;
 use super::store::{Object, ObjectKind, ObjectMeta, Part, Received, Upload, len_u64};
 use super::xml;
-
-/// Benchmark knob, off by default: accept a streamed body's `Content-MD5` without hashing it.
-/// Set only by `bak2rds serve --trust-content-md5`, which only `bak2rds bench` passes, so the
-/// figure measures the client's MD5 alone, as the reference pair did (`perf-anchors.md` row 24);
-/// otherwise client and emulator both hash MD5 on the same two cores. A process-wide switch
-/// rather than a field of the state so the emulator's construction stays untouched.
-static TRUST_CONTENT_MD5: AtomicBool = AtomicBool::new(false);
-
-/// Turns the [`TRUST_CONTENT_MD5`] benchmark knob on or off for this process.
-pub fn set_trust_content_md5(on: bool) {
-    TRUST_CONTENT_MD5.store(on, Ordering::Relaxed);
-}
 
 /// Part numbers OSS accepts (§1.3).
 pub const PART_NUMBERS: std::ops::RangeInclusive<u32> = 1..=10_000;
@@ -254,7 +241,7 @@ async fn receive(
     }
     let content_md5 = request
         .header("content-md5")
-        .filter(|_| !TRUST_CONTENT_MD5.load(Ordering::Relaxed))
+        .filter(|_| !state.trust_content_md5)
         .map(str::to_owned);
     let want_md5 = !state.fast_etag || content_md5.is_some();
     let mut writer = state

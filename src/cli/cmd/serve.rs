@@ -37,10 +37,10 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
             .with_context(|| format!("read the emulator configuration {}", path.display()))?,
         None => EmulatorConfig::default(),
     };
-    crate::emulator::oss::set_trust_content_md5(args.trust_content_md5);
     let builder = Emulator::builder()
         .config(config)
         .fast_etag(args.fast_etag)
+        .trust_content_md5(args.trust_content_md5)
         .listen(listen);
     let builder = match &args.data {
         _ if args.discard_bodies => builder.discard_bodies(),
