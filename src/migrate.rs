@@ -19,7 +19,7 @@ use crate::durable;
 use crate::oss::{OssClient, OssError};
 use crate::rds::client::RdsClient;
 use crate::rds::error::RdsError;
-use crate::rds::gather::{find_task_for_object, gather_instance};
+use crate::rds::gather::{InstanceSide, find_task_for_object, gather_instance};
 use crate::rds::model::{
     BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource, TaskStatus,
 };
@@ -74,6 +74,30 @@ pub struct Clients {
     pub oss_for_rds: OssClient,
     /// RDS OpenAPI.
     pub rds: RdsClient,
+}
+
+impl Clients {
+    /// Clients for the embedded emulator (`bak2rds serve`, the demo, rehearsals): its bucket and
+    /// RDS, signed with its key.
+    pub fn for_emulator(emulator: &crate::emulator::EmulatorHandle) -> Result<Self, MigrateError> {
+        let credentials =
+            crate::oss::Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
+        let oss = OssClient::new(
+            crate::oss::OssConfig::with_endpoint(
+                &emulator.oss_endpoint(),
+                emulator.region(),
+                emulator.bucket(),
+            ),
+            credentials.clone(),
+        )?;
+        let mut rds_config = crate::rds::RdsClientConfig::new(emulator.region());
+        rds_config.endpoint = Some(emulator.rds_endpoint());
+        Ok(Clients {
+            oss_for_rds: oss.clone(),
+            oss,
+            rds: RdsClient::new(rds_config, credentials)?,
+        })
+    }
 }
 
 /// What the job reports as it goes.
@@ -407,21 +431,8 @@ pub async fn run(
         .as_ref()
         .filter(|task| task.status != TaskStatus::Failed)
         .map(|task| task.task_id.clone());
-    let bucket = clients.oss.get_bucket_info().await?;
-    let facts = PreflightFacts {
-        instance: instance.instance.clone(),
-        databases: instance.databases.clone(),
-        accounts: instance.accounts.clone(),
-        bucket: Some(BucketFacts {
-            name: bucket.name,
-            region: bucket.region,
-            storage_class: bucket.storage_class,
-            server_side_encryption: bucket.server_side_encryption,
-        }),
-        backup: backup_facts(&backup, source.len()),
-        target_database: spec.database.clone(),
-    };
-    let report = preflight(&facts);
+    let report =
+        preflight_backup(&clients, &instance, &backup, source.len(), &spec.database).await?;
     let _ = events.send(MigrateEvent::Preflight {
         report: Box::new(report.clone()),
     });
@@ -598,6 +609,32 @@ fn inspect(
                 .collect(),
         ),
     }
+}
+
+/// Pre-flight of restoring `backup` (a file of `file_bytes`) as `database`: the instance's facts
+/// gathered earlier, the bucket's read now.
+async fn preflight_backup(
+    clients: &Clients,
+    instance: &InstanceSide,
+    backup: &BackupInfo,
+    file_bytes: u64,
+    database: &str,
+) -> Result<PreflightReport, MigrateError> {
+    let bucket = clients.oss.get_bucket_info().await?;
+    let facts = PreflightFacts {
+        instance: instance.instance.clone(),
+        databases: instance.databases.clone(),
+        accounts: instance.accounts.clone(),
+        bucket: Some(BucketFacts {
+            name: bucket.name,
+            region: bucket.region,
+            storage_class: bucket.storage_class,
+            server_side_encryption: bucket.server_side_encryption,
+        }),
+        backup: backup_facts(backup, file_bytes),
+        target_database: database.to_owned(),
+    };
+    Ok(preflight(&facts))
 }
 
 fn backup_facts(backup: &BackupInfo, file_bytes: u64) -> BackupFacts {

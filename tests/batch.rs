@@ -15,10 +15,8 @@ use bak2rds::batch::{
 use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use bak2rds::http::limit::BandwidthLimiter;
 use bak2rds::migrate::{Clients, MigrateEvent};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
 use bak2rds::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
 use bak2rds::rds::wait::WaitOptions;
-use bak2rds::rds::{RdsClient, RdsClientConfig};
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::UploadOptions;
 use tokio_util::sync::CancellationToken;
@@ -48,24 +46,7 @@ fn backup(dir: &Path, file: &str, database: &str, kind: SynthKind, size: u64) ->
 }
 
 fn clients(emulator: &EmulatorHandle) -> Clients {
-    let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
-    let oss = OssClient::new(
-        OssConfig::with_endpoint(
-            &emulator.oss_endpoint(),
-            emulator.region(),
-            emulator.bucket(),
-        ),
-        credentials.clone(),
-    )
-    .unwrap();
-    let mut config = RdsClientConfig::new(emulator.region());
-    config.endpoint = Some(emulator.rds_endpoint());
-    config.retry.base = Duration::from_millis(5);
-    Clients {
-        oss_for_rds: oss.clone(),
-        oss,
-        rds: RdsClient::new(config, credentials).unwrap(),
-    }
+    Clients::for_emulator(emulator).unwrap()
 }
 
 fn spec(emulator: &EmulatorHandle, dir: &Path, plan: plan::Plan) -> BatchSpec {

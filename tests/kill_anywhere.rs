@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use bak2rds::bak::TargetVersion;
 use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
+use bak2rds::oss::OssClient;
+use bak2rds::rds::RdsClient;
 use bak2rds::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
-use bak2rds::rds::{RdsClient, RdsClientConfig};
 use rand::{RngExt as _, SeedableRng as _};
 
 const INSTANCE: &str = "rm-kill0001";
@@ -320,19 +320,8 @@ fn a_busy_database_restoring_another_object_is_not_adopted() {
 }
 
 fn clients(emulator: &EmulatorHandle) -> (OssClient, RdsClient) {
-    let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
-    let oss = OssClient::new(
-        OssConfig::with_endpoint(
-            &emulator.oss_endpoint(),
-            emulator.region(),
-            emulator.bucket(),
-        ),
-        credentials.clone(),
-    )
-    .unwrap();
-    let mut config = RdsClientConfig::new(emulator.region());
-    config.endpoint = Some(emulator.rds_endpoint());
-    (oss, RdsClient::new(config, credentials).unwrap())
+    let clients = bak2rds::migrate::Clients::for_emulator(emulator).unwrap();
+    (clients.oss, clients.rds)
 }
 
 /// One object, equal to the file; one task; the database online.

@@ -13,11 +13,9 @@ use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_f
 use bak2rds::emulator::rds::RdsFault;
 use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use bak2rds::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, run};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
 use bak2rds::rds::diagnose::Cause;
 use bak2rds::rds::model::{CheckDbMode, TaskStatus};
 use bak2rds::rds::wait::WaitOptions;
-use bak2rds::rds::{RdsClient, RdsClientConfig};
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::UploadOptions;
 use bak2rds::upload::progress::Counters;
@@ -46,24 +44,7 @@ fn backup(dir: &Path, name: &str, kind: SynthKind, version: &str) -> std::path::
 }
 
 fn clients(emulator: &EmulatorHandle) -> Clients {
-    let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
-    let oss = OssClient::new(
-        OssConfig::with_endpoint(
-            &emulator.oss_endpoint(),
-            emulator.region(),
-            emulator.bucket(),
-        ),
-        credentials.clone(),
-    )
-    .unwrap();
-    let mut config = RdsClientConfig::new(emulator.region());
-    config.endpoint = Some(emulator.rds_endpoint());
-    config.retry.base = Duration::from_millis(5);
-    Clients {
-        oss_for_rds: oss.clone(),
-        oss,
-        rds: RdsClient::new(config, credentials).unwrap(),
-    }
+    Clients::for_emulator(emulator).unwrap()
 }
 
 fn spec(emulator: &EmulatorHandle, dir: &Path, file: &Path, database: &str) -> MigrateSpec {

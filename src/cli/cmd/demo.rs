@@ -18,10 +18,8 @@ use crate::cli::printer::Printer;
 use crate::emulator::{Emulator, EmulatorHandle};
 use crate::migrate::incremental::IncrementalSpec;
 use crate::migrate::{Clients, MigrateSpec};
-use crate::oss::{Credentials, OssClient, OssConfig};
 use crate::rds::model::CheckDbMode;
 use crate::rds::wait::WaitOptions;
-use crate::rds::{RdsClient, RdsClientConfig};
 use crate::units::parse_size;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
@@ -170,23 +168,7 @@ fn demo_polling() -> WaitOptions {
 }
 
 fn clients(emulator: &EmulatorHandle) -> anyhow::Result<Clients> {
-    let credentials = Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
-    let oss = OssClient::new(
-        OssConfig::with_endpoint(
-            &emulator.oss_endpoint(),
-            emulator.region(),
-            emulator.bucket(),
-        ),
-        credentials.clone(),
-    )?;
-    let mut rds_config = RdsClientConfig::new(emulator.region());
-    rds_config.endpoint = Some(emulator.rds_endpoint());
-    let rds = RdsClient::new(rds_config, credentials)?;
-    Ok(Clients {
-        oss_for_rds: oss.clone(),
-        oss,
-        rds,
-    })
+    Ok(Clients::for_emulator(emulator)?)
 }
 
 fn spec(

@@ -21,10 +21,12 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::plan::{plan_chain, plan_continuation, preflight_full, reconcile_task, unfit_for_target};
+use self::plan::{plan_chain, plan_continuation, reconcile_task, unfit_for_target};
 use self::state::StateFile;
 use self::step::{Job, StepResult};
-use super::{Clients, MigrateError, MigrateEvent, Problem, json_name, problem_of_preflight};
+use super::{
+    Clients, MigrateError, MigrateEvent, Problem, json_name, preflight_backup, problem_of_preflight,
+};
 use crate::bak::chain::{self, ChainFile, ChainProblem};
 use crate::bak::{self, BackupType};
 use crate::rds::diagnose::Diagnosis;
@@ -330,7 +332,7 @@ async fn decide(
     // the restoring database is the migration's own.
     let mut preflight_report = None;
     if let (None, Some(full)) = (&state.state.task_id, steps.first()) {
-        let report = preflight_full(clients, &instance, full, &database).await?;
+        let report = preflight_backup(clients, &instance, &full.info, full.size, &database).await?;
         let _ = events.send(MigrateEvent::Preflight {
             report: Box::new(report.clone()),
         });

@@ -7,11 +7,10 @@ use crate::bak::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
 use crate::bak::{self, BackupType, Rules, Verdict};
 use tokio::sync::mpsc;
 
-use crate::migrate::{Clients, MigrateError, MigrateEvent, Problem, backup_facts, json_name};
-use crate::rds::gather::InstanceSide;
+use crate::migrate::{Clients, MigrateError, MigrateEvent, Problem, json_name};
 use crate::rds::gather::find_task_for_object;
 use crate::rds::model::TaskStatus;
-use crate::rds::preflight::{BucketFacts, PreflightFacts, PreflightReport, preflight, target_of};
+use crate::rds::preflight::target_of;
 use crate::source::SourceFile;
 
 /// Backups the instance cannot restore at all: written by a newer SQL Server, damaged, striped,
@@ -228,29 +227,6 @@ pub(super) fn plan_continuation(
     });
     files.retain(|f| !state.is_applied(&backup_set_of(f)));
     against_state(files, state).map_err(|problem| vec![problem_of_chain(&problem)])
-}
-
-pub(super) async fn preflight_full(
-    clients: &Clients,
-    instance: &InstanceSide,
-    full: &ChainFile,
-    database: &str,
-) -> Result<PreflightReport, MigrateError> {
-    let bucket = clients.oss.get_bucket_info().await?;
-    let facts = PreflightFacts {
-        instance: instance.instance.clone(),
-        databases: instance.databases.clone(),
-        accounts: instance.accounts.clone(),
-        bucket: Some(BucketFacts {
-            name: bucket.name,
-            region: bucket.region,
-            storage_class: bucket.storage_class,
-            server_side_encryption: bucket.server_side_encryption,
-        }),
-        backup: backup_facts(&full.info, full.size),
-        target_database: database.to_owned(),
-    };
-    Ok(preflight(&facts))
 }
 
 /// Brings the state in line with the recorded task: a failed task cannot take more files, so the
