@@ -20,3 +20,9 @@ mod rds;
 mod sdk;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.
 mod migrate;
+// The committed fuzz corpora replayed through the fuzz targets' entry points (stable Rust).
+mod fuzz_corpus;
+// The OSS and RDS clients against a scripted hostile server: huge, cut, slow, lying answers.
+mod hostile_client;
+// Hostile requests to the emulator: traversal keys, unsigned/expired, oversized, DTDs, replays.
+mod hostile_emulator;

@@ -28,6 +28,7 @@ use super::types::{
     PutObjectOutput, UploadInfo, UploadPartOutput, WriteOutput,
 };
 use super::xml;
+use crate::http::client::{MAX_SMALL_ANSWER, ReadAnswerError, read_capped};
 use crate::http::retry::{RetryDecision, retry, transport_is_retryable};
 use crate::http::{Idempotency, build_client};
 
@@ -470,6 +471,9 @@ impl OssClient {
         for (name, value) in &headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        if request_is_small(request, stream.is_some()) {
+            builder = builder.timeout(self.inner.config.http.request_timeout);
+        }
         builder = match stream {
             Some(body) => builder.body(body),
             // PUT and POST always carry a body, if empty (`Content-Length: 0`).
@@ -484,10 +488,26 @@ impl OssClient {
             .map_err(|e| transport(request, Stage::Sending, e))?;
         let status = response.status();
         let response_headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(request, Stage::ReadingAnswer, e))?;
+        let body = if request.operation == Operation::GetObject {
+            // The object's own bytes, of the size the caller asked for.
+            response
+                .bytes()
+                .await
+                .map_err(|e| transport(request, Stage::ReadingAnswer, e))?
+        } else {
+            read_capped(response, MAX_SMALL_ANSWER)
+                .await
+                .map_err(|error| match error {
+                    ReadAnswerError::Transport(e) => transport(request, Stage::ReadingAnswer, e),
+                    ReadAnswerError::TooLarge { .. } => OssError::InvalidResponse {
+                        operation: request.operation,
+                        target: Box::new(request.target.clone()),
+                        detail: error.to_string(),
+                        request_id: header_str(&response_headers, HEADER_REQUEST_ID)
+                            .map(str::to_owned),
+                    },
+                })?
+        };
         // Operation, object, status and request id only: never the URL or the headers, which
         // carry signatures and tokens (DESIGN habit 6).
         tracing::debug!(
@@ -497,6 +517,14 @@ impl OssClient {
             request_id = header_str(&response_headers, HEADER_REQUEST_ID).unwrap_or(""),
             "OSS answer"
         );
+        if status.is_success()
+            && request.operation != Operation::GetObject
+            && xml::is_error_document(&body)
+        {
+            // A 2xx carrying `<Error>`: OSS may fail a Complete after sending 200 (§1.2).
+            let error = self.service_error(request, status, &response_headers, &body);
+            return Err(OssError::Service(Box::new(error)));
+        }
         if status.is_success() {
             return Ok(Answer {
                 headers: response_headers,
@@ -589,6 +617,16 @@ impl OssClient {
             clock_skew_secs,
         }
     }
+}
+
+/// Whether `request` gets the whole-request timeout: everything but the calls whose bodies
+/// are objects or parts (which may take minutes to send or receive).
+fn request_is_small(request: &OssRequest, streams: bool) -> bool {
+    !streams
+        && !matches!(
+            request.operation,
+            Operation::PutObject | Operation::GetObject | Operation::UploadPart
+        )
 }
 
 /// The error XML from the body, or from `x-oss-err` (base64) when the body is empty (HEAD).
