@@ -329,3 +329,23 @@ async fn rds_hostile_answers_end_in_typed_errors() {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
+
+#[tokio::test]
+async fn a_skew_answer_from_the_end_of_time_does_not_break_signing() {
+    // `RequestTimeTooSkewed` with a `Date` in year 9999: the client adopts the offset, and a
+    // second later its corrected clock would pass year 9999 (a panic before the fix).
+    let body = "<Error><Code>RequestTimeTooSkewed</Code><Message>skewed</Message></Error>";
+    let server = Server::start(answer(
+        "403 Forbidden",
+        &[("date", "Fri, 31 Dec 9999 23:59:59 GMT")],
+        body,
+    ))
+    .await;
+    let client = oss_client(&server);
+    let error = client.list_parts("k", "u").await.unwrap_err();
+    assert_eq!(error.code(), Some("RequestTimeTooSkewed"));
+    assert!(client.clock_skew_secs() > 0);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let error = client.list_parts("k", "u").await.unwrap_err();
+    assert_eq!(error.code(), Some("RequestTimeTooSkewed"));
+}

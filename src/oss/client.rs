@@ -421,7 +421,11 @@ impl OssClient {
     // -----------------------------------------------------------------------------------------
 
     fn signing_time(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_skew_secs())
+        let now = OffsetDateTime::now_utc();
+        // Checked: the offset comes from a server's `Date`, and one claiming year 9999 would
+        // otherwise push the clock past what `OffsetDateTime` holds a second later (a panic).
+        now.checked_add(time::Duration::seconds(self.clock_skew_secs()))
+            .unwrap_or(now)
     }
 
     fn v4_context(&self, time: OffsetDateTime) -> V4Context<'_> {
