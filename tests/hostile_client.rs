@@ -349,3 +349,13 @@ async fn a_skew_answer_from_the_end_of_time_does_not_break_signing() {
     let error = client.list_parts("k", "u").await.unwrap_err();
     assert_eq!(error.code(), Some("RequestTimeTooSkewed"));
 }
+
+#[tokio::test]
+async fn head_of_a_large_object_is_not_mistaken_for_a_large_answer() {
+    let head = b"HTTP/1.1 200 OK\r\ncontent-length: 5368709120\r\netag: \"E\"\r\n\
+                 connection: close\r\n\r\n"
+        .to_vec();
+    let server = Server::start(Script::Raw(head)).await;
+    let meta = oss_client(&server).head_object("k").await.unwrap().unwrap();
+    assert_eq!(meta.size, 5 << 30);
+}

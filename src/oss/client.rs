@@ -492,8 +492,12 @@ impl OssClient {
             .map_err(|e| transport(request, Stage::Sending, e))?;
         let status = response.status();
         let response_headers = response.headers().clone();
-        let body = if request.operation == Operation::GetObject {
-            // The object's own bytes, of the size the caller asked for.
+        let body = if matches!(
+            request.operation,
+            Operation::GetObject | Operation::HeadObject
+        ) {
+            // The object's own bytes, of the size the caller asked for; HEAD has none, but its
+            // Content-Length is the object's size and must not trip the cap.
             response
                 .bytes()
                 .await

@@ -499,6 +499,21 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_within_the_answer_cap_is_an_error_not_a_stack_overflow() {
+        // A hostile answer nesting ~100,000 deep: a recursive descent would need far more
+        // than a test thread's 2 MiB stack; a quarter of the client's cap keeps it quick.
+        let cap = crate::http::client::MAX_SMALL_ANSWER / 4;
+        for open in ["<Unknown>", "<Part>", "<Bucket>"] {
+            let mut body = String::from("<ListPartsResult>");
+            body.push_str(&open.repeat((cap - 40) / open.len()));
+            body.push_str("</ListPartsResult>");
+            assert!(body.len() <= cap);
+            assert!(parse::<ListPartsResult>(&body).is_err());
+            assert!(parse::<BucketInfoResult>(&body).is_err());
+        }
+    }
+
+    #[test]
     fn error_documents_are_recognised_by_their_root() {
         assert!(is_error_document(
             b"<?xml version=\"1.0\"?>\n<!-- c --><Error><Code>InternalError</Code></Error>"
