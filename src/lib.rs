@@ -30,6 +30,9 @@ pub mod durable;
 pub mod emulator;
 pub mod env_vars;
 pub mod error;
+// Entry points of the fuzz targets and their corpus replay test; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod migrate;
 pub mod oss;

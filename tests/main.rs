@@ -36,3 +36,9 @@ mod kill_anywhere;
 mod trust;
 // No secret, STS token or signature in any output or file; Debug redacts credentials.
 mod secrets;
+// The committed fuzz corpora replayed through the fuzz targets' entry points (stable Rust).
+mod fuzz_corpus;
+// The OSS and RDS clients against a scripted hostile server: huge, cut, slow, lying answers.
+mod hostile_client;
+// Hostile requests to the emulator: traversal keys, unsigned/expired, oversized, DTDs, replays.
+mod hostile_emulator;

@@ -791,11 +791,22 @@ fn complete(
 /// Applies Complete's list rules (§1.2): non-empty, ascending (`InvalidPartOrder`), each listed
 /// part uploaded with that ETag (`InvalidPart`, compared without quotes and case).
 fn choose_parts(upload: &Upload, body: &[u8]) -> Result<Vec<(u32, Part)>, OssError> {
+    choose_listed_parts(&upload.id, &upload.parts, |part| &part.etag, body)
+}
+
+/// [`choose_parts`] over any map of uploaded parts (number → part, `etag_of` its unquoted
+/// ETag), so the fuzz target can drive the real rules without a store.
+pub(crate) fn choose_listed_parts<P: Clone>(
+    upload_id: &str,
+    uploaded: &std::collections::BTreeMap<u32, P>,
+    etag_of: impl Fn(&P) -> &str,
+    body: &[u8],
+) -> Result<Vec<(u32, P)>, OssError> {
     let listed = xml::parse_complete(body)?;
     if listed.parts.is_empty() {
         return Err(OssError::malformed_xml());
     }
-    let mut chosen: Vec<(u32, Part)> = Vec::with_capacity(listed.parts.len());
+    let mut chosen: Vec<(u32, P)> = Vec::with_capacity(listed.parts.len());
     for entry in &listed.parts {
         let invalid_part = || {
             OssError::new(
@@ -804,7 +815,7 @@ fn choose_parts(upload: &Upload, body: &[u8]) -> Result<Vec<(u32, Part)>, OssErr
                 "One or more of the specified parts could not be found or the specified entity \
                  tag might not have matched the part's entity tag.",
             )
-            .with("UploadId", upload.id.as_str())
+            .with("UploadId", upload_id)
             .with("PartNumber", entry.part_number.as_str())
             .with("ETag", entry.etag.as_str())
         };
@@ -825,12 +836,12 @@ fn choose_parts(upload: &Upload, body: &[u8]) -> Result<Vec<(u32, Part)>, OssErr
                 "The list of parts was not in ascending order. The parts list must be specified \
                  in order by part number.",
             )
-            .with("UploadId", upload.id.as_str())
+            .with("UploadId", upload_id)
             .with_ec("0042-00000209"));
         }
-        let part = upload.parts.get(&number).ok_or_else(invalid_part)?;
+        let part = uploaded.get(&number).ok_or_else(invalid_part)?;
         let sent = entry.etag.trim().trim_matches('"');
-        if !sent.eq_ignore_ascii_case(&part.etag) {
+        if !sent.eq_ignore_ascii_case(etag_of(part)) {
             return Err(invalid_part());
         }
         chosen.push((number, part.clone()));

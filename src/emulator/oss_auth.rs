@@ -336,8 +336,12 @@ fn verify_v4_presigned(
         })?;
     let time = check_v4_scope(bucket_region, region, product, date, datetime)?;
     let lifetime = Duration::seconds(i64::try_from(lifetime).unwrap_or(i64::MAX));
-    if now > time + lifetime {
-        return Err(expired(&sign::http_date(time + lifetime), now));
+    // Checked: an `x-oss-date` in year 9999 plus the lifetime is past what `time` can hold.
+    let expires_at = time
+        .checked_add(lifetime)
+        .ok_or_else(|| OssError::access_denied(format!("Invalid x-oss-date {datetime:?}.")))?;
+    if now > expires_at {
+        return Err(expired(&sign::http_date(expires_at), now));
     }
     let key = key_for(
         keys,
@@ -549,6 +553,30 @@ mod tests {
         );
         let err = authenticate(&keys(), None, &req, late).unwrap_err();
         assert_eq!(err.message, "Request has expired.");
+    }
+
+    #[test]
+    fn a_presigned_date_at_the_end_of_time_is_refused_not_a_panic() {
+        // Found while writing the emulator_request fuzz target: 9999-12-31 + 599 s overflowed.
+        let query = [
+            ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+            ("x-oss-date", "99991231T235959Z"),
+            ("x-oss-expires", "599"),
+            (
+                "x-oss-credential",
+                "LTAI5tOssEmulatorTestAK/99991231/cn-hangzhou/oss/aliyun_v4_request",
+            ),
+            ("x-oss-signature", "00"),
+        ];
+        let req = SignableRequest {
+            method: "GET",
+            bucket: Some(BUCKET),
+            key: Some(KEY),
+            query: &query,
+            headers: &[],
+        };
+        let err = authenticate(&keys(), None, &req, signing_time()).unwrap_err();
+        assert_eq!(err.code, "AccessDenied");
     }
 
     #[test]

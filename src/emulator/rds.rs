@@ -265,7 +265,7 @@ impl std::fmt::Debug for RdsEmulator {
 
 /// An error answer: HTTP status, Alibaba code and message.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: String,
     message: String,
@@ -378,7 +378,7 @@ impl RdsEmulator {
     }
 
     /// Authenticates, then runs the action.
-    fn serve(
+    pub(crate) fn serve(
         &self,
         method: &Method,
         uri: &Uri,

@@ -146,7 +146,7 @@ fn host_of(parts: &Parts) -> Option<&str> {
 /// The bucket and key a request addresses. Virtual-host style when the `Host` is
 /// `<known bucket>.<domain>` (and not an IP address); otherwise path style `/<bucket>/<key>`,
 /// which both official SDKs use for IP endpoints (§1.1, §6.4 point 1).
-fn target(
+pub(crate) fn target(
     state: &EmulatorState,
     parts: &Parts,
 ) -> Result<(Option<String>, Option<String>), OssError> {
@@ -198,7 +198,7 @@ fn decode(text: &str) -> Result<String, OssError> {
 
 /// Splits and decodes the query. `+` stays a plus: OSS signs `%2B`-encoded values and the SDKs
 /// never use `+` for a space.
-fn parse_query(raw: &str) -> Result<Query, OssError> {
+pub(crate) fn parse_query(raw: &str) -> Result<Query, OssError> {
     let mut pairs = Vec::new();
     for item in raw.split('&').filter(|item| !item.is_empty()) {
         let (name, value) = item.split_once('=').unwrap_or((item, ""));
@@ -211,7 +211,7 @@ fn parse_query(raw: &str) -> Result<Query, OssError> {
 }
 
 /// Which operation a request is (§1.2).
-fn classify(
+pub(crate) fn classify(
     method: &Method,
     bucket: Option<&str>,
     key: Option<&str>,

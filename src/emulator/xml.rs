@@ -337,8 +337,17 @@ pub struct CompletePart {
     pub etag: String,
 }
 
-/// Parses a Complete body; anything unreadable is `MalformedXML`.
+/// Parses a Complete body; anything unreadable is `MalformedXML`, and so is a body with a
+/// document type declaration: no SDK sends one, and an internal DTD is where entity-expansion
+/// attacks start (quick-xml does not expand them; refusing keeps that true whatever it does).
 pub fn parse_complete(body: &[u8]) -> Result<CompleteRequest, OssError> {
+    const DOCTYPE: &[u8] = b"<!doctype";
+    if body
+        .windows(DOCTYPE.len())
+        .any(|window| window.eq_ignore_ascii_case(DOCTYPE))
+    {
+        return Err(OssError::malformed_xml());
+    }
     let text = std::str::from_utf8(body).map_err(|_| OssError::malformed_xml())?;
     quick_xml::de::from_str(text).map_err(|_| OssError::malformed_xml())
 }
@@ -360,6 +369,16 @@ mod tests {
         assert_eq!(parsed.parts[0].etag, "\"3349DC700140D7F86A0784842780ABCD\"");
         assert!(parse_complete(b"<CompleteMultipartUpload><Part>").is_err());
         assert!(parse_complete(b"not xml").is_err());
+    }
+
+    #[test]
+    fn complete_bodies_with_a_doctype_are_malformed() {
+        let body = br#"<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "1"><!ENTITY b "&a;&a;">]>
+            <CompleteMultipartUpload><Part><PartNumber>&b;</PartNumber><ETag>e</ETag></Part>
+            </CompleteMultipartUpload>"#;
+        assert_eq!(parse_complete(body).unwrap_err().code, "MalformedXML");
+        let lower = b"<!doctype c><CompleteMultipartUpload></CompleteMultipartUpload>";
+        assert_eq!(parse_complete(lower).unwrap_err().code, "MalformedXML");
     }
 
     #[test]

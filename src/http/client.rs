@@ -18,6 +18,11 @@ pub struct HttpConfig {
     /// up to 5 GB): the read timeout is then left off, and stalled uploads are the upload
     /// engine's to detect.
     pub long_request_bodies: bool,
+    /// Whole-request limit for calls with small bodies both ways (everything but part uploads,
+    /// PutObject and GetObject): the read timeout restarts on every byte received, so without
+    /// it a server trickling one byte a second would hold a ListParts or a Describe call for
+    /// ever. Streaming uploads have the engine's stall detection instead.
+    pub request_timeout: Duration,
     /// Idle connections are closed after this long (OSS closes idle ones after about a minute).
     pub pool_idle_timeout: Duration,
     /// Speak HTTP/1.1 only. Parallel part uploads then use one TCP connection each, which
@@ -36,6 +41,9 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             long_request_bodies: false,
+            // Twice the read timeout: CompleteMultipartUpload of 10,000 parts can take OSS tens
+            // of seconds before the first byte (oss-protocol.md §1.2).
+            request_timeout: Duration::from_secs(120),
             pool_idle_timeout: Duration::from_secs(50),
             http1_only: true,
             https_only: true,
@@ -61,6 +69,46 @@ pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Err
         builder = builder.http1_only();
     }
     builder.build()
+}
+
+/// Largest XML or JSON answer read into memory. The largest real one is a ListParts page of
+/// 1,000 parts, about 0.3 MB (`research/oss-protocol.md` §1.2); anything past 4 MiB is a broken
+/// or hostile server, and is refused before it can exhaust memory.
+pub const MAX_SMALL_ANSWER: usize = 4 << 20;
+
+/// Why an answer body could not be read by [`read_capped`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReadAnswerError {
+    /// The connection failed or timed out while reading.
+    #[error("reading the answer failed")]
+    Transport(#[source] reqwest::Error),
+    /// The body is (or announced itself as) larger than the limit.
+    #[error("the answer body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+/// Reads a whole answer body, refusing at once a `Content-Length` over `limit` and otherwise
+/// stopping as soon as the received bytes pass it (a chunked body announces no length).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, ReadAnswerError> {
+    let too_large = ReadAnswerError::TooLarge { limit };
+    let announced = response.content_length().unwrap_or(0);
+    if usize::try_from(announced).map_or(true, |n| n > limit) {
+        return Err(too_large);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadAnswerError::Transport)? {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 #[cfg(test)]

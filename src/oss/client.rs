@@ -28,6 +28,7 @@ use super::types::{
     PutObjectOutput, UploadInfo, UploadPartOutput, WriteOutput,
 };
 use super::xml;
+use crate::http::client::{MAX_SMALL_ANSWER, ReadAnswerError, read_capped};
 use crate::http::retry::{RetryDecision, retry, transport_is_retryable};
 use crate::http::{Idempotency, build_client};
 
@@ -423,7 +424,11 @@ impl OssClient {
     // -----------------------------------------------------------------------------------------
 
     fn signing_time(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_skew_secs())
+        let now = OffsetDateTime::now_utc();
+        // Checked: the offset comes from a server's `Date`, and one claiming year 9999 would
+        // otherwise push the clock past what `OffsetDateTime` holds a second later (a panic).
+        now.checked_add(time::Duration::seconds(self.clock_skew_secs()))
+            .unwrap_or(now)
     }
 
     fn v4_context(&self, time: OffsetDateTime) -> V4Context<'_> {
@@ -473,6 +478,9 @@ impl OssClient {
         for (name, value) in &headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        if request_is_small(request, stream.is_some()) {
+            builder = builder.timeout(self.inner.config.http.request_timeout);
+        }
         builder = match stream {
             Some(body) => builder.body(body),
             // PUT and POST always carry a body, if empty (`Content-Length: 0`).
@@ -487,10 +495,30 @@ impl OssClient {
             .map_err(|e| transport(request, Stage::Sending, e))?;
         let status = response.status();
         let response_headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(request, Stage::ReadingAnswer, e))?;
+        let body = if matches!(
+            request.operation,
+            Operation::GetObject | Operation::HeadObject
+        ) {
+            // The object's own bytes, of the size the caller asked for; HEAD has none, but its
+            // Content-Length is the object's size and must not trip the cap.
+            response
+                .bytes()
+                .await
+                .map_err(|e| transport(request, Stage::ReadingAnswer, e))?
+        } else {
+            read_capped(response, MAX_SMALL_ANSWER)
+                .await
+                .map_err(|error| match error {
+                    ReadAnswerError::Transport(e) => transport(request, Stage::ReadingAnswer, e),
+                    ReadAnswerError::TooLarge { .. } => OssError::InvalidResponse {
+                        operation: request.operation,
+                        target: Box::new(request.target.clone()),
+                        detail: error.to_string(),
+                        request_id: header_str(&response_headers, HEADER_REQUEST_ID)
+                            .map(str::to_owned),
+                    },
+                })?
+        };
         // Operation, object, status and request id only: never the URL or the headers, which
         // carry signatures and tokens (DESIGN habit 6).
         tracing::debug!(
@@ -500,6 +528,14 @@ impl OssClient {
             request_id = header_str(&response_headers, HEADER_REQUEST_ID).unwrap_or(""),
             "OSS answer"
         );
+        if status.is_success()
+            && request.operation != Operation::GetObject
+            && xml::is_error_document(&body)
+        {
+            // A 2xx carrying `<Error>`: OSS may fail a Complete after sending 200 (§1.2).
+            let error = self.service_error(request, status, &response_headers, &body);
+            return Err(OssError::Service(Box::new(error)));
+        }
         if status.is_success() {
             return Ok(Answer {
                 headers: response_headers,
@@ -596,6 +632,16 @@ impl OssClient {
             clock_skew_secs,
         }
     }
+}
+
+/// Whether `request` gets the whole-request timeout: everything but the calls whose bodies
+/// are objects or parts (which may take minutes to send or receive).
+fn request_is_small(request: &OssRequest, streams: bool) -> bool {
+    !streams
+        && !matches!(
+            request.operation,
+            Operation::PutObject | Operation::GetObject | Operation::UploadPart
+        )
 }
 
 /// The error XML from the body, or from `x-oss-err` (base64) when the body is empty (HEAD).

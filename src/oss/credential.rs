@@ -92,8 +92,17 @@ impl Credentials {
         if let Some(warning) = permission_warning(path) {
             tracing::warn!("{warning}");
         }
+        Self::from_aliyun_config_text(&text, path, profile)
+    }
+
+    /// [`Credentials::from_aliyun_config`] on the file's text (`path` only names it in errors).
+    pub(crate) fn from_aliyun_config_text(
+        text: &str,
+        path: &Path,
+        profile: Option<&str>,
+    ) -> Result<Self, CredentialError> {
         let config: AliyunConfig =
-            serde_json::from_str(&text).map_err(|source| CredentialError::ParseConfig {
+            serde_json::from_str(text).map_err(|source| CredentialError::ParseConfig {
                 path: path.to_owned(),
                 source,
             })?;

@@ -202,9 +202,42 @@ pub struct ErrorResult {
     pub server_time: Option<String>,
 }
 
-/// Parses an XML body into `T`; the error names what was expected.
+/// Parses an XML body into `T`; the error names what was expected. A body with a document type
+/// declaration is refused: OSS never sends one, and an internal DTD is how entity-expansion
+/// attacks ("billion laughs") begin. quick-xml would not expand them, but refusing is simpler
+/// to reason about than ignoring.
 pub fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, String> {
+    if has_doctype(body) {
+        return Err("malformed XML (a DOCTYPE declaration is not allowed)".to_owned());
+    }
     quick_xml::de::from_str(body).map_err(|e| format!("malformed XML ({e})"))
+}
+
+/// Whether `body` holds `<!DOCTYPE` in any letter case (quick-xml accepts either case).
+pub fn has_doctype(body: &str) -> bool {
+    const NEEDLE: &[u8] = b"<!doctype";
+    body.as_bytes()
+        .windows(NEEDLE.len())
+        .any(|window| window.eq_ignore_ascii_case(NEEDLE))
+}
+
+/// Whether the document's root element is `<Error>`: OSS may answer a CompleteMultipartUpload
+/// with HTTP 200 and an error body when it fails after the status line was sent (§1.2), so a
+/// 2xx XML answer is checked for it before being read as a result.
+pub fn is_error_document(body: &[u8]) -> bool {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(element) | Event::Empty(element)) => {
+                return element.local_name().into_inner() == "Error";
+            }
+            Ok(Event::Eof) | Err(_) => return false,
+            // Declaration, comments, processing instructions, whitespace: before the root.
+            Ok(_) => buf.clear(),
+        }
+    }
 }
 
 /// Decodes a key when the answer says `<EncodingType>url</EncodingType>` (§1.1).
@@ -446,6 +479,51 @@ mod tests {
         .unwrap();
         assert_eq!(result.code, "SignatureDoesNotMatch");
         assert!(!format!("{result:?}").contains("abc"));
+    }
+
+    #[test]
+    fn doctype_and_entities_are_refused_without_expansion() {
+        let laughs = r#"<?xml version="1.0"?>
+            <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>
+            <InitiateMultipartUploadResult><UploadId>&lol2;</UploadId></InitiateMultipartUploadResult>"#;
+        let error = parse::<InitiateMultipartUploadResult>(laughs).unwrap_err();
+        assert!(error.contains("DOCTYPE"), "{error}");
+        assert!(parse::<ErrorResult>("<!doctype x><Error/>").is_err());
+        // Without a DTD an undeclared entity is an error, not an empty string.
+        assert!(
+            parse::<InitiateMultipartUploadResult>(
+                "<InitiateMultipartUploadResult><UploadId>&lol;</UploadId></InitiateMultipartUploadResult>"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn deep_nesting_within_the_answer_cap_is_an_error_not_a_stack_overflow() {
+        // A hostile answer nesting ~100,000 deep: a recursive descent would need far more
+        // than a test thread's 2 MiB stack; a quarter of the client's cap keeps it quick.
+        let cap = crate::http::client::MAX_SMALL_ANSWER / 4;
+        for open in ["<Unknown>", "<Part>", "<Bucket>"] {
+            let mut body = String::from("<ListPartsResult>");
+            body.push_str(&open.repeat((cap - 40) / open.len()));
+            body.push_str("</ListPartsResult>");
+            assert!(body.len() <= cap);
+            assert!(parse::<ListPartsResult>(&body).is_err());
+            assert!(parse::<BucketInfoResult>(&body).is_err());
+        }
+    }
+
+    #[test]
+    fn error_documents_are_recognised_by_their_root() {
+        assert!(is_error_document(
+            b"<?xml version=\"1.0\"?>\n<!-- c --><Error><Code>InternalError</Code></Error>"
+        ));
+        assert!(is_error_document(b"<Error/>"));
+        assert!(!is_error_document(
+            b"<CompleteMultipartUploadResult><Error/></CompleteMultipartUploadResult>"
+        ));
+        assert!(!is_error_document(b""));
+        assert!(!is_error_document(b"<<<"));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use super::endpoint;
 use super::error::{RdsError, RetryClass};
 use super::model::*;
 use super::sign::{self, Credentials, RequestStamp, V1Dialect};
-use crate::http::client::{HttpConfig, build_client};
+use crate::http::client::{
+    HttpConfig, MAX_SMALL_ANSWER, ReadAnswerError, build_client, read_capped,
+};
 use crate::http::retry::{Idempotency, RetryConfig, RetryDecision, retry};
 
 /// Which signature the client sends.
@@ -34,7 +36,7 @@ pub struct RdsClientConfig {
     pub endpoint: Option<String>,
     /// Signature to send.
     pub signature: SignatureVersion,
-    /// Longest pause while reading an answer.
+    /// Longest one call may take, answer included (and so also the longest pause in it).
     pub timeout: Duration,
     /// Retry budget (the shared decorrelated-jitter loop of [`crate::http::retry`]).
     pub retry: RetryConfig,
@@ -43,7 +45,7 @@ pub struct RdsClientConfig {
 }
 
 impl RdsClientConfig {
-    /// Defaults for a region: V3, 30 s read timeout, the shared default retry budget.
+    /// Defaults for a region: V3, 30 s per call, the shared default retry budget.
     pub fn new(region: impl Into<String>) -> Self {
         RdsClientConfig {
             region: region.into(),
@@ -82,7 +84,7 @@ impl RdsClient {
             .ok_or_else(|| RdsError::Config(format!("RDS endpoint {base_url} has no host")))?
             .to_owned();
         let http = build_client(&HttpConfig {
-            // RDS requests carry no body, so reqwest's read timer bounds the whole answer.
+            // RDS requests carry no body; `call_once` also bounds each whole call by this.
             read_timeout: config.timeout,
             // Plain http only when the user points us at one (the emulator).
             https_only: base_url.starts_with("https://"),
@@ -330,7 +332,9 @@ impl RdsClient {
                 }
             }
         }
+        // The read timeout restarts on every byte; this bounds a server trickling its answer.
         let response = request
+            .timeout(self.config.timeout)
             .send()
             .await
             .map_err(|e| self.transport(action, &e))?;
@@ -340,10 +344,16 @@ impl RdsClient {
             .get(reqwest::header::DATE)
             .and_then(|value| value.to_str().ok())
             .and_then(crate::oss::sign::parse_http_date);
-        let body = response
-            .bytes()
+        let body = read_capped(response, MAX_SMALL_ANSWER)
             .await
-            .map_err(|e| self.transport(action, &e))?;
+            .map_err(|error| match error {
+                ReadAnswerError::Transport(e) => self.transport(action, &e),
+                ReadAnswerError::TooLarge { .. } => RdsError::Decode {
+                    action: action.into(),
+                    status,
+                    detail: error.to_string(),
+                },
+            })?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&body).map_err(|e| RdsError::Decode {
                 action: action.into(),
