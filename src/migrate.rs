@@ -191,6 +191,11 @@ pub enum MigrateEvent {
         /// MigrateTaskId.
         task_id: String,
     },
+    /// Something the user should know before it bites (nothing was refused).
+    Warning {
+        /// What and what to do.
+        message: String,
+    },
     /// The task's status changed.
     TaskStatus {
         /// New status.

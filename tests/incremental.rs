@@ -555,3 +555,25 @@ fn a_kill_after_a_log_was_submitted_is_followed_not_resubmitted() {
         ["Sales_FULL.bak", "Sales_LOG_1.trn", "Sales_LOG_2.trn"]
     );
 }
+
+#[tokio::test]
+async fn a_chain_longer_than_the_daily_quota_is_planned_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 20);
+    let mut files = vec![history.full.clone(), history.differential.clone()];
+    files.extend(history.logs.iter().cloned());
+    let mut dry = spec(&emulator, dir.path(), files);
+    dry.dry_run = true;
+    let (outcome, events) = migrate(dry, clients.clone()).await;
+    match outcome {
+        IncrementalOutcome::Planned { steps, .. } => assert_eq!(steps.len(), 22),
+        other => panic!("expected a plan, got {other:?}"),
+    }
+    assert!(events.iter().any(|e| matches!(
+        e,
+        MigrateEvent::Warning { message } if message.contains("20 migrations per database per day")
+    )));
+    assert_eq!(uploads(&events), 0);
+}

@@ -311,6 +311,7 @@ fn line_of(event: MigrateEvent) -> Option<String> {
         | MigrateEvent::StepSubmitted { .. }
         | MigrateEvent::StepApplied { .. }
         | MigrateEvent::CutoverStarted { .. } => return None,
+        MigrateEvent::Warning { message } => format!("warning: {message}"),
     })
 }
 

@@ -264,6 +264,7 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
                 file.display()
             ),
         ),
+        MigrateEvent::Warning { message } => say(printer, bar, &format!("warning: {message}")),
         MigrateEvent::CutoverStarted { task_id } => say(
             printer,
             bar,

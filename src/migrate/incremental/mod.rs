@@ -207,6 +207,10 @@ fn lsn_text(lsn: Option<bak::Lsn>) -> Option<String> {
     lsn.map(|l| l.as_decimal().to_string())
 }
 
+/// RDS's quota of CreateMigrateTask calls per database and instance per day; each backup of an
+/// incremental chain is one call.
+const DAILY_MIGRATIONS_PER_DATABASE: usize = 20;
+
 /// Runs or continues an incremental migration.
 pub async fn run(
     spec: IncrementalSpec,
@@ -343,6 +347,17 @@ async fn decide(
         preflight_report = Some(Box::new(report));
     }
     let planned = planned_steps(spec, &steps, &state);
+    let pending = planned.iter().filter(|s| !s.applied).count();
+    if pending > DAILY_MIGRATIONS_PER_DATABASE {
+        let _ = events.send(MigrateEvent::Warning {
+            message: format!(
+                "{pending} backups to restore, but RDS allows {DAILY_MIGRATIONS_PER_DATABASE} \
+                 migrations per database per day (rds-api.md §1.1): once RDS answers \
+                 UploadLimitExceeded, rerun the same command the next day to continue, or take a \
+                 new differential backup to replace the older logs"
+            ),
+        });
+    }
     if spec.dry_run {
         return Ok(Decision::Done(IncrementalOutcome::Planned {
             database,
