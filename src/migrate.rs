@@ -64,6 +64,13 @@ pub struct MigrateSpec {
     pub wait: WaitOptions,
 }
 
+impl MigrateSpec {
+    /// `oss://bucket/key`.
+    pub fn object_name(&self) -> String {
+        format!("oss://{}/{}", self.bucket, self.key)
+    }
+}
+
 /// The services the job talks to.
 #[derive(Debug, Clone)]
 pub struct Clients {
@@ -409,7 +416,7 @@ pub async fn run(
     let started = std::time::Instant::now();
     let source = Arc::new(SourceFile::open(&spec.file)?);
     let mut state = StateFile::open(&spec, source.identity())?;
-    let object_name = format!("oss://{}/{}", spec.bucket, spec.key);
+    let object_name = spec.object_name();
 
     // Always inspect: milliseconds, and the verdict may depend on the target's version.
     let instance = gather_instance(&clients.rds, &spec.instance_id).await?;
@@ -567,7 +574,7 @@ async fn already_migrated(
     .await?;
     Ok(Some(MigrateReport {
         file: spec.file.clone(),
-        object: format!("oss://{}/{}", object.bucket, object.key),
+        object: object.name(),
         size: object.size,
         crc64: object.crc64,
         upload: None,

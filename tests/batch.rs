@@ -171,18 +171,12 @@ async fn one_refusal_does_not_stop_the_others() {
         .arg(&plan)
         .arg(format!("oss://{}/nightly", emulator.bucket()))
         .args(["--json", "--part-size", "1MiB"])
-        .args(["--oss-endpoint", &emulator.oss_endpoint()])
-        .args(["--rds-endpoint", &emulator.rds_endpoint()])
         .arg("--checkpoint-dir")
         .arg(dir.path().join("checkpoints"))
         .arg("--state-dir")
         .arg(dir.path().join("state"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
-        .env(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            emulator.access_key_secret(),
-        )
-        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .envs(crate::util::emulator_env(&emulator))
+        .env_remove(bak2rds::env_vars::ALIBABA_CLOUD_PROFILE)
         .stdin(Stdio::null());
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
@@ -430,18 +424,12 @@ async fn a_folder_skips_what_is_not_a_full_backup() {
         .arg(&folder)
         .args(["--instance", INSTANCE, "--dry-run"])
         .arg(format!("oss://{}", emulator.bucket()))
-        .args(["--oss-endpoint", &emulator.oss_endpoint()])
-        .args(["--rds-endpoint", &emulator.rds_endpoint()])
         .arg("--checkpoint-dir")
         .arg(dir.path().join("checkpoints"))
         .arg("--state-dir")
         .arg(dir.path().join("state"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
-        .env(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            emulator.access_key_secret(),
-        )
-        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .envs(crate::util::emulator_env(&emulator))
+        .env_remove(bak2rds::env_vars::ALIBABA_CLOUD_PROFILE)
         .stdin(Stdio::null());
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await

@@ -426,18 +426,12 @@ fn command(emulator: &EmulatorHandle, dir: &Path) -> std::process::Command {
         .args(["migrate", "--incremental"])
         .args(["--instance", INSTANCE, "--database", "Sales"])
         .args(["--bucket", emulator.bucket()])
-        .args(["--oss-endpoint", &emulator.oss_endpoint()])
-        .args(["--rds-endpoint", &emulator.rds_endpoint()])
         .arg("--checkpoint-dir")
         .arg(dir.join("checkpoints"))
         .arg("--state-dir")
         .arg(dir.join("state"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
-        .env(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            emulator.access_key_secret(),
-        )
-        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .envs(crate::util::emulator_env(emulator))
+        .env_remove(bak2rds::env_vars::ALIBABA_CLOUD_PROFILE)
         .stdin(Stdio::null());
     command
 }

@@ -89,20 +89,14 @@ fn migrate_command(emulator: &EmulatorHandle, file: &Path, dir: &Path, rate: &st
         .arg(file)
         .args(["--instance", INSTANCE, "--database", DATABASE, "--key", KEY])
         .args(["--bucket", emulator.bucket(), "--json"])
-        .args(["--oss-endpoint", &emulator.oss_endpoint()])
-        .args(["--rds-endpoint", &emulator.rds_endpoint()])
         .args(["--part-size", "1MiB", "--max-rate", rate])
         .args(["--concurrency", CONCURRENCY])
         .arg("--checkpoint-dir")
         .arg(dir.join("checkpoints"))
         .arg("--state-dir")
         .arg(dir.join("state"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
-        .env(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            emulator.access_key_secret(),
-        )
-        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .envs(crate::util::emulator_env(emulator))
+        .env_remove(bak2rds::env_vars::ALIBABA_CLOUD_PROFILE)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

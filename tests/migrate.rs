@@ -318,18 +318,12 @@ async fn a_rerun_after_the_task_was_created_attaches_to_it() {
             .arg(&file)
             .args(["--instance", INSTANCE, "--database", "Sales", "--json"])
             .args(["--bucket", emulator.bucket()])
-            .args(["--oss-endpoint", &emulator.oss_endpoint()])
-            .args(["--rds-endpoint", &emulator.rds_endpoint()])
             .arg("--checkpoint-dir")
             .arg(dir.path().join("checkpoints"))
             .arg("--state-dir")
             .arg(dir.path().join("state"))
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
-            .env(
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-                emulator.access_key_secret(),
-            )
-            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .envs(crate::util::emulator_env(&emulator))
+            .env_remove(bak2rds::env_vars::ALIBABA_CLOUD_PROFILE)
             .stdin(Stdio::null())
             .stderr(Stdio::null());
         command

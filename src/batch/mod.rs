@@ -410,7 +410,7 @@ struct Job {
 
 impl Job {
     async fn run(self) -> DatabaseResult {
-        let object = format!("oss://{}/{}", self.spec.bucket, self.spec.key);
+        let object = self.spec.object_name();
         let result = match &self.entry.problem {
             Some(problem) => DatabaseResult {
                 detail: problem.message.clone(),
@@ -485,11 +485,7 @@ fn not_started(entry: &BatchEntry, spec: &MigrateSpec) -> DatabaseResult {
     DatabaseResult {
         detail: "not started: the batch was interrupted".into(),
         fix: Some("Rerun the same batch to continue.".into()),
-        ..row(
-            entry,
-            &format!("oss://{}/{}", spec.bucket, spec.key),
-            Outcome::Interrupted,
-        )
+        ..row(entry, &spec.object_name(), Outcome::Interrupted)
     }
 }
 

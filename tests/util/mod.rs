@@ -26,3 +26,22 @@ pub fn fixtures_dir() -> Option<PathBuf> {
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"))
 }
+
+/// The environment that points the `bak2rds` binary at an emulator: its endpoints and key (never
+/// on the command line). Callers also remove `ALIBABA_CLOUD_PROFILE`, so a profile of the machine
+/// running the tests cannot interfere.
+pub fn emulator_env(emulator: &bak2rds::emulator::EmulatorHandle) -> [(&'static str, String); 4] {
+    use bak2rds::env_vars as var;
+    [
+        (var::BAK2RDS_OSS_ENDPOINT, emulator.oss_endpoint()),
+        (var::BAK2RDS_RDS_ENDPOINT, emulator.rds_endpoint()),
+        (
+            var::ALIBABA_CLOUD_ACCESS_KEY_ID,
+            emulator.access_key_id().to_owned(),
+        ),
+        (
+            var::ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+            emulator.access_key_secret().to_owned(),
+        ),
+    ]
+}

@@ -11,16 +11,15 @@ use indicatif::{BinaryBytes, ProgressBar};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::migrate::clients;
+use super::migrate::{check_db_mode, clients};
 use crate::batch::{self, BatchEvent, BatchProgress, BatchReport, BatchSpec, DEFAULT_PARALLEL};
 use crate::cli::Status;
-use crate::cli::args::{CheckDbArg, MigrateArgs};
+use crate::cli::args::MigrateArgs;
 use crate::cli::printer::Printer;
 use crate::cli::settings;
 use crate::cli::transfer::{say, summary};
 use crate::http::limit::BandwidthLimiter;
 use crate::migrate::{Clients, MigrateEvent};
-use crate::rds::model::CheckDbMode;
 use crate::rds::wait::WaitOptions;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::progress::UploadEvent;
@@ -111,10 +110,7 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
         entries: plan.entries,
         skipped: plan.skipped,
         parallel,
-        check_db: match args.check_db {
-            CheckDbArg::Async => CheckDbMode::Async,
-            CheckDbArg::Sync => CheckDbMode::Sync,
-        },
+        check_db: check_db_mode(args.check_db),
         dry_run: args.dry_run,
         skip_preflight: args.skip_preflight,
         upload,
