@@ -106,3 +106,49 @@ fn official_sdks_pass_every_scenario_against_the_emulator() {
     );
     assert_eq!(summary, "sdk-oss: 14 passed, 0 failed");
 }
+
+/// `scripts/bench-sdk.sh`, the comparison users rerun, still works end to end on a small file:
+/// every tool uploads it and gets a row with a real throughput.
+#[test]
+fn bench_sdk_script_compares_the_three_tools() {
+    let python = sdk_python();
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("the venv's python is in VENV/bin");
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new("bash")
+        .arg(repo().join("scripts/bench-sdk.sh"))
+        .args(["--size", "48MiB", "--work-dir"])
+        .arg(dir.path())
+        .arg("--venv")
+        .arg(venv)
+        .env("BAK2RDS_BIN", env!("CARGO_BIN_EXE_bak2rds"))
+        .output()
+        .expect("run scripts/bench-sdk.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench-sdk.sh failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("bench-sdk: 5 runs"), "{all}");
+    for tool in ["bak2rds", "oss2", "v2"] {
+        let rows: Vec<&str> = all.lines().filter(|l| l.starts_with(tool)).collect();
+        assert!(!rows.is_empty(), "no row for {tool}:\n{all}");
+        for row in rows {
+            // Columns after the settings: parts x in flight, seconds, GiB/s, ...
+            let gib_per_s: f64 = row
+                .split_whitespace()
+                .rev()
+                .nth(3)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no GiB/s in {row:?}"));
+            assert!(gib_per_s > 0.0, "{row}");
+        }
+    }
+    // The scratch folder (synthetic file, emulator data) is removed at exit.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
