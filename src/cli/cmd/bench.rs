@@ -92,7 +92,6 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
              (serve --trust-content-md5): the figures measure the client's MD5 only",
         )?;
     }
-    let source = Arc::new(SourceFile::open(&file)?);
     let levels = if args.sweep.is_empty() {
         vec![args.transfer.concurrency]
     } else {
@@ -102,7 +101,7 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
     for (index, concurrency) in levels.into_iter().enumerate() {
         let row = measure(
             &client,
-            &source,
+            &file,
             &args,
             concurrency,
             index,
@@ -212,7 +211,7 @@ async fn start_emulator(
 
 async fn measure(
     client: &OssClient,
-    source: &Arc<SourceFile>,
+    file: &std::path::Path,
     args: &BenchArgs,
     concurrency: usize,
     index: usize,
@@ -223,8 +222,11 @@ async fn measure(
     transfer.concurrency = concurrency;
     let options = settings::upload_options(&transfer, false)?;
     let key = format!("bak2rds-bench/run-{index}-c{concurrency}.bak");
+    // Each run maps the file afresh, as an upload does: a mapping reused from the previous run
+    // would already have its pages mapped and flatter every run after the first.
+    let source = Arc::new(SourceFile::open(file)?);
     let job = UploadJob {
-        source: Arc::clone(source),
+        source,
         bucket: client.bucket().to_string(),
         key: key.clone(),
         checkpoints: CheckpointStore::new(work.join("checkpoints")),
