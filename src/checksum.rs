@@ -14,8 +14,8 @@
 //!
 //! A part's `Content-MD5` is hashed by OpenSSL (its assembly MD5: 0.61–0.63 GiB/s per core here,
 //! against 0.50–0.52 for the pure-Rust `md-5`), because with `--content-md5` MD5 is two thirds
-//! of all the CPU an upload spends: `bench --content-md5` went from 0.68–0.70 to 0.76–0.81
-//! GiB/s. `md-5` stays as the fallback for an OpenSSL that refuses MD5 (FIPS mode, when built
+//! of all the CPU an upload spends: `bench --content-md5` went from 0.64–0.70 to 0.72–0.81
+//! GiB/s in interleaved runs. `md-5` stays as the fallback for an OpenSSL that refuses MD5 (FIPS mode, when built
 //! against the system's library with `OPENSSL_NO_VENDOR`), and for the emulator's streaming
 //! ETags.
 
