@@ -619,12 +619,19 @@ impl<R: Remote> Transfer<R> {
                 }
             };
             let outcome = self.send_part(index, &token).await;
+            let recorded = match outcome {
+                Ok(Some(done)) => {
+                    self.record(index, done);
+                    Ok(())
+                }
+                Ok(None) => Ok(()), // cancelled: the other attempt won, or the upload stopped
+                Err(error) => Err(error),
+            };
+            // Only once the part is recorded: a worker woken earlier would still see it in
+            // flight and go back to sleep for a whole second, which held every upload's
+            // Complete back by up to 1 s after its last part.
             self.wake.notify_waiters();
-            match outcome {
-                Ok(Some(done)) => self.record(index, done),
-                Ok(None) => {} // cancelled: the other attempt won, or the upload stopped
-                Err(error) => return Err(error),
-            }
+            recorded?;
         }
     }
 
