@@ -203,6 +203,14 @@ mod tests {
     }
 
     #[test]
+    fn openssl_itself_provides_md5() {
+        // The fast path, not the fallback: the proptest above would pass on the fallback alone.
+        let digest = openssl::hash::hash(openssl::hash::MessageDigest::md5(), b"abc")
+            .expect("the vendored OpenSSL computes MD5");
+        assert_eq!(hex::encode(&*digest), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
     fn md5_of_empty_is_the_known_digest() {
         assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
     }
