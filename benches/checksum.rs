@@ -1,7 +1,8 @@
 //! What the uploader's hashing costs per byte, on page-cache-resident data: CRC-64/XZ fed in the
 //! body-chunk sizes the engine may use (`upload/engine.rs`), and MD5 of one 8 MiB part
 //! (`--content-md5`). Targets come from `perf-anchors.md` rows 12–16: CRC ≈ 10–11 GiB/s per core
-//! in cache, MD5 ≈ 0.5 GiB/s per core.
+//! in cache, MD5 ≈ 0.5 GiB/s per core. `crc64_engine` sets our `Crc64` (256-bit folding where
+//! the CPU has VPCLMULQDQ, `src/checksum/folding.rs`) beside plain `crc64fast` (128-bit).
 //!
 //! Run: `cargo bench --bench checksum`.
 
@@ -42,6 +43,31 @@ fn crc_by_chunk(c: &mut Criterion) {
     group.finish();
 }
 
+fn crc_engines(c: &mut Criterion) {
+    let data = part();
+    let mut group = c.benchmark_group("crc64_engine");
+    group.throughput(Throughput::Bytes(PART as u64));
+    group.bench_function("bak2rds_Crc64", |b| {
+        b.iter(|| {
+            let mut crc = Crc64::new();
+            for chunk in black_box(&data).chunks(256 << 10) {
+                crc.update(chunk);
+            }
+            crc.value()
+        });
+    });
+    group.bench_function("crc64fast", |b| {
+        b.iter(|| {
+            let mut crc = crc64fast::Digest::new();
+            for chunk in black_box(&data).chunks(256 << 10) {
+                crc.write(chunk);
+            }
+            crc.sum64()
+        });
+    });
+    group.finish();
+}
+
 fn md5_of_a_part(c: &mut Criterion) {
     let data = part();
     let mut group = c.benchmark_group("content_md5");
@@ -51,5 +77,5 @@ fn md5_of_a_part(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, crc_by_chunk, md5_of_a_part);
+criterion_group!(benches, crc_by_chunk, crc_engines, md5_of_a_part);
 criterion_main!(benches);

@@ -8,9 +8,13 @@
 //! shift operator can be computed once and reused: a 10,000-part object then costs one
 //! 64-step multiplication per part (see `oss-protocol.md` §2 and `perf-anchors.md` row 14).
 //!
-//! `crc-fast` 1.9 (the newest that builds on our MSRV) was measured against `crc64fast` here and
-//! is no faster: on this Zen 3 (no AVX-512) both run the 128-bit PCLMULQDQ path, ≈ 9 GiB/s per
-//! core in 64 KiB–1 MiB slices, and the `bench` upload's client CPU per GiB did not move.
+//! Where the CPU has VPCLMULQDQ and AVX2 (AMD Zen 3 and later, Intel Ice Lake and later) the
+//! digest runs our own 256-bit folding (`checksum/folding.rs`), about twice as fast as
+//! `crc64fast`'s 128-bit PCLMULQDQ; elsewhere it is `crc64fast`. No maintained crate folds on
+//! 256 bits without AVX-512: `crc-fast` 1.9 (the newest that builds on our MSRV) was measured
+//! here too and runs the same 128-bit path as `crc64fast` on this Zen 3. The CRC is about a
+//! third of an upload's client CPU, so in interleaved `bench` runs on 4 GiB the client went from
+//! 0.415–0.50 to 0.36–0.43 CPU-s/GiB (see `docs/PERFORMANCE.md`).
 //!
 //! A part's `Content-MD5` is hashed by OpenSSL (its assembly MD5: 0.61–0.63 GiB/s per core here,
 //! against 0.50–0.52 for the pure-Rust `md-5`), because with `--content-md5` MD5 is two thirds
@@ -29,9 +33,20 @@ const X0: u64 = 1 << 63;
 /// Entries of `x^(2^k) mod P`: byte lengths up to 2^64 need k up to 64 + 3.
 const X2N_ENTRIES: usize = 68;
 
+mod folding;
+
 /// Streaming CRC-64/XZ digest.
 #[derive(Clone)]
-pub struct Crc64(crc64fast::Digest);
+pub struct Crc64(Engine);
+
+/// Which implementation runs, chosen once per digest from the CPU.
+#[derive(Clone)]
+enum Engine {
+    /// Our 256-bit folding (`folding.rs`), holding the CRC register (`!crc` so far).
+    Folding(u64),
+    /// `crc64fast`: 128-bit PCLMULQDQ, or its table where there is none.
+    Portable(crc64fast::Digest),
+}
 
 impl std::fmt::Debug for Crc64 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,17 +63,27 @@ impl Default for Crc64 {
 impl Crc64 {
     /// A digest over zero bytes.
     pub fn new() -> Self {
-        Crc64(crc64fast::Digest::new())
+        if folding::available() {
+            Crc64(Engine::Folding(!0))
+        } else {
+            Crc64(Engine::Portable(crc64fast::Digest::new()))
+        }
     }
 
     /// Feeds more bytes.
     pub fn update(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
+        match &mut self.0 {
+            Engine::Folding(register) => *register = folding::update(*register, bytes),
+            Engine::Portable(digest) => digest.write(bytes),
+        }
     }
 
     /// The CRC of everything fed so far.
     pub fn value(&self) -> u64 {
-        self.0.sum64()
+        match &self.0 {
+            Engine::Folding(register) => !register,
+            Engine::Portable(digest) => digest.sum64(),
+        }
     }
 }
 
