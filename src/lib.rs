@@ -19,7 +19,8 @@
 //! local OSS + RDS server (`bak2rds serve`) used for offline rehearsal, benchmarks and tests.
 #![warn(missing_docs, missing_debug_implementations)]
 #![warn(clippy::clone_on_ref_ptr)]
-// `unsafe` is allowed only in `source.rs` (the mmap) and `checksum/folding.rs` (SIMD loads and
+// `unsafe` is allowed only in `source.rs` (the mmap, and `source/vanished.rs`: the SIGBUS
+// handler for a file that shrinks while mapped) and `checksum/folding.rs` (SIMD loads and
 // prefetches of the CRC kernel), each use with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 

@@ -248,7 +248,7 @@ async fn a_wrong_secret_stops_at_once_with_the_fix() {
 }
 
 fn cli_upload(emulator: &EmulatorHandle, file: &Path, checkpoints: &Path) -> std::process::Command {
-    cli_upload_parts(emulator, file, checkpoints, "512KiB")
+    cli_upload_parts(emulator, file, checkpoints, "512KiB", 2)
 }
 
 fn cli_upload_parts(
@@ -256,6 +256,7 @@ fn cli_upload_parts(
     file: &Path,
     checkpoints: &Path,
     part_size: &str,
+    concurrency: usize,
 ) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bak2rds"));
     command
@@ -263,7 +264,8 @@ fn cli_upload_parts(
         .arg(file)
         .arg(format!("oss://{}/db.bak", emulator.bucket()))
         .args(["--oss-endpoint", &emulator.oss_endpoint()])
-        .args(["--part-size", part_size, "--concurrency", "2", "--json"])
+        .args(["--part-size", part_size, "--json"])
+        .args(["--concurrency", &concurrency.to_string()])
         .arg("--checkpoint-dir")
         .arg(checkpoints)
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
@@ -372,13 +374,62 @@ async fn killed_half_way_the_rerun_sends_only_the_missing_parts() {
     );
 }
 
+/// A backup overwritten in the middle of a part: the mapped pages vanish under the CRC pass
+/// (SIGBUS). The process must end with a clear error and exit code 1, not "Bus error", and keep
+/// the checkpoint of the parts it had verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_truncated_in_the_middle_of_a_part_ends_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = write_file(dir.path(), (12 * MIB) as usize); // 3 parts of 4 MiB
+    let checkpoints = dir.path().join("cp");
+    let emulator = Emulator::builder().temp_dir().start().await.unwrap();
+
+    // One part at a time, each taking about 2 s: once part 1 is recorded, part 2 has passed its
+    // between-parts check and is being read chunk by chunk.
+    let mut child = cli_upload_parts(&emulator, &file, &checkpoints, "4MiB", 1)
+        .args(["--max-rate", "2MiB/s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorded_parts(&checkpoints) < 1 && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break; // ended early: the assertions below say how
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("shrank or was overwritten while bak2rds was reading it"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    assert!(
+        (1..3).contains(&recorded_parts(&checkpoints)),
+        "the checkpoint keeps the verified parts"
+    );
+    assert_eq!(stored_crc(&client(&emulator)).await, None, "no object");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_reports_bad_input_with_exit_code_1_and_a_fix() {
     let dir = tempfile::tempdir().unwrap();
     let (file, _) = write_file(dir.path(), 1024);
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let output = tokio::task::spawn_blocking({
-        let mut command = cli_upload_parts(&emulator, &file, &dir.path().join("cp"), "10KiB");
+        let mut command = cli_upload_parts(&emulator, &file, &dir.path().join("cp"), "10KiB", 2);
         move || command.output().unwrap()
     })
     .await
