@@ -376,7 +376,9 @@ async fn killed_half_way_the_rerun_sends_only_the_missing_parts() {
 
 /// A backup overwritten in the middle of a part: the mapped pages vanish under the CRC pass
 /// (SIGBUS). The process must end with a clear error and exit code 1, not "Bus error", and keep
-/// the checkpoint of the parts it had verified.
+/// the checkpoint of the parts it had verified. In the rare case that the truncation lands while
+/// the kernel copies a chunk into the socket, that write fails with EFAULT instead and the
+/// uploader's own check reports the change: also a clear error with exit code 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_truncated_in_the_middle_of_a_part_ends_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -412,10 +414,10 @@ async fn a_file_truncated_in_the_middle_of_a_part_ends_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("shrank or was overwritten while bak2rds was reading it"),
+        stderr.contains("shrank, was overwritten, or could not be read (I/O error) while bak2rds")
+            || stderr.contains("changed while it was being read"),
         "{stderr}"
     );
-    assert!(stderr.contains("run the same command again"), "{stderr}");
     assert!(
         (1..3).contains(&recorded_parts(&checkpoints)),
         "the checkpoint keeps the verified parts"

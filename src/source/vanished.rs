@@ -5,7 +5,10 @@
 //! and the default action kills the process with a bare "Bus error". `check_unchanged` catches a
 //! change between parts, but not in the middle of one. This handler turns that crash into the
 //! same kind of message every other error gets, and exit code 1. Exiting is all it can do: the
-//! read that faulted cannot be resumed. Nothing is lost by it: checkpoints are only ever replaced
+//! read that faulted cannot be resumed. The same signal comes from a page the kernel could not
+//! read (a failing disk, an SMB or NFS share that went away), so the message names that too.
+//! Bytes the kernel itself copies from the mapping into a socket fail that write with EFAULT
+//! instead; that case goes through the uploader's retry, which then finds the file changed. Nothing is lost by it: checkpoints are only ever replaced
 //! by an atomic rename, and the object is only completed after every part was verified.
 //!
 //! A fault outside the registered mappings is not ours: the handler restores the previous
@@ -43,10 +46,11 @@ mod linux {
     const SLOTS: usize = 64;
 
     /// What the user reads. No path: formatting is not async-signal-safe.
-    const MESSAGE: &[u8] = b"error: the backup file shrank or was overwritten while bak2rds was \
-reading it (SIGBUS on a mapped page). Nothing was completed with the missing bytes, and the \
-checkpoint is intact. Wait until whatever writes the backup has finished, then run the same \
-command again: a changed file starts a fresh upload.\n";
+    const MESSAGE: &[u8] = b"error: the backup file shrank, was overwritten, or could not be read \
+(I/O error) while bak2rds was reading it (SIGBUS on a mapped page). Nothing was completed with \
+the missing bytes, and the checkpoint is intact. Wait until whatever writes the backup has \
+finished (or the disk or share is healthy again), then run the same command again: a changed \
+file starts a fresh upload.\n";
 
     /// Registered ranges: `start` is 0 for a free slot; `end` is exclusive.
     static STARTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
@@ -88,10 +92,13 @@ command again: a changed file starts a fresh upload.\n";
     pub(super) fn is_ours(address: usize) -> bool {
         (0..SLOTS).any(|slot| {
             let start = STARTS[slot].load(Ordering::Acquire);
-            start != 0
-                && start != CLAIMED
-                && address >= start
-                && address < ENDS[slot].load(Ordering::Acquire)
+            if start == 0 || start == CLAIMED {
+                return false;
+            }
+            let end = ENDS[slot].load(Ordering::Acquire);
+            // The slot may have been released and claimed again between the two loads: only a
+            // start that did not move pairs with this end.
+            STARTS[slot].load(Ordering::Acquire) == start && address >= start && address < end
         })
     }
 
@@ -117,10 +124,11 @@ command again: a changed file starts a fresh upload.\n";
         info: *mut libc::siginfo_t,
         _: *mut libc::c_void,
     ) {
-        // SAFETY: the kernel passes a valid `siginfo_t` to an SA_SIGINFO handler; `si_addr` is
-        // the faulting address for SIGBUS.
-        let address = unsafe { (*info).si_addr() } as usize;
-        if is_ours(address) {
+        // SAFETY: the kernel passes a valid `siginfo_t` to an SA_SIGINFO handler; for a fault
+        // (si_code > 0) `si_addr` is the faulting address. A SIGBUS sent by `kill` (si_code <= 0)
+        // carries no address and is never ours.
+        let (code, address) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+        if code > 0 && is_ours(address) {
             // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a static.
             unsafe {
                 libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
