@@ -94,6 +94,16 @@ pub fn crc64(bytes: &[u8]) -> u64 {
     digest.value()
 }
 
+/// Multiplies a polynomial by x modulo P, in reflected form (bit 63 is x^0): one step of every
+/// CRC computation here, from the byte table to the fold constants.
+const fn times_x(value: u64) -> u64 {
+    if value & 1 != 0 {
+        (value >> 1) ^ POLY_REFLECTED
+    } else {
+        value >> 1
+    }
+}
+
 /// Multiplies two polynomials modulo P, both in reflected form.
 fn multmodp(a: u64, mut b: u64) -> u64 {
     let mut m = X0;
@@ -106,11 +116,7 @@ fn multmodp(a: u64, mut b: u64) -> u64 {
             }
         }
         m >>= 1;
-        b = if b & 1 != 0 {
-            (b >> 1) ^ POLY_REFLECTED
-        } else {
-            b >> 1
-        };
+        b = times_x(b);
     }
     product
 }

@@ -297,6 +297,24 @@ fn recorded_parts(checkpoints: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Waits (at most a minute) until the checkpoint records `at_least` parts, or until `child`, if
+/// given, has ended early (the caller's assertions then say how).
+async fn wait_for_recorded_parts(
+    checkpoints: &Path,
+    at_least: usize,
+    mut child: Option<&mut std::process::Child>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorded_parts(checkpoints) < at_least && Instant::now() < deadline {
+        if let Some(child) = child.as_mut()
+            && child.try_wait().unwrap().is_some()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn recorded_files(checkpoints: &Path) -> usize {
     std::fs::read_dir(checkpoints).map_or(0, |entries| entries.count())
 }
@@ -331,10 +349,7 @@ async fn killed_half_way_the_rerun_sends_only_the_missing_parts() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while recorded_parts(&checkpoints) < 4 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_recorded_parts(&checkpoints, 4, None).await;
     first.kill().unwrap(); // SIGKILL: no chance to clean up
     first.wait().unwrap();
     let finished_before = recorded_parts(&checkpoints);
@@ -394,13 +409,7 @@ async fn a_file_truncated_in_the_middle_of_a_part_ends_with_a_clear_error() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while recorded_parts(&checkpoints) < 1 && Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            break; // ended early: the assertions below say how
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_recorded_parts(&checkpoints, 1, Some(&mut child)).await;
     std::fs::OpenOptions::new()
         .write(true)
         .open(&file)

@@ -18,7 +18,7 @@
 //! checked.
 #![allow(unsafe_code)]
 
-use super::{POLY_REFLECTED, X0};
+use super::{X0, times_x};
 
 /// Bytes taken per folding round: eight 32-byte accumulators.
 const ROUND: usize = 256;
@@ -32,11 +32,7 @@ const fn x_pow_mod_p(n: u32) -> u64 {
     let mut value = X0;
     let mut i = 0;
     while i < n {
-        value = if value & 1 != 0 {
-            (value >> 1) ^ POLY_REFLECTED
-        } else {
-            value >> 1
-        };
+        value = times_x(value);
         i += 1;
     }
     value
@@ -60,11 +56,7 @@ const TABLE: [u64; 256] = {
         let mut crc = byte as u64;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ POLY_REFLECTED
-            } else {
-                crc >> 1
-            };
+            crc = times_x(crc);
             bit += 1;
         }
         table[byte] = crc;
@@ -147,6 +139,12 @@ mod x86 {
     /// Constants that move 16 bytes forward by 16.
     const SIXTEEN: (u64, u64) = fold_constants(16);
 
+    /// The constants of [`SIXTEEN`] in a 128-bit register.
+    #[target_feature(enable = "sse2")]
+    fn sixteen() -> __m128i {
+        _mm_set_epi64x(SIXTEEN.0 as i64, SIXTEEN.1 as i64)
+    }
+
     /// Both 128-bit halves of a 256-bit register set to `(high, low)`.
     #[target_feature(enable = "avx2")]
     fn broadcast((high, low): (u64, u64)) -> __m256i {
@@ -209,7 +207,7 @@ mod x86 {
             let first = _mm_xor_si128(load_block(blocks, 0), _mm_set_epi64x(0, register));
             (first, &blocks[BLOCK..])
         };
-        let sixteen = _mm_set_epi64x(SIXTEEN.0 as i64, SIXTEEN.1 as i64);
+        let sixteen = sixteen();
         for offset in (0..rest.len()).step_by(BLOCK) {
             folded = _mm_xor_si128(load_block(rest, offset), fold_block(folded, sixteen));
         }
@@ -242,10 +240,9 @@ mod x86 {
             last = _mm256_xor_si256(last, fold_forward(*value, broadcast(constants)));
         }
         // ...then its lower 16 bytes into its upper 16.
-        let sixteen = _mm_set_epi64x(SIXTEEN.0 as i64, SIXTEEN.1 as i64);
         let lower = _mm256_castsi256_si128(last);
         let upper = _mm256_extracti128_si256(last, 1);
-        _mm_xor_si128(upper, fold_block(lower, sixteen))
+        _mm_xor_si128(upper, fold_block(lower, sixteen()))
     }
 
     /// Moves 16 bytes forward by the distance `constants` were made for.
