@@ -86,18 +86,18 @@ impl BandwidthLimiter {
     /// The largest chunk one [`acquire`](Self::acquire) may charge: callers cut bodies into
     /// chunks of at most this size.
     pub fn max_chunk(&self) -> usize {
-        usize::try_from(self.burst_bytes)
-            .unwrap_or(MAX_CHUNK)
-            .min(MAX_CHUNK)
+        self.burst_at_most(MAX_CHUNK)
     }
 
     /// The largest charge one [`acquire`](Self::acquire) may pay: a caller pays up to this much
     /// ahead and hands the HTTP client [`max_chunk`](Self::max_chunk)-sized pieces of it. Never
     /// more than the burst, so a charge always passes the bucket in one step.
     pub fn max_charge(&self) -> usize {
-        usize::try_from(self.burst_bytes)
-            .unwrap_or(MAX_CHARGE)
-            .min(MAX_CHARGE)
+        self.burst_at_most(MAX_CHARGE)
+    }
+
+    fn burst_at_most(&self, limit: usize) -> usize {
+        usize::try_from(self.burst_bytes).map_or(limit, |burst| burst.min(limit))
     }
 
     /// Waits until `bytes` (at most [`max_charge`](Self::max_charge)) may be sent.
@@ -106,8 +106,9 @@ impl BandwidthLimiter {
         let Some(cells) = u32::try_from(cells).ok().and_then(NonZeroU32::new) else {
             return;
         };
-        // A request larger than the burst can never pass at once; callers charge at most `max_charge`,
-        // so that only happens if a caller breaks the contract: then charge in burst-sized steps.
+        // A request larger than the burst can never pass at once; callers charge at most
+        // `max_charge`, so that only happens if a caller breaks the contract: then charge in
+        // burst-sized steps.
         let burst = NonZeroU32::new(u32::try_from(self.burst_bytes / CELL).unwrap_or(1).max(1))
             .unwrap_or(NonZeroU32::MIN);
         let mut left = cells.get();
