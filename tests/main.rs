@@ -22,6 +22,8 @@ mod rds;
 mod rds_incremental;
 // Alibaba's official Python SDKs against `bak2rds serve` (scripts/sdk/).
 mod sdk;
+// bak2rds bench end to end: rows per sweep level, the machine line, JSON.
+mod bench;
 // `bak2rds serve` benchmark knobs (the child emulator that `bak2rds bench` starts).
 mod serve_knobs;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.

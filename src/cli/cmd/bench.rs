@@ -20,10 +20,11 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::bak::TargetVersion;
 use crate::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+use crate::checksum::Crc64;
 use crate::cli::Status;
 use crate::cli::args::BenchArgs;
 use crate::cli::printer::Printer;
-use crate::cli::resources::{PeakSampler, cpu_seconds};
+use crate::cli::resources::{PeakSampler, cpu_model, cpu_seconds};
 use crate::cli::settings::{self, oss_client_with};
 use crate::cli::transfer::upload_with_progress;
 use crate::oss::{Credentials, OssClient};
@@ -56,6 +57,38 @@ pub struct BenchRow {
     pub peak_anonymous_rss_mib: f64,
     /// Part attempts retried.
     pub retries: u64,
+}
+
+/// What the figures were measured on: they compare across machines only with this beside them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPU model name, where the system reports one.
+    pub cpu: Option<String>,
+    /// Cores this process may run on.
+    pub cores: Option<usize>,
+    /// The CRC-64 implementation this CPU runs.
+    pub crc64_engine: &'static str,
+}
+
+impl Machine {
+    fn this_one() -> Self {
+        Machine {
+            cpu: cpu_model(),
+            cores: std::thread::available_parallelism().ok().map(usize::from),
+            crc64_engine: Crc64::engine_name(),
+        }
+    }
+}
+
+impl std::fmt::Display for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cpu = self.cpu.as_deref().unwrap_or("unknown CPU");
+        match self.cores {
+            Some(cores) => write!(f, "machine: {cpu}, {cores} cores")?,
+            None => write!(f, "machine: {cpu}")?,
+        }
+        write!(f, "; CRC-64: {}", self.crc64_engine)
+    }
 }
 
 /// The emulator's connection line (`bak2rds serve` prints it first).
@@ -92,6 +125,10 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
              (serve --trust-content-md5): the figures measure the client's MD5 only",
         )?;
     }
+    let machine = Machine::this_one();
+    if !printer.json() {
+        printer.line(&machine)?;
+    }
     let levels = if args.sweep.is_empty() {
         vec![args.transfer.concurrency]
     } else {
@@ -117,6 +154,7 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
     if printer.json() {
         printer.json_document(&serde_json::json!({
             "file": file,
+            "machine": machine,
             "emulator_verified_content_md5": !md5_trusted,
             "runs": rows,
         }))?;

@@ -1,0 +1,76 @@
+//! `bak2rds bench` end to end on a small synthetic backup against the child emulator it starts:
+//! one row per `--sweep` level with real figures, and the machine they were measured on.
+
+/// Runs `bak2rds bench` with `args` and returns its stdout; panics with stderr if it fails.
+fn bench(args: &[&str]) -> String {
+    let work = tempfile::tempdir().expect("work dir");
+    let output = crate::util::bin()
+        .args(args)
+        .args(["bench", "--size", "24MiB", "--sweep", "1,3", "--work-dir"])
+        .arg(work.path())
+        .output()
+        .expect("run bak2rds bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    // The synthetic file and the emulator's scratch are gone when it ends.
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn text_output_names_the_machine_then_one_row_per_level() {
+    let stdout = bench(&["--quiet"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let machine = lines
+        .iter()
+        .position(|line| line.starts_with("machine: "))
+        .unwrap_or_else(|| panic!("no machine line:\n{stdout}"));
+    assert!(lines[machine].contains("; CRC-64: "), "{}", lines[machine]);
+    let rows: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("concurrency"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for (row, level) in rows.iter().zip(["1", "3"]) {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(fields[1], level, "{row}");
+        assert!(row.contains(" 0.02 GiB in "), "{row}");
+        let gib_per_s: f64 = fields[fields.iter().position(|f| *f == "GiB/s").unwrap() - 1]
+            .parse()
+            .unwrap();
+        assert!(gib_per_s > 0.0, "{row}");
+    }
+    assert!(
+        stdout.find("machine: ") < stdout.find("concurrency"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_output_carries_the_machine_and_every_run() {
+    let stdout = bench(&["--json", "--quiet"]);
+    // Progress events come one per line; the report is the document that follows them.
+    let report = stdout
+        .find("\n{\n")
+        .map(|at| &stdout[at + 1..])
+        .unwrap_or_else(|| panic!("no report document:\n{stdout}"));
+    let document: serde_json::Value = serde_json::from_str(report).expect("one JSON document");
+    let machine = &document["machine"];
+    assert!(
+        !machine["crc64_engine"].as_str().unwrap_or("").is_empty(),
+        "{document}"
+    );
+    assert!(machine["cores"].as_u64().unwrap_or(0) >= 1, "{document}");
+    let runs = document["runs"].as_array().expect("runs");
+    let levels: Vec<u64> = runs
+        .iter()
+        .filter_map(|r| r["concurrency"].as_u64())
+        .collect();
+    assert_eq!(levels, [1, 3]);
+    for run in runs {
+        // 24 MiB of pages plus the backup's headers.
+        assert!(run["bytes"].as_u64().unwrap_or(0) >= 24 << 20, "{run}");
+        assert!(run["gib_per_second"].as_f64().unwrap_or(0.0) > 0.0, "{run}");
+    }
+}
