@@ -21,29 +21,33 @@ pub fn cpu_seconds() -> Option<f64> {
     Some((user + system) / TICKS_PER_SECOND)
 }
 
-/// The CPU's model name as Linux reports it (`/proc/cpuinfo`, x86's `model name`). Benchmark
-/// figures belong to a CPU: the same build measured 0.36–0.43 CPU-s/GiB on one of this
-/// project's machines and 0.52–0.64 on another of the same size but an older CPU model.
+/// The value of the `name: value` line called `name` in a Linux `/proc` file such as
+/// `/proc/cpuinfo` or `/proc/self/status` (the first such line: cpuinfo repeats per core).
+fn proc_field(path: &str, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == name).then(|| value.trim().to_string())
+    })
+}
+
+/// The CPU's model name as Linux reports it (x86's `model name`): benchmark figures belong to a
+/// CPU, and machines of one size come with different ones.
 pub fn cpu_model() -> Option<String> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let line = cpuinfo
-        .lines()
-        .find(|line| line.starts_with("model name"))?;
-    Some(line.split_once(':')?.1.trim().to_string())
+    proc_field("/proc/cpuinfo", "model name")
 }
 
 /// A field of `/proc/self/status` in bytes (the file gives kB).
 fn status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let value = proc_field("/proc/self/status", field)?;
+    let kb: u64 = value.split_whitespace().next()?.parse().ok()?;
     Some(kb * 1024)
 }
 
 /// Anonymous resident memory now: heap and stacks, without the mapped file's page-cache pages
 /// (those are clean, shared and reclaimable, and the mmap design relies on them).
 pub fn anonymous_rss() -> Option<u64> {
-    status_bytes("RssAnon:")
+    status_bytes("RssAnon")
 }
 
 /// Samples anonymous RSS in the background and keeps the peak.
@@ -103,6 +107,22 @@ mod tests {
             assert!(cpu_seconds().is_some());
             assert!(anonymous_rss().is_some_and(|bytes| bytes > 0));
         }
+    }
+
+    #[test]
+    fn a_proc_field_is_found_by_its_whole_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status");
+        std::fs::write(
+            &path,
+            "RssAnonymous:\t1 kB\nRssAnon:\t   2048 kB\nmodel name\t: CPU A\nmodel name\t: CPU B\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        assert_eq!(proc_field(path, "RssAnon").as_deref(), Some("2048 kB"));
+        assert_eq!(proc_field(path, "model name").as_deref(), Some("CPU A"));
+        assert_eq!(proc_field(path, "Rss"), None);
+        assert_eq!(proc_field("/nonexistent/status", "RssAnon"), None);
     }
 
     #[test]
