@@ -364,6 +364,82 @@ async fn logs_written_to_one_file_name_get_distinct_objects() {
     assert_eq!(names.len(), 3, "{names:?}");
 }
 
+/// What ran for the database in the last 24 hours counts against the 20 a day, one per file:
+/// 14 failed one-shot restores by another tool, then this migration's own task with a full and
+/// two logs (3 calls on one task). 17 used, so only 3 of the next 4 logs fit today.
+#[tokio::test]
+async fn earlier_migrations_of_the_database_count_against_the_daily_quota() {
+    use bak2rds::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
+    let dir = tempfile::tempdir().unwrap();
+    // Restores end at once, so that each stray task has failed before the next one starts.
+    let config = EmulatorConfig::from_toml(&format!(
+        "restore_ms = 0\n[[instance]]\nid = \"{INSTANCE}\"\nengine_version = \"2019_std_ha\"\n"
+    ))
+    .unwrap();
+    let emulator = Emulator::builder()
+        .config(config)
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    let clients = clients(&emulator);
+    let stray = history(dir.path(), "Stray", 0);
+    let bytes = bytes::Bytes::from(std::fs::read(&stray.differential).unwrap());
+    clients
+        .oss
+        .put_object("other/Sales_DIFF.bak", bytes, None)
+        .await
+        .unwrap();
+    for _ in 0..14 {
+        let request = CreateMigrateTaskRequest {
+            db_instance_id: INSTANCE.into(),
+            db_name: "Sales".into(),
+            backup_mode: BackupMode::Full,
+            is_online_db: true,
+            check_db_mode: None,
+            source: RestoreSource::OssObject {
+                endpoint: "127.0.0.1".into(),
+                bucket: emulator.bucket().into(),
+                key: "other/Sales_DIFF.bak".into(),
+            },
+            migrate_task_id: None,
+        };
+        clients.rds.create_migrate_task(&request).await.unwrap();
+    }
+    let history = history(dir.path(), "Sales", 6);
+    let first = vec![
+        history.full.clone(),
+        history.logs[0].clone(),
+        history.logs[1].clone(),
+    ];
+    finished(
+        migrate(spec(&emulator, dir.path(), first), clients.clone())
+            .await
+            .0,
+    );
+
+    let mut all = vec![history.full.clone()];
+    all.extend(history.logs.iter().cloned());
+    let mut dry = spec(&emulator, dir.path(), all);
+    dry.dry_run = true;
+    let (outcome, events) = migrate(dry, clients.clone()).await;
+    assert!(
+        matches!(&outcome, IncrementalOutcome::Planned { steps, .. } if steps.len() == 7),
+        "{outcome:?}"
+    );
+    let warning = events.iter().find_map(|e| match e {
+        MigrateEvent::Warning { message } if message.contains("per database per day") => {
+            Some(message.clone())
+        }
+        _ => None,
+    });
+    let warning = warning.expect("a daily-quota warning");
+    assert!(warning.contains("4 backups to restore"), "{warning}");
+    assert!(warning.contains("17 ran for Sales"), "{warning}");
+    assert!(warning.contains("about 3 can start now"), "{warning}");
+    assert_eq!(uploads(&events), 0);
+}
+
 #[tokio::test]
 async fn a_log_restored_out_of_band_is_recognised_and_the_chain_goes_on() {
     use bak2rds::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};

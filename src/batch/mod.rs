@@ -25,7 +25,7 @@ use crate::migrate::{
 use crate::rds::client::RdsClient;
 use crate::rds::diagnose::Cause;
 use crate::rds::error::RdsError;
-use crate::rds::gather::gather_instance;
+use crate::rds::gather::{gather_instance, recent_migrations};
 use crate::rds::model::CheckDbMode;
 use crate::rds::wait::WaitOptions;
 use crate::upload::checkpoint::CheckpointStore;
@@ -283,7 +283,7 @@ pub async fn run(
 async fn batch_preflight(spec: &BatchSpec, rds: &RdsClient) -> Result<Vec<Problem>, RdsError> {
     let (instance, recent) = tokio::join!(
         gather_instance(rds, &spec.instance_id),
-        recent_task_databases(rds, &spec.instance_id)
+        recent_migrations(rds, &spec.instance_id, None)
     );
     let instance = instance?;
     let recent = recent
@@ -296,32 +296,6 @@ async fn batch_preflight(spec: &BatchSpec, rds: &RdsClient) -> Result<Vec<Proble
         databases: &instance.databases,
         recent_tasks: recent.as_deref(),
     }))
-}
-
-/// DescribeMigrateTasks pages hold at most 100 tasks (rds-api.md §1.3); 500 a day fit in 5, and
-/// one more page tells a full quota from an overflowing one.
-const QUOTA_PAGES: u32 = 6;
-
-/// The database name of every migration task created on the instance in the last 24 hours.
-async fn recent_task_databases(
-    rds: &RdsClient,
-    instance_id: &str,
-) -> Result<Vec<String>, RdsError> {
-    let end = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
-    let start = end - time::Duration::days(1);
-    let mut names = Vec::new();
-    for page in 1..=QUOTA_PAGES {
-        let answer = rds
-            .describe_migrate_tasks(instance_id, start, end, page)
-            .await?;
-        let got = answer.items.migrate_task.len();
-        names.extend(answer.items.migrate_task.into_iter().map(|t| t.db_name));
-        let total = usize::try_from(answer.total_record_count).unwrap_or(0);
-        if got == 0 || names.len() >= total {
-            break;
-        }
-    }
-    Ok(names)
 }
 
 /// Runs every database, at most `parallel` at a time, in plan order; results in plan order.

@@ -8,14 +8,13 @@
 use std::collections::HashMap;
 
 use crate::migrate::Problem;
-use crate::rds::preflight::InstanceFacts;
+use crate::rds::preflight::{
+    DAILY_MIGRATIONS_PER_DATABASE as DAILY_PER_DATABASE,
+    DAILY_MIGRATIONS_PER_INSTANCE as DAILY_PER_INSTANCE, InstanceFacts,
+};
 
 use super::plan::BatchEntry;
 
-/// `UploadLimitExceeded`: at most 20 migrations per database per instance per day (§1.1).
-pub const DAILY_PER_DATABASE: usize = 20;
-/// `ConcurrentTaskExceeded`: at most 500 migrations per instance per day (§1.1).
-pub const DAILY_PER_INSTANCE: usize = 500;
 /// `BakFileSizeExceeded`: a .bak holds at most 3 TB (§1.1). Alibaba's storage units are binary
 /// (`DBInstanceStorage` GB are 2^30 bytes, §1.8), so 3 × 2^40.
 pub const MAX_BAK_BYTES: u64 = 3 << 40;
@@ -29,8 +28,8 @@ pub struct BatchFacts<'a> {
     pub instance: &'a InstanceFacts,
     /// Databases on the instance now.
     pub databases: &'a [String],
-    /// Database names of the migration tasks created in the last 24 hours, one per task;
-    /// `None` when DescribeMigrateTasks could not tell.
+    /// The database of every CreateMigrateTask call in the last 24 hours, one name per call
+    /// (a migration's task counts once per backup); `None` when RDS could not tell.
     pub recent_tasks: Option<&'a [String]>,
 }
 

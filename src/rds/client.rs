@@ -121,7 +121,7 @@ impl RdsClient {
             && key.contains(':')
         {
             return Err(RdsError::Config(format!(
-                "object key {key:?} contains ':', which OssObjectPositions cannot carry (rds-api.md §1.1); upload under a key without ':'"
+                "object key {key:?} contains ':', which OssObjectPositions cannot carry (it is `endpoint:bucket:key`); upload under a key without ':'"
             )));
         }
         self.call(

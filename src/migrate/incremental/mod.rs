@@ -30,9 +30,9 @@ use super::{
 use crate::bak::chain::{self, ChainFile, ChainProblem};
 use crate::bak::{self, BackupType};
 use crate::rds::diagnose::Diagnosis;
-use crate::rds::gather::gather_instance;
+use crate::rds::gather::{gather_instance, recent_migrations};
 use crate::rds::model::CheckDbMode;
-use crate::rds::preflight::PreflightReport;
+use crate::rds::preflight::{DAILY_MIGRATIONS_PER_DATABASE, PreflightReport};
 use crate::rds::wait::{TaskReport, WaitOptions};
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
@@ -207,9 +207,34 @@ fn lsn_text(lsn: Option<bak::Lsn>) -> Option<String> {
     lsn.map(|l| l.as_decimal().to_string())
 }
 
-/// RDS's quota of CreateMigrateTask calls per database and instance per day; each backup of an
-/// incremental chain is one call.
-const DAILY_MIGRATIONS_PER_DATABASE: usize = 20;
+/// Each backup of a chain is one CreateMigrateTask call, and RDS allows 20 a day per database:
+/// says so when the backups still to restore do not fit in what is left of the day's quota.
+/// The last 24 hours are counted, as the batch pre-flight counts them: the docs do not say when
+/// RDS's day starts.
+fn daily_quota_warning(database: &str, pending: usize, recent: Option<usize>) -> Option<String> {
+    let used = recent.unwrap_or(0);
+    let left = DAILY_MIGRATIONS_PER_DATABASE.saturating_sub(used);
+    if pending <= left {
+        return None;
+    }
+    let counted = match recent {
+        Some(0) => String::new(),
+        Some(used) => format!("; {used} ran for {database} in the last 24 hours"),
+        None => "; the instance's recent tasks could not be listed, so earlier ones are not \
+                 counted"
+            .to_owned(),
+    };
+    let now = match left {
+        0 => "RDS refuses more until some of those are a day old".to_owned(),
+        left => format!("about {left} can start now"),
+    };
+    Some(format!(
+        "{pending} backups to restore, but RDS allows {DAILY_MIGRATIONS_PER_DATABASE} migrations \
+         per database per day{counted}: {now}. Once RDS answers UploadLimitExceeded, rerun the \
+         same command the next day to continue, or take a new differential backup to replace \
+         the older logs"
+    ))
+}
 
 /// Runs or continues an incremental migration.
 pub async fn run(
@@ -348,15 +373,24 @@ async fn decide(
     }
     let planned = planned_steps(spec, &steps, &state);
     let pending = planned.iter().filter(|s| !s.applied).count();
-    if pending > DAILY_MIGRATIONS_PER_DATABASE {
-        let _ = events.send(MigrateEvent::Warning {
-            message: format!(
-                "{pending} backups to restore, but RDS allows {DAILY_MIGRATIONS_PER_DATABASE} \
-                 migrations per database per day (rds-api.md §1.1): once RDS answers \
-                 UploadLimitExceeded, rerun the same command the next day to continue, or take a \
-                 new differential backup to replace the older logs"
-            ),
+    // Advisory: when RDS cannot list its tasks, the warning counts this run's backups alone.
+    let own_task = state
+        .state
+        .task_id
+        .as_deref()
+        .map(|id| (id, database.as_str()));
+    let recent = recent_migrations(&clients.rds, &spec.instance_id, own_task)
+        .await
+        .inspect_err(|error| tracing::debug!(%error, "could not count today's migrations"))
+        .ok()
+        .map(|names| {
+            names
+                .iter()
+                .filter(|name| name.eq_ignore_ascii_case(&database))
+                .count()
         });
+    if let Some(message) = daily_quota_warning(&database, pending, recent) {
+        let _ = events.send(MigrateEvent::Warning { message });
     }
     if spec.dry_run {
         return Ok(Decision::Done(IncrementalOutcome::Planned {
@@ -513,4 +547,36 @@ fn interrupted(spec: &IncrementalSpec, state: &StateFile) -> MigrateError {
         "interrupted{task}; rerun the same command to continue with the next backup on instance {}",
         spec.instance_id
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_that_fits_what_is_left_of_the_day_gets_no_warning() {
+        assert_eq!(daily_quota_warning("Sales", 20, Some(0)), None);
+        assert_eq!(daily_quota_warning("Sales", 5, Some(15)), None);
+        assert_eq!(daily_quota_warning("Sales", 20, None), None);
+    }
+
+    #[test]
+    fn earlier_tasks_of_the_database_count_against_the_quota() {
+        let message = daily_quota_warning("Sales", 6, Some(15)).unwrap();
+        assert!(message.contains("6 backups to restore"), "{message}");
+        assert!(
+            message.contains("15 ran for Sales in the last 24 hours"),
+            "{message}"
+        );
+        assert!(message.contains("about 5 can start now"), "{message}");
+    }
+
+    #[test]
+    fn a_spent_quota_and_an_unknown_count_are_both_said() {
+        let spent = daily_quota_warning("Sales", 1, Some(20)).unwrap();
+        assert!(spent.contains("RDS refuses more until"), "{spent}");
+        let unknown = daily_quota_warning("Sales", 21, None).unwrap();
+        assert!(unknown.contains("could not be listed"), "{unknown}");
+        assert!(unknown.contains("about 20 can start now"), "{unknown}");
+    }
 }
