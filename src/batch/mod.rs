@@ -25,8 +25,9 @@ use crate::migrate::{
 use crate::rds::client::RdsClient;
 use crate::rds::diagnose::Cause;
 use crate::rds::error::RdsError;
-use crate::rds::gather::{gather_instance, recent_migrations};
+use crate::rds::gather::gather_instance;
 use crate::rds::model::CheckDbMode;
+use crate::rds::quota::recent_migrations;
 use crate::rds::wait::WaitOptions;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
@@ -283,12 +284,12 @@ pub async fn run(
 async fn batch_preflight(spec: &BatchSpec, rds: &RdsClient) -> Result<Vec<Problem>, RdsError> {
     let (instance, recent) = tokio::join!(
         gather_instance(rds, &spec.instance_id),
-        recent_migrations(rds, &spec.instance_id, None)
+        recent_migrations(rds, &spec.instance_id)
     );
     let instance = instance?;
     let recent = recent
         // Reported as the `daily_quota_unknown` finding; the detail is for -v.
-        .inspect_err(|error| tracing::debug!(%error, "DescribeMigrateTasks failed"))
+        .inspect_err(|error| tracing::debug!(%error, "could not count the last day's migrations"))
         .ok();
     Ok(preflight::check(&preflight::BatchFacts {
         entries: &spec.entries,

@@ -8,10 +8,8 @@
 use std::collections::HashMap;
 
 use crate::migrate::Problem;
-use crate::rds::preflight::{
-    DAILY_MIGRATIONS_PER_DATABASE as DAILY_PER_DATABASE,
-    DAILY_MIGRATIONS_PER_INSTANCE as DAILY_PER_INSTANCE, InstanceFacts,
-};
+use crate::rds::preflight::InstanceFacts;
+use crate::rds::quota::{DAILY_MIGRATIONS_PER_DATABASE, DAILY_MIGRATIONS_PER_INSTANCE};
 
 use super::plan::BatchEntry;
 
@@ -235,30 +233,30 @@ fn quotas(facts: &BatchFacts<'_>, new: &[&BatchEntry], out: &mut Vec<Problem>) {
     let Some(recent) = facts.recent_tasks else {
         out.push(warn(
             "daily_quota_unknown",
-            "The instance's migration tasks of the last 24 hours could not be listed, so the \
+            "The instance's migrations of the last 24 hours could not be counted, so the \
              daily quotas were not checked."
                 .into(),
             format!(
-                "Make sure fewer than {DAILY_PER_INSTANCE} migrations ran on the instance today \
-                 (`bak2rds tasks --days 1`)."
+                "Make sure fewer than {DAILY_MIGRATIONS_PER_INSTANCE} migrations ran on the \
+                 instance today (`bak2rds tasks --days 1`)."
             ),
         ));
         return;
     };
     let after = recent.len().saturating_add(new.len());
-    if after > DAILY_PER_INSTANCE {
+    if after > DAILY_MIGRATIONS_PER_INSTANCE {
         out.push(refuse(
             "daily_instance_quota",
             format!(
                 "Instance {} ran {} migrations in the last 24 hours; {} more would exceed the \
-                 {DAILY_PER_INSTANCE} a day RDS allows (ConcurrentTaskExceeded).",
+                 {DAILY_MIGRATIONS_PER_INSTANCE} a day RDS allows (ConcurrentTaskExceeded).",
                 facts.instance.id,
                 recent.len(),
                 new.len()
             ),
             format!(
                 "Migrate at most {} databases now and the rest tomorrow (split the plan).",
-                DAILY_PER_INSTANCE.saturating_sub(recent.len())
+                DAILY_MIGRATIONS_PER_INSTANCE.saturating_sub(recent.len())
             ),
         ));
     }
@@ -267,12 +265,13 @@ fn quotas(facts: &BatchFacts<'_>, new: &[&BatchEntry], out: &mut Vec<Problem>) {
             .iter()
             .filter(|d| d.eq_ignore_ascii_case(&entry.database))
             .count();
-        if done >= DAILY_PER_DATABASE {
+        if done >= DAILY_MIGRATIONS_PER_DATABASE {
             out.push(refuse(
                 "daily_database_quota",
                 format!(
-                    "Database {} was migrated {done} times on instance {} in the last 24 hours; \
-                     RDS allows {DAILY_PER_DATABASE} a day (UploadLimitExceeded).",
+                    "Database {} had {done} restores (CreateMigrateTask calls) on instance {} \
+                     in the last 24 hours; RDS allows {DAILY_MIGRATIONS_PER_DATABASE} a day \
+                     (UploadLimitExceeded).",
                     entry.database, facts.instance.id
                 ),
                 format!(

@@ -1,15 +1,14 @@
 //! Fetching what pre-flight and resumption need from RDS: the instance's attributes, usage,
 //! databases and accounts in one go, the task that already restores a given object, and the
-//! tasks of the last day (the daily quotas).
+//! migration tasks of a time window, page by page.
 //! Network only; the judging is [`super::preflight`]'s.
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use std::collections::HashSet;
 
 use super::client::RdsClient;
 use super::error::RdsError;
 use super::model::MigrateTask;
 use super::preflight::{AccountFacts, InstanceFacts};
-use super::sign::parse_timestamp;
 
 /// The instance side of [`super::preflight::PreflightFacts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,24 +70,8 @@ pub async fn find_task_for_object(
     since: time::OffsetDateTime,
 ) -> Result<Option<MigrateTask>, RdsError> {
     let end = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
-    let mut candidates: Vec<MigrateTask> = Vec::new();
-    for page in 1..=MAX_PAGES {
-        let answer = client
-            .describe_migrate_tasks(instance_id, since, end, page)
-            .await?;
-        let got = answer.items.migrate_task.len();
-        candidates.extend(
-            answer
-                .items
-                .migrate_task
-                .into_iter()
-                .filter(|t| t.db_name.eq_ignore_ascii_case(db_name)),
-        );
-        let total = usize::try_from(answer.total_record_count).unwrap_or(0);
-        if got == 0 || page.saturating_mul(100) >= u32::try_from(total).unwrap_or(u32::MAX) {
-            break;
-        }
-    }
+    let mut candidates = list_tasks(client, instance_id, since, end, MAX_PAGES).await?;
+    candidates.retain(|t| t.db_name.eq_ignore_ascii_case(db_name));
     // Newest first: IDs grow with time.
     candidates.sort_by_key(|t| std::cmp::Reverse(t.migrate_task_id.parse::<u64>().unwrap_or(0)));
     for task in candidates {
@@ -114,104 +97,42 @@ pub async fn find_task_for_object(
     Ok(None)
 }
 
-/// DescribeMigrateTasks pages hold at most 100 tasks (rds-api.md §1.3); 500 a day fit in 5, and
-/// one more page tells a full quota from an overflowing one.
-const QUOTA_PAGES: u32 = 6;
+/// DescribeMigrateTasks' page size, the documented maximum (§1.3).
+const PAGE_SIZE: usize = 100;
 
-/// One database name per CreateMigrateTask call on the instance in the last 24 hours, as the
-/// daily quotas (§1.1) count them. A one-shot task is one call; a migration's task (UPDF) is
-/// one call per backup, each file with its own CreateTime. `own_task` (task ID, database), an
-/// incremental migration's task, is counted even if it was created earlier: DescribeMigrateTasks
-/// finds tasks by their creation time only.
-pub async fn recent_migrations(
-    rds: &RdsClient,
+/// The migration tasks created on the instance between `start` and `end`, at most `max_pages`
+/// pages of them. A page holding more than it should is cut to [`PAGE_SIZE`] and a task listed
+/// twice is kept once, so a server that ignores paging cannot make the list grow without bound.
+pub(super) async fn list_tasks(
+    client: &RdsClient,
     instance_id: &str,
-    own_task: Option<(&str, &str)>,
-) -> Result<Vec<String>, RdsError> {
-    let (since, tasks) = recent_tasks(rds, instance_id).await?;
-    let own_unlisted = own_task.filter(|(id, _)| !tasks.iter().any(|t| t.migrate_task_id == *id));
-    let mut to_count: Vec<(String, String, bool)> = tasks
-        .into_iter()
-        .map(|t| {
-            let updf = is_updf(&t);
-            (t.migrate_task_id, t.db_name, updf)
-        })
-        .collect();
-    if let Some((id, db)) = own_unlisted {
-        to_count.push((id.to_owned(), db.to_owned(), true));
-    }
-    // Concurrently, but gently: a busy instance may list hundreds of UPDF tasks.
-    let counted: Vec<(String, usize)> = futures::stream::iter(to_count)
-        .map(|(id, db, updf)| calls_of_task(rds, instance_id, id, db, updf, since))
-        .buffered(8)
-        .try_collect()
-        .await?;
-    Ok(counted
-        .into_iter()
-        .flat_map(|(db, calls)| std::iter::repeat_n(db, calls))
-        .collect())
-}
-
-/// The database of one listed task and how many calls it stands for.
-async fn calls_of_task(
-    rds: &RdsClient,
-    instance_id: &str,
-    task_id: String,
-    db_name: String,
-    updf: bool,
-    since: time::OffsetDateTime,
-) -> Result<(String, usize), RdsError> {
-    let calls = if updf {
-        files_added_since(rds, instance_id, &task_id, since).await?
-    } else {
-        1
-    };
-    Ok((db_name, calls))
-}
-
-fn is_updf(task: &MigrateTask) -> bool {
-    task.backup_mode.eq_ignore_ascii_case("UPDF")
-}
-
-/// Every migration task created on the instance in the last 24 hours, and when that window
-/// starts.
-async fn recent_tasks(
-    rds: &RdsClient,
-    instance_id: &str,
-) -> Result<(time::OffsetDateTime, Vec<MigrateTask>), RdsError> {
-    let end = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
-    let start = end - time::Duration::days(1);
-    let mut tasks = Vec::new();
-    for page in 1..=QUOTA_PAGES {
-        let answer = rds
+    start: time::OffsetDateTime,
+    end: time::OffsetDateTime,
+    max_pages: u32,
+) -> Result<Vec<MigrateTask>, RdsError> {
+    let mut tasks: Vec<MigrateTask> = Vec::new();
+    let mut seen = HashSet::new();
+    for page in 1..=max_pages {
+        let answer = client
             .describe_migrate_tasks(instance_id, start, end, page)
             .await?;
-        let got = answer.items.migrate_task.len();
-        tasks.extend(answer.items.migrate_task);
-        let total = usize::try_from(answer.total_record_count).unwrap_or(0);
-        if got == 0 || tasks.len() >= total {
+        let listed = answer.items.migrate_task;
+        let got = listed.len();
+        for task in listed.into_iter().take(PAGE_SIZE) {
+            if seen.insert(task.migrate_task_id.clone()) {
+                tasks.push(task);
+            }
+        }
+        // Without a usable TotalRecordCount, a full page says there may be another.
+        let more = match usize::try_from(answer.total_record_count) {
+            Ok(total) if total > 0 => {
+                usize::try_from(page).unwrap_or(usize::MAX) < total.div_ceil(PAGE_SIZE)
+            }
+            _ => got >= PAGE_SIZE,
+        };
+        if got == 0 || !more {
             break;
         }
     }
-    Ok((start, tasks))
-}
-
-/// The files of a migration's task added since `since`; a file whose time cannot be read
-/// counts, and a task without per-file detail (cluster editions, §1.5) counts as one.
-async fn files_added_since(
-    rds: &RdsClient,
-    instance_id: &str,
-    task_id: &str,
-    since: time::OffsetDateTime,
-) -> Result<usize, RdsError> {
-    match rds.describe_oss_downloads(instance_id, task_id).await {
-        Ok(files) => Ok(files
-            .items
-            .oss_download
-            .iter()
-            .filter(|f| parse_timestamp(&f.create_time).is_none_or(|t| t >= since))
-            .count()),
-        Err(error) if error.code().is_some() => Ok(1),
-        Err(error) => Err(error),
-    }
+    Ok(tasks)
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod gather;
 pub mod model;
 pub mod preflight;
+pub mod quota;
 pub mod sign;
 pub mod wait;
 

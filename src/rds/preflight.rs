@@ -197,11 +197,6 @@ pub struct RestorePlan {
     pub is_online_db: bool,
 }
 
-/// `UploadLimitExceeded`: at most 20 migrations per database per instance per day (§1.1).
-pub const DAILY_MIGRATIONS_PER_DATABASE: usize = 20;
-/// `ConcurrentTaskExceeded`: at most 500 migrations per instance per day (§1.1).
-pub const DAILY_MIGRATIONS_PER_INSTANCE: usize = 500;
-
 /// Presigned URLs for 2008 R2 are valid 8 hours (the migration guide's share-URL advice).
 pub const PRESIGNED_URL_VALIDITY: Duration = Duration::from_secs(8 * 3600);
 

@@ -30,9 +30,10 @@ use super::{
 use crate::bak::chain::{self, ChainFile, ChainProblem};
 use crate::bak::{self, BackupType};
 use crate::rds::diagnose::Diagnosis;
-use crate::rds::gather::{gather_instance, recent_migrations};
+use crate::rds::gather::gather_instance;
 use crate::rds::model::CheckDbMode;
-use crate::rds::preflight::{DAILY_MIGRATIONS_PER_DATABASE, PreflightReport};
+use crate::rds::preflight::PreflightReport;
+use crate::rds::quota::{DAILY_MIGRATIONS_PER_DATABASE, recent_migrations_of};
 use crate::rds::wait::{TaskReport, WaitOptions};
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
@@ -207,6 +208,26 @@ fn lsn_text(lsn: Option<bak::Lsn>) -> Option<String> {
     lsn.map(|l| l.as_decimal().to_string())
 }
 
+/// The daily-quota warning for `pending` backups, counting this database's migrations of the
+/// last 24 hours. Advisory: when RDS cannot tell, this run's backups are counted alone.
+async fn quota_warning(
+    clients: &Clients,
+    spec: &IncrementalSpec,
+    state: &StateFile,
+    database: &str,
+    pending: usize,
+) -> Option<String> {
+    if pending == 0 {
+        return None;
+    }
+    let own_task = state.state.task_id.as_deref();
+    let recent = recent_migrations_of(&clients.rds, &spec.instance_id, database, own_task)
+        .await
+        .inspect_err(|error| tracing::debug!(%error, "could not count today's migrations"))
+        .ok();
+    daily_quota_warning(database, pending, recent)
+}
+
 /// Each backup of a chain is one CreateMigrateTask call, and RDS allows 20 a day per database:
 /// says so when the backups still to restore do not fit in what is left of the day's quota.
 /// The last 24 hours are counted, as the batch pre-flight counts them: the docs do not say when
@@ -220,8 +241,8 @@ fn daily_quota_warning(database: &str, pending: usize, recent: Option<usize>) ->
     let counted = match recent {
         Some(0) => String::new(),
         Some(used) => format!("; {used} ran for {database} in the last 24 hours"),
-        None => "; the instance's recent tasks could not be listed, so earlier ones are not \
-                 counted"
+        None => "; the instance's recent migrations could not be counted, so earlier ones \
+                 are left out"
             .to_owned(),
     };
     let now = match left {
@@ -373,23 +394,7 @@ async fn decide(
     }
     let planned = planned_steps(spec, &steps, &state);
     let pending = planned.iter().filter(|s| !s.applied).count();
-    // Advisory: when RDS cannot list its tasks, the warning counts this run's backups alone.
-    let own_task = state
-        .state
-        .task_id
-        .as_deref()
-        .map(|id| (id, database.as_str()));
-    let recent = recent_migrations(&clients.rds, &spec.instance_id, own_task)
-        .await
-        .inspect_err(|error| tracing::debug!(%error, "could not count today's migrations"))
-        .ok()
-        .map(|names| {
-            names
-                .iter()
-                .filter(|name| name.eq_ignore_ascii_case(&database))
-                .count()
-        });
-    if let Some(message) = daily_quota_warning(&database, pending, recent) {
+    if let Some(message) = quota_warning(clients, spec, &state, &database, pending).await {
         let _ = events.send(MigrateEvent::Warning { message });
     }
     if spec.dry_run {
@@ -576,7 +581,7 @@ mod tests {
         let spent = daily_quota_warning("Sales", 1, Some(20)).unwrap();
         assert!(spent.contains("RDS refuses more until"), "{spent}");
         let unknown = daily_quota_warning("Sales", 21, None).unwrap();
-        assert!(unknown.contains("could not be listed"), "{unknown}");
+        assert!(unknown.contains("could not be counted"), "{unknown}");
         assert!(unknown.contains("about 20 can start now"), "{unknown}");
     }
 }
