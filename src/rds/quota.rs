@@ -55,18 +55,18 @@ pub async fn recent_migrations_of(
 ) -> Result<usize, RdsError> {
     let (since, mut tasks) = recent_tasks(rds, instance_id).await?;
     tasks.retain(|t| t.db_name.eq_ignore_ascii_case(database));
-    let mut counted: Vec<TaskCalls> = tasks.into_iter().map(TaskCalls::from).collect();
+    let mut to_count: Vec<TaskCalls> = tasks.into_iter().map(TaskCalls::from).collect();
     if let Some(own) = own_task {
-        match counted.iter_mut().find(|t| t.task_id == own) {
+        match to_count.iter_mut().find(|t| t.task_id == own) {
             Some(listed) => listed.per_file = true,
-            None => counted.push(TaskCalls {
+            None => to_count.push(TaskCalls {
                 task_id: own.to_owned(),
                 database: database.to_owned(),
                 per_file: true,
             }),
         }
     }
-    let counted = count_calls(rds, instance_id, counted, since).await?;
+    let counted = count_calls(rds, instance_id, to_count, since).await?;
     Ok(counted.iter().map(|(_, calls)| calls).sum())
 }
 
