@@ -23,8 +23,13 @@ use tokio_util::sync::CancellationToken;
 const INSTANCE: &str = "rm-incr0001";
 
 async fn emulator() -> EmulatorHandle {
+    emulator_restoring_in(150).await
+}
+
+/// The emulator with each restore taking `restore_ms`.
+async fn emulator_restoring_in(restore_ms: u64) -> EmulatorHandle {
     let config = EmulatorConfig::from_toml(&format!(
-        "restore_ms = 150\n[[instance]]\nid = \"{INSTANCE}\"\nengine_version = \"2019_std_ha\"\n"
+        "restore_ms = {restore_ms}\n[[instance]]\nid = \"{INSTANCE}\"\nengine_version = \"2019_std_ha\"\n"
     ))
     .unwrap();
     Emulator::builder()
@@ -372,16 +377,7 @@ async fn earlier_migrations_of_the_database_count_against_the_daily_quota() {
     use bak2rds::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
     let dir = tempfile::tempdir().unwrap();
     // Restores end at once, so that each stray task has failed before the next one starts.
-    let config = EmulatorConfig::from_toml(&format!(
-        "restore_ms = 0\n[[instance]]\nid = \"{INSTANCE}\"\nengine_version = \"2019_std_ha\"\n"
-    ))
-    .unwrap();
-    let emulator = Emulator::builder()
-        .config(config)
-        .memory()
-        .start()
-        .await
-        .unwrap();
+    let emulator = emulator_restoring_in(0).await;
     let clients = clients(&emulator);
     let stray = history(dir.path(), "Stray", 0);
     let bytes = bytes::Bytes::from(std::fs::read(&stray.differential).unwrap());
