@@ -31,10 +31,22 @@ fn proc_field(path: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The CPU's model name as Linux reports it (x86's `model name`): benchmark figures belong to a
-/// CPU, and machines of one size come with different ones.
+/// The CPU as Linux reports it: x86's `model name`, then its family and model numbers. Benchmark
+/// figures belong to a CPU, machines of one size come with different ones, and a virtual CPU's
+/// name can be as generic as "AMD EPYC" for two generations that perform differently.
 pub fn cpu_model() -> Option<String> {
-    proc_field("/proc/cpuinfo", "model name")
+    cpu_model_from("/proc/cpuinfo")
+}
+
+fn cpu_model_from(cpuinfo: &str) -> Option<String> {
+    let name = proc_field(cpuinfo, "model name")?;
+    match (
+        proc_field(cpuinfo, "cpu family"),
+        proc_field(cpuinfo, "model"),
+    ) {
+        (Some(family), Some(model)) => Some(format!("{name} (family {family}, model {model})")),
+        _ => Some(name),
+    }
 }
 
 /// A field of `/proc/self/status` in bytes (the file gives kB).
@@ -123,6 +135,28 @@ mod tests {
         assert_eq!(proc_field(path, "model name").as_deref(), Some("CPU A"));
         assert_eq!(proc_field(path, "Rss"), None);
         assert_eq!(proc_field("/nonexistent/status", "RssAnon"), None);
+    }
+
+    #[test]
+    fn the_cpu_is_named_with_its_family_and_model_where_linux_gives_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let x86 = dir.path().join("x86");
+        std::fs::write(
+            &x86,
+            "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cpu_model_from(x86.to_str().unwrap()).as_deref(),
+            Some("AMD EPYC (family 25, model 17)")
+        );
+        let name_only = dir.path().join("name-only");
+        std::fs::write(&name_only, "model name\t: CPU A\n").unwrap();
+        assert_eq!(
+            cpu_model_from(name_only.to_str().unwrap()).as_deref(),
+            Some("CPU A")
+        );
+        assert_eq!(cpu_model_from("/nonexistent/cpuinfo"), None);
     }
 
     #[test]
