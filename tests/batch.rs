@@ -25,8 +25,13 @@ const INSTANCE: &str = "rm-batch0001";
 const MIB: u64 = 1 << 20;
 
 async fn emulator(instance_toml: &str) -> EmulatorHandle {
+    emulator_restoring_in(100, instance_toml).await
+}
+
+/// The emulator with each restore taking `restore_ms`.
+async fn emulator_restoring_in(restore_ms: u64, instance_toml: &str) -> EmulatorHandle {
     let config = EmulatorConfig::from_toml(&format!(
-        "restore_ms = 100\n[[instance]]\nid = \"{INSTANCE}\"\n{instance_toml}\n"
+        "restore_ms = {restore_ms}\n[[instance]]\nid = \"{INSTANCE}\"\n{instance_toml}\n"
     ))
     .unwrap();
     Emulator::builder()
@@ -524,16 +529,8 @@ async fn one_cancel_stops_all_and_a_rerun_finishes() {
 #[tokio::test]
 async fn the_daily_quota_is_counted_from_the_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let config = EmulatorConfig::from_toml(&format!(
-        "restore_ms = 0\n[[instance]]\nid = \"{INSTANCE}\"\n"
-    ))
-    .unwrap();
-    let emulator = Emulator::builder()
-        .config(config)
-        .memory()
-        .start()
-        .await
-        .unwrap();
+    // Restores end at once, so that each failed restore is over before the next one starts.
+    let emulator = emulator_restoring_in(0, "").await;
     let clients = clients(&emulator);
     // Twenty failed restores of Quota (a differential: the database is never created).
     let diff = backup(dir.path(), "q.bak", "Quota", SynthKind::Differential, MIB);
