@@ -62,7 +62,7 @@ pub struct BenchRow {
 /// What the figures were measured on: they compare across machines only with this beside them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
-    /// CPU model name, where the system reports one.
+    /// CPU model name with its family and model numbers, where the system reports them.
     pub cpu: Option<String>,
     /// Cores this process may run on.
     pub cores: Option<usize>,
