@@ -772,3 +772,61 @@ async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
             .is_none()
     );
 }
+
+fn synthetic(spec: &bak2rds::bak::synth::SynthSpec) -> Bytes {
+    let mut bytes = Vec::new();
+    write_synthetic(&mut bytes, spec).unwrap();
+    Bytes::from(bytes)
+}
+
+/// DeleteDatabase frees the name for a new restore, as the fix of a name clash asks; a database
+/// a restore is still working on, or one that is not there, is refused.
+#[tokio::test]
+async fn a_dropped_database_can_be_restored_again() {
+    let emu = start(vec![instance(INSTANCE)]).await;
+    let rds = client(&emu.url, SignatureVersion::V3, Credentials::new(AK, SECRET));
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        "Sales",
+        bak2rds::bak::TargetVersion::parse("2019").unwrap(),
+    ));
+    emu.objects
+        .put("sales.bak", synthetic(&chain.full(2 << 20)));
+    let names = async |rds: &RdsClient| -> Vec<String> {
+        let answer = rds.describe_databases(INSTANCE).await.unwrap();
+        answer
+            .databases
+            .database
+            .into_iter()
+            .map(|d| d.db_name)
+            .collect()
+    };
+
+    let created = rds
+        .create_migrate_task(&full_request(INSTANCE, "Sales", "sales.bak"))
+        .await
+        .unwrap();
+    let busy = rds.delete_database(INSTANCE, "Sales").await.unwrap_err();
+    assert_eq!(busy.code(), Some("Database.DelError"), "{busy}");
+    let report = wait_for_task(
+        &rds,
+        INSTANCE,
+        &created.migrate_task_id,
+        fast_wait(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.status, TaskStatus::Success, "{report:?}");
+    assert!(names(&rds).await.contains(&"Sales".to_string()));
+    let clash = migrate(&rds, INSTANCE, "Sales", "sales.bak").await;
+    assert_eq!(clash.status, TaskStatus::Failed, "{clash:?}");
+
+    rds.delete_database(INSTANCE, "sales").await.unwrap();
+    rds.delete_database(INSTANCE, "existing_db").await.unwrap();
+    assert!(names(&rds).await.is_empty(), "{:?}", names(&rds).await);
+    let again = rds.delete_database(INSTANCE, "Sales").await.unwrap_err();
+    assert_eq!(again.code(), Some("InvalidDBName.NotFound"), "{again}");
+    let restored = migrate(&rds, INSTANCE, "Sales", "sales.bak").await;
+    assert_eq!(restored.status, TaskStatus::Success, "{restored:?}");
+    assert_eq!(names(&rds).await, ["Sales"]);
+}

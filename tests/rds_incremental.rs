@@ -525,3 +525,29 @@ async fn the_real_2016_chain_restores_and_a_skipped_log_is_named_by_its_lsn() {
         "The log in this backup set begins at LSN 39000000054100001, which is too recent to apply to the database. RESTORE LOG is terminating abnormally."
     );
 }
+
+/// A database left restoring by an incremental migration can be dropped (DeleteDatabase); its
+/// task then takes neither another file nor the opening.
+#[tokio::test]
+async fn a_dropped_restoring_database_ends_its_migration() {
+    let (emu, rds) = setup(|_| {}).await;
+    let mut chain = sales(1);
+    emu.objects.put("sales.bak", bytes_of(&chain.full(2 << 20)));
+    emu.objects
+        .put("sales_1.trn", bytes_of(&chain.log(64 << 10)));
+    let task = start_chain(&rds, "Sales", "sales.bak").await;
+    assert_eq!(db_status(&rds, "Sales").await.as_deref(), Some("Restoring"));
+
+    rds.delete_database(INSTANCE, "Sales").await.unwrap();
+    assert_eq!(db_status(&rds, "Sales").await, None);
+    let log = rds
+        .create_migrate_task(&updf("Sales", "sales_1.trn", Some(&task)))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&log), "InvalidDBName.NotFound", "{log}");
+    let open = rds
+        .create_online_database_task(INSTANCE, "Sales", &task, CheckDbMode::Async)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&open), "InvalidDBName.NotFound", "{open}");
+}

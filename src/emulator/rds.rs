@@ -6,8 +6,9 @@
 //! reader ([`super::restore`]), and the task moves `NoStart → Running → Success|Failed` over a
 //! configurable time, or for an incremental migration `→ Waiting` between files until
 //! CreateOnlineDatabaseTask opens the database (§1.6, §1.7), with DescribeOssDownloads
-//! per-file statuses (§1.5). The migration actions live in `rds/migration.rs`, the task book in
-//! `rds_tasks.rs`.
+//! per-file statuses (§1.5). DeleteDatabase drops a restored or restoring database, so that a
+//! rehearsal can restore the same name again. The migration actions live in
+//! `rds/migration.rs`, the task book in `rds_tasks.rs`.
 //!
 //! Task state is a function of the time since each step started, computed when asked: no
 //! background tasks to own or cancel.
@@ -242,6 +243,8 @@ struct Book {
     next_async_task_id: u64,
     quota: DailyQuota,
     nonces: HashSet<String>,
+    /// Databases of the configuration that DeleteDatabase dropped: (instance, lower-case name).
+    dropped_configured: HashSet<(String, String)>,
     /// Injected failure and how many more requests get it.
     fault: Option<(RdsFault, u32)>,
 }
@@ -408,6 +411,7 @@ impl RdsEmulator {
             "DescribeOssDownloads" => to_json(&self.describe_oss_downloads(call)?),
             "DescribeDBInstanceAttribute" => to_json(&self.describe_attribute(call)?),
             "DescribeDatabases" => to_json(&self.describe_databases(call)?),
+            "DeleteDatabase" => to_json(&self.delete_database(call)?),
             "DescribeAccounts" => to_json(&self.describe_accounts(call)?),
             "DescribeResourceUsage" => to_json(&self.describe_resource_usage(call)?),
             _ => return Err(not_found_api()),
@@ -609,6 +613,11 @@ impl RdsEmulator {
         let mut names: Vec<(String, DbState)> = instance
             .databases
             .iter()
+            .filter(|name| {
+                !state
+                    .dropped_configured
+                    .contains(&(instance.id.clone(), name.to_lowercase()))
+            })
             .map(|name| (name.clone(), DbState::Running))
             .collect();
         names.extend(
@@ -788,6 +797,48 @@ impl RdsEmulator {
         Ok(DescribeDatabasesResponse {
             request_id: String::new(),
             databases: DatabaseItems { database },
+        })
+    }
+
+    /// DeleteDatabase: drops a database, restored or restoring, so that its name can be
+    /// restored again (what the fix of a name clash asks for). A database a restore step is
+    /// still working on cannot be dropped; the documentation lists `Database.DelError` for a
+    /// state that does not allow it, and which state that is, is our reading. The service's
+    /// database shows `Deleting` for a while (§1.8); here it is gone at once.
+    fn delete_database(&self, call: &Call) -> ApiResult<RequestIdOnly> {
+        let instance = self.instance(call)?;
+        let db_name = call.require("DBName")?;
+        let mut state = self.lock();
+        let now = tokio::time::Instant::now();
+        let total = self.restore_time();
+        let same_name =
+            |t: &Task| t.instance_id == instance.id && t.db_name.eq_ignore_ascii_case(db_name);
+        if state
+            .tasks
+            .iter()
+            .any(|t| same_name(t) && t.is_busy(now, total))
+        {
+            return Err(ApiError::new(
+                400,
+                "Database.DelError",
+                "Failed to delete the database. Check the specified parameters and the instance state.",
+            ));
+        }
+        let exists = self
+            .database_states(instance, &state)
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(db_name));
+        if !exists {
+            return Err(migration::db_name_not_found());
+        }
+        for task in state.tasks.iter_mut().filter(|t| same_name(t)) {
+            task.drop_database();
+        }
+        state
+            .dropped_configured
+            .insert((instance.id.clone(), db_name.to_lowercase()));
+        Ok(RequestIdOnly {
+            request_id: String::new(),
         })
     }
 

@@ -81,6 +81,9 @@ pub(super) struct Task {
     /// accepted); what the next increment is judged against.
     pub at: Option<RestorePoint>,
     opening: Option<Opening>,
+    /// DeleteDatabase dropped the database this task created: it stays in the task history,
+    /// but no longer stands on the instance or takes further files.
+    dropped: bool,
 }
 
 /// Where a step is, by the fraction of the restore time passed.
@@ -159,7 +162,18 @@ impl Task {
             files: vec![full],
             at: None,
             opening: None,
+            dropped: false,
         }
+    }
+
+    /// DeleteDatabase: the database this task created is gone.
+    pub fn drop_database(&mut self) {
+        self.dropped = true;
+    }
+
+    /// Whether DeleteDatabase dropped this task's database.
+    pub fn is_dropped(&self) -> bool {
+        self.dropped
     }
 
     /// Starts opening the database (CreateOnlineDatabaseTask), ending with `description`.
@@ -193,7 +207,7 @@ impl Task {
     /// The database this task has created so far, if any.
     pub fn database(&self, now: Instant, total: Duration) -> Option<DbState> {
         let full = self.files.first()?;
-        if !full.outcome.success || phase(full.started, now, total) != Phase::Done {
+        if self.dropped || !full.outcome.success || phase(full.started, now, total) != Phase::Done {
             return None;
         }
         let opened = match (self.mode, &self.opening) {

@@ -154,6 +154,21 @@ impl RdsClient {
         .await
     }
 
+    /// DeleteDatabase: drops a database of the instance, e.g. a rehearsal's restore before the
+    /// real one. Not idempotent: repeated after it took effect, it finds no database.
+    pub async fn delete_database(
+        &self,
+        instance_id: &str,
+        db_name: &str,
+    ) -> Result<RequestIdOnly, RdsError> {
+        let params = vec![
+            ("DBInstanceId".into(), instance_id.into()),
+            ("DBName".into(), db_name.into()),
+        ];
+        self.call("DeleteDatabase", params, Idempotency::NonIdempotent)
+            .await
+    }
+
     /// DescribeMigrateTasks (§1.3) for a UTC time window (minutes precision on the wire).
     pub async fn describe_migrate_tasks(
         &self,

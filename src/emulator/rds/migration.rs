@@ -248,7 +248,7 @@ impl RdsEmulator {
         if task.mode != Mode::Incremental || !waiting || task.is_opened() {
             return Err(incorrect_db_state());
         }
-        if !task.db_name.eq_ignore_ascii_case(db_name) {
+        if task.is_dropped() || !task.db_name.eq_ignore_ascii_case(db_name) {
             return Err(db_name_not_found());
         }
         Ok(index)
@@ -401,7 +401,7 @@ fn incorrect_db_state() -> ApiError {
 }
 
 /// §1.9: the database does not exist or its status does not allow the call.
-fn db_name_not_found() -> ApiError {
+pub(super) fn db_name_not_found() -> ApiError {
     ApiError::new(
         400,
         "InvalidDBName.NotFound",
