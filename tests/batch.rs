@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bak2rds::bak::TargetVersion;
-use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+use bak2rds::bak::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use bak2rds::batch::{
     self, BatchEvent, BatchProgress, BatchReport, BatchSpec, DatabaseResult, Outcome, plan,
 };
@@ -540,23 +540,7 @@ async fn the_daily_quota_is_counted_from_the_instance() {
         .await
         .unwrap();
     for _ in 0..20 {
-        clients
-            .rds
-            .create_migrate_task(&CreateMigrateTaskRequest {
-                db_instance_id: INSTANCE.into(),
-                db_name: "Quota".into(),
-                backup_mode: BackupMode::Full,
-                is_online_db: true,
-                check_db_mode: None,
-                source: RestoreSource::OssObject {
-                    endpoint: "127.0.0.1".into(),
-                    bucket: emulator.bucket().into(),
-                    key: "q.bak".into(),
-                },
-                migrate_task_id: None,
-            })
-            .await
-            .unwrap();
+        restore_quota(&clients, &emulator, "q.bak", BackupMode::Full, None).await;
     }
     let quota = backup(dir.path(), "Quota.bak", "Quota", SynthKind::Full, MIB);
     let other = backup(dir.path(), "Other.bak", "Other", SynthKind::Full, MIB);
@@ -574,4 +558,107 @@ async fn the_daily_quota_is_counted_from_the_instance() {
             .unwrap()
             .is_none()
     );
+}
+
+/// An incremental migration's task (UPDF) is one CreateMigrateTask call per file, and the daily
+/// quota counts calls: 14 one-shot restores and a rehearsal migration of a full and five logs,
+/// dropped since, make 20 for the database. Counted once per task they would be 15, and the
+/// batch would upload the backup only for RDS to refuse the 21st call.
+#[tokio::test]
+async fn each_file_of_an_incremental_migration_counts_against_the_daily_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    // Restores end at once, so that each call finds the database free.
+    let emulator = emulator_restoring_in(0, "").await;
+    let clients = clients(&emulator);
+    let mut chain = SynthChain::new(SynthDatabase::new(
+        "Quota",
+        TargetVersion::parse("2019").unwrap(),
+    ));
+    let stray = backup(dir.path(), "q.bak", "Quota", SynthKind::Differential, MIB);
+    let mut files = vec![(stray, "q.bak".to_string())];
+    for (key, spec) in std::iter::once(("chain/full.bak".to_string(), chain.full(MIB)))
+        .chain((1..=5).map(|n| (format!("chain/log_{n}.trn"), chain.log(256 << 10))))
+    {
+        let path = dir.path().join(key.replace('/', "_"));
+        write_synthetic_file(&path, &spec).unwrap();
+        files.push((path, key));
+    }
+    for (path, key) in files {
+        let bytes = std::fs::read(&path).unwrap();
+        clients
+            .oss
+            .put_object(&key, bytes.into(), None)
+            .await
+            .unwrap();
+    }
+    for _ in 0..14 {
+        restore_quota(&clients, &emulator, "q.bak", BackupMode::Full, None).await;
+    }
+    let task = restore_quota(
+        &clients,
+        &emulator,
+        "chain/full.bak",
+        BackupMode::Incremental,
+        None,
+    )
+    .await;
+    for n in 1..=5 {
+        let key = format!("chain/log_{n}.trn");
+        let next = restore_quota(
+            &clients,
+            &emulator,
+            &key,
+            BackupMode::Incremental,
+            Some(&task),
+        )
+        .await;
+        assert_eq!(next, task);
+    }
+    clients
+        .rds
+        .delete_database(INSTANCE, "Quota")
+        .await
+        .unwrap();
+
+    let quota = backup(dir.path(), "Quota.bak", "Quota", SynthKind::Full, MIB);
+    let plan = plan_of(dir.path(), &[(&quota, "Quota")]);
+    let (report, _) = run(spec(&emulator, dir.path(), plan), clients.clone()).await;
+    assert!(report.refused, "{:?}", report.preflight);
+    let codes: Vec<&str> = report.preflight.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(codes, ["daily_database_quota"], "{:?}", report.preflight);
+    let message = &report.preflight[0].message;
+    assert!(message.contains("had 20 restores"), "{message}");
+    assert!(
+        clients
+            .oss
+            .head_object("Quota.bak")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// One CreateMigrateTask for the database Quota; returns the task's ID.
+async fn restore_quota(
+    clients: &Clients,
+    emulator: &EmulatorHandle,
+    key: &str,
+    mode: BackupMode,
+    task: Option<&str>,
+) -> String {
+    let request = CreateMigrateTaskRequest {
+        db_instance_id: INSTANCE.into(),
+        db_name: "Quota".into(),
+        backup_mode: mode,
+        is_online_db: mode == BackupMode::Full,
+        check_db_mode: None,
+        source: RestoreSource::OssObject {
+            endpoint: "127.0.0.1".into(),
+            bucket: emulator.bucket().into(),
+            key: key.into(),
+        },
+        migrate_task_id: task.map(str::to_owned),
+    };
+    let created = clients.rds.create_migrate_task(&request).await.unwrap();
+    created.migrate_task_id
 }
