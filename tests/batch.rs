@@ -21,6 +21,8 @@ use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::UploadOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::rds::bytes_of;
+
 const INSTANCE: &str = "rm-batch0001";
 const MIB: u64 = 1 << 20;
 
@@ -574,22 +576,16 @@ async fn each_file_of_an_incremental_migration_counts_against_the_daily_quota() 
         "Quota",
         TargetVersion::parse("2019").unwrap(),
     ));
+    // The one-shot restores are of a differential, so that they fail and create no database.
     let stray = backup(dir.path(), "q.bak", "Quota", SynthKind::Differential, MIB);
-    let mut files = vec![(stray, "q.bak".to_string())];
-    for (key, spec) in std::iter::once(("chain/full.bak".to_string(), chain.full(MIB)))
-        .chain((1..=5).map(|n| (format!("chain/log_{n}.trn"), chain.log(256 << 10))))
-    {
-        let path = dir.path().join(key.replace('/', "_"));
-        write_synthetic_file(&path, &spec).unwrap();
-        files.push((path, key));
+    let mut objects = vec![("q.bak".to_string(), std::fs::read(&stray).unwrap().into())];
+    objects.push(("chain/full.bak".into(), bytes_of(&chain.full(MIB))));
+    for n in 1..=5 {
+        let log = bytes_of(&chain.log(256 << 10));
+        objects.push((format!("chain/log_{n}.trn"), log));
     }
-    for (path, key) in files {
-        let bytes = std::fs::read(&path).unwrap();
-        clients
-            .oss
-            .put_object(&key, bytes.into(), None)
-            .await
-            .unwrap();
+    for (key, bytes) in objects {
+        clients.oss.put_object(&key, bytes, None).await.unwrap();
     }
     for _ in 0..14 {
         restore_quota(&clients, &emulator, "q.bak", BackupMode::Full, None).await;
@@ -614,6 +610,7 @@ async fn each_file_of_an_incremental_migration_counts_against_the_daily_quota() 
         .await;
         assert_eq!(next, task);
     }
+    // Dropped, so that the batch's only finding is the quota, not a name clash.
     clients
         .rds
         .delete_database(INSTANCE, "Quota")

@@ -285,6 +285,13 @@ async fn every_call_works_in_both_signature_versions() {
             .await
             .unwrap_err();
         assert_eq!(online.code(), Some("IncorrectDBState"));
+
+        rds.delete_database(INSTANCE, &db).await.unwrap();
+        let databases = rds.describe_databases(INSTANCE).await.unwrap();
+        assert!(
+            databases.databases.database.iter().all(|d| d.db_name != db),
+            "{databases:?}"
+        );
     }
 }
 
@@ -773,24 +780,30 @@ async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
     );
 }
 
-fn synthetic(spec: &bak2rds::bak::synth::SynthSpec) -> Bytes {
-    let mut bytes = Vec::new();
-    write_synthetic(&mut bytes, spec).unwrap();
-    Bytes::from(bytes)
+/// The bytes of a synthetic backup.
+pub(crate) fn bytes_of(spec: &bak2rds::bak::synth::SynthSpec) -> Bytes {
+    let mut out = Vec::new();
+    write_synthetic(&mut out, spec).unwrap();
+    Bytes::from(out)
 }
 
 /// DeleteDatabase frees the name for a new restore, as the fix of a name clash asks; a database
 /// a restore is still working on, or one that is not there, is refused.
 #[tokio::test]
 async fn a_dropped_database_can_be_restored_again() {
-    let emu = start(vec![instance(INSTANCE)]).await;
+    // Restores long enough that the drop during one is surely refused, even on a busy machine.
+    let emu = start_with(RdsConfig {
+        instances: vec![instance(INSTANCE)],
+        restore_ms: 1_000,
+        ..RdsConfig::default()
+    })
+    .await;
     let rds = client(&emu.url, SignatureVersion::V3, Credentials::new(AK, SECRET));
     let mut chain = SynthChain::new(SynthDatabase::new(
         "Sales",
         bak2rds::bak::TargetVersion::parse("2019").unwrap(),
     ));
-    emu.objects
-        .put("sales.bak", synthetic(&chain.full(2 << 20)));
+    emu.objects.put("sales.bak", bytes_of(&chain.full(2 << 20)));
     let names = async |rds: &RdsClient| -> Vec<String> {
         let answer = rds.describe_databases(INSTANCE).await.unwrap();
         answer

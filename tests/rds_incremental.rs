@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use bak2rds::bak::synth::{SynthChain, SynthDatabase, SynthSpec, write_synthetic};
+use bak2rds::bak::synth::{SynthChain, SynthDatabase};
 use bak2rds::bak::{Lsn, TargetVersion};
 use bak2rds::emulator::rds::RdsConfig;
 use bak2rds::rds::model::{
@@ -14,11 +14,10 @@ use bak2rds::rds::model::{
     RestoreSource, TaskStatus,
 };
 use bak2rds::rds::{Credentials, RdsClient, RdsError, SignatureVersion};
-use bytes::Bytes;
 
 use crate::rds::{
-    AK, BUCKET, Emulated, INSTANCE, OSS_ENDPOINT, RESTORE_MS, SECRET, client, fixture, instance,
-    start_with,
+    AK, BUCKET, Emulated, INSTANCE, OSS_ENDPOINT, RESTORE_MS, SECRET, bytes_of, client, fixture,
+    instance, start_with,
 };
 
 /// A running emulator with the default instance, and a V3 client for it.
@@ -32,12 +31,6 @@ async fn setup(tweak: impl FnOnce(&mut RdsConfig)) -> (Emulated, RdsClient) {
     let emu = start_with(config).await;
     let rds = client(&emu.url, SignatureVersion::V3, Credentials::new(AK, SECRET));
     (emu, rds)
-}
-
-fn bytes_of(spec: &SynthSpec) -> Bytes {
-    let mut out = Vec::new();
-    write_synthetic(&mut out, spec).unwrap();
-    Bytes::from(out)
 }
 
 /// A database "Sales" written by SQL Server 2019; `seed` tells two databases of that name apart.
@@ -527,7 +520,7 @@ async fn the_real_2016_chain_restores_and_a_skipped_log_is_named_by_its_lsn() {
 }
 
 /// A database left restoring by an incremental migration can be dropped (DeleteDatabase); its
-/// task then takes neither another file nor the opening.
+/// task then takes neither another file nor the opening, and ends Failed instead of waiting.
 #[tokio::test]
 async fn a_dropped_restoring_database_ends_its_migration() {
     let (emu, rds) = setup(|_| {}).await;
@@ -550,4 +543,8 @@ async fn a_dropped_restoring_database_ends_its_migration() {
         .await
         .unwrap_err();
     assert_eq!(code(&open), "InvalidDBName.NotFound", "{open}");
+    let ended = settle(&rds, &task).await;
+    assert_eq!(ended.status, TaskStatus::Failed, "{ended:?}");
+    assert!(ended.description.contains("was deleted"), "{ended:?}");
+    assert!(!ended.end_time.is_empty(), "{ended:?}");
 }

@@ -243,7 +243,9 @@ struct Book {
     next_async_task_id: u64,
     quota: DailyQuota,
     nonces: HashSet<String>,
-    /// Databases of the configuration that DeleteDatabase dropped: (instance, lower-case name).
+    /// Databases of the configuration (`InstanceConfig::databases`) that DeleteDatabase
+    /// dropped: (instance, ASCII lower-case name). Their space stays used: the configuration
+    /// gives one `used_bytes` for the instance, not a size per database.
     dropped_configured: HashSet<(String, String)>,
     /// Injected failure and how many more requests get it.
     fault: Option<(RdsFault, u32)>,
@@ -616,7 +618,7 @@ impl RdsEmulator {
             .filter(|name| {
                 !state
                     .dropped_configured
-                    .contains(&(instance.id.clone(), name.to_lowercase()))
+                    .contains(&(instance.id.clone(), name.to_ascii_lowercase()))
             })
             .map(|name| (name.clone(), DbState::Running))
             .collect();
@@ -808,6 +810,7 @@ impl RdsEmulator {
     fn delete_database(&self, call: &Call) -> ApiResult<RequestIdOnly> {
         let instance = self.instance(call)?;
         let db_name = call.require("DBName")?;
+        migration::require_running(instance)?;
         let mut state = self.lock();
         let now = tokio::time::Instant::now();
         let total = self.restore_time();
@@ -834,9 +837,15 @@ impl RdsEmulator {
         for task in state.tasks.iter_mut().filter(|t| same_name(t)) {
             task.drop_database();
         }
-        state
-            .dropped_configured
-            .insert((instance.id.clone(), db_name.to_lowercase()));
+        if instance
+            .databases
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(db_name))
+        {
+            state
+                .dropped_configured
+                .insert((instance.id.clone(), db_name.to_ascii_lowercase()));
+        }
         Ok(RequestIdOnly {
             request_id: String::new(),
         })

@@ -81,9 +81,9 @@ pub(super) struct Task {
     /// accepted); what the next increment is judged against.
     pub at: Option<RestorePoint>,
     opening: Option<Opening>,
-    /// DeleteDatabase dropped the database this task created: it stays in the task history,
-    /// but no longer stands on the instance or takes further files.
-    dropped: bool,
+    /// When DeleteDatabase dropped the database this task created. The task stays in the
+    /// history, but its database no longer stands on the instance and it takes no more files.
+    dropped: Option<OffsetDateTime>,
 }
 
 /// Where a step is, by the fraction of the restore time passed.
@@ -162,18 +162,18 @@ impl Task {
             files: vec![full],
             at: None,
             opening: None,
-            dropped: false,
+            dropped: None,
         }
     }
 
     /// DeleteDatabase: the database this task created is gone.
     pub fn drop_database(&mut self) {
-        self.dropped = true;
+        self.dropped.get_or_insert_with(OffsetDateTime::now_utc);
     }
 
     /// Whether DeleteDatabase dropped this task's database.
     pub fn is_dropped(&self) -> bool {
-        self.dropped
+        self.dropped.is_some()
     }
 
     /// Starts opening the database (CreateOnlineDatabaseTask), ending with `description`.
@@ -207,7 +207,10 @@ impl Task {
     /// The database this task has created so far, if any.
     pub fn database(&self, now: Instant, total: Duration) -> Option<DbState> {
         let full = self.files.first()?;
-        if self.dropped || !full.outcome.success || phase(full.started, now, total) != Phase::Done {
+        if self.is_dropped()
+            || !full.outcome.success
+            || phase(full.started, now, total) != Phase::Done
+        {
             return None;
         }
         let opened = match (self.mode, &self.opening) {
@@ -228,7 +231,26 @@ impl Task {
     /// the user can submit the right file or open the database. The docs do not say what the
     /// service does here; this is the choice that keeps the emulator useful and consistent
     /// with SQL Server, where a refused RESTORE LOG leaves the database restoring.
+    ///
+    /// A waiting migration whose database was dropped can never go on, so it ends Failed
+    /// rather than wait forever (the docs do not say this either).
     fn snapshot(&self, now: Instant, total: Duration) -> Snapshot {
+        let snapshot = self.restore_snapshot(now, total);
+        match self.dropped {
+            Some(dropped) if snapshot.status == TaskStatus::Waiting => Snapshot {
+                status: TaskStatus::Failed,
+                description: format!(
+                    "The database {} was deleted before the migration was completed.",
+                    self.db_name
+                ),
+                end_time: Some(dropped),
+            },
+            _ => snapshot,
+        }
+    }
+
+    /// The status the restore steps alone give.
+    fn restore_snapshot(&self, now: Instant, total: Duration) -> Snapshot {
         let running = |status| Snapshot {
             status,
             description: String::new(),

@@ -243,12 +243,16 @@ impl RdsEmulator {
             .position(|t| t.instance_id == instance.id && t.id.to_string() == id)
             .ok_or_else(task_not_found)?;
         let task = state.tasks.get(index).ok_or_else(task_not_found)?;
+        if task.is_dropped() {
+            // Its database is gone: the name, not the task's state, is what is wrong now.
+            return Err(db_name_not_found());
+        }
         let now = tokio::time::Instant::now();
         let waiting = task.view(now, self.restore_time()).status == TaskStatus::Waiting;
         if task.mode != Mode::Incremental || !waiting || task.is_opened() {
             return Err(incorrect_db_state());
         }
-        if task.is_dropped() || !task.db_name.eq_ignore_ascii_case(db_name) {
+        if !task.db_name.eq_ignore_ascii_case(db_name) {
             return Err(db_name_not_found());
         }
         Ok(index)
@@ -353,13 +357,7 @@ fn check_migration_request(call: &Call, instance: &InstanceConfig) -> ApiResult<
             "Current DB instance type does not support this operation.",
         ));
     }
-    if instance.status != "Running" {
-        return Err(ApiError::new(
-            403,
-            "IncorrectDBInstanceState",
-            "Current DB instance state does not support this operation.",
-        ));
-    }
+    require_running(instance)?;
     let is_online =
         lenient::parse_bool(is_online).ok_or_else(|| ApiError::invalid("IsOnlineDB"))?;
     // §1.1: True ⇒ FULL, False ⇒ UPDF; always True on SQL Server 2008 R2. The docs name no
@@ -381,6 +379,18 @@ fn check_migration_request(call: &Call, instance: &InstanceConfig) -> ApiResult<
         ));
     }
     Ok(mode)
+}
+
+/// Migrations and DeleteDatabase need a running instance.
+pub(super) fn require_running(instance: &InstanceConfig) -> ApiResult<()> {
+    if instance.status == "Running" {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        403,
+        "IncorrectDBInstanceState",
+        "Current DB instance state does not support this operation.",
+    ))
 }
 
 fn has_privileged_account(instance: &InstanceConfig) -> bool {
