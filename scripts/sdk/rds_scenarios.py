@@ -13,7 +13,8 @@ refused.
 With --updf-full and --updf-log (a full backup and a log backup that follows it), the core SDK
 and the Tea SDK (V3) each run an incremental migration (rds-api.md §1.6): CreateMigrateTask
 UPDF of the full until the task is Waiting, CreateMigrateTask UPDF of the log with the same
-MigrateTaskId, DescribeOssDownloads listing both files, CreateOnlineDatabaseTask until Success.
+MigrateTaskId, DescribeOssDownloads listing both files, CreateOnlineDatabaseTask until Success,
+and DeleteDatabase, after which DescribeDatabases no longer lists the database.
 
 Usage:
   rds_scenarios.py --endpoint 127.0.0.1:PORT --instance ID --position ENDPOINT:BUCKET:KEY
@@ -91,8 +92,13 @@ def incremental_scenarios(label, calls):
         calls["online"](db, task["id"])
         wait_for(lambda: calls["status"](task["id"]), "Success", "CreateOnlineDatabaseTask")
 
+    def delete():
+        calls["delete"](db)
+        check(db not in calls["databases"](), f"{db} still listed after DeleteDatabase")
+
     for name, fn in [("CreateMigrateTask UPDF full", full), ("CreateMigrateTask UPDF log", log),
-                     ("DescribeOssDownloads UPDF", downloads), ("CreateOnlineDatabaseTask", online)]:
+                     ("DescribeOssDownloads UPDF", downloads), ("CreateOnlineDatabaseTask", online),
+                     ("DeleteDatabase", delete)]:
         scenario(f"{label} {name}", fn)
         if not RESULTS or RESULTS[-1][1] is not None:
             return  # later steps depend on this one
@@ -186,6 +192,8 @@ def core_scenarios(args, key_id, secret, label, token=None):
 def core_incremental(args):
     from aliyunsdkrds.request.v20140815.CreateMigrateTaskRequest import CreateMigrateTaskRequest
     from aliyunsdkrds.request.v20140815.CreateOnlineDatabaseTaskRequest import CreateOnlineDatabaseTaskRequest
+    from aliyunsdkrds.request.v20140815.DeleteDatabaseRequest import DeleteDatabaseRequest
+    from aliyunsdkrds.request.v20140815.DescribeDatabasesRequest import DescribeDatabasesRequest
     from aliyunsdkrds.request.v20140815.DescribeMigrateTaskByIdRequest import DescribeMigrateTaskByIdRequest
     from aliyunsdkrds.request.v20140815.DescribeOssDownloadsRequest import DescribeOssDownloadsRequest
 
@@ -225,8 +233,19 @@ def core_incremental(args):
         r.set_CheckDBMode("AsyncExecuteDBCheck")
         check(core_call(client, host, r)["RequestId"], "RequestId")
 
+    def delete(db):
+        r = DeleteDatabaseRequest()
+        r.set_DBInstanceId(args.instance)
+        r.set_DBName(db)
+        check(core_call(client, host, r)["RequestId"], "RequestId")
+
+    def databases():
+        r = DescribeDatabasesRequest()
+        r.set_DBInstanceId(args.instance)
+        return [d["DBName"] for d in core_call(client, host, r)["Databases"]["Database"]]
+
     incremental_scenarios("core-v1", {"create": create, "status": status, "downloads": downloads,
-                                      "online": online})
+                                      "online": online, "delete": delete, "databases": databases})
 
 
 def core_wrong_secret(args):
@@ -340,8 +359,18 @@ def tea_incremental(args):
             check_dbmode="AsyncExecuteDBCheck"), runtime).body
         check(body.request_id, "RequestId")
 
+    def delete(db):
+        body = client.delete_database_with_options(rds.DeleteDatabaseRequest(
+            dbinstance_id=args.instance, dbname=db), runtime).body
+        check(body.request_id, "RequestId")
+
+    def databases():
+        body = client.describe_databases_with_options(rds.DescribeDatabasesRequest(
+            dbinstance_id=args.instance), runtime).body
+        return [d.dbname for d in body.databases.database]
+
     incremental_scenarios("tea-v3", {"create": create, "status": status, "downloads": downloads,
-                                     "online": online})
+                                     "online": online, "delete": delete, "databases": databases})
 
 
 def tea_wrong_secret(args, v1):
