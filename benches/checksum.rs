@@ -2,13 +2,13 @@
 //! body-chunk sizes the engine may use (`upload/engine.rs`), and MD5 of one 8 MiB part
 //! (`--content-md5`). Targets come from `perf-anchors.md` rows 12–16: CRC ≈ 10–11 GiB/s per core
 //! in cache, MD5 ≈ 0.5 GiB/s per core. `crc64_engine` sets our `Crc64` (256-bit folding where
-//! the CPU has VPCLMULQDQ, `src/checksum/folding.rs`) beside plain `crc64fast` (128-bit).
+//! the CPU has VPCLMULQDQ, `crates/cloud/src/checksum/folding.rs`) beside plain `crc64fast` (128-bit).
 //!
 //! Run: `cargo bench --bench checksum`.
 
 use std::hint::black_box;
 
-use bak2rds::checksum::{Crc64, content_md5};
+use bak2rds_cloud::checksum::{Crc64, content_md5};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// One default-sized part: what a worker hashes before moving on.

@@ -10,12 +10,12 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use bak2rds::bak::synth::{
-    SynthDatabase, SynthKind, SynthSpec, write_synthetic, write_synthetic_file,
-};
-use bak2rds::bak::{Rules, TargetVersion, Verdict, examine};
 use bak2rds::source::SourceFile;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mssql_backup::synth::{
+    SynthDatabase, SynthKind, SynthSpec, write_synthetic, write_synthetic_file,
+};
+use mssql_backup::{Rules, TargetVersion, Verdict, examine};
 
 const GIB: u64 = 1 << 30;
 

@@ -1,4 +1,6 @@
 //! The crate error: one variant per subsystem, each wrapping that subsystem's own typed error.
+//! It wraps the clients' errors ([`bak2rds_cloud::rds::RdsError`], [`bak2rds_cloud::oss::OssError`]),
+//! which know nothing of it: the categories they report are the cloud crate's [`Category`].
 //!
 //! Callers decide what to do from [`Error::category`], never from message text. The CLI maps
 //! [`Category::Refused`] to exit code 2 and everything else to exit code 1.
@@ -8,23 +10,7 @@ use std::path::PathBuf;
 /// Result alias for library calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What kind of failure an error is, for callers that must choose a reaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Category {
-    /// The backup, the pre-flight or the service said no: the user must change something.
-    Refused,
-    /// Local file system or input trouble.
-    Io,
-    /// A bad setting or argument.
-    Config,
-    /// The network or a server failed in a way a later retry may fix.
-    Transient,
-    /// A server answered with a definite error.
-    Service,
-    /// A broken invariant inside bak2rds.
-    Bug,
-}
+pub use bak2rds_cloud::Category;
 
 /// Any error the library returns.
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +31,10 @@ pub enum Error {
     Config(String),
     /// An RDS call, pre-flight fact gathering or task wait failed.
     #[error(transparent)]
-    Rds(#[from] crate::rds::error::RdsError),
-    /// The OSS client failed; see [`crate::oss::OssError`].
+    Rds(#[from] bak2rds_cloud::rds::error::RdsError),
+    /// The OSS client failed; see [`bak2rds_cloud::oss::OssError`].
     #[error(transparent)]
-    Oss(#[from] crate::oss::OssError),
+    Oss(#[from] bak2rds_cloud::oss::OssError),
 }
 
 impl Error {
@@ -58,7 +44,7 @@ impl Error {
             Error::Io { .. } => Category::Io,
             Error::Config(_) => Category::Config,
             Error::Rds(e) => e.category(),
-            Error::Oss(error) => oss_category(error),
+            Error::Oss(error) => error.category(),
         }
     }
 
@@ -69,17 +55,5 @@ impl Error {
             path: path.into(),
             source,
         }
-    }
-}
-
-/// OSS errors by category: bad settings and credentials are `Config`, transient failures
-/// `Transient`, definite answers `Service`, requests we refused to send `Bug`.
-fn oss_category(error: &crate::oss::OssError) -> Category {
-    use crate::oss::OssError;
-    match error {
-        OssError::Config(_) | OssError::Credentials(_) => Category::Config,
-        OssError::InvalidRequest { .. } => Category::Bug,
-        _ if error.is_retryable() => Category::Transient,
-        _ => Category::Service,
     }
 }

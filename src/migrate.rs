@@ -14,24 +14,24 @@ use sha2::Digest as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bak::{self, BackupInfo, Rules};
 use crate::durable;
-use crate::oss::{OssClient, OssError};
-use crate::rds::client::RdsClient;
-use crate::rds::error::RdsError;
-use crate::rds::gather::{InstanceSide, find_task_for_object, gather_instance};
-use crate::rds::model::{
-    BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource, TaskStatus,
-};
-use crate::rds::preflight::{
-    BackupFacts, BucketFacts, PreflightFacts, PreflightReport, RestoreMethod, preflight, target_of,
-};
-use crate::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 use crate::source::{FileIdentity, SourceFile};
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::{self, UploadJob, UploadOptions, UploadReport};
 use crate::upload::error::UploadError;
 use crate::upload::progress::{Counters, UploadEvent};
+use bak2rds_cloud::oss::{OssClient, OssError};
+use bak2rds_cloud::rds::client::RdsClient;
+use bak2rds_cloud::rds::error::RdsError;
+use bak2rds_cloud::rds::gather::{InstanceSide, find_task_for_object, gather_instance};
+use bak2rds_cloud::rds::model::{
+    BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource, TaskStatus,
+};
+use bak2rds_cloud::rds::preflight::{
+    BackupFacts, BucketFacts, PreflightFacts, PreflightReport, RestoreMethod, preflight, target_of,
+};
+use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
+use mssql_backup::{BackupInfo, Rules};
 
 pub mod incremental;
 
@@ -84,25 +84,18 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients for the embedded emulator (`bak2rds serve`, the demo, rehearsals): its bucket and
-    /// RDS, signed with its key.
-    pub fn for_emulator(emulator: &crate::emulator::EmulatorHandle) -> Result<Self, MigrateError> {
-        let credentials =
-            crate::oss::Credentials::new(emulator.access_key_id(), emulator.access_key_secret());
-        let oss = OssClient::new(
-            crate::oss::OssConfig::with_endpoint(
-                &emulator.oss_endpoint(),
-                emulator.region(),
-                emulator.bucket(),
-            ),
-            credentials.clone(),
-        )?;
-        let mut rds_config = crate::rds::RdsClientConfig::new(emulator.region());
-        rds_config.endpoint = Some(emulator.rds_endpoint());
+    /// Clients of one OSS endpoint, which RDS downloads from too, and one RDS endpoint, both
+    /// signed with one key: a rehearsal on `bak2rds serve`, the demo, the tests.
+    pub fn one_endpoint(
+        oss: bak2rds_cloud::oss::OssConfig,
+        rds: bak2rds_cloud::rds::RdsClientConfig,
+        credentials: bak2rds_cloud::oss::Credentials,
+    ) -> Result<Self, MigrateError> {
+        let oss = OssClient::new(oss, credentials.clone())?;
         Ok(Clients {
             oss_for_rds: oss.clone(),
             oss,
-            rds: RdsClient::new(rds_config, credentials)?,
+            rds: RdsClient::new(rds, credentials)?,
         })
     }
 }
@@ -115,7 +108,7 @@ pub enum MigrateEvent {
     /// The backup was inspected (its warnings are in the report).
     Inspected {
         /// The inspection.
-        report: Box<bak::Report>,
+        report: Box<mssql_backup::Report>,
     },
     /// Pre-flight ran (its warnings are in the report).
     Preflight {
@@ -601,7 +594,7 @@ fn inspect(
         verify_pages: false,
         file_name: None,
     };
-    let report = bak::examine(source.bytes(), &rules);
+    let report = mssql_backup::examine(source.bytes(), &rules);
     let _ = events.send(MigrateEvent::Inspected {
         report: Box::new(report.clone()),
     });
@@ -666,7 +659,7 @@ fn json_name(severity: impl Serialize) -> String {
         .unwrap_or_default()
 }
 
-fn problem_of_preflight(finding: &crate::rds::preflight::Finding) -> Problem {
+fn problem_of_preflight(finding: &bak2rds_cloud::rds::preflight::Finding) -> Problem {
     Problem {
         severity: json_name(finding.severity),
         code: finding.code.to_string(),

@@ -119,6 +119,13 @@ pub struct SourceFile {
     identity: FileIdentity,
 }
 
+/// The whole mapped file, so a `SourceFile` is what [`mssql_backup::read_chain_files`] opens.
+impl AsRef<[u8]> for SourceFile {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 impl SourceFile {
     /// Opens and maps `path` read-only.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {

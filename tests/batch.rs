@@ -7,18 +7,18 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bak2rds::bak::TargetVersion;
-use bak2rds::bak::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use bak2rds::batch::{
     self, BatchEvent, BatchProgress, BatchReport, BatchSpec, DatabaseResult, Outcome, plan,
 };
-use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use bak2rds::http::limit::BandwidthLimiter;
 use bak2rds::migrate::{Clients, MigrateEvent};
-use bak2rds::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
-use bak2rds::rds::wait::WaitOptions;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::UploadOptions;
+use bak2rds_cloud::http::limit::BandwidthLimiter;
+use bak2rds_cloud::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
+use bak2rds_cloud::rds::wait::WaitOptions;
+use bak2rds_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use tokio_util::sync::CancellationToken;
 
 use crate::rds::bytes_of;
@@ -53,7 +53,12 @@ fn backup(dir: &Path, file: &str, database: &str, kind: SynthKind, size: u64) ->
 }
 
 fn clients(emulator: &EmulatorHandle) -> Clients {
-    Clients::for_emulator(emulator).unwrap()
+    Clients::one_endpoint(
+        emulator.oss_config(),
+        emulator.rds_config(),
+        emulator.credentials(),
+    )
+    .unwrap()
 }
 
 fn spec(emulator: &EmulatorHandle, dir: &Path, plan: plan::Plan) -> BatchSpec {

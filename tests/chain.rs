@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bak2rds::bak::chain::{
+use mssql_backup::chain::{
     ChainFile, ChainProblemKind, ChainReport, SkipReason, build_chains, build_chains_for,
     read_chain_files,
 };
-use bak2rds::bak::synth::{SynthChain, SynthDatabase, SynthSpec, write_synthetic_file};
-use bak2rds::bak::{Lsn, TargetVersion};
+use mssql_backup::synth::{SynthChain, SynthDatabase, SynthSpec, write_synthetic_file};
+use mssql_backup::{Lsn, TargetVersion};
 
 use crate::util::{bin, fixtures_dir};
 
@@ -88,7 +88,9 @@ fn relative(dir: &Path, file: &Path) -> String {
 }
 
 fn read(paths: &[PathBuf]) -> (Vec<ChainFile>, ChainReport) {
-    let (files, problems) = read_chain_files(paths);
+    let (files, problems) = read_chain_files(paths, |path: &std::path::Path| {
+        bak2rds::source::SourceFile::open(path)
+    });
     assert!(problems.is_empty(), "{problems:?}");
     let report = build_chains(files.clone());
     (files, report)

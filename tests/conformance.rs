@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
-use bak2rds::checksum::{content_md5, crc64, crc64_of_pieces};
-use bak2rds::oss::{CompletedPart, Credentials, OssClient, OssConfig, OssError, SignatureVersion};
+use bak2rds_cloud::checksum::{content_md5, crc64, crc64_of_pieces};
+use bak2rds_cloud::oss::{
+    CompletedPart, Credentials, OssClient, OssConfig, OssError, SignatureVersion,
+};
 use bytes::Bytes;
 use reqwest::Method;
 
@@ -567,8 +569,8 @@ const EMU_STS_SK: &str = "StsSecretForTheEmulator0123456789";
 const EMU_STS_TOKEN: &str = "CAIStsTokenExample+/==";
 
 /// An emulator on 127.0.0.1:0 with a long-term and an STS key pair, and the backend for it.
-pub async fn emulator_backend(disk: bool) -> (bak2rds::emulator::EmulatorHandle, OssBackend) {
-    use bak2rds::emulator::{Emulator, EmulatorConfig, KeyPair};
+pub async fn emulator_backend(disk: bool) -> (bak2rds_emulator::EmulatorHandle, OssBackend) {
+    use bak2rds_emulator::{Emulator, EmulatorConfig, KeyPair};
     let mut config = EmulatorConfig::default();
     let mut sts = KeyPair::new(EMU_STS_AK, EMU_STS_SK);
     sts.security_token = Some(EMU_STS_TOKEN.to_owned());

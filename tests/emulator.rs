@@ -4,13 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use bak2rds::checksum::{content_md5, crc64, md5};
-use bak2rds::emulator::faults::{ErrorFault, FaultConfig, RateFault};
-use bak2rds::emulator::{
+use bak2rds_cloud::checksum::{content_md5, crc64, md5};
+use bak2rds_cloud::oss::Credentials;
+use bak2rds_cloud::oss::sign::{self, SignableRequest, V4Context};
+use bak2rds_emulator::faults::{ErrorFault, FaultConfig, RateFault};
+use bak2rds_emulator::{
     BucketConfig, Emulator, EmulatorBuilder, EmulatorConfig, EmulatorHandle, KeyPair,
 };
-use bak2rds::oss::Credentials;
-use bak2rds::oss::sign::{self, SignableRequest, V4Context};
 use time::OffsetDateTime;
 
 /// 100 KiB, OSS's smallest non-last part.
@@ -287,13 +287,13 @@ macro_rules! on_every_backend {
         mod memory_store {
             $(#[tokio::test]
             async fn $check() {
-                super::$check(bak2rds::emulator::Emulator::builder().memory()).await;
+                super::$check(bak2rds_emulator::Emulator::builder().memory()).await;
             })*
         }
         mod disk_store {
             $(#[tokio::test]
             async fn $check() {
-                super::$check(bak2rds::emulator::Emulator::builder().temp_dir()).await;
+                super::$check(bak2rds_emulator::Emulator::builder().temp_dir()).await;
             })*
         }
     };

@@ -1,5 +1,5 @@
 //! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the very functions the
-//! fuzz targets call (`bak2rds::fuzzing`), on stable Rust, so a parser regression on any input
+//! fuzz targets call (each crate's `fuzzing` module), on stable Rust, so a parser regression on any input
 //! the fuzzer ever kept fails `cargo test`. Every failing file is reported, not just the first.
 
 use std::path::PathBuf;
@@ -30,25 +30,28 @@ fn replay(target: &str, entry: fn(&[u8])) {
 
 #[test]
 fn bak_examine_corpus() {
-    replay("bak_examine", bak2rds::fuzzing::bak_examine);
+    replay("bak_examine", mssql_backup::fuzzing::bak_examine);
 }
 
 #[test]
 fn bak_compressed_corpus() {
-    replay("bak_compressed", bak2rds::fuzzing::bak_compressed);
+    replay("bak_compressed", mssql_backup::fuzzing::bak_compressed);
 }
 
 #[test]
 fn oss_xml_corpus() {
-    replay("oss_xml", bak2rds::fuzzing::oss_xml);
+    replay("oss_xml", bak2rds_cloud::fuzzing::oss_xml);
 }
 
 #[test]
 fn rds_json_corpus() {
-    replay("rds_json", bak2rds::fuzzing::rds_json);
+    replay("rds_json", bak2rds_cloud::fuzzing::rds_json);
 }
 
 #[test]
 fn emulator_request_corpus() {
-    replay("emulator_request", bak2rds::fuzzing::emulator_request);
+    replay(
+        "emulator_request",
+        bak2rds_emulator::fuzzing::emulator_request,
+    );
 }

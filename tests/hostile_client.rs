@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bak2rds::http::RetryConfig;
-use bak2rds::oss::{Credentials, OssClient, OssConfig, OssError};
-use bak2rds::rds::{RdsClient, RdsClientConfig, RdsError};
+use bak2rds_cloud::http::RetryConfig;
+use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig, OssError};
+use bak2rds_cloud::rds::{RdsClient, RdsClientConfig, RdsError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -148,7 +148,7 @@ fn rds_client(server: &Server) -> RdsClient {
         max_retries: 0,
         ..RetryConfig::default()
     };
-    RdsClient::new(config, bak2rds::rds::Credentials::new("ak", "secret")).unwrap()
+    RdsClient::new(config, bak2rds_cloud::rds::Credentials::new("ak", "secret")).unwrap()
 }
 
 fn invalid_detail(error: &OssError) -> &str {
@@ -257,7 +257,7 @@ async fn complete_answering_200_with_an_error_body_fails_with_its_code() {
                 </Error>";
     // Even with an ETag header, which would otherwise be taken as success.
     let server = Server::start(answer("200 OK", &[("etag", "\"E\"")], body)).await;
-    let parts = [bak2rds::oss::CompletedPart {
+    let parts = [bak2rds_cloud::oss::CompletedPart {
         part_number: 1,
         etag: "\"E\"".into(),
     }];

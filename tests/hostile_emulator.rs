@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bak2rds::emulator::{Emulator, EmulatorHandle};
-use bak2rds::oss::sign::{self, SignableRequest};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_cloud::oss::sign::{self, SignableRequest};
+use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_emulator::{Emulator, EmulatorHandle};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -220,12 +220,12 @@ async fn oversized_heads_and_bodies_are_refused_and_the_server_lives_on() {
 
 #[tokio::test]
 async fn rds_replayed_nonces_and_oversized_bodies_are_refused() {
-    use bak2rds::rds::sign::{RequestStamp, format_timestamp, sign_v3};
+    use bak2rds_cloud::rds::sign::{RequestStamp, format_timestamp, sign_v3};
     let handle = Emulator::builder().memory().start().await.unwrap();
     let endpoint = handle.rds_endpoint();
     let host = endpoint.trim_start_matches("http://").to_owned();
     let credentials =
-        bak2rds::rds::Credentials::new(handle.access_key_id(), handle.access_key_secret());
+        bak2rds_cloud::rds::Credentials::new(handle.access_key_id(), handle.access_key_secret());
     let params = vec![("DBInstanceId".to_owned(), handle.instance_id())];
     let timestamp = format_timestamp(OffsetDateTime::now_utc());
     let stamp = RequestStamp {

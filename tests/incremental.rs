@@ -8,16 +8,16 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bak2rds::bak::TargetVersion;
-use bak2rds::bak::synth::{SynthChain, SynthDatabase, SynthSpec, write_synthetic_file};
-use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use bak2rds::migrate::incremental::{IncrementalOutcome, IncrementalReport, IncrementalSpec, run};
 use bak2rds::migrate::{Clients, MigrateEvent};
-use bak2rds::rds::model::CheckDbMode;
-use bak2rds::rds::wait::WaitOptions;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::UploadOptions;
 use bak2rds::upload::progress::Counters;
+use bak2rds_cloud::rds::model::CheckDbMode;
+use bak2rds_cloud::rds::wait::WaitOptions;
+use bak2rds_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthChain, SynthDatabase, SynthSpec, write_synthetic_file};
 use tokio_util::sync::CancellationToken;
 
 const INSTANCE: &str = "rm-incr0001";
@@ -70,7 +70,12 @@ fn history(dir: &Path, database: &str, logs: usize) -> History {
 }
 
 fn clients(emulator: &EmulatorHandle) -> Clients {
-    Clients::for_emulator(emulator).unwrap()
+    Clients::one_endpoint(
+        emulator.oss_config(),
+        emulator.rds_config(),
+        emulator.credentials(),
+    )
+    .unwrap()
 }
 
 fn spec(emulator: &EmulatorHandle, dir: &Path, files: Vec<PathBuf>) -> IncrementalSpec {
@@ -374,7 +379,7 @@ async fn logs_written_to_one_file_name_get_distinct_objects() {
 /// two logs (3 calls on one task). 17 used, so only 3 of the next 4 logs fit today.
 #[tokio::test]
 async fn earlier_migrations_of_the_database_count_against_the_daily_quota() {
-    use bak2rds::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
+    use bak2rds_cloud::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
     let dir = tempfile::tempdir().unwrap();
     // Restores end at once, so that each stray task has failed before the next one starts.
     let emulator = emulator_restoring_in(0).await;
@@ -438,7 +443,7 @@ async fn earlier_migrations_of_the_database_count_against_the_daily_quota() {
 
 #[tokio::test]
 async fn a_log_restored_out_of_band_is_recognised_and_the_chain_goes_on() {
-    use bak2rds::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
+    use bak2rds_cloud::rds::model::{BackupMode, CreateMigrateTaskRequest, RestoreSource};
     let dir = tempfile::tempdir().unwrap();
     let emulator = emulator().await;
     let clients = clients(&emulator);

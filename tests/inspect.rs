@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use bak2rds::bak::{self, Report, Rules};
+use mssql_backup::{Report, Rules};
 
 use crate::util::fixtures_dir;
 
@@ -36,10 +36,10 @@ fn manifest(dir: &Path) -> Vec<Row> {
 
 fn examine_file(path: &Path, rules: &Rules) -> Report {
     let data = std::fs::read(path).unwrap();
-    bak::examine(&data, rules)
+    mssql_backup::examine(&data, rules)
 }
 
-fn lsn_text(lsn: Option<bak::Lsn>) -> String {
+fn lsn_text(lsn: Option<mssql_backup::Lsn>) -> String {
     lsn.map(|l| l.to_string()).unwrap_or_default()
 }
 
@@ -59,8 +59,8 @@ fn reported_columns(report: &Report) -> Vec<(&'static str, String)> {
         (
             "container",
             match b.container {
-                bak::Container::Mtf => "MTF",
-                bak::Container::Mssqlbak => "MSSQLBAK",
+                mssql_backup::Container::Mtf => "MTF",
+                mssql_backup::Container::Mssqlbak => "MSSQLBAK",
             }
             .to_owned(),
         ),
@@ -179,24 +179,24 @@ const SINGLERESTORE: &str = "dbatools-appveyor-lab/singlerestore/singlerestore.b
 const COMPRESSED: &str = "misc/JoeyCheung__Databases__TSQLV4.bak";
 const SMALL_LOG: &str = "dbatools-appveyor-lab/RestoreTimeClean/RestoreTimeClean_1.trn";
 
-fn verdict(data: &[u8], verify_pages: bool) -> bak::Verdict {
+fn verdict(data: &[u8], verify_pages: bool) -> mssql_backup::Verdict {
     let rules = Rules {
         verify_pages,
         ..Rules::default()
     };
-    bak::examine(data, &rules).verdict
+    mssql_backup::examine(data, &rules).verdict
 }
 
 #[test]
 fn corruption_built_from_fixtures_is_refused() {
     let Some(dir) = fixtures_dir() else { return };
     let original = fixture_bytes(&dir, SINGLERESTORE);
-    assert_eq!(verdict(&original, true), bak::Verdict::Accept);
+    assert_eq!(verdict(&original, true), mssql_backup::Verdict::Accept);
 
     for cut in [original.len() / 2, original.len() - 512, 0x700] {
         assert_eq!(
             verdict(&original[..cut], false),
-            bak::Verdict::RejectCorrupt,
+            mssql_backup::Verdict::RejectCorrupt,
             "truncated at {cut:#x}"
         );
     }
@@ -206,14 +206,17 @@ fn corruption_built_from_fixtures_is_refused() {
         flipped[at] ^= 0x10;
         assert_eq!(
             verdict(&flipped, false),
-            bak::Verdict::RejectCorrupt,
+            mssql_backup::Verdict::RejectCorrupt,
             "bit flip at {at:#x}"
         );
     }
     // Zero the set trailer (SFMB ESET ESET SFMB from 0x164200 in this file).
     let mut zeroed = original.clone();
     zeroed[0x164200..].fill(0);
-    assert_eq!(verdict(&zeroed, false), bak::Verdict::RejectCorrupt);
+    assert_eq!(
+        verdict(&zeroed, false),
+        mssql_backup::Verdict::RejectCorrupt
+    );
 
     // A data byte in a page with a checksum (pages start at 0x1E00): only --verify-pages sees it.
     let page = (0..168)
@@ -222,22 +225,22 @@ fn corruption_built_from_fixtures_is_refused() {
         .unwrap();
     let mut damaged = original.clone();
     damaged[page + 4000] ^= 0x01;
-    assert_eq!(verdict(&damaged, false), bak::Verdict::Accept);
+    assert_eq!(verdict(&damaged, false), mssql_backup::Verdict::Accept);
     let rules = Rules {
         verify_pages: true,
         ..Rules::default()
     };
-    let report = bak::examine(&damaged, &rules);
-    assert_eq!(report.verdict, bak::Verdict::RejectCorruptPages);
+    let report = mssql_backup::examine(&damaged, &rules);
+    assert_eq!(report.verdict, mssql_backup::Verdict::RejectCorruptPages);
     let pages = report.pages.unwrap();
     assert_eq!(pages.failed, 1);
     assert_eq!(pages.first_failures[0].offset, page as u64);
 
     let compressed = fixture_bytes(&dir, COMPRESSED);
-    assert_eq!(verdict(&compressed, false), bak::Verdict::Accept);
+    assert_eq!(verdict(&compressed, false), mssql_backup::Verdict::Accept);
     assert_eq!(
         verdict(&compressed[..600_000], false),
-        bak::Verdict::RejectCorrupt
+        mssql_backup::Verdict::RejectCorrupt
     );
 }
 
@@ -276,7 +279,7 @@ mod mutation {
 
     fn check(original: &[u8], flips: &[(bool, usize, u8)], cut: Option<usize>) {
         let data = mutate(original, flips, cut);
-        let report = bak::examine(&data, &Rules::default());
+        let report = mssql_backup::examine(&data, &Rules::default());
         // A report, never a panic; a pure truncation is corrupt, or not a backup when even the
         // magic is cut.
         if flips.is_empty() && data.len() < original.len() {
@@ -286,9 +289,9 @@ mod mutation {
                 4
             };
             let expected = if data.len() < magic_len {
-                bak::Verdict::RejectNotBackup
+                mssql_backup::Verdict::RejectNotBackup
             } else {
-                bak::Verdict::RejectCorrupt
+                mssql_backup::Verdict::RejectCorrupt
             };
             assert_eq!(report.verdict, expected, "cut at {}", data.len());
         }
@@ -400,8 +403,8 @@ mod cli {
         synth(tmp.path(), "set.bak", &["--stripes", "3"]);
         for (name, family) in [("set.bak", 1), ("set_2.bak", 2), ("set_3.bak", 3)] {
             let data = std::fs::read(tmp.path().join(name)).unwrap();
-            let report = bak::examine(&data, &Rules::default());
-            assert_eq!(report.verdict, bak::Verdict::RejectStriped);
+            let report = mssql_backup::examine(&data, &Rules::default());
+            assert_eq!(report.verdict, mssql_backup::Verdict::RejectStriped);
             let info = report.backup.unwrap();
             assert_eq!((info.family_sequence, info.family_count), (family, 3));
         }

@@ -14,12 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bak2rds::bak::TargetVersion;
-use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
-use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use bak2rds::oss::OssClient;
-use bak2rds::rds::RdsClient;
-use bak2rds::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
+use bak2rds_cloud::oss::OssClient;
+use bak2rds_cloud::rds::RdsClient;
+use bak2rds_cloud::rds::model::{BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource};
+use bak2rds_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use rand::{RngExt as _, SeedableRng as _};
 
 const INSTANCE: &str = "rm-kill0001";
@@ -208,7 +208,7 @@ fn migrate_killed_anywhere_converges_with_nothing_lost_or_doubled() {
     let file = dir.path().join("KillDb_FULL.bak");
     backup(&file, BACKUP_BYTES);
     let bytes = std::fs::read(&file).unwrap();
-    let (file_len, file_crc) = (bytes.len() as u64, bak2rds::checksum::crc64(&bytes));
+    let (file_len, file_crc) = (bytes.len() as u64, bak2rds_cloud::checksum::crc64(&bytes));
 
     let started = Instant::now();
     let mut kills = 0;
@@ -314,7 +314,12 @@ fn a_busy_database_restoring_another_object_is_not_adopted() {
 }
 
 fn clients(emulator: &EmulatorHandle) -> (OssClient, RdsClient) {
-    let clients = bak2rds::migrate::Clients::for_emulator(emulator).unwrap();
+    let clients = bak2rds::migrate::Clients::one_endpoint(
+        emulator.oss_config(),
+        emulator.rds_config(),
+        emulator.credentials(),
+    )
+    .unwrap();
     (clients.oss, clients.rds)
 }
 

@@ -44,3 +44,5 @@ mod fuzz_corpus;
 mod hostile_client;
 // Hostile requests to the emulator: traversal keys, unsigned/expired, oversized, DTDs, replays.
 mod hostile_emulator;
+// The workspace layout rules of docs/ARCHITECTURE.md that the compiler does not hold.
+mod layout;

@@ -8,17 +8,17 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bak2rds::bak::TargetVersion;
-use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
-use bak2rds::emulator::rds::RdsFault;
-use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use bak2rds::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, run};
-use bak2rds::rds::diagnose::Cause;
-use bak2rds::rds::model::{CheckDbMode, TaskStatus};
-use bak2rds::rds::wait::WaitOptions;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::UploadOptions;
 use bak2rds::upload::progress::Counters;
+use bak2rds_cloud::rds::diagnose::Cause;
+use bak2rds_cloud::rds::model::{CheckDbMode, TaskStatus};
+use bak2rds_cloud::rds::wait::WaitOptions;
+use bak2rds_emulator::rds::RdsFault;
+use bak2rds_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use tokio_util::sync::CancellationToken;
 
 const INSTANCE: &str = "rm-test0001";
@@ -44,7 +44,12 @@ fn backup(dir: &Path, name: &str, kind: SynthKind, version: &str) -> std::path::
 }
 
 fn clients(emulator: &EmulatorHandle) -> Clients {
-    Clients::for_emulator(emulator).unwrap()
+    Clients::one_endpoint(
+        emulator.oss_config(),
+        emulator.rds_config(),
+        emulator.credentials(),
+    )
+    .unwrap()
 }
 
 fn spec(emulator: &EmulatorHandle, dir: &Path, file: &Path, database: &str) -> MigrateSpec {
@@ -142,7 +147,7 @@ async fn a_full_backup_ends_online_on_the_instance() {
     assert!(report.succeeded(), "{:?}", report.task);
     assert_eq!(
         report.crc64,
-        bak2rds::checksum::crc64(&std::fs::read(&file).unwrap())
+        bak2rds_cloud::checksum::crc64(&std::fs::read(&file).unwrap())
     );
     assert!(
         events

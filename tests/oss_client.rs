@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use bak2rds::checksum::{content_md5, crc64};
-use bak2rds::emulator::faults::{ErrorFault, RateFault};
-use bak2rds::emulator::{
+use bak2rds_cloud::checksum::{content_md5, crc64};
+use bak2rds_cloud::oss::sign::{self, SignableRequest, V4Context};
+use bak2rds_cloud::oss::{CompletedPart, Credentials, OssClient, OssConfig, SignatureVersion};
+use bak2rds_emulator::faults::{ErrorFault, RateFault};
+use bak2rds_emulator::{
     BucketConfig, Emulator, EmulatorConfig, EmulatorHandle, FaultConfig, KeyPair,
 };
-use bak2rds::oss::sign::{self, SignableRequest, V4Context};
-use bak2rds::oss::{CompletedPart, Credentials, OssClient, OssConfig, SignatureVersion};
 use bytes::Bytes;
 use time::OffsetDateTime;
 
@@ -398,7 +398,7 @@ async fn multipart_errors_the_client_refuses_locally_are_refused_by_the_server_t
             .await
             .is_err()
     );
-    let body = bak2rds::oss::xml::complete_multipart_upload_body(
+    let body = bak2rds_cloud::oss::xml::complete_multipart_upload_body(
         parts.iter().map(|p| (p.part_number, p.etag.as_str())),
     );
     let response = raw_v4(

@@ -8,20 +8,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bak2rds::bak::synth::{SynthChain, SynthDatabase, write_synthetic};
-use bak2rds::emulator::rds::{
-    AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
-};
-use bak2rds::emulator::restore::examine_object;
 use bak2rds::error::Category;
-use bak2rds::http::retry::RetryConfig;
-use bak2rds::rds::diagnose::Cause;
-use bak2rds::rds::model::{
+use bak2rds_cloud::http::retry::RetryConfig;
+use bak2rds_cloud::rds::diagnose::Cause;
+use bak2rds_cloud::rds::model::{
     BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource, TaskStatus,
 };
-use bak2rds::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
-use bak2rds::rds::{Credentials, RdsClient, RdsClientConfig, RdsError, SignatureVersion};
+use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
+use bak2rds_cloud::rds::{Credentials, RdsClient, RdsClientConfig, RdsError, SignatureVersion};
+use bak2rds_emulator::rds::{
+    AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
+};
+use bak2rds_emulator::restore::examine_object;
 use bytes::Bytes;
+use mssql_backup::synth::{SynthChain, SynthDatabase, write_synthetic};
 
 pub(crate) const AK: &str = "LTAI5tEmulatorKey";
 pub(crate) const SECRET: &str = "EmulatorSecret-do-not-print";
@@ -608,7 +608,7 @@ async fn official_python_sdks_accept_the_emulated_rds() {
     // The incremental scenario's chain: a full and the log that follows it.
     let mut chain = SynthChain::new(SynthDatabase::new(
         "SdkUpdf",
-        bak2rds::bak::TargetVersion::parse("2019").unwrap(),
+        mssql_backup::TargetVersion::parse("2019").unwrap(),
     ));
     for (key, spec) in [
         ("backups/updf.bak", chain.full(2 << 20)),
@@ -721,8 +721,8 @@ async fn watch_and_tasks_commands() {
 /// would report; a created task is found again by its object for a rerun to attach to.
 #[tokio::test]
 async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
-    use bak2rds::rds::gather::{find_task_for_object, gather_instance};
-    use bak2rds::rds::preflight::{BackupFacts, PreflightFacts, preflight};
+    use bak2rds_cloud::rds::gather::{find_task_for_object, gather_instance};
+    use bak2rds_cloud::rds::preflight::{BackupFacts, PreflightFacts, preflight};
 
     let Some(full) = fixture(FULL_2019) else {
         return;
@@ -734,7 +734,7 @@ async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
     let side = gather_instance(&rds, INSTANCE).await.unwrap();
     assert_eq!(side.instance.storage_gb, 20);
     assert_eq!(side.databases, vec!["existing_db".to_string()]);
-    let info = bak2rds::bak::examine(&full, &bak2rds::bak::Rules::default())
+    let info = mssql_backup::examine(&full, &mssql_backup::Rules::default())
         .backup
         .unwrap();
     let facts = |target: &str| PreflightFacts {
@@ -781,7 +781,7 @@ async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
 }
 
 /// The bytes of a synthetic backup.
-pub(crate) fn bytes_of(spec: &bak2rds::bak::synth::SynthSpec) -> Bytes {
+pub(crate) fn bytes_of(spec: &mssql_backup::synth::SynthSpec) -> Bytes {
     let mut out = Vec::new();
     write_synthetic(&mut out, spec).unwrap();
     Bytes::from(out)
@@ -801,7 +801,7 @@ async fn a_dropped_database_can_be_restored_again() {
     let rds = client(&emu.url, SignatureVersion::V3, Credentials::new(AK, SECRET));
     let mut chain = SynthChain::new(SynthDatabase::new(
         "Sales",
-        bak2rds::bak::TargetVersion::parse("2019").unwrap(),
+        mssql_backup::TargetVersion::parse("2019").unwrap(),
     ));
     emu.objects.put("sales.bak", bytes_of(&chain.full(2 << 20)));
     let names = async |rds: &RdsClient| -> Vec<String> {

@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use bak2rds::bak::synth::{SynthChain, SynthDatabase};
-use bak2rds::bak::{Lsn, TargetVersion};
-use bak2rds::emulator::rds::RdsConfig;
-use bak2rds::rds::model::{
+use bak2rds_cloud::rds::model::{
     BackupMode, CheckDbMode, CreateMigrateTaskRequest, DescribeMigrateTaskByIdResponse,
     RestoreSource, TaskStatus,
 };
-use bak2rds::rds::{Credentials, RdsClient, RdsError, SignatureVersion};
+use bak2rds_cloud::rds::{Credentials, RdsClient, RdsError, SignatureVersion};
+use bak2rds_emulator::rds::RdsConfig;
+use mssql_backup::synth::{SynthChain, SynthDatabase};
+use mssql_backup::{Lsn, TargetVersion};
 
 use crate::rds::{
     AK, BUCKET, Emulated, INSTANCE, OSS_ENDPOINT, RESTORE_MS, SECRET, bytes_of, client, fixture,

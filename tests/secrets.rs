@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use bak2rds::bak::TargetVersion;
-use bak2rds::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
-use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
-use bak2rds::rds::{RdsClient, RdsClientConfig};
+use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_cloud::rds::{RdsClient, RdsClientConfig};
+use bak2rds_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 
 const KEY_ID: &str = "LTAI5tSecretsProbe0001";
 const SECRET: &str = "SECRETxQ7vR2mZ9pL4wK8nB3tY6";

@@ -4,8 +4,8 @@
 
 use std::io::BufRead as _;
 
-use bak2rds::checksum::content_md5;
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_cloud::checksum::content_md5;
+use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig};
 use bytes::Bytes;
 
 /// A `bak2rds serve` child, killed when dropped.

@@ -10,13 +10,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bak2rds::emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultConfig};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
-use bak2rds::rds::{RdsClient, RdsClientConfig};
 use bak2rds::source::SourceFile;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::{UploadJob, UploadOptions, run};
 use bak2rds::upload::progress::Counters;
+use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_cloud::rds::{RdsClient, RdsClientConfig};
+use bak2rds_emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultConfig};
 use tokio_util::sync::CancellationToken;
 
 fn write_file(dir: &Path, len: usize) -> PathBuf {
@@ -213,7 +213,7 @@ async fn skewed_rds_gateway() -> (String, Arc<std::sync::atomic::AtomicU32>) {
         let counter = Arc::clone(&counter);
         async move {
             let server_now = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
-            let date = bak2rds::oss::sign::http_date(server_now);
+            let date = bak2rds_cloud::oss::sign::http_date(server_now);
             // V3 (the client's default) stamps `x-acs-date` as ISO 8601.
             let stamped = headers
                 .get("x-acs-date")
@@ -358,7 +358,7 @@ async fn a_full_disk_answers_a_clean_error_and_keeps_no_partial_part() {
     assert_eq!(parts.len(), 2, "only the whole parts are kept");
     for part in &parts {
         let start = (part.part_number as usize - 1) << 20;
-        let expected = bak2rds::checksum::crc64(&bytes[start..start + (1 << 20)]);
+        let expected = bak2rds_cloud::checksum::crc64(&bytes[start..start + (1 << 20)]);
         assert_eq!(part.size, 1 << 20);
         assert_eq!(part.crc64, Some(expected));
     }
@@ -466,7 +466,7 @@ async fn a_real_full_tmpfs_gets_the_same_clean_error() {
     );
     for part in &parts {
         let start = (part.part_number as usize - 1) << 20;
-        let expected = bak2rds::checksum::crc64(&bytes[start..start + (1 << 20)]);
+        let expected = bak2rds_cloud::checksum::crc64(&bytes[start..start + (1 << 20)]);
         assert_eq!(part.crc64, Some(expected));
     }
     assert_eq!(files_in(&data.join("blobs")).len(), parts.len());

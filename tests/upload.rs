@@ -7,15 +7,15 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bak2rds::checksum::crc64;
-use bak2rds::emulator::faults::{ErrorFault, FaultConfig, RateFault};
-use bak2rds::emulator::{Emulator, EmulatorHandle};
-use bak2rds::oss::{Credentials, OssClient, OssConfig};
 use bak2rds::source::SourceFile;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::{UploadJob, UploadOptions, UploadReport, run};
 use bak2rds::upload::error::UploadError;
 use bak2rds::upload::progress::Counters;
+use bak2rds_cloud::checksum::crc64;
+use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_emulator::faults::{ErrorFault, FaultConfig, RateFault};
+use bak2rds_emulator::{Emulator, EmulatorHandle};
 use tokio_util::sync::CancellationToken;
 
 const MIB: u64 = 1 << 20;
@@ -45,7 +45,7 @@ fn client(emulator: &EmulatorHandle) -> OssClient {
 
 fn fast_retries(options: UploadOptions) -> UploadOptions {
     UploadOptions {
-        retry: bak2rds::http::RetryConfig {
+        retry: bak2rds_cloud::http::RetryConfig {
             base: Duration::from_millis(5),
             max_backoff: Duration::from_millis(50),
             ..options.retry

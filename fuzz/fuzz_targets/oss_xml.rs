@@ -1,7 +1,7 @@
 //! Every OSS XML answer the client parses, picked by the first byte. The logic lives in
-//! `bak2rds::fuzzing`, shared with the corpus replay test.
+//! the `fuzzing` module of its crate, shared with the corpus replay test.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| bak2rds::fuzzing::oss_xml(data));
+fuzz_target!(|data: &[u8]| bak2rds_cloud::fuzzing::oss_xml(data));

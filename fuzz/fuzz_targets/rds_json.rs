@@ -1,7 +1,7 @@
 //! Every RDS JSON answer the client decodes and the aliyun CLI profile file, picked by the first
-//! byte. The logic lives in `bak2rds::fuzzing`, shared with the corpus replay test.
+//! byte. The logic lives in the `fuzzing` module of its crate, shared with the corpus replay test.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| bak2rds::fuzzing::rds_json(data));
+fuzz_target!(|data: &[u8]| bak2rds_cloud::fuzzing::rds_json(data));

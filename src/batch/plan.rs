@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bak::{self, BackupType, Rules};
 use crate::migrate::Problem;
 use crate::source::SourceFile;
+use mssql_backup::{BackupType, Rules};
 
 /// A plan file as written. Unknown keys are refused, so a typo is never silently ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -177,8 +177,9 @@ fn read_plan_file(path: &Path, prefix: Option<&str>) -> Result<Plan, PlanError> 
     }
     // Relative paths are relative to the plan file, not to wherever the command runs.
     let base = path.parent().unwrap_or(Path::new(""));
-    let prefix = bak::names::normal_key_prefix(prefix.or(file.prefix.as_deref()).unwrap_or(""));
-    if let Some(problem) = bak::names::key_prefix_problem(&prefix) {
+    let prefix =
+        mssql_backup::names::normal_key_prefix(prefix.or(file.prefix.as_deref()).unwrap_or(""));
+    if let Some(problem) = mssql_backup::names::key_prefix_problem(&prefix) {
         return Err(value_error(problem));
     }
     let entries = file
@@ -201,13 +202,13 @@ fn derived_key(prefix: &str, file: &Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!("{prefix}{}", bak::object_key_for(&name))
+    format!("{prefix}{}", mssql_backup::object_key_for(&name))
 }
 
 /// What the header says, or why it could not be read.
 fn read_facts(file: &Path) -> Result<EntryFacts, String> {
     let source = SourceFile::open(file).map_err(|e| e.to_string())?;
-    let report = bak::examine(source.bytes(), &Rules::default());
+    let report = mssql_backup::examine(source.bytes(), &Rules::default());
     let Some(backup) = report.backup else {
         return Err(
             first_reason(&report.findings).unwrap_or_else(|| "not a SQL Server backup".to_owned())
@@ -222,10 +223,10 @@ fn read_facts(file: &Path) -> Result<EntryFacts, String> {
     })
 }
 
-fn first_reason(findings: &[bak::Finding]) -> Option<String> {
+fn first_reason(findings: &[mssql_backup::Finding]) -> Option<String> {
     findings
         .iter()
-        .find(|f| f.severity == bak::Severity::Error)
+        .find(|f| f.severity == mssql_backup::Severity::Error)
         .or_else(|| findings.first())
         .map(|f| f.message.clone())
 }
@@ -289,7 +290,7 @@ fn scan_folder(dir: &Path, prefix: &str) -> Result<Plan, PlanError> {
         }
     }
     files.sort();
-    let prefix = bak::names::normal_key_prefix(prefix);
+    let prefix = mssql_backup::names::normal_key_prefix(prefix);
     let mut plan = Plan::default();
     for file in files {
         match read_facts(&file) {

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use crate::migrate::Problem;
-use crate::rds::preflight::InstanceFacts;
-use crate::rds::quota::{DAILY_MIGRATIONS_PER_DATABASE, DAILY_MIGRATIONS_PER_INSTANCE};
+use bak2rds_cloud::rds::preflight::InstanceFacts;
+use bak2rds_cloud::rds::quota::{DAILY_MIGRATIONS_PER_DATABASE, DAILY_MIGRATIONS_PER_INSTANCE};
 
 use super::plan::BatchEntry;
 
@@ -31,7 +31,7 @@ pub struct BatchFacts<'a> {
     pub recent_tasks: Option<&'a [String]>,
 }
 
-/// The findings, refusals first (severities as in [`crate::rds::preflight::Severity`]).
+/// The findings, refusals first (severities as in [`bak2rds_cloud::rds::preflight::Severity`]).
 pub fn check(facts: &BatchFacts<'_>) -> Vec<Problem> {
     let mut out = Vec::new();
     duplicate_names(facts.entries, &mut out);
@@ -297,7 +297,7 @@ mod tests {
             key: format!("{file}.bak"),
             facts: Some(EntryFacts {
                 database_in_backup: name.into(),
-                backup_type: Some(crate::bak::BackupType::Full),
+                backup_type: Some(mssql_backup::BackupType::Full),
                 file_bytes: 1 << 20,
                 restored_bytes: Some(restored),
             }),

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use super::args::{OssArgs, SignatureVersionArg, TransferArgs};
-use crate::http::limit::BandwidthLimiter;
-use crate::oss::config::{OssConfig, SignatureVersion};
-use crate::oss::{Credentials, OssClient};
-use crate::rds::{RdsClient, RdsClientConfig};
 use crate::units::{parse_rate, parse_size};
 use crate::upload::engine::UploadOptions;
+use bak2rds_cloud::http::limit::BandwidthLimiter;
+use bak2rds_cloud::oss::config::{OssConfig, SignatureVersion};
+use bak2rds_cloud::oss::{Credentials, OssClient};
+use bak2rds_cloud::rds::{RdsClient, RdsClientConfig};
 
 /// Region assumed for an explicit endpoint when none is given (the emulator's default too).
 const DEFAULT_REGION: &str = "cn-hangzhou";
@@ -42,7 +42,7 @@ impl OssUrl {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            format!("{key}{}", crate::bak::object_key_for(&name))
+            format!("{key}{}", mssql_backup::object_key_for(&name))
         } else {
             key.to_string()
         };

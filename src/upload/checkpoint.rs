@@ -35,7 +35,7 @@ pub struct DonePart {
 /// The resume record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Layout version ([`FORMAT`]).
+    /// Layout version (`FORMAT`).
     pub format: u32,
     /// The local file as it was when the upload started.
     pub file: FileIdentity,
@@ -210,7 +210,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 const SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Saves the newest state in the background, coalescing saves that arrive faster than
-/// [`SAVE_INTERVAL`]. [`CheckpointWriter::finish`] waits for the last one.
+/// `SAVE_INTERVAL`. [`CheckpointWriter::finish`] waits for the last one.
 #[derive(Debug)]
 pub struct CheckpointWriter {
     latest: tokio::sync::watch::Sender<Option<Checkpoint>>,

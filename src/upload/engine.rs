@@ -22,10 +22,10 @@ use super::error::UploadError;
 use super::plan::PartPlan;
 use super::progress::{Counters, UploadEvent};
 use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
-use crate::checksum::{Crc64, content_md5, crc64, crc64_of_pieces};
-use crate::http::limit::{BandwidthLimiter, MAX_CHUNK};
-use crate::http::{Backoff, RetryConfig};
 use crate::source::SourceFile;
+use bak2rds_cloud::checksum::{Crc64, content_md5, crc64, crc64_of_pieces};
+use bak2rds_cloud::http::limit::{BandwidthLimiter, MAX_CHUNK};
+use bak2rds_cloud::http::{Backoff, RetryConfig};
 
 /// Tuning and behaviour of one upload.
 #[derive(Debug, Clone)]

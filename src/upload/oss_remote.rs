@@ -4,9 +4,9 @@
 use bytes::Bytes;
 
 use super::remote::{ListedPart, ObjectReceipt, PartReceipt, Remote, RemoteError};
-use crate::oss::OssClient;
-use crate::oss::error::OssError;
-use crate::oss::types::{CompletedPart, WriteOutput};
+use bak2rds_cloud::oss::OssClient;
+use bak2rds_cloud::oss::error::OssError;
+use bak2rds_cloud::oss::types::{CompletedPart, WriteOutput};
 
 impl RemoteError for OssError {
     fn is_retryable(&self) -> bool {

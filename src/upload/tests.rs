@@ -16,8 +16,8 @@ use super::engine::{UploadJob, UploadOptions, UploadReport, run};
 use super::error::UploadError;
 use super::progress::{Counters, UploadEvent};
 use super::remote::{ListedPart, ObjectReceipt, PartReceipt, Remote, RemoteError};
-use crate::checksum::crc64;
 use crate::source::SourceFile;
+use bak2rds_cloud::checksum::crc64;
 
 #[derive(Debug, thiserror::Error)]
 #[error("scripted failure ({})", if *retryable { "retryable" } else { "fatal" })]
@@ -216,7 +216,7 @@ fn options() -> UploadOptions {
         part_size: Some(PART),
         concurrency: 3,
         // Fast retries keep the suite quick; the count is what the tests exercise.
-        retry: crate::http::RetryConfig {
+        retry: bak2rds_cloud::http::RetryConfig {
             base: std::time::Duration::from_millis(1),
             max_backoff: std::time::Duration::from_millis(5),
             ..defaults.retry
@@ -310,7 +310,7 @@ async fn persistent_corruption_stops_with_a_clear_error_and_no_object() {
     let store = Arc::new(ScriptedStore::default());
     store.fault(1, &[Fault::WrongCrc; 3]);
     let options = UploadOptions {
-        retry: crate::http::RetryConfig {
+        retry: bak2rds_cloud::http::RetryConfig {
             max_retries: 2,
             ..options().retry
         },

@@ -18,11 +18,11 @@ use crate::cli::args::MigrateArgs;
 use crate::cli::printer::Printer;
 use crate::cli::settings;
 use crate::cli::transfer::{say, summary};
-use crate::http::limit::BandwidthLimiter;
 use crate::migrate::{Clients, MigrateEvent};
-use crate::rds::wait::WaitOptions;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::progress::UploadEvent;
+use bak2rds_cloud::http::limit::BandwidthLimiter;
+use bak2rds_cloud::rds::wait::WaitOptions;
 
 /// How often the aggregate bar (and, with `--json`, a progress line) is refreshed.
 const TICK: Duration = Duration::from_millis(200);

@@ -18,20 +18,20 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncBufReadExt as _;
 
-use crate::bak::TargetVersion;
-use crate::bak::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
-use crate::checksum::Crc64;
 use crate::cli::Status;
 use crate::cli::args::BenchArgs;
 use crate::cli::printer::Printer;
 use crate::cli::resources::{PeakSampler, cpu_model, cpu_seconds};
 use crate::cli::settings::{self, oss_client_with};
 use crate::cli::transfer::upload_with_progress;
-use crate::oss::{Credentials, OssClient};
 use crate::source::SourceFile;
 use crate::units::parse_size;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadJob;
+use bak2rds_cloud::checksum::Crc64;
+use bak2rds_cloud::oss::{Credentials, OssClient};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 
 /// How often resident memory is sampled during a run.
 const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(20);

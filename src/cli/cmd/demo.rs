@@ -10,19 +10,19 @@ use anyhow::Context as _;
 
 use super::incremental::incremental_with_output;
 use super::migrate::migrate_with_output;
-use crate::bak::TargetVersion;
-use crate::bak::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use crate::cli::Status;
 use crate::cli::args::DemoArgs;
 use crate::cli::printer::Printer;
-use crate::emulator::{Emulator, EmulatorHandle};
 use crate::migrate::incremental::IncrementalSpec;
 use crate::migrate::{Clients, MigrateSpec};
-use crate::rds::model::CheckDbMode;
-use crate::rds::wait::WaitOptions;
 use crate::units::parse_size;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
+use bak2rds_cloud::rds::model::CheckDbMode;
+use bak2rds_cloud::rds::wait::WaitOptions;
+use bak2rds_emulator::{Emulator, EmulatorHandle};
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 
 /// Size of the differential backup of the refusal rehearsal.
 const DIFF_SIZE: u64 = 8 << 20;
@@ -42,7 +42,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     // CRC-derived ETags: the emulator shares this machine's cores with the client, and MD5
     // would make it the bottleneck (perf-anchors.md §2).
     // Emulated restores of a second each: the incremental part restores five times.
-    let config = crate::emulator::EmulatorConfig::from_toml("restore_ms = 1000")
+    let config = bak2rds_emulator::EmulatorConfig::from_toml("restore_ms = 1000")
         .context("the demo's emulator settings")?;
     let emulator = Emulator::builder()
         .config(config)
@@ -168,7 +168,11 @@ fn demo_polling() -> WaitOptions {
 }
 
 fn clients(emulator: &EmulatorHandle) -> anyhow::Result<Clients> {
-    Ok(Clients::for_emulator(emulator)?)
+    Ok(Clients::one_endpoint(
+        emulator.oss_config(),
+        emulator.rds_config(),
+        emulator.credentials(),
+    )?)
 }
 
 fn spec(
@@ -186,7 +190,7 @@ fn spec(
         instance_id: emulator.instance_id(),
         database: database.to_string(),
         bucket: emulator.bucket().to_string(),
-        key: crate::bak::object_key_for(&name),
+        key: mssql_backup::object_key_for(&name),
         check_db: CheckDbMode::Async,
         dry_run: false,
         skip_preflight: false,

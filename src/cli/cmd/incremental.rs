@@ -19,9 +19,9 @@ use crate::cli::printer::Printer;
 use crate::cli::settings;
 use crate::cli::transfer::drive;
 use crate::migrate::incremental::{self, IncrementalOutcome, IncrementalReport, IncrementalSpec};
-use crate::rds::wait::WaitOptions;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::progress::Counters;
+use bak2rds_cloud::rds::wait::WaitOptions;
 
 /// Runs `bak2rds migrate --incremental`.
 pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
@@ -31,7 +31,7 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         );
     }
     let (instance, bucket) = instance_and_bucket(&args)?;
-    if let Some(problem) = crate::bak::names::key_prefix_problem(&args.key_prefix) {
+    if let Some(problem) = mssql_backup::names::key_prefix_problem(&args.key_prefix) {
         anyhow::bail!("--key-prefix: {problem}");
     }
     let spec = IncrementalSpec {
@@ -40,7 +40,7 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         instance_id: instance.to_owned(),
         database: args.database.clone(),
         bucket: bucket.to_owned(),
-        key_prefix: crate::bak::names::normal_key_prefix(&args.key_prefix),
+        key_prefix: mssql_backup::names::normal_key_prefix(&args.key_prefix),
         check_db: check_db_mode(args.check_db),
         cutover: args.cutover,
         dry_run: args.dry_run,

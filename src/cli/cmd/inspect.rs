@@ -10,12 +10,12 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::bak::chain::{self, Chain, ChainFile, ChainPoint, ChainProblemKind, ChainReport};
-use crate::bak::{self, BackupInfo, Report, Rules, TargetVersion};
 use crate::cli::Status;
 use crate::cli::args::InspectArgs;
 use crate::cli::printer::Printer;
 use crate::source::SourceFile;
+use mssql_backup::chain::{self, Chain, ChainFile, ChainPoint, ChainProblemKind, ChainReport};
+use mssql_backup::{BackupInfo, Report, Rules, TargetVersion};
 
 /// One element of the `--json` array.
 #[derive(Debug, Serialize)]
@@ -85,7 +85,7 @@ pub fn run(args: InspectArgs, printer: &Printer) -> anyhow::Result<Status> {
 
 fn inspect_one(path: &Path, rules: &Rules) -> anyhow::Result<Report> {
     let file = SourceFile::open(path)?;
-    Ok(bak::examine(file.bytes(), rules))
+    Ok(mssql_backup::examine(file.bytes(), rules))
 }
 
 /// The human summary of one file.
@@ -121,7 +121,8 @@ pub fn render(path: &Path, report: &Report) -> String {
 fn render_backup(out: &mut String, b: &BackupInfo) {
     let kind = b.backup_type.map(|t| t.as_str()).unwrap_or("unknown type");
     let release = b.database_release.unwrap_or("unknown release");
-    let lsn = |l: Option<bak::Lsn>| l.map(|l| l.to_string()).unwrap_or_else(|| "-".to_owned());
+    let lsn =
+        |l: Option<mssql_backup::Lsn>| l.map(|l| l.to_string()).unwrap_or_else(|| "-".to_owned());
     let _ = writeln!(
         out,
         "  backup    {kind} of \"{}\" on \"{}\", {} container{}",
@@ -185,7 +186,8 @@ fn run_chain(
     database: Option<&str>,
     printer: &Printer,
 ) -> anyhow::Result<Status> {
-    let (files, read_problems) = chain::read_chain_files(paths);
+    let (files, read_problems) =
+        chain::read_chain_files(paths, |path: &std::path::Path| SourceFile::open(path));
     let mut report = chain::build_chains_for(files, database);
     // Problems reading files come first: they explain what is missing from the chains.
     report.problems.splice(0..0, read_problems);
@@ -222,7 +224,7 @@ struct ChainDocument<'a> {
 #[derive(Debug, Serialize)]
 struct ChainView<'a> {
     database: &'a str,
-    database_guid: Option<bak::Guid>,
+    database_guid: Option<mssql_backup::Guid>,
     steps: Vec<StepView>,
     end: &'a ChainPoint,
 }
@@ -234,12 +236,12 @@ struct StepView {
     kind: &'static str,
     path: String,
     size: u64,
-    first_lsn: Option<bak::Lsn>,
-    last_lsn: Option<bak::Lsn>,
-    checkpoint_lsn: Option<bak::Lsn>,
-    differential_base_lsn: Option<bak::Lsn>,
-    backup_set_guid: Option<bak::Guid>,
-    backup_finish_date: Option<bak::MtfDate>,
+    first_lsn: Option<mssql_backup::Lsn>,
+    last_lsn: Option<mssql_backup::Lsn>,
+    checkpoint_lsn: Option<mssql_backup::Lsn>,
+    differential_base_lsn: Option<mssql_backup::Lsn>,
+    backup_set_guid: Option<mssql_backup::Guid>,
+    backup_finish_date: Option<mssql_backup::MtfDate>,
 }
 
 impl<'a> ChainDocument<'a> {
@@ -294,7 +296,8 @@ fn type_name(info: &BackupInfo) -> &'static str {
 /// The human form: per database the ordered chain, then skipped files, then problems.
 pub fn render_chains(report: &ChainReport) -> String {
     let mut out = String::new();
-    let lsn = |l: Option<bak::Lsn>| l.map(|l| l.to_string()).unwrap_or_else(|| "-".to_owned());
+    let lsn =
+        |l: Option<mssql_backup::Lsn>| l.map(|l| l.to_string()).unwrap_or_else(|| "-".to_owned());
     for chain in &report.chains {
         let guid = chain
             .full

@@ -15,20 +15,15 @@ use crate::cli::printer::Printer;
 use crate::cli::settings;
 use crate::cli::transfer::{drive, say, show_event, summary};
 use crate::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, Problem};
-use crate::oss::OssConfig;
-use crate::rds::model::CheckDbMode;
-use crate::rds::wait::WaitOptions;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::progress::Counters;
+use bak2rds_cloud::oss::OssConfig;
+use bak2rds_cloud::rds::model::CheckDbMode;
+use bak2rds_cloud::rds::wait::WaitOptions;
 
-/// Runs `bak2rds migrate`.
+/// Runs `bak2rds migrate` of one full backup (`cmd::dispatch` sends `--batch` and
+/// `--incremental` to their own modules).
 pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
-    if args.batch.is_some() {
-        return super::batch::run(args, printer);
-    }
-    if args.incremental {
-        return super::incremental::run(args, printer);
-    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (spec, clients) = prepare(&args)?;
@@ -43,7 +38,7 @@ pub(super) fn clients(args: &MigrateArgs, bucket: &str) -> anyhow::Result<Client
     // RDS downloads from inside the region: presigned URLs (2008 R2) name the internal endpoint
     // of real OSS; an explicit endpoint (the emulator) is used as it is.
     let oss_for_rds = match (&args.oss.oss_endpoint, &args.oss.region) {
-        (None, Some(region)) => crate::oss::OssClient::new(
+        (None, Some(region)) => bak2rds_cloud::oss::OssClient::new(
             OssConfig::for_region(region, bucket, true),
             credentials.clone(),
         )?,
@@ -313,10 +308,11 @@ fn print_outcome(outcome: &MigrateOutcome, printer: &Printer) -> anyhow::Result<
                     "False"
                 },
                 match report.plan.method {
-                    crate::rds::preflight::RestoreMethod::OssObjectPositions =>
+                    bak2rds_cloud::rds::preflight::RestoreMethod::OssObjectPositions =>
                         "OssObjectPositions".to_string(),
-                    crate::rds::preflight::RestoreMethod::PresignedUrl {
-                        valid_for_secs, ..
+                    bak2rds_cloud::rds::preflight::RestoreMethod::PresignedUrl {
+                        valid_for_secs,
+                        ..
                     } => format!("a presigned internal URL valid {} h", valid_for_secs / 3600),
                 }
             ))?;

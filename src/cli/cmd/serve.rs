@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::cli::Status;
 use crate::cli::args::ServeArgs;
 use crate::cli::printer::Printer;
-use crate::emulator::{Emulator, EmulatorConfig};
+use bak2rds_emulator::{Emulator, EmulatorConfig};
 
 /// Runs `bak2rds serve`.
 pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {

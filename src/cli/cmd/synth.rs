@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::bak::TargetVersion;
-use crate::bak::synth::{SynthDatabase, SynthKind as Kind, SynthSpec, write_synthetic_file};
 use crate::cli::Status;
 use crate::cli::args::{SynthArgs, SynthKind};
 use crate::cli::printer::Printer;
 use crate::units::parse_size;
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthDatabase, SynthKind as Kind, SynthSpec, write_synthetic_file};
 
 /// Runs `bak2rds synth`.
 pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {

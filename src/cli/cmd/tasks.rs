@@ -7,8 +7,8 @@ use super::watch::rds_client;
 use crate::cli::Status;
 use crate::cli::args::TasksArgs;
 use crate::cli::printer::Printer;
-use crate::rds::diagnose::diagnose;
-use crate::rds::model::MigrateTask;
+use bak2rds_cloud::rds::diagnose::diagnose;
+use bak2rds_cloud::rds::model::MigrateTask;
 
 /// DescribeMigrateTasks pages hold at most 100 entries (rds-api.md §1.3); stop after this many
 /// pages so a huge history cannot loop for long.

@@ -10,10 +10,10 @@ use crate::cli::args::UploadArgs;
 use crate::cli::printer::Printer;
 use crate::cli::settings::{self, OssUrl};
 use crate::cli::transfer::{summary, upload_with_progress};
-use crate::oss::OssClient;
 use crate::source::SourceFile;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::{UploadJob, checkpoint_path};
+use bak2rds_cloud::oss::OssClient;
 
 /// Runs `bak2rds upload`.
 pub fn run(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {

@@ -7,8 +7,8 @@ use crate::cli::Status;
 use crate::cli::args::{RdsTargetArgs, WatchArgs};
 use crate::cli::printer::Printer;
 use crate::cli::settings;
-use crate::rds::RdsClient;
-use crate::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
+use bak2rds_cloud::rds::RdsClient;
+use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 
 /// Runs `bak2rds watch`.
 pub fn run(args: WatchArgs, printer: &Printer) -> anyhow::Result<Status> {

@@ -3,15 +3,15 @@
 
 use super::state::{State, StateFile};
 use super::{IncrementalSpec, backup_set_of, problem_of_chain, refusal, type_of};
-use crate::bak::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
-use crate::bak::{self, BackupType, Rules, Verdict};
+use mssql_backup::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
+use mssql_backup::{BackupType, Rules, Verdict};
 use tokio::sync::mpsc;
 
 use crate::migrate::{Clients, MigrateError, MigrateEvent, Problem, json_name};
-use crate::rds::gather::find_task_for_object;
-use crate::rds::model::TaskStatus;
-use crate::rds::preflight::target_of;
 use crate::source::SourceFile;
+use bak2rds_cloud::rds::gather::find_task_for_object;
+use bak2rds_cloud::rds::model::TaskStatus;
+use bak2rds_cloud::rds::preflight::target_of;
 
 /// Backups the instance cannot restore at all: written by a newer SQL Server, damaged, striped,
 /// password-protected, not database backups. (Their type is the chain's business, not this.)
@@ -23,7 +23,7 @@ pub(super) fn unfit_for_target(files: &[ChainFile], engine_version: &str) -> Vec
     let mut unfit = Vec::new();
     for file in files {
         let report = match SourceFile::open(&file.path) {
-            Ok(source) => bak::examine(source.bytes(), &rules),
+            Ok(source) => mssql_backup::examine(source.bytes(), &rules),
             Err(error) => {
                 unfit.push(refusal(
                     "unreadable",
@@ -45,7 +45,7 @@ pub(super) fn unfit_for_target(files: &[ChainFile], engine_version: &str) -> Vec
                 report
                     .findings
                     .iter()
-                    .filter(|f| f.severity == bak::Severity::Error)
+                    .filter(|f| f.severity == mssql_backup::Severity::Error)
                     .map(|f| Problem {
                         severity: json_name(f.severity),
                         code: f.code.to_string(),

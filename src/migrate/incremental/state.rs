@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use super::super::{MigrateError, UploadedObject};
-use crate::bak::chain::ChainPoint;
 use crate::durable;
+use mssql_backup::chain::ChainPoint;
 
 /// The persisted progress of one incremental migration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,20 +11,20 @@ use super::state::{StateFile, StepRecord};
 use super::{
     IncrementalSpec, StepFailure, StepReport, backup_set_of, interrupted, key_for, type_of,
 };
-use crate::bak::chain::{ChainFile, ChainPoint};
 use crate::migrate::{
     Clients, MigrateError, MigrateEvent, ObjectTarget, UploadedObject, host_without_port,
     still_uploaded, upload_object,
 };
-use crate::rds::diagnose::{Cause, diagnose};
-use crate::rds::gather::find_task_for_object;
-use crate::rds::model::{
+use crate::source::SourceFile;
+use crate::upload::progress::Counters;
+use bak2rds_cloud::rds::diagnose::{Cause, diagnose};
+use bak2rds_cloud::rds::gather::find_task_for_object;
+use bak2rds_cloud::rds::model::{
     BackupMode, CheckDbMode, CreateMigrateTaskRequest, DescribeMigrateTaskByIdResponse,
     OssDownload, RestoreSource, TaskStatus,
 };
-use crate::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task, wait_until};
-use crate::source::SourceFile;
-use crate::upload::progress::Counters;
+use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task, wait_until};
+use mssql_backup::chain::{ChainFile, ChainPoint};
 
 /// What one backup came to.
 pub(super) enum StepResult {
@@ -323,7 +323,7 @@ impl Job<'_> {
 /// `bak2rds cutover`.
 #[allow(clippy::too_many_arguments)]
 pub async fn cut_over(
-    rds: &crate::rds::client::RdsClient,
+    rds: &bak2rds_cloud::rds::client::RdsClient,
     instance_id: &str,
     database: &str,
     task_id: &str,

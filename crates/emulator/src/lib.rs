@@ -1,0 +1,663 @@
+//! A faithful local OSS + RDS server (`bak2rds serve`): users rehearse a migration offline and
+//! benchmark their uploader against it; the tests hold the client to it and it is held to
+//! Alibaba's official SDKs (`scripts/sdk/`).
+//!
+//! ```text
+//! Emulator::builder() ─▶ EmulatorState { config, storage, faults } ─▶ serve(listener, ...)
+//!   request ─▶ router (address, classify, faults, oss_auth) ─▶ oss (one fn per operation)
+//!             ─▶ store (blobs on disk or in memory + catalog) ─▶ response / OSS error XML
+//! ```
+//! The emulator shares with the rest of bak2rds only the clients' public signing functions,
+//! wire models and checksums (`bak2rds-cloud`) and the backup reader (`mssql-backup`, to judge
+//! a restore as RDS would). It must not use the upload engine, the migration or any client
+//! state; and no pipeline crate uses it: only the `serve`, `demo` and `bench` commands and the
+//! tests start it.
+#![warn(missing_docs, missing_debug_implementations)]
+#![warn(clippy::clone_on_ref_ptr)]
+// `unsafe` is allowed only in `objects.rs` (the mapping of an object copied for a restore),
+// with a `// SAFETY:` comment.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod faults;
+// Entry point of the fuzz target and its corpus replay test; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod objects;
+pub mod observe;
+pub mod operation;
+pub mod oss;
+pub mod oss_auth;
+pub mod rds;
+mod rds_tasks;
+pub mod restore;
+pub mod router;
+pub mod store;
+pub mod xml;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::RngExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{BucketConfig, EmulatorConfig, KeyPair};
+pub use error::{EmulatorError, OssError};
+pub use faults::FaultConfig;
+pub use store::{Backend, ObjectReader, Storage};
+
+/// Everything a running emulator shares between requests.
+#[derive(Debug)]
+pub struct EmulatorState {
+    /// Buckets, keys and faults.
+    pub config: EmulatorConfig,
+    /// Blobs and catalog.
+    pub storage: Storage,
+    /// Fault injector.
+    pub faults: faults::Faults,
+    /// ETags from the CRC-64 instead of MD5 (`--fast-etag`).
+    pub fast_etag: bool,
+    /// Accept Content-MD5 headers without hashing the body (`--trust-content-md5`, a benchmark
+    /// knob: the client's MD5 cost is then measured alone).
+    pub trust_content_md5: bool,
+    /// Requests answered by both servers (counts; records when a test asks).
+    pub requests: Arc<observe::RequestLog>,
+    ids: IdSource,
+    /// The temporary data folder, removed when the state is dropped.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+/// Request and upload IDs: a random prefix per run plus a counter, so they are unique and
+/// shaped like OSS's (24 and 32 upper-case hex digits, §1.1 and §1.2).
+#[derive(Debug)]
+struct IdSource {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl EmulatorState {
+    /// State for this configuration and storage backend.
+    pub fn new(
+        config: EmulatorConfig,
+        backend: Backend,
+        fast_etag: bool,
+    ) -> Result<Arc<Self>, EmulatorError> {
+        Self::with_temp_dir(config, backend, (fast_etag, false), None)
+    }
+
+    fn with_temp_dir(
+        config: EmulatorConfig,
+        backend: Backend,
+        (fast_etag, trust_content_md5): (bool, bool),
+        temp_dir: Option<tempfile::TempDir>,
+    ) -> Result<Arc<Self>, EmulatorError> {
+        config.validate()?;
+        let mut storage = Storage::new(backend, &config.buckets)
+            .map_err(|err| EmulatorError::io("prepare the data folder", err))?;
+        if let Some(bytes) = config.faults.disk_full_after_bytes {
+            storage.fail_writes_after(bytes);
+        }
+        Ok(Arc::new(EmulatorState {
+            faults: faults::Faults::new(config.faults.clone()),
+            config,
+            storage,
+            fast_etag,
+            trust_content_md5,
+            requests: Arc::default(),
+            ids: IdSource {
+                prefix: rand::rng().random(),
+                counter: AtomicU64::new(1),
+            },
+            _temp_dir: temp_dir,
+        }))
+    }
+
+    /// A new `x-oss-request-id`.
+    pub fn new_request_id(&self) -> String {
+        let n = self.ids.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:08X}{n:016X}", self.ids.prefix >> 32)
+    }
+
+    /// A new multipart upload ID.
+    pub fn new_upload_id(&self) -> String {
+        let n = self.ids.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:016X}{n:016X}", self.ids.prefix)
+    }
+
+    /// True when a bucket of this name is declared.
+    pub fn has_bucket(&self, name: &str) -> bool {
+        self.config.buckets.iter().any(|b| b.name == name)
+    }
+
+    /// True when a declared bucket allows unsigned reads (`allow_anonymous`).
+    pub fn allows_anonymous(&self, name: &str) -> bool {
+        self.config
+            .buckets
+            .iter()
+            .any(|b| b.name == name && b.allow_anonymous)
+    }
+
+    /// The region of a declared bucket.
+    pub fn bucket_region(&self, name: &str) -> Option<String> {
+        self.config
+            .buckets
+            .iter()
+            .find(|b| b.name == name)
+            .map(|b| b.region.clone())
+    }
+}
+
+/// Entry point: `Emulator::builder()`.
+#[derive(Debug)]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder with the defaults: memory storage, the default bucket and a random key pair,
+    /// MD5 ETags, no faults, a free port on 127.0.0.1.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            storage: StorageChoice::Memory,
+            config: EmulatorConfig::default(),
+            fast_etag: false,
+            trust_content_md5: false,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum StorageChoice {
+    Memory,
+    Discard,
+    Dir(PathBuf),
+    TempDir,
+}
+
+/// Configures and starts an emulator.
+#[derive(Debug)]
+pub struct EmulatorBuilder {
+    storage: StorageChoice,
+    config: EmulatorConfig,
+    fast_etag: bool,
+    trust_content_md5: bool,
+    listen: SocketAddr,
+}
+
+impl EmulatorBuilder {
+    /// Keep bodies in memory (the default; for tests).
+    pub fn memory(mut self) -> Self {
+        self.storage = StorageChoice::Memory;
+        self
+    }
+
+    /// Check bodies and drop them (throughput benchmarks; GET is refused), see
+    /// [`Backend::Discard`].
+    pub fn discard_bodies(mut self) -> Self {
+        self.storage = StorageChoice::Discard;
+        self
+    }
+
+    /// Keep bodies as files in this folder (created if needed).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.storage = StorageChoice::Dir(dir.into());
+        self
+    }
+
+    /// Keep bodies in a new temporary folder, removed when the emulator is dropped.
+    pub fn temp_dir(mut self) -> Self {
+        self.storage = StorageChoice::TempDir;
+        self
+    }
+
+    /// Buckets, keys and faults.
+    pub fn config(mut self, config: EmulatorConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the fault settings of the configuration.
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.config.faults = faults;
+        self
+    }
+
+    /// Derive ETags from the CRC-64 instead of MD5.
+    pub fn fast_etag(mut self, on: bool) -> Self {
+        self.fast_etag = on;
+        self
+    }
+
+    /// Accept Content-MD5 without hashing the body (benchmarks only; see
+    /// [`EmulatorState::trust_content_md5`]).
+    pub fn trust_content_md5(mut self, on: bool) -> Self {
+        self.trust_content_md5 = on;
+        self
+    }
+
+    /// Where `start` listens (default `127.0.0.1:0`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The shared state, for callers that bind and [`serve`] themselves.
+    pub fn build_state(self) -> Result<Arc<EmulatorState>, EmulatorError> {
+        let (backend, temp_dir) = match self.storage {
+            StorageChoice::Memory => (Backend::Memory, None),
+            StorageChoice::Discard => (Backend::Discard, None),
+            StorageChoice::Dir(dir) => (Backend::Disk(dir), None),
+            StorageChoice::TempDir => {
+                let dir = tempfile::Builder::new()
+                    .prefix("bak2rds-emulator-")
+                    .tempdir()
+                    .map_err(|err| EmulatorError::io("create a temporary data folder", err))?;
+                (Backend::Disk(dir.path().to_owned()), Some(dir))
+            }
+        };
+        let checks = (self.fast_etag, self.trust_content_md5);
+        EmulatorState::with_temp_dir(self.config, backend, checks, temp_dir)
+    }
+
+    /// Binds the OSS listener and the RDS listener (a free port on the same address) and
+    /// serves both in background tasks.
+    pub async fn start(self) -> Result<EmulatorHandle, EmulatorError> {
+        let listen = self.listen;
+        let state = self.build_state()?;
+        let rds_config = state.config.rds_config()?;
+        let listener = bind(listen).await?;
+        let addr = local_addr(&listener)?;
+        let rds_listener = bind(SocketAddr::new(listen.ip(), 0)).await?;
+        let rds_addr = local_addr(&rds_listener)?;
+        let rds = Arc::new(rds::RdsEmulator::new(
+            rds_config,
+            state.config.keys.iter().map(KeyPair::credentials).collect(),
+            Arc::new(objects::StoredObjects::new(Arc::clone(&state))),
+        ));
+        let (stop, stopped) = watch::channel(false);
+        let oss_task = tokio::spawn(serve(
+            listener,
+            Arc::clone(&state),
+            wait_for_stop(stopped.clone()),
+        ));
+        let rds_task = tokio::spawn(serve_router(
+            rds_listener,
+            observed_rds_router(Arc::clone(&rds).router(), Arc::clone(&state.requests)),
+            wait_for_stop(stopped),
+        ));
+        Ok(EmulatorHandle {
+            addr,
+            rds_addr,
+            rds,
+            state,
+            stop,
+            tasks: vec![oss_task, rds_task],
+        })
+    }
+}
+
+/// The RDS router with every answered call noted in the shared request log (action, status and
+/// signature), so tests see both servers' traffic in one place.
+fn observed_rds_router(router: Router, log: Arc<observe::RequestLog>) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let log = Arc::clone(&log);
+            async move {
+                let (action, signature) = rds_call_details(&request, log.keeps_records());
+                let response = next.run(request).await;
+                log.record(observe::RequestRecord {
+                    operation: action,
+                    status: response.status().as_u16(),
+                    upload_id: None,
+                    part_number: None,
+                    signature,
+                });
+                response
+            }
+        },
+    ))
+}
+
+/// The action (query `Action`, or the V3 `x-acs-action` header) and, when records are kept,
+/// the signature of an RDS call.
+fn rds_call_details(
+    request: &axum::extract::Request,
+    with_signature: bool,
+) -> (Option<String>, Option<String>) {
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).unwrap_or_default();
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    let action = query
+        .iter()
+        .find(|(name, _)| name == "Action")
+        .map(|(_, value)| value.clone())
+        .or_else(|| header("x-acs-action").map(str::to_owned));
+    let signature = with_signature
+        .then(|| observe::signature_of(header("authorization"), &query))
+        .flatten();
+    (action, signature)
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, EmulatorError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| EmulatorError::io(format!("listen on {addr}"), err))
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr, EmulatorError> {
+    listener
+        .local_addr()
+        .map_err(|err| EmulatorError::io("read the listening address", err))
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    // An error means the handle is gone: stop as well.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// A running emulator. Dropping it stops the servers at once; [`EmulatorHandle::shutdown`]
+/// stops them gracefully.
+#[derive(Debug)]
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    rds_addr: SocketAddr,
+    rds: Arc<rds::RdsEmulator>,
+    state: Arc<EmulatorState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+/// What a client needs to reach the emulator's OSS side (the JSON line of `bak2rds serve`).
+/// Its `Debug` hides the secret: only the JSON line is meant to carry it.
+#[derive(Clone, serde::Serialize)]
+pub struct OssConnectionInfo {
+    /// `http://127.0.0.1:PORT`.
+    pub oss_endpoint: String,
+    /// Region of the first bucket.
+    pub region: String,
+    /// The first bucket.
+    pub bucket: String,
+    /// The first key pair's id.
+    pub access_key_id: String,
+    /// The first key pair's secret.
+    pub access_key_secret: String,
+    /// `http://127.0.0.1:PORT` of the RDS OpenAPI side.
+    pub rds_endpoint: String,
+    /// The first emulated RDS instance.
+    pub instance_id: String,
+}
+
+impl std::fmt::Debug for OssConnectionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OssConnectionInfo")
+            .field("oss_endpoint", &self.oss_endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .field("rds_endpoint", &self.rds_endpoint)
+            .field("instance_id", &self.instance_id)
+            .finish()
+    }
+}
+
+impl EmulatorHandle {
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The OSS side's `http://IP:PORT`, with a wildcard listen address replaced by loopback.
+    pub fn oss_endpoint(&self) -> String {
+        http_url(self.addr)
+    }
+
+    /// The RDS side's `http://IP:PORT`.
+    pub fn rds_endpoint(&self) -> String {
+        http_url(self.rds_addr)
+    }
+
+    /// The emulated RDS (instances, fault injection).
+    pub fn rds(&self) -> &Arc<rds::RdsEmulator> {
+        &self.rds
+    }
+
+    /// The first emulated instance's ID.
+    pub fn instance_id(&self) -> String {
+        self.rds
+            .instance_ids()
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The first bucket's region.
+    pub fn region(&self) -> &str {
+        self.first_bucket()
+            .map_or(config::DEFAULT_REGION, |b| b.region.as_str())
+    }
+
+    /// The first bucket's name.
+    pub fn bucket(&self) -> &str {
+        self.first_bucket()
+            .map_or(config::DEFAULT_BUCKET, |b| b.name.as_str())
+    }
+
+    /// The first key pair's id.
+    pub fn access_key_id(&self) -> &str {
+        self.state.config.keys.first().map_or("", |k| k.id.as_str())
+    }
+
+    /// The first key pair's secret.
+    pub fn access_key_secret(&self) -> &str {
+        self.state
+            .config
+            .keys
+            .first()
+            .map_or("", |k| k.secret.as_str())
+    }
+
+    /// The first key pair's STS token, if it is an STS credential.
+    pub fn security_token(&self) -> Option<&str> {
+        self.state.config.keys.first()?.security_token.as_deref()
+    }
+
+    /// The first key pair as the clients' credentials (without its STS token).
+    pub fn credentials(&self) -> bak2rds_cloud::oss::Credentials {
+        bak2rds_cloud::oss::Credentials::new(self.access_key_id(), self.access_key_secret())
+    }
+
+    /// The OSS client's settings for the first bucket, on this emulator's endpoint.
+    pub fn oss_config(&self) -> bak2rds_cloud::oss::OssConfig {
+        bak2rds_cloud::oss::OssConfig::with_endpoint(
+            &self.oss_endpoint(),
+            self.region(),
+            self.bucket(),
+        )
+    }
+
+    /// The RDS client's settings, on this emulator's endpoint.
+    pub fn rds_config(&self) -> bak2rds_cloud::rds::RdsClientConfig {
+        let mut config = bak2rds_cloud::rds::RdsClientConfig::new(self.region());
+        config.endpoint = Some(self.rds_endpoint());
+        config
+    }
+
+    /// Everything a client needs, for `bak2rds serve`'s JSON line.
+    pub fn connection_info(&self) -> OssConnectionInfo {
+        OssConnectionInfo {
+            oss_endpoint: self.oss_endpoint(),
+            region: self.region().to_owned(),
+            bucket: self.bucket().to_owned(),
+            access_key_id: self.access_key_id().to_owned(),
+            access_key_secret: self.access_key_secret().to_owned(),
+            rds_endpoint: self.rds_endpoint(),
+            instance_id: self.instance_id(),
+        }
+    }
+
+    /// The shared state (configuration, storage, faults).
+    pub fn state(&self) -> &Arc<EmulatorState> {
+        &self.state
+    }
+
+    /// Requests answered so far by both servers: counts per operation, and one record per
+    /// request once [`observe::RequestLog::keep_records`] was called.
+    pub fn requests(&self) -> &observe::RequestLog {
+        &self.state.requests
+    }
+
+    /// The storage, e.g. to read an uploaded object's bytes.
+    pub fn storage(&self) -> &Storage {
+        &self.state.storage
+    }
+
+    /// A future that completes when the emulator is asked to stop; give it to another server
+    /// (e.g. the RDS side's listener) and [`EmulatorHandle::attach`] that server's task.
+    pub fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        wait_for_stop(self.stop.subscribe())
+    }
+
+    /// Adds a server task that [`EmulatorHandle::shutdown`] waits for and drop aborts.
+    pub fn attach(&mut self, task: JoinHandle<std::io::Result<()>>) {
+        self.tasks.push(task);
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for every server task.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        let mut outcome = Ok(());
+        for task in std::mem::take(&mut self.tasks) {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => outcome = Err(err),
+                Err(err) => outcome = Err(std::io::Error::other(err)),
+            }
+        }
+        outcome
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn http_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+impl EmulatorHandle {
+    fn first_bucket(&self) -> Option<&BucketConfig> {
+        self.state.config.buckets.first()
+    }
+}
+
+/// Serves the OSS emulator on a listener the caller bound, until `shutdown` completes; then
+/// stops accepting and waits for open connections to finish (DESIGN habit 10).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<EmulatorState>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    serve_router(listener, router::oss_router(state), shutdown).await
+}
+
+/// Serves any axum router with the emulator's connection handling (HTTP/1.1, graceful
+/// shutdown, injected connection drops). The RDS side can be served with it on a second
+/// listener.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let connection = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .http1_only()
+                    .serve_connection_with_upgrades(TokioIo::new(stream), connection_service(router.clone()))
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    // A malformed request or an injected drop closes only this connection.
+                    if let Err(err) = connection.await {
+                        tracing::debug!(%err, "connection closed with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Why a connection was closed without a response.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by fault injection")]
+struct InjectedDrop;
+
+/// Wraps the router so a response marked [`router::DropConnection`] becomes a service error,
+/// which makes hyper close the connection without answering.
+fn connection_service(
+    router: Router,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = InjectedDrop,
+    Future = impl Future<Output = Result<axum::response::Response, InjectedDrop>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let router = router.clone();
+        async move {
+            use tower::ServiceExt as _;
+            let response = match router.oneshot(request.map(axum::body::Body::new)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if response
+                .extensions()
+                .get::<router::DropConnection>()
+                .is_some()
+            {
+                return Err(InjectedDrop);
+            }
+            Ok(response)
+        }
+    })
+}

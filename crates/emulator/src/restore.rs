@@ -1,0 +1,627 @@
+//! The emulated restore: what RDS would conclude about one CreateMigrateTask, and the exact
+//! `Description` text it reports (rds-api.md §5, English page; plain parentheses, straight
+//! apostrophe). The object is judged with the project's backup reader ([`mssql_backup::examine`]),
+//! as RDS judges the file it downloads.
+//!
+//! Pure: the caller hands in the object's bytes and the instance's state; the timing of the
+//! task lives in `rds.rs`.
+
+use bak2rds_cloud::rds::preflight::target_of;
+use mssql_backup::{BackupInfo, Guid, Lsn, Verdict};
+
+/// What the backup reader says about the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A restorable full backup.
+    Full,
+    /// A differential backup.
+    Differential,
+    /// A transaction log backup.
+    Log,
+    /// Not a backup, damaged, password-protected, one stripe of several, a file/partial backup,
+    /// or written by a newer SQL Server than the instance: RDS cannot verify it.
+    Unverifiable,
+}
+
+/// The facts of one object that decide the restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectFacts {
+    /// What the object is.
+    pub kind: ObjectKind,
+    /// Sum of the file list's sizes: what the restored database occupies.
+    pub restored_bytes: u64,
+    /// Where the backup sits in its database's history; `None` when the header lacks it.
+    pub chain: Option<ChainFacts>,
+}
+
+/// The RESTORE HEADERONLY columns SQL Server checks before applying a backup on top of a
+/// database restored WITH NORECOVERY (mtf-bak-format.md §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainFacts {
+    /// FirstLSN.
+    pub first_lsn: Lsn,
+    /// LastLSN.
+    pub last_lsn: Lsn,
+    /// CheckpointLSN.
+    pub checkpoint_lsn: Lsn,
+    /// DifferentialBaseLSN (differentials only).
+    pub differential_base_lsn: Option<Lsn>,
+    /// BackupSetGUID.
+    pub backup_set_guid: Option<Guid>,
+    /// DifferentialBaseGUID (differentials only).
+    pub differential_base_guid: Option<Guid>,
+    /// The database-specific GUID shared by every backup of one database.
+    pub database_guid: Option<Guid>,
+}
+
+impl ChainFacts {
+    fn of(info: &BackupInfo) -> Option<Self> {
+        Some(ChainFacts {
+            first_lsn: info.first_lsn?,
+            last_lsn: info.last_lsn?,
+            checkpoint_lsn: info.checkpoint_lsn?,
+            differential_base_lsn: info.differential_base_lsn,
+            backup_set_guid: info.backup_set_guid,
+            differential_base_guid: info.differential_base_guid,
+            database_guid: info.database_guid,
+        })
+    }
+}
+
+/// Judges an object's bytes for an instance running `engine_version` (e.g. `2019_std_ha`).
+pub fn examine_object(bytes: &[u8], engine_version: &str) -> ObjectFacts {
+    let rules = mssql_backup::Rules {
+        target_version: target_of(engine_version),
+        ..mssql_backup::Rules::default()
+    };
+    let report = mssql_backup::examine(bytes, &rules);
+    let kind = match report.verdict {
+        Verdict::Accept | Verdict::WarnMultipleSets => ObjectKind::Full,
+        Verdict::RejectDifferential => ObjectKind::Differential,
+        Verdict::RejectLog => ObjectKind::Log,
+        _ => ObjectKind::Unverifiable,
+    };
+    let restored_bytes = report
+        .backup
+        .as_ref()
+        .map(|info| {
+            info.files
+                .iter()
+                .map(|f| f.size)
+                .fold(0u64, u64::saturating_add)
+        })
+        .unwrap_or(0);
+    ObjectFacts {
+        kind,
+        restored_bytes,
+        chain: report.backup.as_ref().and_then(ChainFacts::of),
+    }
+}
+
+/// The instance as the restore sees it when the task is created.
+#[derive(Debug, Clone)]
+pub struct RestoreContext<'a> {
+    /// The object's file name (last path segment of the key), as the messages quote it.
+    pub file_name: &'a str,
+    /// The object's size.
+    pub file_bytes: u64,
+    /// What the object is.
+    pub facts: ObjectFacts,
+    /// The database name to restore as.
+    pub db_name: &'a str,
+    /// Free bytes on the instance.
+    pub free_bytes: u64,
+    /// Databases on the instance (and those restores already under way will create).
+    pub databases: &'a [String],
+    /// The instance's database-count limit; `None` for none.
+    pub database_limit: Option<u64>,
+    /// An available privileged account exists.
+    pub has_privileged_account: bool,
+    /// The restore source was a presigned URL that has expired (2008 R2).
+    pub url_expired: bool,
+    /// `CheckDBMode=AsyncExecuteDBCheck` (the default).
+    pub async_check_db: bool,
+    /// `IsOnlineDB=True`: the database opens after the restore. `False` (the first file of an
+    /// incremental migration) restores WITH NORECOVERY: nothing is opened or checked yet, so a
+    /// success says nothing until CreateOnlineDatabaseTask (§1.6).
+    pub open_database: bool,
+}
+
+/// How the restore ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the task ends in `Success` (the database then exists).
+    pub success: bool,
+    /// The task's Description.
+    pub description: String,
+    /// The file's final DescribeOssDownloads status (§1.5).
+    pub file_status: &'static str,
+}
+
+impl Outcome {
+    fn failed(description: String, file_status: &'static str) -> Self {
+        Outcome {
+            success: false,
+            description,
+            file_status,
+        }
+    }
+
+    fn restored(description: String) -> Self {
+        Outcome {
+            success: true,
+            description,
+            file_status: "Restored",
+        }
+    }
+}
+
+/// The Description strings of rds-api.md §5, placeholders filled in.
+pub mod descriptions {
+    /// Same-name database exists.
+    pub fn same_name(db: &str) -> String {
+        format!(
+            "The database ({db}) is already exist on RDS, please backup and drop it, then try again."
+        )
+    }
+    /// The file is a differential backup.
+    pub fn differential(file: &str) -> String {
+        format!(
+            "Backup set ({file}) is a Database Differential backup, we only accept a FULL Backup."
+        )
+    }
+    /// The file is a log backup.
+    pub fn log(file: &str) -> String {
+        format!("Backup set ({file}) is a Transaction Log backup, we only accept a FULL Backup.")
+    }
+    /// Corrupt, or newer than the instance.
+    pub fn corrupt_or_newer(file: &str) -> String {
+        format!("Failed to verify {file}, backup file was corrupted or newer edition than RDS.")
+    }
+    /// The restored database does not fit.
+    pub fn no_space_for_restore(left_mb: u64, needed_mb: u64) -> String {
+        format!(
+            "Not Enough Disk Space for restoring, space left ({left_mb} MB) < needed ({needed_mb} MB)"
+        )
+    }
+    /// The .bak file does not fit.
+    pub fn no_space_for_file(left_mb: u64, file_mb: u64) -> String {
+        format!("Not Enough Disk Space, space left {left_mb} MB < bak file {file_mb} MB")
+    }
+    /// Restored without a privileged account (the task still succeeds).
+    pub fn no_init_account(db: &str) -> String {
+        format!(
+            "Your RDS doesn't have any init account yet, please create one and grant permissions on RDS console to this migrated database ({db})."
+        )
+    }
+    /// 2008 R2 presigned URL expired.
+    pub const URL_EXPIRED: &str = "Failed to download backup file since OSS URL was expired.";
+    /// The database-count limit was reached.
+    pub fn count_limit(db: &str) -> String {
+        format!("The database ({db}) migration failed due to databases count limitation.")
+    }
+    /// Asynchronous DBCC CHECKDB passed (the SDK metadata's example, no trailing dot).
+    pub const ASYNC_CHECKDB_OK: &str = "Success to DBCC checkdb asynchronously";
+    /// A full backup submitted as an incremental file (§5, incremental table).
+    pub fn full_as_increment(file: &str) -> String {
+        format!(
+            "Backup set ({file}) is a Database FULL backup, we only accept transaction log or differential backup."
+        )
+    }
+    /// A log that starts after the point the database stands at (§5, incremental table; the
+    /// doc's line break before `RESTORE` is a space here).
+    pub fn log_too_recent(first_lsn: u128) -> String {
+        format!(
+            "The log in this backup set begins at LSN {first_lsn}, which is too recent to apply to the database. RESTORE LOG is terminating abnormally."
+        )
+    }
+    /// A log that ends before the point the database stands at. Not from §5: SQL Server's own
+    /// message 4326 followed by 3013, in the same shape RDS passes the "too recent" one (4305).
+    pub fn log_too_early(last_lsn: u128, needed_lsn: u128) -> String {
+        format!(
+            "The log in this backup set terminates at LSN {last_lsn}, which is too early to apply to the database. A more recent log backup that includes LSN {needed_lsn} can be restored. RESTORE LOG is terminating abnormally."
+        )
+    }
+    /// A differential of another full, or one that comes after logs or an equally recent
+    /// differential. Not from §5: SQL Server's message 3136 followed by 3013.
+    pub const DIFFERENTIAL_WRONG_BASE: &str = "This differential backup cannot be restored because the database has not been restored to the correct earlier state. RESTORE DATABASE is terminating abnormally.";
+    /// A backup of another database (its database GUID differs). Not from §5: SQL Server's
+    /// message 3154 followed by 3013, which is what RESTORE says when the backup's database
+    /// family does not match the database being restored onto.
+    pub fn other_database(db: &str, log: bool) -> String {
+        let statement = if log { "LOG" } else { "DATABASE" };
+        format!(
+            "The backup set holds a backup of a database other than the existing '{db}' database. RESTORE {statement} is terminating abnormally."
+        )
+    }
+}
+
+/// The Description a successful opening carries: the account warning first (the task still
+/// succeeds, §1.7), else the asynchronous CHECKDB note; a synchronous check adds nothing.
+pub fn opening_description(db: &str, has_privileged_account: bool, async_check_db: bool) -> String {
+    if !has_privileged_account {
+        descriptions::no_init_account(db)
+    } else if async_check_db {
+        descriptions::ASYNC_CHECKDB_OK.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+fn mb_floor(bytes: u64) -> u64 {
+    bytes / (1 << 20)
+}
+
+fn mb_ceil(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20)
+}
+
+/// Decides the outcome, checking in the order the service works: download, file space, verify,
+/// backup type, name, restore space, count, then the account warning.
+pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
+    if ctx.url_expired {
+        return Outcome::failed(descriptions::URL_EXPIRED.to_owned(), "DownloadFailed");
+    }
+    if ctx.file_bytes > ctx.free_bytes {
+        return Outcome::failed(
+            descriptions::no_space_for_file(mb_floor(ctx.free_bytes), mb_ceil(ctx.file_bytes)),
+            "DownloadFailed",
+        );
+    }
+    match ctx.facts.kind {
+        ObjectKind::Full => {}
+        ObjectKind::Differential => {
+            return Outcome::failed(descriptions::differential(ctx.file_name), "CheckFailed");
+        }
+        ObjectKind::Log => {
+            return Outcome::failed(descriptions::log(ctx.file_name), "CheckFailed");
+        }
+        ObjectKind::Unverifiable => {
+            return Outcome::failed(descriptions::corrupt_or_newer(ctx.file_name), "CheckFailed");
+        }
+    }
+    if ctx
+        .databases
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(ctx.db_name))
+    {
+        return Outcome::failed(descriptions::same_name(ctx.db_name), "RestoreFailed");
+    }
+    // The .bak is downloaded onto the instance's disk before the restore, so both must fit.
+    let needed = ctx.facts.restored_bytes;
+    let left_after_download = ctx.free_bytes.saturating_sub(ctx.file_bytes);
+    if needed > left_after_download {
+        return Outcome::failed(
+            descriptions::no_space_for_restore(mb_floor(left_after_download), mb_ceil(needed)),
+            "RestoreFailed",
+        );
+    }
+    let count = u64::try_from(ctx.databases.len()).unwrap_or(u64::MAX);
+    if ctx.database_limit.is_some_and(|limit| count >= limit) {
+        return Outcome::failed(descriptions::count_limit(ctx.db_name), "RestoreFailed");
+    }
+    let description = if ctx.open_database {
+        opening_description(ctx.db_name, ctx.has_privileged_account, ctx.async_check_db)
+    } else {
+        String::new()
+    };
+    Outcome::restored(description)
+}
+
+/// Where a database restored WITH NORECOVERY stands: what the next differential or log must
+/// continue from (SQL Server's restore sequence rules, mtf-bak-format.md §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestorePoint {
+    database_guid: Option<Guid>,
+    full_guid: Option<Guid>,
+    full_checkpoint: Lsn,
+    /// LastLSN of the last backup applied: the next log must contain it.
+    point: Lsn,
+    /// A log has been applied: a differential can no longer follow.
+    log_applied: bool,
+}
+
+impl RestorePoint {
+    /// Right after the full backup `full`.
+    pub fn after_full(full: &ChainFacts) -> Self {
+        RestorePoint {
+            database_guid: full.database_guid,
+            full_guid: full.backup_set_guid,
+            full_checkpoint: full.checkpoint_lsn,
+            point: full.last_lsn,
+            log_applied: false,
+        }
+    }
+
+    /// After `applied` (a differential or log this point accepted) was restored.
+    pub fn then(self, applied: &ChainFacts, kind: ObjectKind) -> Self {
+        RestorePoint {
+            point: applied.last_lsn,
+            log_applied: self.log_applied || kind == ObjectKind::Log,
+            ..self
+        }
+    }
+
+    /// The LSN the database stands at.
+    pub fn point(&self) -> Lsn {
+        self.point
+    }
+}
+
+/// One differential or log submitted to a waiting incremental migration (§1.6 step 2).
+#[derive(Debug, Clone)]
+pub struct IncrementContext<'a> {
+    /// The object's file name, as the messages quote it.
+    pub file_name: &'a str,
+    /// The object's size.
+    pub file_bytes: u64,
+    /// What the object is.
+    pub facts: ObjectFacts,
+    /// The database being restored.
+    pub db_name: &'a str,
+    /// Free bytes on the instance.
+    pub free_bytes: u64,
+    /// Where the database stands.
+    pub at: RestorePoint,
+}
+
+/// Decides an incremental file: download space, backup type, then SQL Server's own checks of
+/// the database family and the LSN chain.
+pub fn decide_increment(ctx: &IncrementContext<'_>) -> Outcome {
+    if ctx.file_bytes > ctx.free_bytes {
+        return Outcome::failed(
+            descriptions::no_space_for_file(mb_floor(ctx.free_bytes), mb_ceil(ctx.file_bytes)),
+            "DownloadFailed",
+        );
+    }
+    let chain = match (ctx.facts.kind, ctx.facts.chain) {
+        (ObjectKind::Full, _) => {
+            return Outcome::failed(
+                descriptions::full_as_increment(ctx.file_name),
+                "CheckFailed",
+            );
+        }
+        (ObjectKind::Differential | ObjectKind::Log, Some(chain)) => chain,
+        _ => {
+            return Outcome::failed(descriptions::corrupt_or_newer(ctx.file_name), "CheckFailed");
+        }
+    };
+    let is_log = ctx.facts.kind == ObjectKind::Log;
+    if chain.database_guid != ctx.at.database_guid {
+        return Outcome::failed(
+            descriptions::other_database(ctx.db_name, is_log),
+            "RestoreFailed",
+        );
+    }
+    let verdict = if is_log {
+        judge_log(&chain, &ctx.at)
+    } else {
+        judge_differential(&chain, &ctx.at)
+    };
+    match verdict {
+        Ok(()) => Outcome::restored(String::new()),
+        Err(description) => Outcome::failed(description, "RestoreFailed"),
+    }
+}
+
+/// A log applies when it contains the point: FirstLSN <= point < LastLSN.
+fn judge_log(log: &ChainFacts, at: &RestorePoint) -> Result<(), String> {
+    if log.first_lsn > at.point {
+        return Err(descriptions::log_too_recent(log.first_lsn.as_decimal()));
+    }
+    if log.last_lsn <= at.point {
+        return Err(descriptions::log_too_early(
+            log.last_lsn.as_decimal(),
+            at.point.as_decimal(),
+        ));
+    }
+    Ok(())
+}
+
+/// A differential applies on its own base full (GUID and CheckpointLSN), before any log, and
+/// only if it is newer than what is already restored.
+fn judge_differential(diff: &ChainFacts, at: &RestorePoint) -> Result<(), String> {
+    let on_base = diff.differential_base_guid.is_some()
+        && diff.differential_base_guid == at.full_guid
+        && diff.differential_base_lsn == Some(at.full_checkpoint);
+    if on_base && !at.log_applied && diff.last_lsn > at.point {
+        Ok(())
+    } else {
+        Err(descriptions::DIFFERENTIAL_WRONG_BASE.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    fn ctx<'a>(databases: &'a [String]) -> RestoreContext<'a> {
+        RestoreContext {
+            file_name: "sales.bak",
+            file_bytes: GIB,
+            facts: ObjectFacts {
+                kind: ObjectKind::Full,
+                restored_bytes: 2 * GIB,
+                chain: None,
+            },
+            db_name: "sales",
+            free_bytes: 10 * GIB,
+            databases,
+            database_limit: Some(5),
+            has_privileged_account: true,
+            url_expired: false,
+            async_check_db: true,
+            open_database: true,
+        }
+    }
+
+    #[test]
+    fn each_failure_has_its_documented_description() {
+        let none: Vec<String> = vec![];
+        let taken = vec!["SALES".to_string()];
+        let full = vec!["a".to_string(); 5];
+        let ok = decide(&ctx(&none));
+        assert!(ok.success);
+        assert_eq!(ok.description, "Success to DBCC checkdb asynchronously");
+
+        let mut c = ctx(&taken);
+        assert_eq!(
+            decide(&c).description,
+            "The database (sales) is already exist on RDS, please backup and drop it, then try again."
+        );
+        c = ctx(&none);
+        c.facts.kind = ObjectKind::Differential;
+        assert_eq!(
+            decide(&c).description,
+            "Backup set (sales.bak) is a Database Differential backup, we only accept a FULL Backup."
+        );
+        c.facts.kind = ObjectKind::Log;
+        c.file_name = "sales.trn";
+        assert_eq!(
+            decide(&c).description,
+            "Backup set (sales.trn) is a Transaction Log backup, we only accept a FULL Backup."
+        );
+        c = ctx(&none);
+        c.facts.kind = ObjectKind::Unverifiable;
+        assert_eq!(
+            decide(&c).description,
+            "Failed to verify sales.bak, backup file was corrupted or newer edition than RDS."
+        );
+        c = ctx(&none);
+        c.free_bytes = GIB / 2;
+        assert_eq!(
+            decide(&c).description,
+            "Not Enough Disk Space, space left 512 MB < bak file 1024 MB"
+        );
+        c.free_bytes = 2 * GIB;
+        assert_eq!(
+            decide(&c).description,
+            "Not Enough Disk Space for restoring, space left (1024 MB) < needed (2048 MB)"
+        );
+        c = ctx(&full);
+        assert_eq!(
+            decide(&c).description,
+            "The database (sales) migration failed due to databases count limitation."
+        );
+        c = ctx(&none);
+        c.url_expired = true;
+        let expired = decide(&c);
+        assert_eq!(
+            expired.description,
+            "Failed to download backup file since OSS URL was expired."
+        );
+        assert_eq!(expired.file_status, "DownloadFailed");
+        c = ctx(&none);
+        c.has_privileged_account = false;
+        let warned = decide(&c);
+        assert!(
+            warned.success,
+            "no init account still ends in Success (§1.7)"
+        );
+        assert_eq!(
+            warned.description,
+            "Your RDS doesn't have any init account yet, please create one and grant permissions on RDS console to this migrated database (sales)."
+        );
+    }
+
+    fn lsn(block: u32) -> Lsn {
+        Lsn {
+            vlf: 39,
+            block,
+            slot: 1,
+        }
+    }
+
+    fn chain(first: u32, last: u32, database: u8) -> ChainFacts {
+        ChainFacts {
+            first_lsn: lsn(first),
+            last_lsn: lsn(last),
+            checkpoint_lsn: lsn(first),
+            differential_base_lsn: None,
+            backup_set_guid: Some(Guid([first as u8; 16])),
+            differential_base_guid: None,
+            database_guid: Some(Guid([database; 16])),
+        }
+    }
+
+    fn increment(kind: ObjectKind, facts: ChainFacts, at: RestorePoint) -> Outcome {
+        decide_increment(&IncrementContext {
+            file_name: "sales.trn",
+            file_bytes: 1 << 20,
+            facts: ObjectFacts {
+                kind,
+                restored_bytes: 0,
+                chain: Some(facts),
+            },
+            db_name: "sales",
+            free_bytes: GIB,
+            at,
+        })
+    }
+
+    #[test]
+    fn increments_follow_sql_servers_restore_sequence() {
+        let full = chain(100, 200, 7);
+        let at = RestorePoint::after_full(&full);
+        assert_eq!(at.point(), lsn(200));
+        let log = chain(100, 300, 7);
+        assert!(increment(ObjectKind::Log, log, at).success);
+        let gap = increment(ObjectKind::Log, chain(250, 300, 7), at);
+        assert_eq!(
+            (gap.description.as_str(), gap.file_status),
+            (
+                "The log in this backup set begins at LSN 39000000025000001, which is too recent to apply to the database. RESTORE LOG is terminating abnormally.",
+                "RestoreFailed"
+            )
+        );
+        let early = increment(ObjectKind::Log, chain(50, 200, 7), at);
+        assert_eq!(
+            early.description,
+            "The log in this backup set terminates at LSN 39000000020000001, which is too early to apply to the database. A more recent log backup that includes LSN 39000000020000001 can be restored. RESTORE LOG is terminating abnormally."
+        );
+        let stranger = increment(ObjectKind::Log, chain(100, 300, 8), at);
+        assert_eq!(
+            stranger.description,
+            "The backup set holds a backup of a database other than the existing 'sales' database. RESTORE LOG is terminating abnormally."
+        );
+        let again = increment(ObjectKind::Full, full, at);
+        assert_eq!(
+            (again.description.as_str(), again.file_status),
+            (
+                "Backup set (sales.trn) is a Database FULL backup, we only accept transaction log or differential backup.",
+                "CheckFailed"
+            )
+        );
+
+        let diff = ChainFacts {
+            differential_base_lsn: Some(lsn(100)),
+            differential_base_guid: full.backup_set_guid,
+            ..chain(300, 320, 7)
+        };
+        assert!(increment(ObjectKind::Differential, diff, at).success);
+        let other_base = ChainFacts {
+            differential_base_guid: Some(Guid([1; 16])),
+            ..diff
+        };
+        let refused = increment(ObjectKind::Differential, other_base, at);
+        assert_eq!(refused.description, descriptions::DIFFERENTIAL_WRONG_BASE);
+        let after_log = at.then(&log, ObjectKind::Log);
+        assert_eq!(after_log.point(), lsn(300));
+        assert!(!increment(ObjectKind::Differential, diff, after_log).success);
+        let after_diff = at.then(&diff, ObjectKind::Differential);
+        assert!(
+            !increment(ObjectKind::Differential, diff, after_diff).success,
+            "not twice"
+        );
+        assert!(increment(ObjectKind::Log, chain(300, 400, 7), after_diff).success);
+    }
+
+    #[test]
+    fn garbage_is_unverifiable() {
+        let facts = examine_object(b"definitely not a backup", "2019_std_ha");
+        assert_eq!(facts.kind, ObjectKind::Unverifiable);
+        assert_eq!(facts.restored_bytes, 0);
+    }
+}
