@@ -299,7 +299,20 @@ macro_rules! on_every_backend {
     };
 }
 
+// CopyObject, UploadPartCopy, listings, batch delete, 501s: the operations other clients use.
+mod operations;
+use operations::{
+    copy_object_copies_bytes_metadata_and_conditions, delete_multiple_objects_in_both_modes,
+    listings_roll_up_prefixes_and_page_to_the_end, unimplemented_requests_answer_501,
+    upload_part_copy_builds_an_object_from_ranges,
+};
+
 on_every_backend!(
+    copy_object_copies_bytes_metadata_and_conditions,
+    upload_part_copy_builds_an_object_from_ranges,
+    listings_roll_up_prefixes_and_page_to_the_end,
+    delete_multiple_objects_in_both_modes,
+    unimplemented_requests_answer_501,
     put_get_head_delete_with_crc_etag_and_ranges,
     multipart_round_trip_with_paged_list_parts,
     multipart_errors_have_oss_codes_and_statuses,

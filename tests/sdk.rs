@@ -104,7 +104,7 @@ fn official_sdks_pass_every_scenario_against_the_emulator() {
         output.status.success() && summary.ends_with(" 0 failed"),
         "official SDK scenarios failed: {summary}"
     );
-    assert_eq!(summary, "sdk-oss: 14 passed, 0 failed");
+    assert_eq!(summary, "sdk-oss: 29 passed, 0 failed");
 }
 
 /// `scripts/bench-sdk.sh`, the comparison users rerun, still works end to end on a small file:

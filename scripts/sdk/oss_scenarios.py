@@ -14,12 +14,14 @@ be given with --sts-id/--sts-secret/--sts-token (scenarios that need it fail wit
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import random
 import sys
 import tempfile
 import traceback
+import urllib.parse
 
 import requests
 
@@ -29,6 +31,12 @@ import alibabacloud_oss_v2 as oss
 MIB = 1024 * 1024
 # Part size of the multipart scenarios: above OSS's 100 KB minimum (oss-protocol.md section 1.3).
 PART = 256 * 1024
+# Objects of the listing scenarios, under ls/<sdk>-<version>/. With delimiter "/" they list as
+# 3 keys and 3 common prefixes; two names need url encoding (space, '+', '%', non-ASCII).
+LIST_NAMES = ["a.txt", "b/1", "b/2", "c/1", "d.txt", "e+é/x", "sp ace+plus%.txt"]
+# Upper bound on the pages of a listing: a token that never advances must not loop forever.
+MAX_PAGES = 10
+WRONG_ETAG = '"0123456789ABCDEF0123456789ABCDEF"'
 
 
 class Failed(Exception):
@@ -374,6 +382,378 @@ class Suite:
             check(err.unwrap().code == "SignatureDoesNotMatch", f"v2 got {err.unwrap().code}")
             check(err.unwrap().status_code == 403, "status 403")
 
+    # -- listing, copy, batch delete, virtual-hosted addressing --------------------------------
+
+    def list_fixture(self, put, tag):
+        """Puts LIST_NAMES under ls/<tag>/; returns the prefix, the keys and the common prefixes
+        that a listing of that prefix with delimiter "/" must return."""
+        prefix = f"ls/{tag}/"
+        for name in LIST_NAMES:
+            put(prefix + name, name.encode())
+        keys = {prefix + name for name in LIST_NAMES if "/" not in name}
+        prefixes = {prefix + name.split("/")[0] + "/" for name in LIST_NAMES if "/" in name}
+        return prefix, keys, prefixes
+
+    @staticmethod
+    def page_through(what, fetch, expected):
+        """Calls fetch(token) -> (entries of the page, next token or None), from token None
+        until no next token, and checks that the pages of 2 hold each expected entry once."""
+        pages, token = [], None
+        for _ in range(MAX_PAGES):
+            entries, token = fetch(token)
+            check(len(entries) <= 2, f"{what}: {len(entries)} entries on a page of max-keys 2")
+            pages.append(entries)
+            if token is None:
+                break
+        else:
+            raise Failed(f"{what}: still truncated after {MAX_PAGES} pages")
+        listed = [entry for page in pages for entry in page]
+        check(len(listed) == len(set(listed)), f"{what}: an entry listed twice in {pages}")
+        check(set(listed) == expected, f"{what}: listed {sorted(listed)}")
+        # 3 keys + 3 common prefixes, max-keys counting both: exactly 3 full pages.
+        check(len(pages) == 3, f"{what}: {len(pages)} pages {pages}")
+
+    def oss2_list(self, version):
+        bucket = self.oss2_bucket(version)
+        prefix, keys, prefixes = self.list_fixture(bucket.put_object, f"oss2-{version}")
+
+        def v1_page(marker):
+            page = bucket.list_objects(prefix=prefix, delimiter="/", marker=marker or "", max_keys=2)
+            # ListObjects (V1) gives the owner of every object.
+            check(all(o.owner is not None and o.owner.id for o in page.object_list),
+                  "ListObjects: <Owner><ID> missing")
+            entries = [o.key for o in page.object_list] + page.prefix_list
+            return entries, page.next_marker if page.is_truncated else None
+
+        def v2_page(token):
+            page = bucket.list_objects_v2(prefix=prefix, delimiter="/", continuation_token=token or "",
+                                          max_keys=2)
+            # Without fetch-owner=true, ListObjectsV2 leaves the owner out.
+            check(all(o.owner is None for o in page.object_list), "ListObjectsV2: owner without fetch-owner")
+            entries = [o.key for o in page.object_list] + page.prefix_list
+            return entries, page.next_continuation_token if page.is_truncated else None
+
+        self.page_through("list_objects", v1_page, keys | prefixes)
+        self.page_through("list_objects_v2", v2_page, keys | prefixes)
+        # The iterators page the same way; islice bounds them if a page never ends the listing.
+        for what, iterator in [
+            ("ObjectIterator", oss2.ObjectIterator(bucket, prefix=prefix, delimiter="/", max_keys=2)),
+            ("ObjectIteratorV2", oss2.ObjectIteratorV2(bucket, prefix=prefix, delimiter="/",
+                                                       fetch_owner=True, max_keys=2)),
+        ]:
+            items = list(itertools.islice(iterator, 2 * MAX_PAGES))
+            listed = [o.key for o in items]
+            check(sorted(listed) == sorted(keys | prefixes), f"{what} listed {listed}")
+            check({o.key for o in items if o.is_prefix()} == prefixes, f"{what} common prefixes")
+            check(all(o.owner is not None and o.owner.id for o in items if not o.is_prefix()),
+                  f"{what}: owner missing")
+        # start-after: the listing resumes after c/1, so the c/ group is past.
+        after = bucket.list_objects_v2(prefix=prefix, delimiter="/", start_after=prefix + "c/1")
+        listed = sorted([o.key for o in after.object_list] + after.prefix_list)
+        check(listed == sorted({prefix + "d.txt", prefix + "e+é/", prefix + "sp ace+plus%.txt"}),
+              f"start-after listed {listed}")
+
+    def v2_list(self, version):
+        client = self.v2_client(version)
+        bucket = self.bucket_name
+
+        def put(key, body):
+            client.put_object(oss.PutObjectRequest(bucket=bucket, key=key, body=body))
+
+        prefix, keys, prefixes = self.list_fixture(put, f"v2-{version}")
+
+        def entries_of(page):
+            # The SDK asks for encoding-type=url and decodes only when the answer says so.
+            check(page.encoding_type == "url", f"EncodingType {page.encoding_type!r}")
+            contents = page.contents or []
+            return contents, [o.key for o in contents] + [p.prefix for p in page.common_prefixes or []]
+
+        def v1_page(marker):
+            page = client.list_objects(oss.ListObjectsRequest(
+                bucket=bucket, prefix=prefix, delimiter="/", marker=marker, max_keys=2))
+            contents, entries = entries_of(page)
+            check(all(o.owner is not None and o.owner.id for o in contents), "ListObjects: owner missing")
+            return entries, page.next_marker if page.is_truncated else None
+
+        def v2_page(token):
+            page = client.list_objects_v2(oss.ListObjectsV2Request(
+                bucket=bucket, prefix=prefix, delimiter="/", continuation_token=token, max_keys=2))
+            contents, entries = entries_of(page)
+            check(page.key_count == len(entries), f"KeyCount {page.key_count} for {entries}")
+            check(all(o.owner is None for o in contents), "ListObjectsV2: owner without fetch-owner")
+            return entries, page.next_continuation_token if page.is_truncated else None
+
+        self.page_through("list_objects", v1_page, keys | prefixes)
+        self.page_through("list_objects_v2", v2_page, keys | prefixes)
+        # The paginator follows NextContinuationToken; islice bounds it.
+        paginator = client.list_objects_v2_paginator(limit=2)
+        pages = itertools.islice(paginator.iter_page(oss.ListObjectsV2Request(
+            bucket=bucket, prefix=prefix, delimiter="/", fetch_owner=True)), MAX_PAGES)
+        listed, count = [], 0
+        for count, page in enumerate(pages, start=1):
+            contents, entries = entries_of(page)
+            check(all(o.owner is not None and o.owner.id for o in contents), "paginator: owner missing")
+            listed += entries
+        check(count == 3, f"paginator: {count} pages")
+        check(sorted(listed) == sorted(keys | prefixes), f"paginator listed {listed}")
+        after = client.list_objects_v2(oss.ListObjectsV2Request(
+            bucket=bucket, prefix=prefix, delimiter="/", start_after=prefix + "c/1"))
+        _, listed = entries_of(after)
+        check(sorted(listed) == sorted({prefix + "d.txt", prefix + "e+é/", prefix + "sp ace+plus%.txt"}),
+              f"start-after listed {listed}")
+
+    def oss2_copy(self, version):
+        bucket = self.oss2_bucket(version)
+        base = f"copy/oss2-{version}/"
+        src = base + "söurce 1+1%.bak"  # travels url-encoded in x-oss-copy-source
+        data = payload(300_000, 11)
+        bucket.put_object(src, data, headers={
+            "Content-Type": "application/x-sqlbak", "x-oss-meta-origin": "source",
+            "x-oss-meta-only-source": "yes"})
+        source = bucket.head_object(src)
+        # COPY (the default directive): bytes, CRC-64, content type and user metadata of the source.
+        copied = bucket.copy_object(self.bucket_name, src, base + "copy")
+        check(copied.crc == crc64_of(data), f"CopyObject x-oss-hash-crc64ecma {copied.crc}")
+        head = bucket.head_object(base + "copy")
+        check(head.server_crc == crc64_of(data), "copy CRC")
+        check(head.etag == source.etag, f"copy ETag {head.etag} vs {source.etag}")
+        check(head.content_type == "application/x-sqlbak", f"COPY content type {head.content_type}")
+        check(head.headers.get("x-oss-meta-origin") == "source", "COPY x-oss-meta-origin")
+        check(head.headers.get("x-oss-meta-only-source") == "yes", "COPY x-oss-meta-only-source")
+        check(bucket.get_object(base + "copy").read() == data, "copy body")
+        # REPLACE: content type and metadata come from the request, none from the source.
+        bucket.copy_object(self.bucket_name, src, base + "replaced", headers={
+            "x-oss-metadata-directive": "REPLACE", "Content-Type": "text/plain",
+            "x-oss-meta-origin": "replaced"})
+        head = bucket.head_object(base + "replaced")
+        check(head.content_type == "text/plain", f"REPLACE content type {head.content_type}")
+        check(head.headers.get("x-oss-meta-origin") == "replaced", "REPLACE x-oss-meta-origin")
+        check("x-oss-meta-only-source" not in head.headers, "REPLACE kept the source's metadata")
+        check(bucket.get_object(base + "replaced").read() == data, "REPLACE body")
+        # A missing source is NoSuchKey and leaves the existing destination as it was.
+        try:
+            bucket.copy_object(self.bucket_name, base + "missing.bak", base + "copy")
+            raise Failed("copy from a missing source succeeded")
+        except oss2.exceptions.NoSuchKey:
+            pass
+        check(bucket.get_object(base + "copy").read() == data, "failed copy changed the destination")
+        check(bucket.head_object(base + "copy").etag == source.etag, "failed copy changed the ETag")
+        # Conditions on the source: failed if-match / if-unmodified-since are 412 PreconditionFailed,
+        # failed if-none-match / if-modified-since are 304 (oss2 raises NotModified, code '').
+        target = base + "conditional"
+        refusals = [
+            ({"x-oss-copy-source-if-match": WRONG_ETAG}, 412),
+            ({"x-oss-copy-source-if-unmodified-since": "Mon, 01 Jan 2001 00:00:00 GMT"}, 412),
+            ({"x-oss-copy-source-if-none-match": source.headers["etag"]}, 304),
+            ({"x-oss-copy-source-if-modified-since": source.headers["last-modified"]}, 304),
+        ]
+        for headers, status in refusals:
+            try:
+                bucket.copy_object(self.bucket_name, src, target, headers=headers)
+                raise Failed(f"copy with {headers} succeeded")
+            except oss2.exceptions.ServerError as err:
+                check(err.status == status, f"{headers} gave {err.status} {err.code}")
+                if status == 412:
+                    check(err.code == "PreconditionFailed", f"{headers} gave code {err.code}")
+        check(self.oss2_absent(bucket, target), "a refused conditional copy wrote the destination")
+        # Conditions that hold let the copy through; dates compare at Last-Modified's resolution.
+        bucket.copy_object(self.bucket_name, src, target, headers={
+            "x-oss-copy-source-if-match": source.headers["etag"],
+            "x-oss-copy-source-if-unmodified-since": source.headers["last-modified"]})
+        check(bucket.head_object(target).server_crc == crc64_of(data), "if-match copy CRC")
+
+    def v2_copy(self, version):
+        client = self.v2_client(version)
+        bucket, base = self.bucket_name, f"copy/v2-{version}/"
+        src = base + "söurce 1+1%.bak"
+        data = payload(300_000, 12)
+        client.put_object(oss.PutObjectRequest(
+            bucket=bucket, key=src, body=data, content_type="application/x-sqlbak",
+            metadata={"origin": "source", "only-source": "yes"}))
+        source = client.head_object(oss.HeadObjectRequest(bucket=bucket, key=src))
+
+        def copy(key, **kwargs):
+            return client.copy_object(oss.CopyObjectRequest(bucket=bucket, key=key, source_key=src, **kwargs))
+
+        def head(key):
+            return client.head_object(oss.HeadObjectRequest(bucket=bucket, key=key))
+
+        def body(key):
+            return client.get_object(oss.GetObjectRequest(bucket=bucket, key=key)).body.read()
+
+        # COPY: the <CopyObjectResult> ETag and the CRC-64 header are the source's.
+        copied = copy(base + "copy")
+        check(copied.etag is not None and copied.etag.strip('"') == source.etag.strip('"'),
+              f"CopyObjectResult ETag {copied.etag} vs {source.etag}")
+        check(copied.last_modified is not None, "CopyObjectResult LastModified")
+        check(int(copied.hash_crc64) == crc64_of(data), f"CopyObject hash_crc64 {copied.hash_crc64}")
+        dest = head(base + "copy")
+        check(dest.content_type == "application/x-sqlbak", f"COPY content type {dest.content_type}")
+        check(dict(dest.metadata or {}) == {"origin": "source", "only-source": "yes"},
+              f"COPY metadata {dest.metadata}")
+        check(body(base + "copy") == data, "copy body")
+        # REPLACE.
+        copy(base + "replaced", metadata_directive="REPLACE", content_type="text/plain",
+             metadata={"origin": "replaced"})
+        dest = head(base + "replaced")
+        check(dest.content_type == "text/plain", f"REPLACE content type {dest.content_type}")
+        check(dict(dest.metadata or {}) == {"origin": "replaced"}, f"REPLACE metadata {dest.metadata}")
+        check(int(dest.hash_crc64) == crc64_of(data), "REPLACE CRC")
+        # Missing source: NoSuchKey, destination untouched.
+        try:
+            client.copy_object(oss.CopyObjectRequest(
+                bucket=bucket, key=base + "copy", source_key=base + "missing.bak"))
+            raise Failed("copy from a missing source succeeded")
+        except oss.exceptions.OperationError as err:
+            check((err.unwrap().status_code, err.unwrap().code) == (404, "NoSuchKey"),
+                  f"missing source gave {err.unwrap().status_code} {err.unwrap().code}")
+        check(body(base + "copy") == data, "failed copy changed the destination")
+        # Conditions: the v2 SDK raises an OperationError wrapping a ServiceError for a 304 too
+        # (every non-2xx status), with the status in status_code.
+        target = base + "conditional"
+        refusals = [
+            (dict(if_match=WRONG_ETAG), 412),
+            (dict(if_unmodified_since="Mon, 01 Jan 2001 00:00:00 GMT"), 412),
+            (dict(if_none_match=source.etag), 304),
+            (dict(if_modified_since=source.headers["Last-Modified"]), 304),
+        ]
+        for condition, status in refusals:
+            try:
+                copy(target, **condition)
+                raise Failed(f"copy with {condition} succeeded")
+            except oss.exceptions.OperationError as err:
+                got = err.unwrap()
+                check(got.status_code == status, f"{condition} gave {got.status_code} {got.code}")
+                if status == 412:
+                    check(got.code == "PreconditionFailed", f"{condition} gave code {got.code}")
+        check(self.v2_absent(client, target), "a refused conditional copy wrote the destination")
+        copy(target, if_none_match=WRONG_ETAG, if_unmodified_since=source.headers["Last-Modified"])
+        check(body(target) == data, "if-none-match copy body")
+
+    def oss2_upload_part_copy(self):
+        bucket = self.oss2_bucket("v1")
+        src, key = "partcopy/oss2-source.bak", "partcopy/oss2 copy+1.bak"
+        data = payload(3 * PART, 13)
+        bucket.put_object(src, data)
+        # Two PART-sized ranges, out of order and unaligned, then a 1000-byte tail (inclusive ends).
+        ranges = [(1000, 1000 + PART - 1), (5, 5 + PART - 1), (len(data) - 1000, len(data) - 1)]
+        expected = b"".join(data[first:last + 1] for first, last in ranges)
+        upload_id = bucket.init_multipart_upload(key).upload_id
+        parts = []
+        for number, byte_range in enumerate(ranges, start=1):
+            result = bucket.upload_part_copy(self.bucket_name, src, byte_range, key, upload_id, number)
+            check(result.etag, f"part {number}: no ETag header")
+            parts.append(oss2.models.PartInfo(number, result.etag))
+        listed = bucket.list_parts(key, upload_id)
+        check([p.size for p in listed.parts] == [PART, PART, 1000], "ListParts sizes")
+        done = bucket.complete_multipart_upload(key, upload_id, parts)
+        check(done.crc == crc64_of(expected), "object CRC after Complete")
+        check(bucket.get_object(key).read() == expected, "object body")
+
+    def v2_upload_part_copy(self):
+        client = self.v2_client()
+        bucket, src, tail = self.bucket_name, "partcopy/v2-source.bak", "partcopy/v2-tail é.bak"
+        key = "partcopy/v2-copy.bak"
+        data, tail_data = payload(3 * PART, 14), payload(999, 15)
+        client.put_object(oss.PutObjectRequest(bucket=bucket, key=src, body=data))
+        client.put_object(oss.PutObjectRequest(bucket=bucket, key=tail, body=tail_data))
+        init = client.initiate_multipart_upload(oss.InitiateMultipartUploadRequest(bucket=bucket, key=key))
+        # Parts 1-2: ranges of the source; part 3: the whole tail object (no range header).
+        copies = [(src, f"bytes={PART + 7}-{2 * PART + 6}"), (src, f"bytes=0-{PART - 1}"), (tail, None)]
+        expected = data[PART + 7:2 * PART + 7] + data[:PART] + tail_data
+        parts = []
+        for number, (source_key, source_range) in enumerate(copies, start=1):
+            result = client.upload_part_copy(oss.UploadPartCopyRequest(
+                bucket=bucket, key=key, upload_id=init.upload_id, part_number=number,
+                source_key=source_key, source_range=source_range))
+            check(result.etag, f"part {number}: no <CopyPartResult><ETag>")
+            parts.append(oss.UploadPart(part_number=number, etag=result.etag))
+        done = client.complete_multipart_upload(oss.CompleteMultipartUploadRequest(
+            bucket=bucket, key=key, upload_id=init.upload_id,
+            complete_multipart_upload=oss.CompleteMultipartUpload(parts=parts)))
+        check(int(done.hash_crc64) == crc64_of(expected), "object CRC after Complete")
+        got = client.get_object(oss.GetObjectRequest(bucket=bucket, key=key))
+        check(got.body.read() == expected, "object body")
+
+    @staticmethod
+    def oss2_absent(bucket, key):
+        try:
+            bucket.head_object(key)
+            return False
+        except oss2.exceptions.NotFound:
+            return True
+
+    def v2_absent(self, client, key):
+        try:
+            client.head_object(oss.HeadObjectRequest(bucket=self.bucket_name, key=key))
+            return False
+        except oss.exceptions.OperationError as err:
+            check(err.unwrap().status_code == 404, f"HEAD {key}: {err.unwrap().status_code}")
+            return True
+
+    def oss2_batch_delete(self, version):
+        bucket = self.oss2_bucket(version)
+        base = f"batch/oss2-{version}/"
+        present = [base + name for name in ("a.bak", "sp ace+plus%.bak", "ü/&<x>.bak")]
+        for key in present:
+            bucket.put_object(key, b"x")
+        missing = base + "never-written.bak"
+        # oss2 always asks for verbose mode with encoding-type=url: every key comes back, decoded,
+        # including one that did not exist (OSS reports it as deleted).
+        result = bucket.batch_delete_objects(present + [missing])
+        check(sorted(result.deleted_keys) == sorted(present + [missing]), f"deleted {result.deleted_keys}")
+        check(all(self.oss2_absent(bucket, key) for key in present), "an object survived")
+        # At most 1,000 keys a request.
+        try:
+            bucket.batch_delete_objects([f"{base}{n}" for n in range(1001)])
+            raise Failed("1,001 keys accepted")
+        except oss2.exceptions.ServerError as err:
+            check(err.status == 400, f"1,001 keys gave {err.status} {err.code}")
+
+    def v2_batch_delete(self, version):
+        client = self.v2_client(version)
+        base = f"batch/v2-{version}/"
+        keys = [base + name for name in ("a.bak", "sp ace+plus%.bak", "ü/&<x>.bak", "b.bak")]
+        for key in keys:
+            client.put_object(oss.PutObjectRequest(bucket=self.bucket_name, key=key, body=b"x"))
+
+        def delete(names, quiet):
+            return client.delete_multiple_objects(oss.DeleteMultipleObjectsRequest(
+                bucket=self.bucket_name,
+                delete=oss.Delete(objects=[oss.ObjectIdentifier(key=k) for k in names], quiet=quiet)))
+
+        # Verbose: every key, a missing one included.
+        missing = base + "never-written.bak"
+        verbose = delete(keys[:3] + [missing], quiet=False)
+        deleted = sorted(d.key for d in verbose.deleted_objects or [])
+        check(deleted == sorted(keys[:3] + [missing]), f"verbose deleted {deleted}")
+        # Quiet: no <Deleted> entries.
+        quiet = delete(keys[3:], quiet=True)
+        check(not quiet.deleted_objects, f"quiet mode returned {quiet.deleted_objects}")
+        check(all(self.v2_absent(client, key) for key in keys), "an object survived")
+
+    def unknown_bucket_virtual_host(self):
+        """A virtual-hosted request to a bucket the emulator does not have is NoSuchBucket."""
+        port = urllib.parse.urlsplit(self.endpoint).port
+        auth = oss2.Auth(self.ak, self.sk)
+
+        def list_bucket(name):
+            # *.localhost does not resolve here: connect to 127.0.0.1 and name the bucket in Host,
+            # which is what a virtual-hosted ListObjects sends; the V1 signature covers /<name>/.
+            req = oss2.http.Request("GET", f"http://127.0.0.1:{port}/")
+            auth._sign_request(req, name, "")
+            headers = {k: v for k, v in req.headers.items() if v is not None}
+            headers["Host"] = f"{name}.localhost:{port}"
+            return requests.get(f"http://127.0.0.1:{port}/", headers=headers)
+
+        # The known bucket first: the request is well formed and understood as virtual-hosted.
+        known = list_bucket(self.bucket_name)
+        check(known.status_code == 200 and "<ListBucketResult" in known.text,
+              f"known bucket gave {known.status_code} {known.text[:200]}")
+        unknown = list_bucket("nosuch-bucket-xyz")
+        check(unknown.status_code == 404 and "<Code>NoSuchBucket</Code>" in unknown.text,
+              f"unknown bucket gave {unknown.status_code} {unknown.text[:300]}")
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -403,6 +783,21 @@ def main():
         ("presigned URLs (V1, V4, expired)", suite.presigned),
         ("STS (oss2 V1/V4, v2 V4)", suite.sts),
         ("wrong secret refused", suite.wrong_secret),
+        ("list with delimiter, pages (oss2 V1)", lambda: suite.oss2_list("v1")),
+        ("list with delimiter, pages (oss2 V4)", lambda: suite.oss2_list("v4")),
+        ("list with delimiter, pages (v2 V1)", lambda: suite.v2_list("v1")),
+        ("list with delimiter, pages (v2 V4)", lambda: suite.v2_list("v4")),
+        ("copy object (oss2 V1)", lambda: suite.oss2_copy("v1")),
+        ("copy object (oss2 V4)", lambda: suite.oss2_copy("v4")),
+        ("copy object (v2 V1)", lambda: suite.v2_copy("v1")),
+        ("copy object (v2 V4)", lambda: suite.v2_copy("v4")),
+        ("upload part copy (oss2 V1)", suite.oss2_upload_part_copy),
+        ("upload part copy (v2 V4)", suite.v2_upload_part_copy),
+        ("batch delete (oss2 V1)", lambda: suite.oss2_batch_delete("v1")),
+        ("batch delete (oss2 V4)", lambda: suite.oss2_batch_delete("v4")),
+        ("batch delete, verbose and quiet (v2 V1)", lambda: suite.v2_batch_delete("v1")),
+        ("batch delete, verbose and quiet (v2 V4)", lambda: suite.v2_batch_delete("v4")),
+        ("unknown bucket, virtual-hosted: NoSuchBucket", suite.unknown_bucket_virtual_host),
     ]
     for name, scenario in scenarios:
         suite.run(name, scenario)

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::config::KeyPair;
 use crate::rds::{ObjectSource, RdsConfig, RdsEmulator};
-use crate::{Emulator, EmulatorState, oss as emulated_oss, oss_auth, router};
+use crate::{Emulator, EmulatorState, classify, oss as emulated_oss, oss_auth, router};
 
 /// The key pair every emulator entry accepts: the one of the shared OSS signing vectors, so a
 /// seed copied from them gets past the signature check (`research/oss-protocol.md` §3.7).
@@ -110,7 +110,13 @@ fn oss_request(data: &[u8]) {
     let Ok(query) = router::parse_query(parts.uri.query().unwrap_or_default()) else {
         return;
     };
-    let _ = router::classify(&parts.method, bucket.as_deref(), key.as_deref(), &query);
+    let _ = classify::classify(
+        &parts.method,
+        bucket.as_deref(),
+        key.as_deref(),
+        &query,
+        &parts.headers,
+    );
     let headers: Vec<(&str, &str)> = parts
         .headers
         .iter()

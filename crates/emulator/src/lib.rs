@@ -18,6 +18,7 @@
 // with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 
+pub mod classify;
 pub mod config;
 pub mod error;
 pub mod faults;

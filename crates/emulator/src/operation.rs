@@ -11,8 +11,14 @@ pub enum Operation {
     ListMultipartUploads,
     /// `GET /` on a bucket.
     ListObjects,
+    /// `GET /?list-type=2`.
+    ListObjectsV2,
+    /// `POST /?delete`.
+    DeleteMultipleObjects,
     /// `PUT /key`.
     PutObject,
+    /// `PUT /key` with `x-oss-copy-source`.
+    CopyObject,
     /// `GET /key`.
     GetObject,
     /// `HEAD /key`.
@@ -23,6 +29,8 @@ pub enum Operation {
     InitiateMultipartUpload,
     /// `PUT /key?partNumber&uploadId`.
     UploadPart,
+    /// `PUT /key?partNumber&uploadId` with `x-oss-copy-source`.
+    UploadPartCopy,
     /// `POST /key?uploadId`.
     CompleteMultipartUpload,
     /// `DELETE /key?uploadId`.
@@ -32,16 +40,20 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub(crate) const ALL: [Operation; 12] = [
+    pub(crate) const ALL: [Operation; 16] = [
         Operation::GetBucketInfo,
         Operation::ListMultipartUploads,
         Operation::ListObjects,
+        Operation::ListObjectsV2,
+        Operation::DeleteMultipleObjects,
         Operation::PutObject,
+        Operation::CopyObject,
         Operation::GetObject,
         Operation::HeadObject,
         Operation::DeleteObject,
         Operation::InitiateMultipartUpload,
         Operation::UploadPart,
+        Operation::UploadPartCopy,
         Operation::CompleteMultipartUpload,
         Operation::AbortMultipartUpload,
         Operation::ListParts,
@@ -53,6 +65,10 @@ impl Operation {
             Operation::GetBucketInfo => "GetBucketInfo",
             Operation::ListMultipartUploads => "ListMultipartUploads",
             Operation::ListObjects => "ListObjects",
+            Operation::ListObjectsV2 => "ListObjectsV2",
+            Operation::DeleteMultipleObjects => "DeleteMultipleObjects",
+            Operation::CopyObject => "CopyObject",
+            Operation::UploadPartCopy => "UploadPartCopy",
             Operation::PutObject => "PutObject",
             Operation::GetObject => "GetObject",
             Operation::HeadObject => "HeadObject",

@@ -24,6 +24,10 @@ use super::operation::Operation;
 use super::store::{Object, ObjectKind, ObjectMeta, Part, Received, Upload, len_u64};
 use super::xml;
 
+mod batch_delete;
+mod copy;
+mod listing;
+
 /// Part numbers OSS accepts (§1.3).
 pub const PART_NUMBERS: std::ops::RangeInclusive<u32> = 1..=10_000;
 /// Smallest part other than the last, checked at Complete (§1.3: 100 KB = 102400 bytes).
@@ -127,7 +131,13 @@ pub async fn handle(
         }
         (Operation::GetBucketInfo, _) => get_bucket_info(state, &request),
         (Operation::ListMultipartUploads, _) => list_uploads(state, &request),
-        (Operation::ListObjects, _) => list_objects(state, &request),
+        (Operation::ListObjects, _) => listing::list_objects(state, &request),
+        (Operation::ListObjectsV2, _) => listing::list_objects_v2(state, &request),
+        (Operation::CopyObject, _) => copy::copy_object(state, &request).await,
+        (Operation::UploadPartCopy, _) => copy::upload_part_copy(state, &request).await,
+        (Operation::DeleteMultipleObjects, RequestBody::Collected(body)) => {
+            batch_delete::delete_multiple_objects(state, &request, &body)
+        }
         (Operation::GetObject, _) => get_object(state, &request, true),
         (Operation::HeadObject, _) => get_object(state, &request, false),
         (Operation::DeleteObject, _) => delete_object(state, &request),
@@ -1014,10 +1024,7 @@ fn get_bucket_info(
             cross_region_replication: "Disabled",
             data_redundancy_type: "LRS",
             name: bucket.config.name.clone(),
-            owner: xml::Owner {
-                display_name: "bak2rds-emulator".to_owned(),
-                id: "1000000000000000".to_owned(),
-            },
+            owner: xml::Owner::emulator(),
             access_control_list: xml::AccessControlList { grant: "private" },
             server_side_encryption_rule: xml::SseRule {
                 sse_algorithm: if bucket.config.server_side_encryption {
@@ -1028,52 +1035,6 @@ fn get_bucket_info(
             },
             versioning: "Disabled",
         },
-    })
-}
-
-fn list_objects(
-    state: &Arc<EmulatorState>,
-    request: &OssRequest,
-) -> Result<Response<Body>, Failure> {
-    let max_keys = page_size(request, "max-keys")?;
-    let prefix = request.query.get("prefix").unwrap_or_default();
-    let marker = request.query.get("marker").unwrap_or_default();
-    let mut catalog = state.storage.catalog();
-    let bucket = catalog.bucket(&request.bucket)?;
-    let limit = usize::try_from(max_keys).unwrap_or(usize::MAX);
-    let mut matching = bucket
-        .objects
-        .iter()
-        .filter(|(key, _)| key.starts_with(prefix) && key.as_str() > marker);
-    let page: Vec<_> = matching.by_ref().take(limit).collect();
-    let is_truncated = matching.next().is_some();
-    let url = request.query.url_encoding();
-    xml_response(&xml::ListObjectsResult {
-        encoding_type: url.then_some("url"),
-        name: request.bucket.clone(),
-        prefix: xml::encode_key(prefix, url),
-        marker: xml::encode_key(marker, url),
-        next_marker: if is_truncated {
-            page.last()
-                .map(|(key, _)| xml::encode_key(key, url))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        },
-        max_keys,
-        delimiter: String::new(),
-        is_truncated,
-        contents: page
-            .into_iter()
-            .map(|(key, object)| xml::ListedObject {
-                key: xml::encode_key(key, url),
-                last_modified: xml::iso8601(object.last_modified),
-                etag: quoted(&object.etag),
-                object_type: object.kind.as_str(),
-                size: object.len,
-                storage_class: bucket.config.storage_class.clone(),
-            })
-            .collect(),
     })
 }
 

@@ -570,7 +570,7 @@ fn blob_dir(data_dir: &Path) -> PathBuf {
 
 /// Object manifests in the data folder.
 mod persist {
-    use std::collections::BTreeSet;
+    use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -695,7 +695,7 @@ mod persist {
         catalog: &mut Catalog,
         keep: &Arc<AtomicBool>,
     ) -> std::io::Result<u64> {
-        let mut referenced = BTreeSet::new();
+        let mut loaded: BTreeMap<u64, Arc<Blob>> = BTreeMap::new();
         for entry in std::fs::read_dir(manifest_dir(data_dir))? {
             let path = entry?.path();
             let manifest: Option<Manifest> = std::fs::read(&path)
@@ -716,19 +716,24 @@ mod persist {
                 tracing::warn!(key = %manifest.key, "object with missing part files skipped");
                 continue;
             }
-            referenced.extend(manifest.pieces.iter().map(|piece| piece.blob));
             let pieces = manifest
                 .pieces
                 .iter()
                 .map(|piece| {
-                    Arc::new(Blob {
-                        len: piece.len,
-                        crc: piece.crc,
-                        data: BlobData::Disk {
-                            path: blob_path(data_dir, piece.blob),
-                            keep: Arc::clone(keep),
-                        },
-                    })
+                    // One `Blob` per file, shared by every object that names it (CopyObject
+                    // shares its source's bytes): a file is removed only when the last of
+                    // them goes.
+                    let blob = loaded.entry(piece.blob).or_insert_with(|| {
+                        Arc::new(Blob {
+                            len: piece.len,
+                            crc: piece.crc,
+                            data: BlobData::Disk {
+                                path: blob_path(data_dir, piece.blob),
+                                keep: Arc::clone(keep),
+                            },
+                        })
+                    });
+                    Arc::clone(blob)
                 })
                 .collect();
             let object = Object {
@@ -754,7 +759,7 @@ mod persist {
         for entry in std::fs::read_dir(blob_dir(data_dir))? {
             let path = entry?.path();
             match blob_id(&path) {
-                Some(id) if referenced.contains(&id) => next = next.max(id + 1),
+                Some(id) if loaded.contains_key(&id) => next = next.max(id + 1),
                 // Parts of an unfinished upload, or a body cut short: nothing refers to it.
                 _ => std::fs::remove_file(&path)?,
             }

@@ -225,6 +225,46 @@ pub struct ListObjectsResult {
     /// The objects of this page.
     #[serde(rename = "Contents")]
     pub contents: Vec<ListedObject>,
+    /// The keys rolled up by the delimiter, one element per prefix.
+    #[serde(rename = "CommonPrefixes")]
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+/// `ListBucketResult` of ListObjectsV2 (`GET /?list-type=2`): continuation tokens instead of
+/// markers, and `KeyCount` (help.aliyun.com/en/oss/developer-reference/listobjectsv2).
+#[derive(Debug, Serialize)]
+#[serde(rename = "ListBucketResult", rename_all = "PascalCase")]
+pub struct ListObjectsV2Result {
+    /// Bucket name.
+    pub name: String,
+    /// Prefix given.
+    pub prefix: String,
+    /// `start-after` given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<String>,
+    /// `continuation-token` given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    /// Page size.
+    pub max_keys: u32,
+    /// Delimiter given.
+    pub delimiter: String,
+    /// `url` when the request asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<&'static str>,
+    /// More pages follow.
+    pub is_truncated: bool,
+    /// Keys plus common prefixes on this page.
+    pub key_count: usize,
+    /// The token of the next page, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_continuation_token: Option<String>,
+    /// The objects of this page.
+    #[serde(rename = "Contents")]
+    pub contents: Vec<ListedObject>,
+    /// The keys rolled up by the delimiter.
+    #[serde(rename = "CommonPrefixes")]
+    pub common_prefixes: Vec<CommonPrefix>,
 }
 
 /// One `<Contents>` of ListObjects.
@@ -245,6 +285,73 @@ pub struct ListedObject {
     pub size: u64,
     /// Storage class.
     pub storage_class: String,
+    /// The bucket owner: always in ListObjects, in ListObjectsV2 only with `fetch-owner=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// `CopyObjectResult` (alibabacloud.com/help/doc-detail/31979.html).
+#[derive(Debug, Serialize)]
+#[serde(rename = "CopyObjectResult", rename_all = "PascalCase")]
+pub struct CopyObjectResult {
+    /// Quoted ETag of the new object.
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    /// ISO-8601 time.
+    pub last_modified: String,
+}
+
+/// `CopyPartResult` of UploadPartCopy (alibabacloud.com/help/doc-detail/31994.html).
+#[derive(Debug, Serialize)]
+#[serde(rename = "CopyPartResult", rename_all = "PascalCase")]
+pub struct CopyPartResult {
+    /// ISO-8601 time.
+    pub last_modified: String,
+    /// Quoted ETag of the part.
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+/// `DeleteResult` of DeleteMultipleObjects (alibabacloud.com/help/doc-detail/31983.html).
+#[derive(Debug, Serialize)]
+#[serde(rename = "DeleteResult", rename_all = "PascalCase")]
+pub struct DeleteResult {
+    /// `url` when the request asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<&'static str>,
+    /// Every deleted key in verbose mode; none in quiet mode.
+    #[serde(rename = "Deleted")]
+    pub deleted: Vec<DeletedKey>,
+}
+
+/// One `<Deleted>`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeletedKey {
+    /// Key (encoded when asked).
+    pub key: String,
+}
+
+/// The body of DeleteMultipleObjects.
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    /// `true` for quiet mode.
+    #[serde(rename = "Quiet", default)]
+    pub quiet: Option<String>,
+    /// The objects to delete.
+    #[serde(rename = "Object", default)]
+    pub objects: Vec<DeleteObject>,
+}
+
+/// One `<Object>` of the DeleteMultipleObjects body.
+#[derive(Debug, Deserialize)]
+pub struct DeleteObject {
+    /// The key.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// A version, which the emulator (no versioning) does not support.
+    #[serde(rename = "VersionId", default)]
+    pub version_id: Option<String>,
 }
 
 /// `BucketInfo` with every element oss2 requires (§1.2 GetBucketInfo).
@@ -301,6 +408,16 @@ pub struct Owner {
     pub id: String,
 }
 
+impl Owner {
+    /// The one account that owns every bucket of the emulator.
+    pub fn emulator() -> Self {
+        Owner {
+            display_name: "bak2rds-emulator".to_owned(),
+            id: "1000000000000000".to_owned(),
+        }
+    }
+}
+
 /// `<AccessControlList>`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -341,6 +458,15 @@ pub struct CompletePart {
 /// document type declaration: no SDK sends one, and an internal DTD is where entity-expansion
 /// attacks start (quick-xml does not expand them; refusing keeps that true whatever it does).
 pub fn parse_complete(body: &[u8]) -> Result<CompleteRequest, OssError> {
+    parse_request(body)
+}
+
+/// Parses a DeleteMultipleObjects body, by the same rules as [`parse_complete`].
+pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, OssError> {
+    parse_request(body)
+}
+
+fn parse_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, OssError> {
     const DOCTYPE: &[u8] = b"<!doctype";
     if body
         .windows(DOCTYPE.len())
