@@ -20,6 +20,9 @@ pub enum Status {
     Done,
     /// The backup, the pre-flight or the service refused, and the reason was printed. Exit code 2.
     Refused,
+    /// The command has no answer, and said so (`explain` on a message it does not know).
+    /// Exit code 1.
+    NoAnswer,
 }
 
 impl Status {
@@ -28,6 +31,7 @@ impl Status {
         match self {
             Status::Done => ExitCode::SUCCESS,
             Status::Refused => ExitCode::from(2),
+            Status::NoAnswer => ExitCode::FAILURE,
         }
     }
 }

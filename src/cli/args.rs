@@ -57,6 +57,17 @@ pub enum Command {
     Tasks(TasksArgs),
     /// Open a database restored by an incremental migration (CreateOnlineDatabaseTask).
     Cutover(CutoverArgs),
+    /// Explain an RDS migration task's message: its cause and the fix.
+    Explain(ExplainArgs),
+}
+
+/// `bak2rds explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The task's Description as RDS, the console or another tool showed it (quote it), or `-`
+    /// to read it from standard input.
+    #[arg(value_name = "MESSAGE")]
+    pub message: String,
 }
 
 /// `bak2rds inspect`.

@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod demo;
+mod explain;
 mod incremental;
 mod inspect;
 mod migrate;
@@ -32,5 +33,6 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Watch(args) => watch::run(args, printer),
         Command::Tasks(args) => tasks::run(args, printer),
         Command::Cutover(args) => incremental::run_cutover(args, printer),
+        Command::Explain(args) => explain::run(args, printer),
     }
 }

@@ -1,9 +1,13 @@
-//! Explains how a migration task ended: its `Description` (free text, rds-api.md §5) matched to
-//! the cause Alibaba documents and the fix, with the service's text kept verbatim.
+//! Explains how a migration task ended: its `Description` (free text) matched to the cause
+//! Alibaba documents and the fix, with the service's text kept verbatim.
 //!
-//! Matching is loose as §5 advises: case-insensitive, curly apostrophes read as straight ones,
-//! and each documented message reduced to the fixed fragments around its placeholders, which
-//! must appear in order.
+//! Two wordings of each message exist: the one of Alibaba's current migration guide and an
+//! older one (`rds-api.md` §5, `rds-task-messages.md`), and the service or a console copy-paste
+//! may mix them. So a message is matched on the phrases that carry its meaning, in order,
+//! after [`normalise`] has taken out what differs between copies of one message: case, curly
+//! quotes, `;` for `,`, line breaks, a final dot. Placeholders (names, numbers, paths, which
+//! may hold parentheses or dots) are never matched, only skipped over. A Description that
+//! matches nothing gets no diagnosis: it is shown verbatim, never guessed at.
 
 use serde::Serialize;
 
@@ -20,16 +24,26 @@ pub enum Cause {
     LogBackup,
     /// The file is corrupt or from a newer SQL Server than the instance.
     CorruptOrNewer,
+    /// The file is one family of a striped backup (several files).
+    StripedBackup,
     /// DBCC CHECKDB found errors while opening (sync mode).
     CheckDbFailed,
     /// The restored database does not fit in the free space.
     NoSpaceForRestore,
     /// The .bak file does not fit in the free space.
     NoSpaceForFile,
+    /// The account RDS uses has no permission on the database: the login failed.
+    LoginFailed,
     /// Restored, but no privileged account exists to use it.
     NoInitAccount,
+    /// The name is one of SQL Server's system databases (master, model, msdb, tempdb).
+    SystemDatabaseName,
+    /// The name is one of RDS's own management databases.
+    RdsSystemDatabaseName,
     /// 2008 R2: the presigned URL expired before the download.
     UrlExpired,
+    /// RDS could not find (or was not allowed to read) the backup on OSS.
+    BackupNotFound,
     /// The edition lacks a feature the source database uses.
     OpenDatabaseFailed,
     /// A log backup does not follow the previous one (LSN gap).
@@ -65,166 +79,213 @@ pub struct Diagnosis {
     pub restored: bool,
 }
 
-/// One documented message: the fixed fragments around its placeholders, lower case.
+/// One documented message: for each wording, the phrases that carry its meaning, in order, as
+/// [`normalise`] leaves them.
 struct Known {
-    fragments: &'static [&'static str],
+    wordings: &'static [&'static [&'static str]],
     cause: Cause,
     explanation: &'static str,
     fix: &'static str,
     restored: bool,
 }
 
-/// The messages of rds-api.md §5 (full and incremental migration tables), most specific first.
+/// The messages of Alibaba's migration guide (current and older wordings) and the SQL Server
+/// RESTORE messages an incremental step can end with. Order matters where one message's
+/// phrases are a part of another's: the more specific comes first.
 const KNOWN: &[Known] = &[
     Known {
-        fragments: &["the database (", ") is already exist on rds"],
+        wordings: &[
+            &["the database (", ") already exists on rds"],
+            &["the database (", ") is already exist on rds"],
+            &[
+                "database ",
+                " already exists",
+                "choose a different database name",
+            ],
+        ],
         cause: Cause::SameNameDatabase,
         explanation: "A database with this name already exists on the RDS instance; RDS never overwrites one.",
         fix: "Back up and drop the existing database on the instance, or restore under another name (--database).",
         restored: false,
     },
     Known {
-        fragments: &[
-            "backup set (",
-            ") is a database differential backup, we only accept a full backup",
-        ],
+        wordings: &[&[
+            "is a database differential backup",
+            "we only accept a full backup",
+        ]],
         cause: Cause::DifferentialBackup,
         explanation: "The file is a differential backup; a full migration needs a FULL backup.",
         fix: "Take a full backup (BACKUP DATABASE ... TO DISK ... WITH CHECKSUM) and migrate that file.",
         restored: false,
     },
     Known {
-        fragments: &[
-            "backup set (",
-            ") is a transaction log backup, we only accept a full backup",
-        ],
+        wordings: &[&[
+            "is a transaction log backup",
+            "we only accept a full backup",
+        ]],
         cause: Cause::LogBackup,
         explanation: "The file is a transaction log backup; a full migration needs a FULL backup.",
         fix: "Take a full backup (BACKUP DATABASE, not BACKUP LOG) and migrate that file.",
         restored: false,
     },
     Known {
-        fragments: &[
-            "backup set (",
-            ") is a database full backup, we only accept transaction log or differential backup",
-        ],
+        wordings: &[&[
+            "is a database full backup",
+            "we only accept transaction log or differential backup",
+        ]],
         cause: Cause::FullSentAsIncremental,
         explanation: "A full backup was submitted as an incremental file of a running migration.",
         fix: "Submit only the differential and log backups taken after the first full one.",
         restored: false,
     },
     Known {
-        fragments: &[
-            "failed to verify ",
-            "backup file was corrupted or newer edition than rds",
-        ],
-        cause: Cause::CorruptOrNewer,
-        explanation: "RDS could not read the backup: either it is damaged, or it was written by a newer SQL Server than the instance runs.",
-        fix: "Run `bak2rds inspect --verify-pages FILE --target-version <instance version>`; re-take the backup WITH CHECKSUM, or move to an instance of the same or a newer SQL Server version.",
+        wordings: &[&["failed to verify", "media families but only", "provided"]],
+        cause: Cause::StripedBackup,
+        explanation: "The file is one family of a striped backup: SQL Server wrote the backup to several files, and RDS restores from a single file only.",
+        fix: "Back up again to one file (BACKUP DATABASE ... TO DISK = 'one.bak' WITH CHECKSUM); `bak2rds inspect` shows the family count of a file.",
         restored: false,
     },
     Known {
-        fragments: &["asynchronously dbcc checkdb failed"],
+        wordings: &[
+            &["failed to verify", "corrupted or from a version newer than"],
+            &["failed to verify", "corrupted or newer edition than rds"],
+        ],
+        cause: Cause::CorruptOrNewer,
+        explanation: "RDS could not read the backup: either it is damaged, or it was written by a newer SQL Server than the instance runs (a backup never restores on an older release, e.g. 2016 onto 2012).",
+        fix: "Run `bak2rds inspect --verify-pages FILE --target-version <instance version>`: it names the SQL Server that wrote the backup and checks its pages. Re-take a damaged backup WITH CHECKSUM; for a newer one, upgrade the instance's engine (RDS can upgrade the major version) or use an instance of the same or a later release.",
+        restored: false,
+    },
+    Known {
+        wordings: &[&["asynchronously dbcc checkdb failed"]],
         cause: Cause::AsyncCheckDbFailed,
         explanation: "The database was opened, then DBCC CHECKDB found consistency errors in it.",
         fix: "Run DBCC CHECKDB on the source, repair it, take a new full backup and migrate again.",
         restored: true,
     },
     Known {
-        fragments: &["success to dbcc checkdb asynchronously"],
+        wordings: &[&["success to dbcc checkdb asynchronously"]],
         cause: Cause::AsyncCheckDbPassed,
         explanation: "The database is online and the asynchronous DBCC CHECKDB found no errors.",
         fix: "Nothing to do.",
         restored: true,
     },
     Known {
-        fragments: &["dbcc checkdb failed"],
+        wordings: &[&["dbcc checkdb failed"]],
         cause: Cause::CheckDbFailed,
         explanation: "DBCC CHECKDB found errors while opening the database, so RDS did not open it.",
-        fix: "Run DBCC CHECKDB on the source and repair it, then take a new full backup; or migrate with --check-db async.",
+        fix: "On the source, run DBCC CHECKDB (DBName, REPAIR_ALLOW_DATA_LOSS) WITH NO_INFOMSGS, ALL_ERRORMSGS (it may lose data), take a new full backup and migrate again; or migrate with --check-db async.",
         restored: false,
     },
     Known {
-        fragments: &[
-            "not enough disk space for restoring, space left (",
-            ") < needed (",
-        ],
+        wordings: &[&["not enough disk space for restoring"]],
         cause: Cause::NoSpaceForRestore,
         explanation: "The restored database (the data and log files listed in the backup) is larger than the instance's free storage.",
         fix: "Enlarge the instance's storage (or free space), or shrink the source's data and log files before taking the backup.",
         restored: false,
     },
     Known {
-        fragments: &["not enough disk space, space left ", " < bak file "],
+        wordings: &[&["not enough disk space", "bak file"]],
         cause: Cause::NoSpaceForFile,
         explanation: "The .bak file itself is larger than the instance's free storage.",
         fix: "Enlarge the instance's storage, or take a compressed backup (WITH COMPRESSION).",
         restored: false,
     },
     Known {
-        fragments: &["your rds doesn't have any init account yet"],
+        wordings: &[&[
+            "cannot open database",
+            "requested by the login",
+            "login failed",
+        ]],
+        cause: Cause::LoginFailed,
+        explanation: "The account RDS restored with has no permission on this database, so the login to it failed.",
+        fix: "Grant the account access to the database on the instance's Accounts page in the RDS console (or GrantAccountPrivilege), then run the migration again.",
+        restored: false,
+    },
+    Known {
+        wordings: &[&["doesn't have any init account"]],
         cause: Cause::NoInitAccount,
         explanation: "The database was restored, but the instance has no privileged account to grant it to.",
         fix: "Create a privileged account in the RDS console and grant it permissions on the migrated database.",
         restored: true,
     },
     Known {
-        fragments: &["failed to download backup file since oss url was expired"],
-        cause: Cause::UrlExpired,
-        explanation: "The presigned OSS URL (SQL Server 2008 R2) expired before RDS downloaded the file.",
-        fix: "Run again: a fresh URL valid for 8 hours is generated.",
+        wordings: &[&["is mssql system db"]],
+        cause: Cause::SystemDatabaseName,
+        explanation: "The name is one of SQL Server's system databases (master, model, msdb, tempdb), which cannot be restored over.",
+        fix: "Restore under another name (--database).",
         restored: false,
     },
     Known {
-        fragments: &["failed to open database "],
-        cause: Cause::OpenDatabaseFailed,
-        explanation: "RDS could not open the restored database: the source uses a feature this edition lacks.",
-        fix: "Migrate to an edition that has the feature (e.g. Enterprise), or remove its use from the source.",
+        wordings: &[&["is rds system db"]],
+        cause: Cause::RdsSystemDatabaseName,
+        explanation: "The name is one of the databases RDS uses to manage the instance (such as rdscore).",
+        fix: "Restore under another name (--database).",
         restored: false,
     },
     Known {
-        fragments: &[
-            "the log in this backup set begins at lsn ",
-            "which is too recent to apply to the database",
-        ],
-        cause: Cause::LsnGap,
-        explanation: "A log backup is missing between the last restored file and this one.",
-        fix: "Submit the missing log backups in order (`bak2rds inspect --chain` shows the LSN chain and names the gap).",
-        restored: false,
-    },
-    Known {
-        fragments: &[
-            "the database (",
-            ") migration failed due to databases count limitation",
+        wordings: &[
+            &["exceeded the database count limit"],
+            &["migration failed due to databases count limitation"],
         ],
         cause: Cause::DatabaseCountLimit,
         explanation: "The instance already holds as many databases as its class allows.",
         fix: "Drop a database on the instance or move to a larger instance class.",
         restored: false,
     },
-    // SQL Server's own RESTORE messages, which an incremental restore can end with; §5 does not
-    // list them, but they are what RESTORE prints for these cases.
     Known {
-        fragments: &[
+        wordings: &[&["failed to download backup", "oss url was expired"]],
+        cause: Cause::UrlExpired,
+        explanation: "The presigned OSS URL (SQL Server 2008 R2) expired before RDS downloaded the file.",
+        fix: "Check that the file is still in OSS and readable, then run again: a fresh URL valid for 8 hours is generated.",
+        restored: false,
+    },
+    Known {
+        wordings: &[&["failed to download", "could not find backup file", "on oss"]],
+        cause: Cause::BackupNotFound,
+        explanation: "RDS could not find the backup in OSS: the object was deleted or renamed, or RDS is not authorised to read the bucket.",
+        fix: "Check that the object exists (bak2rds upload resumes it), that the bucket is in the instance's region, and that RDS's role AliyunRDSImportRole exists and may read the bucket; then run again.",
+        restored: false,
+    },
+    Known {
+        wordings: &[&["failed to open database "]],
+        cause: Cause::OpenDatabaseFailed,
+        explanation: "RDS could not open the restored database: the source uses a feature this edition lacks.",
+        fix: "Migrate to an edition that has the feature (e.g. Enterprise), or remove its use from the source.",
+        restored: false,
+    },
+    Known {
+        wordings: &[&[
+            "the log in this backup set begins at lsn ",
+            "which is too recent to apply to the database",
+        ]],
+        cause: Cause::LsnGap,
+        explanation: "A log backup is missing between the last restored file and this one.",
+        fix: "Submit the missing log backups in order (`bak2rds inspect --chain` shows the LSN chain and names the gap).",
+        restored: false,
+    },
+    // SQL Server's own RESTORE messages, which an incremental restore can end with; the guide
+    // does not list them, but they are what RESTORE prints for these cases.
+    Known {
+        wordings: &[&[
             "the log in this backup set terminates at lsn ",
             "which is too early to apply to the database",
-        ],
+        ]],
         cause: Cause::LogTooEarly,
         explanation: "Everything in this log backup is already restored: it ends before the point the database stands at.",
         fix: "Nothing is lost: skip this file and submit the next log backup (`bak2rds inspect --chain` lists the ones still needed).",
         restored: false,
     },
     Known {
-        fragments: &[
+        wordings: &[&[
             "this differential backup cannot be restored because the database has not been restored to the correct earlier state",
-        ],
+        ]],
         cause: Cause::DifferentialWrongBase,
         explanation: "The differential is based on another full backup than the one restored, or log backups were already restored past it.",
         fix: "Submit the differential taken after the full backup this migration started from, before any log backup, or continue with log backups only.",
         restored: false,
     },
     Known {
-        fragments: &["the backup set holds a backup of a database other than the existing"],
+        wordings: &[&["the backup set holds a backup of a database other than the existing"]],
         cause: Cause::OtherDatabaseBackup,
         explanation: "The file is a backup of another database (another name or database GUID) than the one being restored.",
         fix: "Submit the backups of the database this migration restores; check the file with `bak2rds inspect`.",
@@ -237,7 +298,12 @@ pub fn diagnose(description: &str) -> Option<Diagnosis> {
     let normal = normalise(description);
     KNOWN
         .iter()
-        .find(|known| fragments_in_order(&normal, known.fragments))
+        .find(|known| {
+            known
+                .wordings
+                .iter()
+                .any(|phrases| phrases_in_order(&normal, phrases))
+        })
         .map(|known| Diagnosis {
             cause: known.cause,
             description: description.to_owned(),
@@ -247,21 +313,32 @@ pub fn diagnose(description: &str) -> Option<Diagnosis> {
         })
 }
 
-/// Lower case, `’` as `'`, runs of white space (the docs break lines inside messages) as one
-/// space.
+/// What differs between copies of one message, taken out: lower case; curly quotes and
+/// backticks as straight ones; `;` as `,` (the current guide has `;` where the older had `,`);
+/// every run of white space, line breaks included, as one space; no final dot.
 fn normalise(text: &str) -> String {
-    text.replace('\u{2019}', "'")
+    let mapped: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{2018}' | '\u{2019}' | '`' => '\'',
+            '\u{201C}' | '\u{201D}' => '"',
+            ';' => ',',
+            other => other,
+        })
+        .collect();
+    let joined = mapped
         .to_lowercase()
         .split_whitespace()
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    joined.trim_end_matches('.').to_owned()
 }
 
-fn fragments_in_order(text: &str, fragments: &[&str]) -> bool {
+fn phrases_in_order(text: &str, phrases: &[&str]) -> bool {
     let mut rest = text;
-    for fragment in fragments {
-        match rest.find(fragment) {
-            Some(at) => rest = rest.get(at + fragment.len()..).unwrap_or(""),
+    for phrase in phrases {
+        match rest.find(phrase) {
+            Some(at) => rest = rest.get(at + phrase.len()..).unwrap_or(""),
             None => return false,
         }
     }
@@ -366,9 +443,156 @@ mod tests {
         }
     }
 
+    /// The 16 entries of Alibaba's current migration guide, each in its current wording and,
+    /// where it has one, its older wording; `xxx` is a placeholder (`rds-task-messages.md`).
+    const GUIDE: &[(Cause, &str, Option<&str>)] = &[
+        (
+            Cause::SameNameDatabase,
+            "The database (xxx) already exists on RDS. Please back it up, drop it, and then try again.",
+            Some(
+                "The database (xxx) is already exist on RDS, please backup and drop it, then try again.",
+            ),
+        ),
+        (
+            Cause::SameNameDatabase,
+            "Database 'xxx' already exists. Choose a different database name.",
+            None,
+        ),
+        (
+            Cause::DifferentialBackup,
+            "Backup set (xxx.bak) is a database differential backup; we only accept a full backup.",
+            Some(
+                "Backup set (xxx.bak) is a Database Differential backup, we only accept a FULL Backup.",
+            ),
+        ),
+        (
+            Cause::LogBackup,
+            "Backup set (xxx.trn) is a transaction log backup; we only accept a full backup.",
+            Some("Backup set (xxx.trn) is a Transaction Log backup, we only accept a FULL Backup."),
+        ),
+        (
+            Cause::CorruptOrNewer,
+            "Failed to verify xxx.bak. The backup file may be corrupted or from a version newer than the destination RDS instance.",
+            Some("Failed to verify xxx.bak, backup file was corrupted or newer edition than RDS."),
+        ),
+        (
+            Cause::CheckDbFailed,
+            "DBCC checkdb failed.",
+            Some("DBCC checkdb failed"),
+        ),
+        (
+            Cause::NoSpaceForRestore,
+            "Not Enough Disk Space for restoring, space left (xxx MB) < needed (xxx MB).",
+            Some("Not Enough Disk Space for restoring, space left (xxx MB) < needed (xxx MB)"),
+        ),
+        (
+            Cause::NoSpaceForFile,
+            "Not Enough Disk Space, space left xxx MB < bak file xxx MB.",
+            Some("Not Enough Disk Space, space left xxx MB < bak file xxx MB"),
+        ),
+        (
+            Cause::LoginFailed,
+            "Cannot open database \"xxx\" requested by the login. The login failed.",
+            None,
+        ),
+        (
+            Cause::NoInitAccount,
+            "Your RDS doesn\u{2019}t have any init account yet, please create one and grant permissions on RDS console to this migrated database (xxx).",
+            Some(
+                "Your RDS doesn't have any init account yet, please create one and grant permissions on RDS console to this migrated database (xxx).",
+            ),
+        ),
+        (
+            Cause::SystemDatabaseName,
+            "The database (xxx) is mssql system db, change your database name and try again.",
+            None,
+        ),
+        (
+            Cause::RdsSystemDatabaseName,
+            "The database (xxx) is RDS system db, change your database name and try again.",
+            None,
+        ),
+        (
+            Cause::DatabaseCountLimit,
+            "The migration of database (xxx) failed because it exceeded the database count limit (xxx).",
+            Some("The database (xxx) migration failed due to databases count limitation."),
+        ),
+        (
+            Cause::UrlExpired,
+            "Failed to download backup (xxx) since OSS URL was expired.",
+            Some("Failed to download backup file since OSS URL was expired."),
+        ),
+        (
+            Cause::BackupNotFound,
+            "Failed to download since could not find backup file (xxx) on OSS.",
+            None,
+        ),
+        (
+            Cause::StripedBackup,
+            "Failed to verify (xxx.bak), error message:The media set has xxx media families but only 1 are provided. All members must be provided. VERIFY DATABASE is terminating abnormally.",
+            None,
+        ),
+    ];
+
+    /// What a console copy-paste or the service may do to a message.
+    fn perturbations(message: &str) -> Vec<String> {
+        vec![
+            message.to_owned(),
+            message.to_uppercase(),
+            message.to_lowercase(),
+            message.trim_end_matches('.').to_owned(),
+            format!("{message}."),
+            message.replace(';', ","),
+            message.replace(',', ";"),
+            message.replace('\'', "\u{2019}"),
+            message.replace('"', "\u{201C}"),
+            message.replacen(' ', "\n", 3).replace(". ", ".\r\n  "),
+            format!("  {message}\n"),
+        ]
+    }
+
+    /// Placeholder values that must not confuse the matcher: parentheses, dots, digits,
+    /// non-ASCII, a path, a name that is itself a phrase of another message.
+    const PLACEHOLDERS: &[&str] = &[
+        "SalesDb",
+        "Sales (Old).v2",
+        "销售数据库",
+        "20480",
+        "backups/2026/SalesDb_full.bak",
+        "full backup",
+    ];
+
+    #[test]
+    fn every_guide_entry_in_both_wordings_survives_copy_and_paste() {
+        let mut checked = 0;
+        for (cause, current, older) in GUIDE {
+            for wording in std::iter::once(current).chain(older.iter()) {
+                for value in PLACEHOLDERS {
+                    for text in perturbations(&wording.replace("xxx", value)) {
+                        let found =
+                            diagnose(&text).unwrap_or_else(|| panic!("not recognised: {text:?}"));
+                        assert_eq!(found.cause, *cause, "{text:?}");
+                        assert_eq!(found.description, text, "kept verbatim");
+                        assert!(!found.explanation.is_empty() && !found.fix.is_empty());
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+        // Only the no-init-account message leaves a usable database.
+        for (cause, current, _) in GUIDE {
+            let restored = diagnose(&current.replace("xxx", "d")).map(|d| d.restored);
+            assert_eq!(restored, Some(*cause == Cause::NoInitAccount), "{current}");
+        }
+    }
+
     #[test]
     fn unknown_and_empty_are_not_guessed() {
         assert_eq!(diagnose(""), None);
         assert_eq!(diagnose("something else entirely"), None);
+        // Near misses: a phrase of a message alone is not the message.
+        assert_eq!(diagnose("Failed to verify the signature"), None);
+        assert_eq!(diagnose("Database 'x' not found"), None);
     }
 }
