@@ -246,7 +246,7 @@ async fn rds_refusals_come_back_verbatim_with_cause_and_fix() {
     assert_eq!(report.task.status, TaskStatus::Failed);
     assert_eq!(
         report.task.description,
-        "The database (Sales) is already exist on RDS, please backup and drop it, then try again."
+        "The database (Sales) already exists on RDS. Please back it up, drop it, and then try again."
     );
     let diagnosis = report
         .task

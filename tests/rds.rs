@@ -19,7 +19,7 @@ use bak2rds_cloud::rds::{Credentials, RdsClient, RdsClientConfig, RdsError, Sign
 use bak2rds_emulator::rds::{
     AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
 };
-use bak2rds_emulator::restore::examine_object;
+use bak2rds_emulator::restore::{Wording, examine_object};
 use bytes::Bytes;
 use mssql_backup::synth::{SynthChain, SynthDatabase, write_synthetic};
 
@@ -421,10 +421,21 @@ async fn api_refusals_are_typed() {
     assert!(matches!(colon, RdsError::Config(_)));
 }
 
-/// Each failure of rds-api.md §5 the emulator produces, with its exact Description, diagnosed
-/// back to the cause.
+/// Each failure of the migration guide the emulator produces, with its exact Description in
+/// the guide's current wording, diagnosed back to the cause.
 #[tokio::test]
 async fn each_documented_failure_is_produced_and_diagnosed() {
+    documented_failures(Wording::Current).await;
+}
+
+/// The same failures in the older wording (`task_messages = "older"`), which the service may
+/// still send.
+#[tokio::test]
+async fn each_documented_failure_in_the_older_wording_is_diagnosed() {
+    documented_failures(Wording::Older).await;
+}
+
+async fn documented_failures(wording: Wording) {
     let (Some(full), Some(full_2016), Some(diff), Some(log)) = (
         fixture(FULL_2019),
         fixture(FULL_2016),
@@ -451,15 +462,17 @@ async fn each_documented_failure_is_produced_and_diagnosed() {
     let mut full_house = instance("rm-limit");
     full_house.database_limit = Some(1);
 
-    let emu = start(vec![
-        instance(INSTANCE),
-        no_account,
-        old,
-        tiny,
-        tight,
-        full_house,
-    ])
+    let emu = start_with(RdsConfig {
+        instances: vec![instance(INSTANCE), no_account, old, tiny, tight, full_house],
+        restore_ms: RESTORE_MS,
+        task_messages: wording,
+        ..RdsConfig::default()
+    })
     .await;
+    let pick = |current: String, older: String| match wording {
+        Wording::Current => current,
+        Wording::Older => older,
+    };
     emu.objects.put("full.bak", full.clone());
     emu.objects.put("new2016.bak", full_2016);
     emu.objects.put("diff.bak", diff);
@@ -470,31 +483,40 @@ async fn each_documented_failure_is_produced_and_diagnosed() {
     let tight_left = (file_bytes + restored - (1 << 20)) - file_bytes;
     let cases: Vec<(&str, &str, &str, TaskStatus, String, Cause)> = vec![
         (INSTANCE, "existing_db", "full.bak", TaskStatus::Failed,
-         "The database (existing_db) is already exist on RDS, please backup and drop it, then try again.".into(),
+         pick("The database (existing_db) already exists on RDS. Please back it up, drop it, and then try again.".into(),
+              "The database (existing_db) is already exist on RDS, please backup and drop it, then try again.".into()),
          Cause::SameNameDatabase),
         (INSTANCE, "d1", "diff.bak", TaskStatus::Failed,
-         "Backup set (diff.bak) is a Database Differential backup, we only accept a FULL Backup.".into(),
+         pick("Backup set (diff.bak) is a database differential backup; we only accept a full backup.".into(),
+              "Backup set (diff.bak) is a Database Differential backup, we only accept a FULL Backup.".into()),
          Cause::DifferentialBackup),
         (INSTANCE, "d2", "log.trn", TaskStatus::Failed,
-         "Backup set (log.trn) is a Transaction Log backup, we only accept a FULL Backup.".into(),
+         pick("Backup set (log.trn) is a transaction log backup; we only accept a full backup.".into(),
+              "Backup set (log.trn) is a Transaction Log backup, we only accept a FULL Backup.".into()),
          Cause::LogBackup),
         (INSTANCE, "d3", "corrupt.bak", TaskStatus::Failed,
-         "Failed to verify corrupt.bak, backup file was corrupted or newer edition than RDS.".into(),
+         pick("Failed to verify corrupt.bak. The backup file may be corrupted or from a version newer than the destination RDS instance.".into(),
+              "Failed to verify corrupt.bak, backup file was corrupted or newer edition than RDS.".into()),
          Cause::CorruptOrNewer),
         ("rm-2014", "d4", "new2016.bak", TaskStatus::Failed,
-         "Failed to verify new2016.bak, backup file was corrupted or newer edition than RDS.".into(),
+         pick("Failed to verify new2016.bak. The backup file may be corrupted or from a version newer than the destination RDS instance.".into(),
+              "Failed to verify new2016.bak, backup file was corrupted or newer edition than RDS.".into()),
          Cause::CorruptOrNewer),
         ("rm-tiny", "d5", "full.bak", TaskStatus::Failed,
-         format!("Not Enough Disk Space, space left {} MB < bak file {} MB", (file_bytes / 2) >> 20, file_bytes.div_ceil(1 << 20)),
+         pick(format!("Not Enough Disk Space, space left {} MB < bak file {} MB.", (file_bytes / 2) >> 20, file_bytes.div_ceil(1 << 20)),
+              format!("Not Enough Disk Space, space left {} MB < bak file {} MB", (file_bytes / 2) >> 20, file_bytes.div_ceil(1 << 20))),
          Cause::NoSpaceForFile),
         ("rm-tight", "d6", "full.bak", TaskStatus::Failed,
-         format!("Not Enough Disk Space for restoring, space left ({} MB) < needed ({} MB)", tight_left >> 20, restored.div_ceil(1 << 20)),
+         pick(format!("Not Enough Disk Space for restoring, space left ({} MB) < needed ({} MB).", tight_left >> 20, restored.div_ceil(1 << 20)),
+              format!("Not Enough Disk Space for restoring, space left ({} MB) < needed ({} MB)", tight_left >> 20, restored.div_ceil(1 << 20))),
          Cause::NoSpaceForRestore),
         ("rm-limit", "d7", "full.bak", TaskStatus::Failed,
-         "The database (d7) migration failed due to databases count limitation.".into(),
+         pick("The migration of database (d7) failed because it exceeded the database count limit (1).".into(),
+              "The database (d7) migration failed due to databases count limitation.".into()),
          Cause::DatabaseCountLimit),
         ("rm-noaccount", "d8", "full.bak", TaskStatus::Success,
-         "Your RDS doesn't have any init account yet, please create one and grant permissions on RDS console to this migrated database (d8).".into(),
+         pick("Your RDS doesn\u{2019}t have any init account yet, please create one and grant permissions on RDS console to this migrated database (d8).".into(),
+              "Your RDS doesn't have any init account yet, please create one and grant permissions on RDS console to this migrated database (d8).".into()),
          Cause::NoInitAccount),
     ];
     for (instance_id, db, key, status, description, cause) in cases {
@@ -554,7 +576,7 @@ async fn sql_server_2008_r2_local_ssd_restores_from_a_presigned_url() {
     assert_eq!(expired.status, TaskStatus::Failed);
     assert_eq!(
         expired.description,
-        "Failed to download backup file since OSS URL was expired."
+        "Failed to download backup (legacy.bak) since OSS URL was expired."
     );
     assert_eq!(expired.diagnosis.unwrap().cause, Cause::UrlExpired);
 
@@ -698,7 +720,7 @@ async fn watch_and_tasks_commands() {
     let (code, _, text) = run_cli(&emu, &["watch", &bad.migrate_task_id]).await;
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("RDS says: Backup set (diff.bak) is a Database Differential backup, we only accept a FULL Backup."),
+        text.contains("RDS says: Backup set (diff.bak) is a database differential backup; we only accept a full backup."),
         "{text}"
     );
     assert!(text.contains("fix:   Take a full backup"), "{text}");

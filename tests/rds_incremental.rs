@@ -381,7 +381,7 @@ async fn opening_and_continuing_need_a_waiting_task_of_that_database() {
     assert_eq!(clash.status, TaskStatus::Failed);
     assert_eq!(
         clash.description,
-        "The database (db) is already exist on RDS, please backup and drop it, then try again."
+        "The database (db) already exists on RDS. Please back it up, drop it, and then try again."
     );
     // A FULL task never waits: it cannot be opened or continued.
     let full_task = clash.migrate_task_id;

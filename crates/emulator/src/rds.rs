@@ -110,6 +110,10 @@ pub struct RdsConfig {
     /// `ConcurrentTaskExceeded` (§1.1: 500).
     #[serde(default = "defaults::migrations_per_instance_per_day")]
     pub migrations_per_instance_per_day: u32,
+    /// The wording of task Descriptions: `current` (Alibaba's migration guide today, the
+    /// default) or `older` (`rds-api.md` §5), so both stay tested against clients.
+    #[serde(default)]
+    pub task_messages: crate::restore::Wording,
 }
 
 impl Default for RdsConfig {
@@ -119,6 +123,7 @@ impl Default for RdsConfig {
             restore_ms: defaults::restore_ms(),
             migrations_per_database_per_day: defaults::migrations_per_database_per_day(),
             migrations_per_instance_per_day: defaults::migrations_per_instance_per_day(),
+            task_messages: crate::restore::Wording::default(),
         }
     }
 }

@@ -18,8 +18,10 @@ pub enum ObjectKind {
     Differential,
     /// A transaction log backup.
     Log,
-    /// Not a backup, damaged, password-protected, one stripe of several, a file/partial backup,
-    /// or written by a newer SQL Server than the instance: RDS cannot verify it.
+    /// One family of a striped backup of this many families.
+    Striped(u16),
+    /// Not a backup, damaged, password-protected, a file/partial backup, or written by a newer
+    /// SQL Server than the instance: RDS cannot verify it.
     Unverifiable,
 }
 
@@ -79,6 +81,12 @@ pub fn examine_object(bytes: &[u8], engine_version: &str) -> ObjectFacts {
         Verdict::Accept | Verdict::WarnMultipleSets => ObjectKind::Full,
         Verdict::RejectDifferential => ObjectKind::Differential,
         Verdict::RejectLog => ObjectKind::Log,
+        Verdict::RejectStriped => report
+            .backup
+            .as_ref()
+            .map_or(ObjectKind::Unverifiable, |info| {
+                ObjectKind::Striped(info.family_count)
+            }),
         _ => ObjectKind::Unverifiable,
     };
     let restored_bytes = report
@@ -101,6 +109,8 @@ pub fn examine_object(bytes: &[u8], engine_version: &str) -> ObjectFacts {
 /// The instance as the restore sees it when the task is created.
 #[derive(Debug, Clone)]
 pub struct RestoreContext<'a> {
+    /// Which wording of the guide's messages to write.
+    pub wording: Wording,
     /// The object's file name (last path segment of the key), as the messages quote it.
     pub file_name: &'a str,
     /// The object's size.
@@ -156,49 +166,119 @@ impl Outcome {
     }
 }
 
-/// The Description strings of rds-api.md §5, placeholders filled in.
+/// Which wording of the task messages the emulated RDS writes: the current one of Alibaba's
+/// migration guide (the default), or the older one of `rds-api.md` §5 (`task_messages =
+/// "older"` in the emulator's configuration), so clients are held to both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wording {
+    /// The guide's current wording.
+    #[default]
+    Current,
+    /// The older wording.
+    Older,
+}
+
+/// The Description strings of the migration guide (`rds-task-messages.md`), placeholders
+/// filled in, in either wording where the guide changed one.
 pub mod descriptions {
+    use super::Wording;
+
     /// Same-name database exists.
-    pub fn same_name(db: &str) -> String {
-        format!(
-            "The database ({db}) is already exist on RDS, please backup and drop it, then try again."
-        )
+    pub fn same_name(w: Wording, db: &str) -> String {
+        match w {
+            Wording::Current => format!(
+                "The database ({db}) already exists on RDS. Please back it up, drop it, and then try again."
+            ),
+            Wording::Older => format!(
+                "The database ({db}) is already exist on RDS, please backup and drop it, then try again."
+            ),
+        }
     }
     /// The file is a differential backup.
-    pub fn differential(file: &str) -> String {
-        format!(
-            "Backup set ({file}) is a Database Differential backup, we only accept a FULL Backup."
-        )
+    pub fn differential(w: Wording, file: &str) -> String {
+        match w {
+            Wording::Current => format!(
+                "Backup set ({file}) is a database differential backup; we only accept a full backup."
+            ),
+            Wording::Older => format!(
+                "Backup set ({file}) is a Database Differential backup, we only accept a FULL Backup."
+            ),
+        }
     }
     /// The file is a log backup.
-    pub fn log(file: &str) -> String {
-        format!("Backup set ({file}) is a Transaction Log backup, we only accept a FULL Backup.")
+    pub fn log(w: Wording, file: &str) -> String {
+        match w {
+            Wording::Current => format!(
+                "Backup set ({file}) is a transaction log backup; we only accept a full backup."
+            ),
+            Wording::Older => format!(
+                "Backup set ({file}) is a Transaction Log backup, we only accept a FULL Backup."
+            ),
+        }
     }
     /// Corrupt, or newer than the instance.
-    pub fn corrupt_or_newer(file: &str) -> String {
-        format!("Failed to verify {file}, backup file was corrupted or newer edition than RDS.")
+    pub fn corrupt_or_newer(w: Wording, file: &str) -> String {
+        match w {
+            Wording::Current => format!(
+                "Failed to verify {file}. The backup file may be corrupted or from a version newer than the destination RDS instance."
+            ),
+            Wording::Older => format!(
+                "Failed to verify {file}, backup file was corrupted or newer edition than RDS."
+            ),
+        }
     }
-    /// The restored database does not fit.
-    pub fn no_space_for_restore(left_mb: u64, needed_mb: u64) -> String {
+    /// One family of a striped backup (the guide has one wording).
+    pub fn striped(file: &str, families: u16) -> String {
         format!(
-            "Not Enough Disk Space for restoring, space left ({left_mb} MB) < needed ({needed_mb} MB)"
+            "Failed to verify ({file}), error message:The media set has {families} media families but only 1 are provided. All members must be provided. VERIFY DATABASE is terminating abnormally."
         )
     }
-    /// The .bak file does not fit.
-    pub fn no_space_for_file(left_mb: u64, file_mb: u64) -> String {
-        format!("Not Enough Disk Space, space left {left_mb} MB < bak file {file_mb} MB")
-    }
-    /// Restored without a privileged account (the task still succeeds).
-    pub fn no_init_account(db: &str) -> String {
+    /// The restored database does not fit (the older wording has no final dot).
+    pub fn no_space_for_restore(w: Wording, left_mb: u64, needed_mb: u64) -> String {
+        let dot = if w == Wording::Current { "." } else { "" };
         format!(
-            "Your RDS doesn't have any init account yet, please create one and grant permissions on RDS console to this migrated database ({db})."
+            "Not Enough Disk Space for restoring, space left ({left_mb} MB) < needed ({needed_mb} MB){dot}"
+        )
+    }
+    /// The .bak file does not fit (the older wording has no final dot).
+    pub fn no_space_for_file(w: Wording, left_mb: u64, file_mb: u64) -> String {
+        let dot = if w == Wording::Current { "." } else { "" };
+        format!("Not Enough Disk Space, space left {left_mb} MB < bak file {file_mb} MB{dot}")
+    }
+    /// Restored without a privileged account (the task still succeeds); the current wording
+    /// has a typographic apostrophe.
+    pub fn no_init_account(w: Wording, db: &str) -> String {
+        let apostrophe = if w == Wording::Current {
+            '\u{2019}'
+        } else {
+            '\''
+        };
+        format!(
+            "Your RDS doesn{apostrophe}t have any init account yet, please create one and grant permissions on RDS console to this migrated database ({db})."
         )
     }
     /// 2008 R2 presigned URL expired.
-    pub const URL_EXPIRED: &str = "Failed to download backup file since OSS URL was expired.";
+    pub fn url_expired(w: Wording, file: &str) -> String {
+        match w {
+            Wording::Current => {
+                format!("Failed to download backup ({file}) since OSS URL was expired.")
+            }
+            Wording::Older => {
+                "Failed to download backup file since OSS URL was expired.".to_owned()
+            }
+        }
+    }
     /// The database-count limit was reached.
-    pub fn count_limit(db: &str) -> String {
-        format!("The database ({db}) migration failed due to databases count limitation.")
+    pub fn count_limit(w: Wording, db: &str, limit: u64) -> String {
+        match w {
+            Wording::Current => format!(
+                "The migration of database ({db}) failed because it exceeded the database count limit ({limit})."
+            ),
+            Wording::Older => {
+                format!("The database ({db}) migration failed due to databases count limitation.")
+            }
+        }
     }
     /// Asynchronous DBCC CHECKDB passed (the SDK metadata's example, no trailing dot).
     pub const ASYNC_CHECKDB_OK: &str = "Success to DBCC checkdb asynchronously";
@@ -238,9 +318,14 @@ pub mod descriptions {
 
 /// The Description a successful opening carries: the account warning first (the task still
 /// succeeds, §1.7), else the asynchronous CHECKDB note; a synchronous check adds nothing.
-pub fn opening_description(db: &str, has_privileged_account: bool, async_check_db: bool) -> String {
+pub fn opening_description(
+    wording: Wording,
+    db: &str,
+    has_privileged_account: bool,
+    async_check_db: bool,
+) -> String {
     if !has_privileged_account {
-        descriptions::no_init_account(db)
+        descriptions::no_init_account(wording, db)
     } else if async_check_db {
         descriptions::ASYNC_CHECKDB_OK.to_owned()
     } else {
@@ -260,24 +345,43 @@ fn mb_ceil(bytes: u64) -> u64 {
 /// backup type, name, restore space, count, then the account warning.
 pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
     if ctx.url_expired {
-        return Outcome::failed(descriptions::URL_EXPIRED.to_owned(), "DownloadFailed");
+        return Outcome::failed(
+            descriptions::url_expired(ctx.wording, ctx.file_name),
+            "DownloadFailed",
+        );
     }
     if ctx.file_bytes > ctx.free_bytes {
         return Outcome::failed(
-            descriptions::no_space_for_file(mb_floor(ctx.free_bytes), mb_ceil(ctx.file_bytes)),
+            descriptions::no_space_for_file(
+                ctx.wording,
+                mb_floor(ctx.free_bytes),
+                mb_ceil(ctx.file_bytes),
+            ),
             "DownloadFailed",
         );
     }
     match ctx.facts.kind {
         ObjectKind::Full => {}
         ObjectKind::Differential => {
-            return Outcome::failed(descriptions::differential(ctx.file_name), "CheckFailed");
+            return Outcome::failed(
+                descriptions::differential(ctx.wording, ctx.file_name),
+                "CheckFailed",
+            );
         }
         ObjectKind::Log => {
-            return Outcome::failed(descriptions::log(ctx.file_name), "CheckFailed");
+            return Outcome::failed(descriptions::log(ctx.wording, ctx.file_name), "CheckFailed");
+        }
+        ObjectKind::Striped(families) => {
+            return Outcome::failed(
+                descriptions::striped(ctx.file_name, families),
+                "CheckFailed",
+            );
         }
         ObjectKind::Unverifiable => {
-            return Outcome::failed(descriptions::corrupt_or_newer(ctx.file_name), "CheckFailed");
+            return Outcome::failed(
+                descriptions::corrupt_or_newer(ctx.wording, ctx.file_name),
+                "CheckFailed",
+            );
         }
     }
     if ctx
@@ -285,23 +389,38 @@ pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
         .iter()
         .any(|d| d.eq_ignore_ascii_case(ctx.db_name))
     {
-        return Outcome::failed(descriptions::same_name(ctx.db_name), "RestoreFailed");
+        return Outcome::failed(
+            descriptions::same_name(ctx.wording, ctx.db_name),
+            "RestoreFailed",
+        );
     }
     // The .bak is downloaded onto the instance's disk before the restore, so both must fit.
     let needed = ctx.facts.restored_bytes;
     let left_after_download = ctx.free_bytes.saturating_sub(ctx.file_bytes);
     if needed > left_after_download {
         return Outcome::failed(
-            descriptions::no_space_for_restore(mb_floor(left_after_download), mb_ceil(needed)),
+            descriptions::no_space_for_restore(
+                ctx.wording,
+                mb_floor(left_after_download),
+                mb_ceil(needed),
+            ),
             "RestoreFailed",
         );
     }
     let count = u64::try_from(ctx.databases.len()).unwrap_or(u64::MAX);
-    if ctx.database_limit.is_some_and(|limit| count >= limit) {
-        return Outcome::failed(descriptions::count_limit(ctx.db_name), "RestoreFailed");
+    if let Some(limit) = ctx.database_limit.filter(|limit| count >= *limit) {
+        return Outcome::failed(
+            descriptions::count_limit(ctx.wording, ctx.db_name, limit),
+            "RestoreFailed",
+        );
     }
     let description = if ctx.open_database {
-        opening_description(ctx.db_name, ctx.has_privileged_account, ctx.async_check_db)
+        opening_description(
+            ctx.wording,
+            ctx.db_name,
+            ctx.has_privileged_account,
+            ctx.async_check_db,
+        )
     } else {
         String::new()
     };
@@ -351,6 +470,8 @@ impl RestorePoint {
 /// One differential or log submitted to a waiting incremental migration (§1.6 step 2).
 #[derive(Debug, Clone)]
 pub struct IncrementContext<'a> {
+    /// Which wording of the guide's messages to write.
+    pub wording: Wording,
     /// The object's file name, as the messages quote it.
     pub file_name: &'a str,
     /// The object's size.
@@ -370,7 +491,11 @@ pub struct IncrementContext<'a> {
 pub fn decide_increment(ctx: &IncrementContext<'_>) -> Outcome {
     if ctx.file_bytes > ctx.free_bytes {
         return Outcome::failed(
-            descriptions::no_space_for_file(mb_floor(ctx.free_bytes), mb_ceil(ctx.file_bytes)),
+            descriptions::no_space_for_file(
+                ctx.wording,
+                mb_floor(ctx.free_bytes),
+                mb_ceil(ctx.file_bytes),
+            ),
             "DownloadFailed",
         );
     }
@@ -383,7 +508,10 @@ pub fn decide_increment(ctx: &IncrementContext<'_>) -> Outcome {
         }
         (ObjectKind::Differential | ObjectKind::Log, Some(chain)) => chain,
         _ => {
-            return Outcome::failed(descriptions::corrupt_or_newer(ctx.file_name), "CheckFailed");
+            return Outcome::failed(
+                descriptions::corrupt_or_newer(ctx.wording, ctx.file_name),
+                "CheckFailed",
+            );
         }
     };
     let is_log = ctx.facts.kind == ObjectKind::Log;
@@ -439,6 +567,7 @@ mod tests {
 
     fn ctx<'a>(databases: &'a [String]) -> RestoreContext<'a> {
         RestoreContext {
+            wording: Wording::Older,
             file_name: "sales.bak",
             file_bytes: GIB,
             facts: ObjectFacts {
@@ -457,8 +586,91 @@ mod tests {
         }
     }
 
+    /// Every failure `decide` can reach, in both wordings, is the guide's text (spot-checked
+    /// in the current wording, whole in the older one below) and explained by the client's
+    /// diagnosis to the same cause.
     #[test]
-    fn each_failure_has_its_documented_description() {
+    fn both_wordings_of_every_failure_are_explained_by_the_client() {
+        use bak2rds_cloud::rds::diagnose::{Cause, diagnose};
+        let none: Vec<String> = vec![];
+        let taken = vec!["SALES".to_string()];
+        let full = vec!["a".to_string(); 5];
+        for wording in [Wording::Current, Wording::Older] {
+            let with = |databases, change: &dyn Fn(&mut RestoreContext<'_>)| {
+                let mut c = ctx(databases);
+                c.wording = wording;
+                change(&mut c);
+                decide(&c).description
+            };
+            let cases: Vec<(String, Cause)> = vec![
+                (with(&taken, &|_| {}), Cause::SameNameDatabase),
+                (
+                    with(&none, &|c| c.facts.kind = ObjectKind::Differential),
+                    Cause::DifferentialBackup,
+                ),
+                (
+                    with(&none, &|c| c.facts.kind = ObjectKind::Log),
+                    Cause::LogBackup,
+                ),
+                (
+                    with(&none, &|c| c.facts.kind = ObjectKind::Unverifiable),
+                    Cause::CorruptOrNewer,
+                ),
+                (
+                    with(&none, &|c| c.facts.kind = ObjectKind::Striped(3)),
+                    Cause::StripedBackup,
+                ),
+                (
+                    with(&none, &|c| c.free_bytes = GIB / 2),
+                    Cause::NoSpaceForFile,
+                ),
+                (
+                    with(&none, &|c| c.free_bytes = 2 * GIB),
+                    Cause::NoSpaceForRestore,
+                ),
+                (with(&full, &|_| {}), Cause::DatabaseCountLimit),
+                (with(&none, &|c| c.url_expired = true), Cause::UrlExpired),
+                (
+                    with(&none, &|c| c.has_privileged_account = false),
+                    Cause::NoInitAccount,
+                ),
+            ];
+            for (description, cause) in cases {
+                let diagnosis = diagnose(&description)
+                    .unwrap_or_else(|| panic!("{wording:?}: not explained: {description}"));
+                assert_eq!(diagnosis.cause, cause, "{wording:?}: {description}");
+            }
+        }
+        let current = |databases, change: &dyn Fn(&mut RestoreContext<'_>)| {
+            let mut c = ctx(databases);
+            c.wording = Wording::Current;
+            change(&mut c);
+            decide(&c).description
+        };
+        assert_eq!(
+            current(&taken, &|_| {}),
+            "The database (sales) already exists on RDS. Please back it up, drop it, and then try again."
+        );
+        assert_eq!(
+            current(&none, &|c| c.facts.kind = ObjectKind::Differential),
+            "Backup set (sales.bak) is a database differential backup; we only accept a full backup."
+        );
+        assert_eq!(
+            current(&full, &|_| {}),
+            "The migration of database (sales) failed because it exceeded the database count limit (5)."
+        );
+        assert_eq!(
+            current(&none, &|c| c.facts.kind = ObjectKind::Striped(2)),
+            "Failed to verify (sales.bak), error message:The media set has 2 media families but only 1 are provided. All members must be provided. VERIFY DATABASE is terminating abnormally."
+        );
+        assert_eq!(
+            current(&none, &|c| c.has_privileged_account = false),
+            "Your RDS doesn\u{2019}t have any init account yet, please create one and grant permissions on RDS console to this migrated database (sales)."
+        );
+    }
+
+    #[test]
+    fn each_failure_has_its_documented_older_description() {
         let none: Vec<String> = vec![];
         let taken = vec!["SALES".to_string()];
         let full = vec!["a".to_string(); 5];
@@ -548,6 +760,7 @@ mod tests {
 
     fn increment(kind: ObjectKind, facts: ChainFacts, at: RestorePoint) -> Outcome {
         decide_increment(&IncrementContext {
+            wording: Wording::Older,
             file_name: "sales.trn",
             file_bytes: 1 << 20,
             facts: ObjectFacts {

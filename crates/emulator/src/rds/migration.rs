@@ -165,6 +165,7 @@ impl RdsEmulator {
             facts.kind = ObjectKind::Unverifiable;
         }
         let outcome = restore::decide(&RestoreContext {
+            wording: self.config.task_messages,
             file_name: request.file_name(),
             file_bytes: request.file_bytes,
             facts,
@@ -210,6 +211,7 @@ impl RdsEmulator {
             .ok_or_else(incorrect_db_state)?;
         self.take_quota(&mut state, instance, db_name)?;
         let outcome = restore::decide_increment(&IncrementContext {
+            wording: self.config.task_messages,
             file_name: request.file_name(),
             file_bytes: request.file_bytes,
             facts: request.facts,
@@ -293,6 +295,7 @@ impl RdsEmulator {
         let index = self.waiting_task(&state, instance, task_id, db_name)?;
         let task = state.tasks.get_mut(index).ok_or_else(task_not_found)?;
         let description = restore::opening_description(
+            self.config.task_messages,
             &task.db_name,
             has_privileged_account(instance),
             async_check_db,
