@@ -340,7 +340,7 @@ fn check_version(instance: &InstanceFacts, backup: &BackupFacts, out: &mut Vec<F
         Some(target) if backup_version > target.max_database_version => out.push(refuse(
             "backup_newer_than_instance",
             format!(
-                "The backup comes from a newer SQL Server (database version {backup_version}) than instance {} runs ({target}, up to {}); RDS would fail with \"backup file was corrupted or newer edition than RDS\".",
+                "The backup comes from a newer SQL Server (database version {backup_version}) than instance {} runs ({target}, up to {}); RDS would fail the task with \"Failed to verify … The backup file may be corrupted or from a version newer than the destination RDS instance\".",
                 instance.id, target.max_database_version
             ),
             "Restore to an instance of the same or a newer SQL Server version; SQL Server cannot restore a backup into an older version.",
@@ -382,7 +382,7 @@ fn check_space(instance: &InstanceFacts, backup: &BackupFacts, out: &mut Vec<Fin
         out.push(refuse(
             "not_enough_space_for_file",
             format!(
-                "Instance {} has {} MB free, less than the backup file ({} MB); RDS would fail with \"Not Enough Disk Space\".",
+                "Instance {} has {} MB free, less than the backup file ({} MB); RDS would fail the task with \"Not Enough Disk Space, space left … < bak file …\".",
                 instance.id, mib(free), mib(backup.backup_file_bytes)
             ),
             "Enlarge the instance's storage, or take the backup WITH COMPRESSION.",
@@ -392,7 +392,7 @@ fn check_space(instance: &InstanceFacts, backup: &BackupFacts, out: &mut Vec<Fin
         Some(needed) if needed > free => out.push(refuse(
             "not_enough_space_for_restore",
             format!(
-                "Instance {} has {} MB free, less than the restored database needs ({} MB: the data and log files listed in the backup).",
+                "Instance {} has {} MB free, less than the restored database needs ({} MB: the data and log files listed in the backup); RDS would fail the task with \"Not Enough Disk Space for restoring\".",
                 instance.id, mib(free), mib(needed)
             ),
             "Enlarge the instance's storage, or shrink the source's data and log files before the backup.",
@@ -444,7 +444,7 @@ fn check_name(facts: &PreflightFacts, plan: RestorePlan, out: &mut Vec<Finding>)
         out.push(refuse(
             "database_exists",
             format!(
-                "A database named {name} already exists on instance {}; RDS would fail with \"is already exist on RDS\".",
+                "A database named {name} already exists on instance {}; RDS would fail the task with \"The database ({name}) already exists on RDS\".",
                 instance.id
             ),
             format!("Back up and drop {name} on the instance, or restore under another name (--database)."),
@@ -458,7 +458,7 @@ fn check_name(facts: &PreflightFacts, plan: RestorePlan, out: &mut Vec<Finding>)
             out.push(refuse(
                 "database_count_limit",
                 format!(
-                    "Instance {} holds {} databases and allows {max}; one more would exceed its limit.",
+                    "Instance {} holds {} databases and allows {max}; one more would exceed its limit, and RDS would fail the task with \"exceeded the database count limit\".",
                     instance.id,
                     facts.databases.len()
                 ),
@@ -656,6 +656,55 @@ mod tests {
             };
             assert_eq!(found.severity, expect, "{code}");
             assert_eq!(report.refused(), expect == Severity::Refuse, "{code}");
+        }
+    }
+
+    /// Each finding that spares the user an RDS task failure quotes that failure's message, in
+    /// words the client's own diagnosis recognises, so docs and users can connect the two.
+    #[test]
+    fn findings_name_the_rds_failure_they_spare() {
+        use crate::rds::diagnose::{Cause, diagnose};
+        type Seed = Box<dyn Fn(&mut PreflightFacts)>;
+        let cases: Vec<(&str, Seed, Cause)> = vec![
+            (
+                "backup_newer_than_instance",
+                Box::new(|f| f.instance.engine_version = "2016_std_ha".into()),
+                Cause::CorruptOrNewer,
+            ),
+            (
+                "not_enough_space_for_file",
+                Box::new(|f| f.backup.backup_file_bytes = 95 * GIB),
+                Cause::NoSpaceForFile,
+            ),
+            (
+                "not_enough_space_for_restore",
+                Box::new(|f| f.backup.restored_bytes = Some(91 * GIB)),
+                Cause::NoSpaceForRestore,
+            ),
+            (
+                "database_exists",
+                Box::new(|f| f.databases.push("SALES".into())),
+                Cause::SameNameDatabase,
+            ),
+            (
+                "database_count_limit",
+                Box::new(|f| f.instance.db_max_quantity = Some(1)),
+                Cause::DatabaseCountLimit,
+            ),
+            (
+                "no_privileged_account",
+                Box::new(|f| f.accounts[0].account_type = "Normal".into()),
+                Cause::NoInitAccount,
+            ),
+        ];
+        for (code, seed, cause) in cases {
+            let mut facts = healthy();
+            seed(&mut facts);
+            let report = preflight(&facts);
+            let finding = report.findings.iter().find(|f| f.code == code).unwrap();
+            let diagnosis = diagnose(&finding.message)
+                .unwrap_or_else(|| panic!("{code} names no RDS message: {}", finding.message));
+            assert_eq!(diagnosis.cause, cause, "{code}: {}", finding.message);
         }
     }
 
