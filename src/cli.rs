@@ -11,6 +11,7 @@ pub mod transfer;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 
 /// How a command ended, when it did not fail outright.
@@ -23,6 +24,8 @@ pub enum Status {
     /// The command has no answer, and said so (`explain` on a message it does not know).
     /// Exit code 1.
     NoAnswer,
+    /// The command line was wrong; clap printed what and how to fix it. Exit code 1.
+    Usage,
 }
 
 impl Status {
@@ -31,14 +34,26 @@ impl Status {
         match self {
             Status::Done => ExitCode::SUCCESS,
             Status::Refused => ExitCode::from(2),
-            Status::NoAnswer => ExitCode::FAILURE,
+            Status::NoAnswer | Status::Usage => ExitCode::FAILURE,
         }
     }
 }
 
 /// Parses the process arguments and runs the chosen command.
 pub fn run() -> anyhow::Result<Status> {
-    let cli = args::Cli::parse();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap's own exit code for a usage error is 2, which bak2rds reserves for
+            // "refused" (README, exit codes): a usage error is an error, 1.
+            error.print().context("write the usage message")?;
+            return Ok(if error.use_stderr() {
+                Status::Usage
+            } else {
+                Status::Done
+            });
+        }
+    };
     init_tracing(cli.global.verbose);
     let printer = printer::Printer::new(&cli.global);
     cmd::dispatch(cli.command, &printer)

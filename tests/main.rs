@@ -26,6 +26,8 @@ mod sdk;
 mod bench;
 // `bak2rds serve` benchmark knobs (the child emulator that `bak2rds bench` starts).
 mod serve_knobs;
+// Regressions of the first-hour issue: usage exit codes, synth --force, object names, demo dir.
+mod first_hour;
 // bak2rds explain: a task Description explained, either wording, stdin, JSON, unknown.
 mod explain;
 // bak2rds migrate end to end on the emulator: success, refusals with fixes, crash and rerun.

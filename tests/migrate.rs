@@ -397,6 +397,7 @@ fn the_demo_runs_end_to_end() {
         stdout.contains("database DemoOrders is online: 4 backups restored"),
         "{stdout}"
     );
-    // The work folder is the demo's own temporary folder inside --work-dir: removed at the end.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // With --work-dir the demo's files are kept, in a folder of its own inside DIR (the
+    // first-hour issue, point 19: they used to be removed).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

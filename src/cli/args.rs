@@ -119,6 +119,9 @@ pub struct SynthArgs {
     /// SQL Server version that "wrote" the backup: 2008r2, 2012, 2014, 2016, 2017, 2019, 2022.
     #[arg(long, default_value = "2019")]
     pub version: String,
+    /// Replace OUT (and its stripe files) if they exist; without it an existing file is kept.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The backup types `synth` can write.
@@ -403,7 +406,8 @@ pub struct DemoArgs {
     /// Size of the synthetic full backup.
     #[arg(long, default_value = "1GiB")]
     pub size: String,
-    /// Folder for the demo's files (default: a temporary folder, removed at the end).
+    /// Keep the demo's files in a new folder inside DIR (created if needed); by default they go
+    /// to a temporary folder removed at the end.
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
 }

@@ -27,8 +27,8 @@ pub struct OssUrl {
 }
 
 impl OssUrl {
-    /// Parses `oss://BUCKET/KEY`. A missing key, or one ending in `/`, gets the safe object
-    /// name derived from `file` (RDS refuses special characters: see `bak::object_key_for`).
+    /// Parses `oss://BUCKET/KEY`. A missing key, or one ending in `/`, gets the object name
+    /// derived from `file` by [`default_object_name`].
     pub fn parse(text: &str, file: &std::path::Path) -> anyhow::Result<Self> {
         let Some(rest) = text.strip_prefix("oss://") else {
             bail!("destination {text:?} is not an OSS URL: write it as oss://BUCKET/KEY");
@@ -38,11 +38,7 @@ impl OssUrl {
             bail!("destination {text:?} names no bucket: write it as oss://BUCKET/KEY");
         }
         let key = if key.is_empty() || key.ends_with('/') {
-            let name = file
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            format!("{key}{}", mssql_backup::object_key_for(&name))
+            format!("{key}{}", default_object_name(file))
         } else {
             key.to_string()
         };
@@ -50,6 +46,28 @@ impl OssUrl {
             bucket: bucket.to_string(),
             key,
         })
+    }
+}
+
+/// The object name for `file` when the user gave none: for a SQL Server backup, the name RDS
+/// accepts, with the extension of its type (`.bak`, `.diff`, `.trn`: the rule `inspect` reports
+/// and `migrate` uses, `mssql_backup::object_key_for_backup`); for any other file, or one that
+/// cannot be read, its own name, as every OSS uploader keeps it.
+pub fn default_object_name(file: &std::path::Path) -> String {
+    let name = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let backup_type = crate::source::SourceFile::open(file)
+        .ok()
+        .and_then(|source| {
+            mssql_backup::examine(source.bytes(), &mssql_backup::Rules::default())
+                .backup
+                .and_then(|header| header.backup_type)
+        });
+    match backup_type {
+        Some(backup_type) => mssql_backup::object_key_for_backup(&name, backup_type),
+        None => name,
     }
 }
 
@@ -193,30 +211,51 @@ pub fn credentials(profile: Option<&str>) -> anyhow::Result<Credentials> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn oss_urls_parse_and_get_safe_default_keys() {
-        let file = Path::new("/backups/Sales DB (full).bak");
+        use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, kind| {
+            let path = dir.path().join(name);
+            let database =
+                SynthDatabase::new("Sales", mssql_backup::TargetVersion::parse("2019").unwrap());
+            write_synthetic_file(&path, &SynthSpec::single(database, kind, 1 << 20)).unwrap();
+            path
+        };
+        let full = write("Sales DB (full).bak", SynthKind::Full);
         assert_eq!(
-            OssUrl::parse("oss://b/dir/x.bak", file).unwrap(),
+            OssUrl::parse("oss://b/dir/x.bak", &full).unwrap(),
             OssUrl {
                 bucket: "b".into(),
                 key: "dir/x.bak".into()
             }
         );
-        let derived = OssUrl::parse("oss://b/dir/", file).unwrap();
-        assert!(derived.key.starts_with("dir/"));
-        assert!(derived.key.ends_with(".bak"));
-        assert!(!derived.key.contains(' ') && !derived.key.contains('('));
-        assert!(
-            OssUrl::parse("oss://b", file)
-                .unwrap()
-                .key
-                .ends_with(".bak")
+        assert_eq!(
+            OssUrl::parse("oss://b/dir/", &full).unwrap().key,
+            "dir/Sales_DB_full.bak"
         );
-        assert!(OssUrl::parse("s3://b/k", file).is_err());
-        assert!(OssUrl::parse("oss:///k", file).is_err());
+        assert_eq!(
+            OssUrl::parse("oss://b", &full).unwrap().key,
+            "Sales_DB_full.bak"
+        );
+        // The extension follows the backup's type, whatever the file is called.
+        let diff = write("diff.bak", SynthKind::Differential);
+        assert_eq!(
+            OssUrl::parse("oss://b/dd/", &diff).unwrap().key,
+            "dd/diff.diff"
+        );
+        let log = write("ChainDb_log.bak", SynthKind::Log);
+        assert_eq!(
+            OssUrl::parse("oss://b/", &log).unwrap().key,
+            "ChainDb_log.trn"
+        );
+        // Not a backup: its own name.
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, b"not a backup").unwrap();
+        assert_eq!(OssUrl::parse("oss://b/", &notes).unwrap().key, "notes.txt");
+        assert!(OssUrl::parse("s3://b/k", &full).is_err());
+        assert!(OssUrl::parse("oss:///k", &full).is_err());
     }
 
     #[test]

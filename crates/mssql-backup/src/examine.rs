@@ -172,6 +172,18 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
         ));
     }
     findings.extend(type_finding(info));
+    let (newest, newest_version) = target::newest_known();
+    if info.database_version > newest_version {
+        findings.push(Finding::note(
+            Severity::Warning,
+            "newer-than-known",
+            format!(
+                "database version {} is newer than SQL Server {newest} ({newest_version}), the newest release bak2rds knows: no RDS engine known to restore it",
+                info.database_version
+            ),
+            "check the SQL Server releases RDS offers; a backup never restores on an older release",
+        ));
+    }
     if let Some(target) = &rules.target_version {
         findings.extend(version_finding(info, target));
     }
@@ -240,16 +252,23 @@ fn type_finding(info: &BackupInfo) -> Option<Finding> {
 }
 
 fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding> {
-    let release = info.database_release.unwrap_or("an unknown release");
     let version = info.database_version;
+    let release = target::release_text(version);
     if version > target.max_database_version {
+        let fix = match info.database_release {
+            Some(known) => format!("restore to an instance of SQL Server {known} or later"),
+            None => {
+                "no RDS engine bak2rds knows restores it: back up from a SQL Server that RDS offers"
+                    .to_owned()
+            }
+        };
         return Some(Finding::for_class(
             Verdict::RejectVersion,
             "target-version",
             format!(
-                "backup is from SQL Server {release} (database version {version}); the target runs {target}"
+                "backup is from {release} (database version {version}); the target runs {target}"
             ),
-            &format!("restore to an instance of SQL Server {release} or later"),
+            &fix,
         ));
     }
     if version < target.min_database_version {
@@ -257,7 +276,7 @@ fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding>
             Verdict::RejectVersion,
             "target-version-too-old",
             format!(
-                "backup is from SQL Server {release} (database version {version}); {target} cannot restore backups that old"
+                "backup is from {release} (database version {version}); {target} cannot restore backups that old"
             ),
             "restore it on SQL Server 2012 or 2014 first, back up again there, and upload that backup",
         ));
@@ -281,6 +300,18 @@ fn object_key_finding(file_name: &str, backup_type: Option<BackupType>) -> Optio
 }
 
 fn pages_finding(check: &pages::PageCheck) -> Finding {
+    if check.checked == 0 && check.failed == 0 {
+        // Nothing was verified: saying "ok" would claim a check that did not happen.
+        return Finding::note(
+            Severity::Warning,
+            "pages-unverifiable",
+            format!(
+                "page checksums not verifiable: none of the {} data pages carries a checksum (the database's PAGE_VERIFY option was not CHECKSUM when they were written)",
+                check.skipped
+            ),
+            "run DBCC CHECKDB on the source before the backup; ALTER DATABASE ... SET PAGE_VERIFY CHECKSUM gives pages written from then on a checksum",
+        );
+    }
     if check.failed == 0 {
         return Finding::note(
             Severity::Info,
@@ -308,4 +339,98 @@ fn pages_finding(check: &pages::PageCheck) -> Finding {
         ),
         "the file was damaged after the backup was written (or the database has damaged pages): copy it again; if the copy fails too, run DBCC CHECKDB on the source and take a new backup WITH CHECKSUM",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_check_that_checked_nothing_is_not_reported_ok() {
+        let nothing = pages::PageCheck {
+            checked: 0,
+            skipped: 432,
+            ..pages::PageCheck::default()
+        };
+        let finding = pages_finding(&nothing);
+        assert_eq!(
+            (finding.code, finding.severity),
+            ("pages-unverifiable", Severity::Warning)
+        );
+        assert!(
+            finding.message.contains("not verifiable"),
+            "{}",
+            finding.message
+        );
+        assert!(finding.message.contains("432"));
+        assert!(finding.class.is_none(), "a warning, not a refusal");
+
+        let some = pages::PageCheck {
+            checked: 10,
+            skipped: 2,
+            ..pages::PageCheck::default()
+        };
+        assert_eq!(pages_finding(&some).code, "pages-ok");
+    }
+
+    /// A header of a synthetic 2019 backup, with its database version set to `version`.
+    fn header_with_version(version: u16) -> BackupInfo {
+        use crate::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic};
+        let database = SynthDatabase::new("db", TargetVersion::parse("2019").unwrap());
+        let mut bytes = Vec::new();
+        write_synthetic(
+            &mut bytes,
+            &SynthSpec::single(database, SynthKind::Full, 1 << 20),
+        )
+        .unwrap();
+        let mut info = examine(&bytes, &Rules::default()).backup.unwrap();
+        info.database_version = version;
+        info.database_release = target::release_of(version);
+        info
+    }
+
+    #[test]
+    fn sql_server_2025_is_named_and_newer_versions_are_never_named_older() {
+        let target = Rules {
+            target_version: Some(TargetVersion::parse("2022").unwrap()),
+            ..Rules::default()
+        };
+        let findings = judge_backup(&header_with_version(998), &target);
+        let version = findings
+            .iter()
+            .find(|f| f.code == "target-version")
+            .unwrap();
+        assert!(
+            version
+                .message
+                .contains("SQL Server 2025 (database version 998)"),
+            "{}",
+            version.message
+        );
+        assert!(findings.iter().all(|f| f.code != "newer-than-known"));
+
+        let findings = judge_backup(&header_with_version(1100), &target);
+        let version = findings
+            .iter()
+            .find(|f| f.code == "target-version")
+            .unwrap();
+        assert!(
+            version.message.contains("a SQL Server newer than 2025"),
+            "{}",
+            version.message
+        );
+        assert!(
+            !version.message.contains("SQL Server 2022 (database"),
+            "{}",
+            version.message
+        );
+        // Without a target, its own warning.
+        let findings = judge_backup(&header_with_version(1100), &Rules::default());
+        let newer = findings
+            .iter()
+            .find(|f| f.code == "newer-than-known")
+            .unwrap();
+        assert_eq!(newer.severity, Severity::Warning);
+        assert!(newer.message.contains("no RDS engine known to restore it"));
+    }
 }

@@ -23,7 +23,15 @@ const RELEASES: &[(&str, u16)] = &[
     ("2017", 869),
     ("2019", 904),
     ("2022", 957),
+    // Seen on SQL Server 2025 backups (software 17.x). Not an RDS target (yet): `parse` does
+    // not accept it, so such a backup is refused against every RDS engine bak2rds knows.
+    ("2025", 998),
 ];
+
+/// The newest release bak2rds knows, and its database version.
+pub fn newest_known() -> (&'static str, u16) {
+    RELEASES.last().copied().unwrap_or(("2022", 957))
+}
 
 /// A target SQL Server release: what an RDS instance runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,13 +91,30 @@ impl fmt::Display for TargetVersion {
     }
 }
 
-/// The release that writes `database_version` (the newest release not above it), e.g. "2019".
+/// The release that writes `database_version` (the newest release not above it), e.g. "2019";
+/// `None` below SQL Server 2005 and above the newest release known, which is never named as
+/// an older one.
 pub fn release_of(database_version: u16) -> Option<&'static str> {
+    if database_version > newest_known().1 {
+        return None;
+    }
     RELEASES
         .iter()
         .rev()
         .find(|(_, v)| *v <= database_version)
         .map(|(name, _)| *name)
+}
+
+/// How a message names the release of `database_version`: `SQL Server 2019`, `a SQL Server
+/// newer than 2025`, `an unknown SQL Server release`.
+pub fn release_text(database_version: u16) -> String {
+    match release_of(database_version) {
+        Some(release) => format!("SQL Server {release}"),
+        None if database_version > newest_known().1 => {
+            format!("a SQL Server newer than {}", newest_known().0)
+        }
+        None => "an unknown SQL Server release".to_owned(),
+    }
 }
 
 /// The software major version (`SoftwareVersionMajor`) of each release, for synthetic backups.
@@ -142,5 +167,13 @@ mod tests {
         assert_eq!(release_of(661), Some("2008 R2"));
         assert_eq!(release_of(612), Some("2005"));
         assert_eq!(release_of(500), None);
+        assert_eq!(release_of(998), Some("2025"));
+        assert_eq!(release_of(1100), None, "never named as an older release");
+        assert_eq!(release_text(1100), "a SQL Server newer than 2025");
+        assert_eq!(release_text(957), "SQL Server 2022");
+        assert!(
+            TargetVersion::parse("2025").is_err(),
+            "no RDS engine runs it"
+        );
     }
 }

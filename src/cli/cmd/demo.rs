@@ -35,10 +35,7 @@ pub fn run(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
 
 async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     let size = parse_size(&args.size).context("--size")?;
-    let work = tempfile::Builder::new()
-        .prefix("bak2rds-demo-")
-        .tempdir_in(args.work_dir.clone().unwrap_or_else(std::env::temp_dir))
-        .context("creating the demo's work folder")?;
+    let work = WorkFolder::new(args.work_dir.as_deref())?;
     // CRC-derived ETags: the emulator shares this machine's cores with the client, and MD5
     // would make it the bottleneck (perf-anchors.md §2).
     // Emulated restores of a second each: the incremental part restores five times.
@@ -103,6 +100,12 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     .await?;
 
     emulator.shutdown().await.context("stopping the emulator")?;
+    if args.work_dir.is_some() {
+        printer.note(format!(
+            "the demo's files are kept in {}",
+            work.path().display()
+        ));
+    }
     if migrated == Status::Done && refused == Status::Refused && incremental == Status::Done {
         printer.note(
             "\ndemo finished: the full backup is online, the differential was refused before \
@@ -111,6 +114,41 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
         Ok(Status::Done)
     } else {
         anyhow::bail!("the demo did not behave as expected (see above)")
+    }
+}
+
+/// Where the demo writes its files: a temporary folder removed at the end, or with `--work-dir
+/// DIR` a new folder inside DIR (created if needed) that is kept, so the files can be looked at
+/// and a second demo never resumes the first one's state.
+enum WorkFolder {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl WorkFolder {
+    fn new(parent: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let Some(parent) = parent else {
+            let temp = tempfile::Builder::new()
+                .prefix("bak2rds-demo-")
+                .tempdir()
+                .context("creating the demo's work folder")?;
+            return Ok(WorkFolder::Temporary(temp));
+        };
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the demo's folder {}", parent.display()))?;
+        let kept = tempfile::Builder::new()
+            .prefix("bak2rds-demo-")
+            .tempdir_in(parent)
+            .with_context(|| format!("creating a work folder in {}", parent.display()))?
+            .keep();
+        Ok(WorkFolder::Kept(kept))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            WorkFolder::Temporary(temp) => temp.path(),
+            WorkFolder::Kept(path) => path,
+        }
     }
 }
 

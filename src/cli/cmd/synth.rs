@@ -26,6 +26,19 @@ pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
     };
     let database = SynthDatabase::new(&args.database, version);
     let spec = SynthSpec::single(database, kind, size);
+    if !args.force {
+        // The name may be a real backup's: never overwrite one without being told to.
+        if let Some(existing) = (1..=stripes)
+            .map(|family| family_path(&args.out, family, stripes))
+            .find(|path| path.exists())
+        {
+            anyhow::bail!(
+                "{} already exists; bak2rds synth does not overwrite a file (it may be a real \
+                 backup). Choose another name, or pass --force to replace it.",
+                existing.display()
+            );
+        }
+    }
     for family in 1..=stripes {
         let path = family_path(&args.out, family, stripes);
         let written = write_synthetic_file(&path, &spec.clone().family(family, stripes))

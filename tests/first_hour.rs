@@ -1,0 +1,146 @@
+//! Regression tests of the first-hour issue: defects a new user met trying bak2rds with careless
+//! input. One test per point fixed here (the point's number in the test's comment).
+
+use std::process::Stdio;
+
+use bak2rds_emulator::Emulator;
+use mssql_backup::TargetVersion;
+use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
+
+use crate::util::bin;
+
+/// 10: a usage error exits 1 (2 is "refused"); help and version still exit 0.
+#[test]
+fn usage_errors_exit_1_not_the_refused_code() {
+    for args in [
+        &["upload"][..],
+        &["upload", "f.bak", "oss://b/k", "--concurrency", "-1"][..],
+        &["migrate", "f.bak", "--no-such-flag"][..],
+    ] {
+        let out = bin().args(args).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: says what is wrong");
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"][..],
+        &["upload", "--help"][..],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+/// 20: synth never overwrites a file unless told to.
+#[test]
+fn synth_keeps_an_existing_file_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("real.trn");
+    std::fs::write(&existing, b"a real log backup").unwrap();
+    let out = bin()
+        .args(["synth", existing.to_str().unwrap(), "--size", "1MiB"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("already exists") && text.contains("--force"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&existing).unwrap(), b"a real log backup");
+    let out = bin()
+        .args([
+            "synth",
+            existing.to_str().unwrap(),
+            "--size",
+            "1MiB",
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(std::fs::metadata(&existing).unwrap().len() > 1_000_000);
+}
+
+/// 2: `upload FILE oss://bucket/prefix/` names the object by the backup's type, as inspect and
+/// migrate do: a differential gets `.diff`, a log `.trn`, any other file keeps its name.
+// Multi-threaded: the emulator serves while this thread waits for the child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_names_objects_by_backup_type() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = SynthDatabase::new("ChainDb", TargetVersion::parse("2019").unwrap());
+    let write = |name: &str, kind| {
+        let path = dir.path().join(name);
+        write_synthetic_file(&path, &SynthSpec::single(database.clone(), kind, 1 << 20)).unwrap();
+        path
+    };
+    let files = [
+        (write("diff.bak", SynthKind::Differential), "dd/diff.diff"),
+        (
+            write("ChainDb_log.bak", SynthKind::Log),
+            "dd/ChainDb_log.trn",
+        ),
+        (
+            write("Full Backup (1).bak", SynthKind::Full),
+            "dd/Full_Backup_1.bak",
+        ),
+    ];
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, b"migration notes").unwrap();
+    for (file, key) in files.iter().chain([&(notes, "dd/notes.txt")]) {
+        let out = bin()
+            .arg("upload")
+            .arg(file)
+            .arg(format!("oss://{}/dd/", emulator.bucket()))
+            .args(["--oss-endpoint", &emulator.oss_endpoint()])
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("checkpoints"))
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator.access_key_id())
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                emulator.access_key_secret(),
+            )
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            emulator
+                .storage()
+                .read_object(emulator.bucket(), key)
+                .is_some(),
+            "{} should be stored as {key}",
+            file.display()
+        );
+    }
+}
+
+/// 19: `demo --work-dir DIR` creates DIR and keeps the demo's files there.
+#[test]
+fn demo_creates_and_keeps_its_work_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("not/yet/there");
+    let out = bin()
+        .args(["demo", "--size", "4MiB", "--work-dir"])
+        .arg(&work)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let runs: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].join("DemoSales_FULL.bak").is_file(), "kept: {text}");
+    assert!(text.contains("kept in"), "{text}");
+}
