@@ -22,6 +22,9 @@ pub enum UnitsError {
         "unknown unit {0:?}: use B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000)"
     )]
     UnknownUnit(String),
+    /// A minus sign: sizes and rates are never negative.
+    #[error("{0:?} is negative: sizes and rates are positive numbers such as 64MiB or 100MiB/s")]
+    Negative(String),
     /// The size does not fit in 64 bits, or is not a whole number of bytes.
     #[error("{0:?} is not a whole number of bytes that fits in 64 bits")]
     OutOfRange(String),
@@ -32,6 +35,9 @@ pub fn parse_size(text: &str) -> Result<u64, UnitsError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(UnitsError::Empty);
+    }
+    if text.starts_with('-') {
+        return Err(UnitsError::Negative(text.to_owned()));
     }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -80,6 +86,9 @@ fn unit_multiplier(unit: &str) -> Result<u64, UnitsError> {
 /// network links are rated). The `/s` is optional.
 pub fn parse_rate(text: &str) -> Result<u64, UnitsError> {
     let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(UnitsError::Negative(trimmed.to_owned()));
+    }
     let per_second = trimmed.strip_suffix("/s").unwrap_or(trimmed);
     let lower = per_second.to_ascii_lowercase();
     let bits_prefix_len = lower
@@ -109,6 +118,23 @@ pub fn parse_rate(text: &str) -> Result<u64, UnitsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_sizes_and_rates_are_called_negative() {
+        for text in ["-5", "-5MiB/s", " -1GiB", "-100Mbit/s"] {
+            assert!(
+                matches!(parse_rate(text), Err(UnitsError::Negative(_))),
+                "{text}"
+            );
+        }
+        assert!(matches!(parse_size("-64MiB"), Err(UnitsError::Negative(_))));
+        assert!(
+            parse_rate("-5")
+                .unwrap_err()
+                .to_string()
+                .contains("negative")
+        );
+    }
 
     #[test]
     fn rates_accept_bytes_and_bits_per_second() {

@@ -144,3 +144,63 @@ fn demo_creates_and_keeps_its_work_dir() {
     assert!(runs[0].join("DemoSales_FULL.bak").is_file(), "kept: {text}");
     assert!(text.contains("kept in"), "{text}");
 }
+
+/// 15 and 12: arguments are judged before credentials or the network: a negative rate is
+/// called negative, `--days 0` is refused locally.
+#[test]
+fn bad_numbers_are_refused_before_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bak");
+    std::fs::write(&file, b"x").unwrap();
+    let out = bin()
+        .arg("upload")
+        .arg(&file)
+        .args(["oss://b/k", "--max-rate", "-5"])
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("negative"), "{text}");
+    assert!(
+        !text.contains("credentials"),
+        "the rate is judged first: {text}"
+    );
+
+    let out = bin()
+        .args(["tasks", "--instance", "rm-x", "--days", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--days"));
+}
+
+/// 8 and 11: missing credentials are said once, without advice of a flag the command lacks.
+#[test]
+fn missing_credentials_are_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bak");
+    std::fs::write(&file, b"x").unwrap();
+    let out = bin()
+        .arg("upload")
+        .arg(&file)
+        .arg("oss://b/k")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        text.matches("no Alibaba Cloud credentials").count(),
+        1,
+        "{text}"
+    );
+}

@@ -197,13 +197,19 @@ pub enum SignatureVersionArg {
 #[derive(Debug, Args, Clone)]
 pub struct TransferArgs {
     /// Part size (e.g. 64MiB); default: chosen from the file size (16–256 MiB, ≤10,000 parts).
-    #[arg(long, value_name = "SIZE")]
+    // Hyphen values are taken, so `-5` is called negative instead of "unexpected argument".
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub part_size: Option<String>,
     /// Parts in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        allow_hyphen_values = true
+    )]
     pub concurrency: usize,
     /// Bandwidth cap, e.g. 50MiB/s or 200Mbit/s.
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
     pub max_rate: Option<String>,
     /// Send Content-MD5 with every part (server-side check; costs ~2 CPU-s per GiB).
     #[arg(long)]
@@ -297,8 +303,8 @@ pub struct TasksArgs {
     /// The instance and endpoint.
     #[command(flatten)]
     pub target: RdsTargetArgs,
-    /// How many days back to list (the console shows one week).
-    #[arg(long, default_value_t = 7)]
+    /// How many days back to list, at least 1 (the console shows one week).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
 }
 

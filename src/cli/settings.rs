@@ -202,10 +202,9 @@ pub fn rds_client(
 
 /// Credentials from the environment or the aliyun CLI profile, with the fix when absent.
 pub fn credentials(profile: Option<&str>) -> anyhow::Result<Credentials> {
-    Credentials::resolve(profile).context(
-        "no Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and \
-         ALIBABA_CLOUD_ACCESS_KEY_SECRET, or pass --profile NAME for ~/.aliyun/config.json",
-    )
+    // The resolver's error already names every source it tried and what to set: no context
+    // on top, or the message says it twice.
+    Ok(Credentials::resolve(profile)?)
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub fn run(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
 }
 
 async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
+    // Every argument is checked before anything reaches the network or the disk.
+    let options = settings::upload_options(&args.transfer, !args.no_resume)?;
     let destination = OssUrl::parse(&args.destination, &args.file)?;
     let client = settings::oss_client(&args.oss, &destination.bucket)?;
     let checkpoints = CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?);
@@ -34,7 +36,7 @@ async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
         bucket: destination.bucket.clone(),
         key: destination.key.clone(),
         checkpoints,
-        options: settings::upload_options(&args.transfer, !args.no_resume)?,
+        options,
     };
     let report = upload_with_progress(Arc::new(client), job, printer)
         .await
