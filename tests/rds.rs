@@ -728,6 +728,10 @@ async fn watch_and_tasks_commands() {
     let (code, _, text) = run_cli(&emu, &["tasks"]).await;
     assert_eq!(code, Some(0), "{text}");
     assert!(
+        text.contains("TASK") && text.contains("STATUS"),
+        "a header row: {text}"
+    );
+    assert!(
         text.contains(&good.migrate_task_id) && text.contains(&bad.migrate_task_id),
         "{text}"
     );

@@ -209,8 +209,13 @@ pub fn summary(report: &UploadReport) -> String {
     } else {
         format!(" ({})", extras.join(", "))
     };
+    let parts = if report.part_count == 1 {
+        "part"
+    } else {
+        "parts"
+    };
     format!(
-        "uploaded oss://{}/{}: {} in {} parts{extras}, CRC-64 {} verified, {seconds:.1} s{rate}",
+        "uploaded oss://{}/{}: {} in {} {parts}{extras}, CRC-64 {} verified, {seconds:.1} s{rate}",
         report.bucket,
         report.key,
         BinaryBytes(report.size),

@@ -49,6 +49,10 @@ async fn tasks(args: TasksArgs, printer: &Printer) -> anyhow::Result<Status> {
         ))?;
         return Ok(Status::Done);
     }
+    printer.line(format!(
+        "{:>10}  {:<8}  {:<20}  {:<20}  {}",
+        "TASK", "STATUS", "CREATED", "ENDED", "DATABASE"
+    ))?;
     for task in &all {
         printer.line(format!(
             "{:>10}  {:<8}  {:<20}  {:<20}  {}",
