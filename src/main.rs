@@ -1,6 +1,8 @@
 //! The `bak2rds` binary: parse the command line, run it, map the outcome to an exit code.
 //! Exit codes: 0 done (warnings allowed), 2 refused (with the reason and the fix), 1 error.
 
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -230,6 +230,24 @@ pub(super) async fn upload_part_copy_builds_an_object_from_ranges(builder: Emula
     assert_eq!(got.body, body);
     assert_eq!(got.crc(), crc64(&body));
 
+    // UploadPartCopy answers every failed condition with 412 (CopyObject says 304 for two).
+    let etag = oss.get("whole.bak", &[]).await.header("etag").to_owned();
+    let conditional = [
+        ("x-oss-copy-source", source.as_str()),
+        ("x-oss-copy-source-if-none-match", etag.as_str()),
+    ];
+    let pending = oss.initiate("conditional.bak").await;
+    let query = [("partNumber", "1"), ("uploadId", pending.as_str())];
+    let reply = oss
+        .send(
+            "PUT",
+            Some("conditional.bak"),
+            &query,
+            &conditional,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, 412, "{}", reply.text());
     // A range outside the source is refused, and so is a missing source.
     let query = [("partNumber", "4"), ("uploadId", upload_id.as_str())];
     let too_far = format!("bytes=0-{}", body.len());

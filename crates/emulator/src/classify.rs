@@ -1,11 +1,13 @@
 //! Which OSS operation a request is — or `501 NotImplemented`.
 //!
 //! A request the emulator does not implement must never be answered as some other operation: a
-//! `PUT` with `x-oss-copy-source` once stored an empty object as a PutObject. So the method and
-//! path pick a candidate only after two audits: every query parameter that OSS treats as a
-//! sub-resource, and every header that turns a request into another operation, is either one
-//! the emulator implements or the request answers 501. Query parameters that are not
-//! sub-resources (`prefix`, `foo=bar`) are ignored, as OSS ignores them.
+//! `PUT` with `x-oss-copy-source` once stored an empty object as a PutObject, and a
+//! `PUT /key?retention` would store its XML over the backup. So the method and path pick a
+//! candidate only after audits: every query parameter that names a sub-resource (one of OSS's
+//! list, any `x-oss-*` one, or any parameter without a value, the form every sub-resource
+//! takes) and every header that turns a request into another operation must belong to the
+//! operation chosen, or the request answers 501. Valued parameters that mean nothing to OSS
+//! (`foo=bar`) are ignored, as OSS ignores them.
 //!
 //! Sources: the operation list of Alibaba's OSS API reference, and the sub-resource set the
 //! official SDKs sign (oss2 `Auth._subresource_key_set`, alibabacloud-oss-v2 `signer/v1.py`).
@@ -14,7 +16,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 
 use super::error::OssError;
 use super::operation::Operation;
-use super::oss::Query;
+use super::query::Query;
 
 /// Sub-resources the emulator answers: multipart uploads, bucket info, batch delete, ListObjects
 /// V2's token, object meta (answered as HeadObject, whose headers are a superset), the STS token
@@ -100,7 +102,69 @@ const UNIMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "resourcePool",
     "resourcePoolBuckets",
     "cloudboxes",
+    // In the sub-resource lists of the newer SDK (alibabacloud-oss-v2's operations).
+    "retention",
+    "legalHold",
+    "seal",
+    "policyStatus",
+    "accessmonitor",
+    "overwriteConfig",
+    "userDefinedLogFieldsConfig",
+    "objectWorm",
+    "quota",
+    "rtc",
+    "dataPipeline",
+    "metadataConfiguration",
+    "metadataInventoryTable",
+    "metadataJournalTable",
+    "cleanRestoredObject",
 ];
+
+/// Parameters that are not sub-resources: each operation's own arguments, and the fields of a
+/// V1 presigned URL. They may come without a value (oss2 sends `part-number-marker=`).
+const PLAIN_PARAMETERS: &[&str] = &[
+    "prefix",
+    "delimiter",
+    "marker",
+    "max-keys",
+    "encoding-type",
+    "list-type",
+    "start-after",
+    "fetch-owner",
+    "key-marker",
+    "upload-id-marker",
+    "max-uploads",
+    "max-parts",
+    "part-number-marker",
+    "OSSAccessKeyId",
+    "Expires",
+    "Signature",
+];
+
+/// Which operations each implemented sub-resource belongs to; on any other it answers 501
+/// (`DELETE /key?uploads` is not a DeleteObject).
+fn subresource_fits(name: &str, operation: Operation) -> bool {
+    use Operation::*;
+    match name {
+        "uploads" => matches!(operation, ListMultipartUploads | InitiateMultipartUpload),
+        "uploadId" => matches!(
+            operation,
+            UploadPart
+                | UploadPartCopy
+                | CompleteMultipartUpload
+                | AbortMultipartUpload
+                | ListParts
+        ),
+        "partNumber" => matches!(operation, UploadPart | UploadPartCopy),
+        "bucketInfo" => operation == GetBucketInfo,
+        "delete" => operation == DeleteMultipleObjects,
+        "continuation-token" => operation == ListObjectsV2,
+        "objectMeta" => operation == HeadObject,
+        name if name.starts_with("response-") => operation == GetObject,
+        // `security-token` (a presigned URL's STS token) fits every operation.
+        _ => true,
+    }
+}
 
 /// `x-oss-*` query parameters that leave the operation as it is: the V4 presigned-URL fields
 /// (`oss-protocol.md` §3.4), a per-request bandwidth limit, and source-network conditions.
@@ -192,30 +256,43 @@ pub fn classify(
             operation.name()
         )));
     }
-    if query.has("objectMeta") && operation != Operation::HeadObject {
-        return Err(not_implemented(format!(
-            "the objectMeta sub-resource with {method}"
-        )));
-    }
+    audit_fit(method, query, operation)?;
     Ok(operation)
 }
 
 /// Refuses a sub-resource (or an `x-oss-*` parameter) that names an operation the emulator
-/// does not have.
+/// does not have: one of OSS's list, an `x-oss-*` parameter that changes the operation, or an
+/// unknown parameter without a value (the form of every sub-resource).
 fn audit_query(method: &Method, query: &Query) -> Result<(), OssError> {
-    for (name, _) in &query.pairs {
+    for (name, value) in &query.pairs {
         let name = name.as_str();
-        if IMPLEMENTED_SUBRESOURCES.contains(&name) {
+        if IMPLEMENTED_SUBRESOURCES.contains(&name) || PLAIN_PARAMETERS.contains(&name) {
             continue;
         }
         let unknown_oss_parameter = name.starts_with("x-oss-") && !is_neutral_oss_parameter(name);
-        if UNIMPLEMENTED_SUBRESOURCES.contains(&name) || unknown_oss_parameter {
+        let unknown_subresource = value.is_empty() && !name.starts_with("x-oss-");
+        if UNIMPLEMENTED_SUBRESOURCES.contains(&name)
+            || unknown_oss_parameter
+            || unknown_subresource
+        {
             return Err(not_implemented(format!(
                 "{method} with the `{name}` sub-resource"
             )));
         }
     }
     Ok(())
+}
+
+/// Refuses an implemented sub-resource sent with an operation it does not belong to.
+fn audit_fit(method: &Method, query: &Query, operation: Operation) -> Result<(), OssError> {
+    match query.pairs.iter().find(|(name, _)| {
+        IMPLEMENTED_SUBRESOURCES.contains(&name.as_str()) && !subresource_fits(name, operation)
+    }) {
+        Some((name, _)) => Err(not_implemented(format!(
+            "{method} with the `{name}` sub-resource on this resource"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn audit_headers(headers: &HeaderMap) -> Result<(), OssError> {
@@ -267,7 +344,6 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
-    use crate::router::parse_query;
 
     fn op(method: Method, key: Option<&str>, query: &str) -> Result<Operation, OssError> {
         op_with(method, key, query, &[])
@@ -283,7 +359,7 @@ mod tests {
         for (name, value) in headers {
             map.insert(*name, HeaderValue::from_static(value));
         }
-        classify(&method, Some("b"), key, &parse_query(query).unwrap(), &map)
+        classify(&method, Some("b"), key, &Query::parse(query).unwrap(), &map)
     }
 
     #[test]
@@ -554,7 +630,7 @@ mod tests {
                     method,
                     None,
                     None,
-                    &parse_query(query).unwrap(),
+                    &Query::parse(query).unwrap(),
                     &HeaderMap::new(),
                 )
             } else {

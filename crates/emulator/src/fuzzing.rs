@@ -107,7 +107,7 @@ fn oss_request(data: &[u8]) {
     let Ok((bucket, key)) = router::target(state, &parts) else {
         return;
     };
-    let Ok(query) = router::parse_query(parts.uri.query().unwrap_or_default()) else {
+    let Ok(query) = crate::query::Query::parse(parts.uri.query().unwrap_or_default()) else {
         return;
     };
     let _ = classify::classify(

@@ -30,6 +30,7 @@ pub mod observe;
 pub mod operation;
 pub mod oss;
 pub mod oss_auth;
+pub mod query;
 pub mod rds;
 mod rds_tasks;
 pub mod restore;

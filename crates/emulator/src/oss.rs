@@ -21,6 +21,7 @@ use super::EmulatorState;
 use super::error::OssError;
 use super::faults::FaultPlan;
 use super::operation::Operation;
+use super::query::Query;
 use super::store::{Object, ObjectKind, ObjectMeta, Part, Received, Upload, len_u64};
 use super::xml;
 
@@ -53,34 +54,6 @@ pub enum Failure {
 impl From<OssError> for Failure {
     fn from(err: OssError) -> Self {
         Failure::Oss(err)
-    }
-}
-
-/// Query parameters, decoded, in the order sent.
-#[derive(Debug, Default, Clone)]
-pub struct Query {
-    /// `(name, value)`; a parameter without `=` has an empty value.
-    pub pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// True when `name` is present (with or without a value: `?uploads` and `?uploads=` alike,
-    /// §6.4 point 2).
-    pub fn has(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == name)
-    }
-
-    /// True when the request asked for `encoding-type=url`.
-    pub fn url_encoding(&self) -> bool {
-        self.get("encoding-type") == Some("url")
     }
 }
 

@@ -20,8 +20,9 @@ use super::classify::classify;
 use super::error::OssError;
 use super::observe::{RequestRecord, signature_of};
 use super::operation::Operation;
-use super::oss::{self, Failure, OssRequest, Query, RequestBody};
+use super::oss::{self, Failure, OssRequest, RequestBody};
 use super::oss_auth;
+use super::query::Query;
 use super::xml;
 
 /// Largest body read into memory (every operation but PutObject/UploadPart): a Complete list of
@@ -95,7 +96,7 @@ async fn handle(State(state): State<Arc<EmulatorState>>, request: Request<Body>)
 
 /// Upload ID, part number and signature of a request, for the request log.
 fn request_details(parts: &Parts) -> (Option<String>, Option<u32>, Option<String>) {
-    let query = parse_query(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+    let query = Query::parse(parts.uri.query().unwrap_or_default()).unwrap_or_default();
     let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -114,7 +115,7 @@ async fn serve_request(
     classified: &mut Option<Operation>,
 ) -> Result<Response<Body>, Failure> {
     let (bucket, key) = target(state, &parts)?;
-    let query = parse_query(parts.uri.query().unwrap_or_default())?;
+    let query = Query::parse(parts.uri.query().unwrap_or_default())?;
     let operation = classify(
         &parts.method,
         bucket.as_deref(),
@@ -166,17 +167,13 @@ pub(crate) fn target(
         .map(|host| host.rsplit_once(':').map_or(host, |(name, _)| name))
         .unwrap_or_default();
     let is_ip = host_name.parse::<std::net::IpAddr>().is_ok() || host_name.starts_with('[');
-    let host_label = (!is_ip)
-        .then(|| host_name.split_once('.'))
-        .flatten()
-        .map(|(label, _)| label);
-    let path_bucket = path.split('/').next().filter(|b| state.has_bucket(b));
-    let virtual_bucket = match host_label {
-        Some(label) if state.has_bucket(label) => Some(label),
-        // `<bucket>.<domain>` naming a bucket the emulator does not have: OSS answers
-        // NoSuchBucket (before the signature, which was computed for that bucket). A path
-        // that starts with a known bucket keeps path style working on a named host.
-        Some(label) if path_bucket.is_none() && names_a_bucket(label) => {
+    let host_split = (!is_ip).then(|| host_name.split_once('.')).flatten();
+    let virtual_bucket = match host_split {
+        Some((label, _)) if state.has_bucket(label) => Some(label),
+        // `<bucket>.<OSS endpoint>` or `<bucket>.localhost` naming a bucket the emulator does
+        // not have: OSS answers NoSuchBucket (before the signature, which was computed for
+        // that bucket). Any other named host is the emulator's own, addressed path style.
+        Some((label, domain)) if is_oss_domain(domain) && names_a_bucket(label) => {
             return Err(OssError::no_such_bucket(label));
         }
         _ => None,
@@ -203,6 +200,13 @@ pub(crate) fn target(
     Ok((bucket, Some(key.to_owned())))
 }
 
+/// The domains virtual-hosted requests go to: an OSS endpoint (`oss-<region>...`, as the SDKs
+/// build `<bucket>.oss-cn-hangzhou.aliyuncs.com`) or `localhost` (`<bucket>.localhost`, which
+/// resolves to the loopback address).
+fn is_oss_domain(domain: &str) -> bool {
+    domain.starts_with("oss-") || domain.eq_ignore_ascii_case("localhost")
+}
+
 /// True for a host label that is a valid bucket name (3-63 lower-case letters, digits and
 /// hyphens, not at either end) and not an OSS endpoint label such as `oss-cn-hangzhou`, which
 /// addresses the service itself, path style.
@@ -227,20 +231,6 @@ fn decode(text: &str) -> Result<String, OssError> {
                 "The object name is not valid UTF-8.",
             )
         })
-}
-
-/// Splits and decodes the query. `+` stays a plus: OSS signs `%2B`-encoded values and the SDKs
-/// never use `+` for a space.
-pub(crate) fn parse_query(raw: &str) -> Result<Query, OssError> {
-    let mut pairs = Vec::new();
-    for item in raw.split('&').filter(|item| !item.is_empty()) {
-        let (name, value) = item.split_once('=').unwrap_or((item, ""));
-        let invalid = |_| OssError::invalid_argument("Invalid query string.", "query", item);
-        let name = percent_decode_str(name).decode_utf8().map_err(invalid)?;
-        let value = percent_decode_str(value).decode_utf8().map_err(invalid)?;
-        pairs.push((name.into_owned(), value.into_owned()));
-    }
-    Ok(Query { pairs })
 }
 
 fn authenticate(
@@ -298,7 +288,10 @@ fn is_anonymous_read(
             .is_none();
     let read = matches!(
         operation,
-        Operation::GetObject | Operation::HeadObject | Operation::ListObjects
+        Operation::GetObject
+            | Operation::HeadObject
+            | Operation::ListObjects
+            | Operation::ListObjectsV2
     );
     unsigned && read && state.allows_anonymous(bucket)
 }
@@ -356,7 +349,7 @@ mod tests {
 
     #[test]
     fn query_values_are_decoded_and_plus_is_kept() {
-        let query = parse_query("security-token=CAIS%2B%2F%3D%3D&uploads&Signature=a+b").unwrap();
+        let query = Query::parse("security-token=CAIS%2B%2F%3D%3D&uploads&Signature=a+b").unwrap();
         assert_eq!(query.get("security-token"), Some("CAIS+/=="));
         assert!(query.has("uploads"));
         assert_eq!(query.get("Signature"), Some("a+b"));

@@ -300,6 +300,14 @@ fn object_key_finding(file_name: &str, backup_type: Option<BackupType>) -> Optio
 }
 
 fn pages_finding(check: &pages::PageCheck) -> Finding {
+    if check.checked == 0 && check.skipped == 0 {
+        return Finding::note(
+            Severity::Info,
+            "pages-none",
+            "no data pages to check (a log backup holds log records, not data pages)".to_owned(),
+            "",
+        );
+    }
     if check.checked == 0 && check.failed == 0 {
         // Nothing was verified: saying "ok" would claim a check that did not happen.
         return Finding::note(
@@ -371,6 +379,9 @@ mod tests {
             ..pages::PageCheck::default()
         };
         assert_eq!(pages_finding(&some).code, "pages-ok");
+        // No pages at all (a log backup) is neither ok nor unverifiable.
+        let none = pages_finding(&pages::PageCheck::default());
+        assert_eq!((none.code, none.severity), ("pages-none", Severity::Info));
     }
 
     /// A header of a synthetic 2019 backup, with its database version set to `version`.

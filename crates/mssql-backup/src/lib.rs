@@ -10,7 +10,8 @@
 //! ([`synth`]) for tests and rehearsals.
 //!
 //! The parser is pure, synchronous and panic-free: it works on a byte slice the caller provides
-//! (read or memory-mapped), never does I/O of its own, and every read is bounds-checked, so any
+//! (read or memory-mapped) and does no I/O of its own (only `read_chain_files` lists folders,
+//! and `synth::write_synthetic_file` writes a file); every read is bounds-checked, so any
 //! file, however damaged or hostile, gives a [`Report`], never a panic. It was checked against
 //! real backups of SQL Server 2008 R2 to 2022 and is fuzzed.
 //!

@@ -26,9 +26,11 @@ use crate::error::OssError;
 use crate::store::{Object, Part, Received};
 use crate::xml;
 
-/// Largest object CopyObject copies between two buckets (doc-detail/31979.html, Limits: 1 GB;
-/// within one bucket there is no such limit). Larger objects are copied part by part.
-const MAX_CROSS_BUCKET_COPY: u64 = 1024 * 1024 * 1024;
+/// Largest object CopyObject copies between two buckets (doc-detail/31979.html, Limits: 5 GB;
+/// the 1 GB limit there applies only when the copy changes the storage class or encryption,
+/// which the emulator does not do; within one bucket there is no limit). Larger objects are
+/// copied part by part.
+const MAX_CROSS_BUCKET_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest range one UploadPartCopy copies: a part's own limit (§1.3: 5 GB).
 const MAX_PART_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -70,10 +72,20 @@ fn parse_copy_source(value: &str) -> Result<CopySource, OssError> {
     })
 }
 
+/// How a failed `if-none-match` or `if-modified-since` answers: CopyObject says 304 Not
+/// Modified (doc-detail/31979.html), UploadPartCopy 412 like the other two conditions
+/// (doc-detail/31994.html).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unmodified {
+    NotModified,
+    PreconditionFailed,
+}
+
 /// The source object, after its bucket, its key and the `x-oss-copy-source-if-*` conditions.
 fn source_object(
     state: &EmulatorState,
     request: &OssRequest,
+    unmodified: Unmodified,
 ) -> Result<(CopySource, Object), Failure> {
     let source = parse_copy_source(request.header(COPY_SOURCE).unwrap_or_default())?;
     let object = {
@@ -86,13 +98,18 @@ fn source_object(
             .cloned()
             .ok_or_else(|| OssError::no_such_key(&source.key))?
     };
-    check_conditions(request, &object)?;
+    check_conditions(request, &object, unmodified)?;
     Ok((source, object))
 }
 
 /// The copy conditions (doc-detail/31979.html, request headers): a failed `if-match` or
-/// `if-unmodified-since` is 412; a failed `if-none-match` or `if-modified-since` is 304.
-fn check_conditions(request: &OssRequest, object: &Object) -> Result<(), OssError> {
+/// `if-unmodified-since` is 412; a failed `if-none-match` or `if-modified-since` is 304 for
+/// CopyObject and 412 for UploadPartCopy.
+fn check_conditions(
+    request: &OssRequest,
+    object: &Object,
+    unmodified: Unmodified,
+) -> Result<(), OssError> {
     let etag_matches = |value: &str| {
         value.split(',').any(|tag| {
             tag.trim()
@@ -122,10 +139,14 @@ fn check_conditions(request: &OssRequest, object: &Object) -> Result<(), OssErro
     {
         return Err(failed(StatusCode::PRECONDITION_FAILED));
     }
+    let not_modified = match unmodified {
+        Unmodified::NotModified => StatusCode::NOT_MODIFIED,
+        Unmodified::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+    };
     if let Some(value) = request.header("x-oss-copy-source-if-none-match")
         && etag_matches(value)
     {
-        return Err(failed(StatusCode::NOT_MODIFIED));
+        return Err(failed(not_modified));
     }
     if let Some(since) = date("x-oss-copy-source-if-unmodified-since")
         && modified > since
@@ -135,7 +156,7 @@ fn check_conditions(request: &OssRequest, object: &Object) -> Result<(), OssErro
     if let Some(since) = date("x-oss-copy-source-if-modified-since")
         && modified <= since
     {
-        return Err(failed(StatusCode::NOT_MODIFIED));
+        return Err(failed(not_modified));
     }
     Ok(())
 }
@@ -160,12 +181,12 @@ pub(super) async fn copy_object(
     request: &OssRequest,
 ) -> Result<Response<Body>, Failure> {
     let replace = replaces_metadata(request)?;
-    let (source, mut object) = source_object(state, request)?;
+    let (source, mut object) = source_object(state, request, Unmodified::NotModified)?;
     if source.bucket != request.bucket && object.len > MAX_CROSS_BUCKET_COPY {
         return Err(OssError::new(
             StatusCode::BAD_REQUEST,
             "EntityTooLarge",
-            "A copy between buckets is limited to 1 GB; copy larger objects with UploadPartCopy.",
+            "A copy between buckets is limited to 5 GB; copy larger objects with UploadPartCopy.",
         )
         .with("MaxSizeAllowed", MAX_CROSS_BUCKET_COPY.to_string())
         .into());
@@ -207,7 +228,7 @@ pub(super) async fn upload_part_copy(
     let number = part_number(request)?;
     let upload_id = request.query.get("uploadId").unwrap_or_default().to_owned();
     lookup_upload(state, request, &upload_id)?;
-    let (_, source) = source_object(state, request)?;
+    let (_, source) = source_object(state, request, Unmodified::PreconditionFailed)?;
     let range = copy_range(request.header(COPY_SOURCE_RANGE), source.len)?;
     let received = copy_bytes(state, &source, range).await?;
     let etag = body_etag(state, &received);
