@@ -196,6 +196,39 @@ impl Oss {
         (status, payload)
     }
 
+    /// A signed GET of `bucket/key` addressed as `https://<host>/<key>` would be; the V4
+    /// canonical URI still names the bucket (section 3.3).
+    async fn get_virtual_hosted(&self, host: &str, bucket: &str, key: &str) -> reqwest::Response {
+        let now = OffsetDateTime::now_utc();
+        let datetime = sign::v4_datetime(now);
+        let headers = [
+            ("x-oss-date", datetime.as_str()),
+            ("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD),
+        ];
+        let signable = SignableRequest {
+            method: "GET",
+            bucket: Some(bucket),
+            key: Some(key),
+            query: &[],
+            headers: &headers,
+        };
+        let context = V4Context {
+            region: &self.region,
+            product: "oss",
+            time: now,
+        };
+        let authorization = sign::v4_sign_header(&self.credentials, &context, &signable, &[]);
+        self.http
+            .get(format!("{}/{key}", self.endpoint))
+            .header("host", host)
+            .header("x-oss-date", datetime)
+            .header("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD)
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn put(&self, key: &str, body: &[u8]) -> Reply {
         self.send("PUT", Some(key), &[], &[], body.to_vec()).await
     }
@@ -836,41 +869,10 @@ async fn virtual_host_addressing_reaches_the_bucket() {
     let handle = Emulator::builder().start().await.unwrap();
     let oss = Oss::new(&handle);
     assert_eq!(oss.put("vhost.bak", b"hello").await.status, 200);
-    // Same request, addressed as https://<bucket>.<domain>/<key> would be; the V4 canonical URI
-    // still names the bucket (section 3.3).
-    let now = OffsetDateTime::now_utc();
-    let datetime = sign::v4_datetime(now);
-    let headers = [
-        ("x-oss-date", datetime.as_str()),
-        ("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD),
-    ];
-    let signable = SignableRequest {
-        method: "GET",
-        bucket: Some(handle.bucket()),
-        key: Some("vhost.bak"),
-        query: &[],
-        headers: &headers,
-    };
-    let context = V4Context {
-        region: handle.region(),
-        product: "oss",
-        time: now,
-    };
-    let authorization = sign::v4_sign_header(&oss.credentials, &context, &signable, &[]);
-    let url = format!("{}/vhost.bak", handle.oss_endpoint());
+    let host = format!("{}.oss-cn-hangzhou.aliyuncs.com", handle.bucket());
     let response = oss
-        .http
-        .get(url)
-        .header(
-            "host",
-            format!("{}.oss-cn-hangzhou.aliyuncs.com", handle.bucket()),
-        )
-        .header("x-oss-date", datetime)
-        .header("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD)
-        .header("authorization", authorization)
-        .send()
-        .await
-        .unwrap();
+        .get_virtual_hosted(&host, handle.bucket(), "vhost.bak")
+        .await;
     assert_eq!(response.bytes().await.unwrap().as_ref(), b"hello");
 }
 

@@ -3,7 +3,7 @@
 //! an unknown virtual-hosted bucket, and 501 for what the emulator does not implement.
 
 use bak2rds_cloud::checksum::{content_md5, crc64};
-use bak2rds_cloud::oss::sign::{self, SignableRequest, V4Context};
+use bak2rds_cloud::oss::sign;
 use bak2rds_emulator::{BucketConfig, Emulator, EmulatorBuilder, EmulatorConfig};
 use time::OffsetDateTime;
 
@@ -496,35 +496,13 @@ pub(super) async fn unimplemented_requests_answer_501(builder: EmulatorBuilder) 
 async fn an_unknown_virtual_hosted_bucket_is_no_such_bucket() {
     let handle = Emulator::builder().start().await.unwrap();
     let oss = Oss::new(&handle);
-    let now = OffsetDateTime::now_utc();
-    let datetime = sign::v4_datetime(now);
-    let headers = [
-        ("x-oss-date", datetime.as_str()),
-        ("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD),
-    ];
-    let signable = SignableRequest {
-        method: "GET",
-        bucket: Some("no-such-bucket"),
-        key: Some("k.bak"),
-        query: &[],
-        headers: &headers,
-    };
-    let context = V4Context {
-        region: handle.region(),
-        product: "oss",
-        time: now,
-    };
-    let authorization = sign::v4_sign_header(&oss.credentials, &context, &signable, &[]);
     let response = oss
-        .http
-        .get(format!("{}/k.bak", handle.oss_endpoint()))
-        .header("host", "no-such-bucket.oss-cn-hangzhou.aliyuncs.com")
-        .header("x-oss-date", datetime)
-        .header("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD)
-        .header("authorization", authorization)
-        .send()
-        .await
-        .unwrap();
+        .get_virtual_hosted(
+            "no-such-bucket.oss-cn-hangzhou.aliyuncs.com",
+            "no-such-bucket",
+            "k.bak",
+        )
+        .await;
     assert_eq!(response.status().as_u16(), 404);
     let text = response.text().await.unwrap();
     assert!(text.contains("<Code>NoSuchBucket</Code>"), "{text}");

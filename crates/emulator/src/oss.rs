@@ -285,28 +285,48 @@ async fn upload_part(
     lookup_upload(state, request, &upload_id)?;
     let received = receive(state, request, body).await?;
     let etag = body_etag(state, &received);
-    let sse = {
-        let mut catalog = state.storage.catalog();
-        let bucket = catalog.bucket(&request.bucket)?;
-        let sse = bucket.config.server_side_encryption;
-        // The upload may have been aborted or completed while the body arrived.
-        let upload = bucket
-            .uploads
-            .get_mut(&upload_id)
-            .filter(|u| u.key == request.key)
-            .ok_or_else(|| OssError::no_such_upload(&upload_id))?;
-        // Re-uploading a part number replaces the earlier part (§1.2 UploadPart).
-        upload.parts.insert(
-            number,
-            Part {
-                blob: Arc::clone(&received.blob),
-                etag: etag.clone(),
-                last_modified: OffsetDateTime::now_utc(),
-            },
-        );
-        sse
+    let part = Part {
+        blob: Arc::clone(&received.blob),
+        etag: etag.clone(),
+        last_modified: OffsetDateTime::now_utc(),
     };
+    let sse = record_part(state, request, &upload_id, number, part)?;
     write_response(&etag, &received, sse)
+}
+
+/// Stores `part` as part `number` of the upload, replacing an earlier part of that number
+/// (§1.2 UploadPart), and says whether the bucket encrypts. The upload may have been aborted or
+/// completed while the body arrived: then `NoSuchUpload`.
+fn record_part(
+    state: &EmulatorState,
+    request: &OssRequest,
+    upload_id: &str,
+    number: u32,
+    part: Part,
+) -> Result<bool, OssError> {
+    let mut catalog = state.storage.catalog();
+    let bucket = catalog.bucket(&request.bucket)?;
+    let sse = bucket.config.server_side_encryption;
+    let upload = bucket
+        .uploads
+        .get_mut(upload_id)
+        .filter(|u| u.key == request.key)
+        .ok_or_else(|| OssError::no_such_upload(upload_id))?;
+    upload.parts.insert(number, part);
+    Ok(sse)
+}
+
+/// A 200 with an XML body, the object's or part's ETag and its CRC-64 (CopyObject,
+/// UploadPartCopy).
+fn xml_with_etag(xml: String, etag: &str, crc: u64) -> Result<Response<Body>, Failure> {
+    build(
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/xml")
+            .header(header::ETAG, quoted(etag))
+            .header("x-oss-hash-crc64ecma", crc.to_string()),
+        Body::from(xml),
+    )
 }
 
 fn part_number(request: &OssRequest) -> Result<u32, OssError> {

@@ -10,15 +10,15 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Response, StatusCode, header};
+use axum::http::{Response, StatusCode};
 use bak2rds_cloud::oss::sign::parse_http_date;
 use futures::StreamExt as _;
 use percent_encoding::percent_decode_str;
 use time::OffsetDateTime;
 
 use super::{
-    Failure, OssRequest, body_etag, build, file_already_exists, forbids_overwrite, lookup_upload,
-    object_meta, part_number, quoted,
+    Failure, OssRequest, body_etag, file_already_exists, forbids_overwrite, lookup_upload,
+    object_meta, part_number, quoted, record_part, xml_with_etag,
 };
 use crate::EmulatorState;
 use crate::classify::{COPY_SOURCE, COPY_SOURCE_RANGE};
@@ -211,14 +211,7 @@ pub(super) async fn copy_object(
         etag: quoted(&etag),
         last_modified: xml::iso8601(modified),
     })?;
-    build(
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/xml")
-            .header(header::ETAG, quoted(&etag))
-            .header("x-oss-hash-crc64ecma", crc.to_string()),
-        Body::from(body),
-    )
+    xml_with_etag(body, &etag, crc)
 }
 
 pub(super) async fn upload_part_copy(
@@ -233,35 +226,17 @@ pub(super) async fn upload_part_copy(
     let received = copy_bytes(state, &source, range).await?;
     let etag = body_etag(state, &received);
     let modified = OffsetDateTime::now_utc();
-    {
-        let mut catalog = state.storage.catalog();
-        let bucket = catalog.bucket(&request.bucket)?;
-        let upload = bucket
-            .uploads
-            .get_mut(&upload_id)
-            .filter(|u| u.key == request.key)
-            .ok_or_else(|| OssError::no_such_upload(&upload_id))?;
-        upload.parts.insert(
-            number,
-            Part {
-                blob: Arc::clone(&received.blob),
-                etag: etag.clone(),
-                last_modified: modified,
-            },
-        );
-    }
+    let part = Part {
+        blob: Arc::clone(&received.blob),
+        etag: etag.clone(),
+        last_modified: modified,
+    };
+    record_part(state, request, &upload_id, number, part)?;
     let body = xml::to_body(&xml::CopyPartResult {
         last_modified: xml::iso8601(modified),
         etag: quoted(&etag),
     })?;
-    build(
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/xml")
-            .header(header::ETAG, quoted(&etag))
-            .header("x-oss-hash-crc64ecma", received.blob.crc().to_string()),
-        Body::from(body),
-    )
+    xml_with_etag(body, &etag, received.blob.crc())
 }
 
 /// `x-oss-copy-source-range: bytes=first-last` (inclusive, within the source), or the whole
