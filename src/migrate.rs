@@ -598,21 +598,37 @@ fn inspect(
     let _ = events.send(MigrateEvent::Inspected {
         report: Box::new(report.clone()),
     });
-    let refused = report.verdict.is_refusal() && !spec.skip_preflight;
+    let mut problems: Vec<Problem> = report
+        .findings
+        .iter()
+        .map(|f| Problem {
+            severity: json_name(f.severity),
+            code: f.code.to_string(),
+            message: f.message.clone(),
+            fix: f.fix.to_string(),
+        })
+        .collect();
+    // The object's name is RDS's to judge too, after the upload: judge it now instead.
+    let key_problem = report
+        .backup
+        .as_ref()
+        .and_then(|b| mssql_backup::names::object_key_problem(&spec.key, b.backup_type?));
+    if let Some(message) = &key_problem {
+        problems.insert(
+            0,
+            Problem {
+                severity: "error".to_owned(),
+                code: "object_key".to_owned(),
+                message: format!("--key {:?}: {message}", spec.key),
+                fix: "give --key such a name, or leave --key out and bak2rds names the object"
+                    .to_owned(),
+            },
+        );
+    }
+    let refused = (report.verdict.is_refusal() || key_problem.is_some()) && !spec.skip_preflight;
     match report.backup {
         Some(backup) if !refused => Inspection::Accepted(Box::new(backup)),
-        _ => Inspection::Refused(
-            report
-                .findings
-                .iter()
-                .map(|f| Problem {
-                    severity: json_name(f.severity),
-                    code: f.code.to_string(),
-                    message: f.message.clone(),
-                    fix: f.fix.to_string(),
-                })
-                .collect(),
-        ),
+        _ => Inspection::Refused(problems),
     }
 }
 

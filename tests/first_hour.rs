@@ -204,3 +204,55 @@ fn missing_credentials_are_said_once() {
         "{text}"
     );
 }
+
+/// 1: an object name RDS would refuse is refused before the upload (exit 2, nothing sent),
+/// with --dry-run too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_key_rds_refuses_is_refused_before_the_upload() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Sales_FULL.bak");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &file,
+        &SynthSpec::single(database, SynthKind::Full, 2 << 20),
+    )
+    .unwrap();
+    for dry_run in [true, false] {
+        let mut command = bin();
+        command
+            .arg("migrate")
+            .arg(&file)
+            .args(["--instance", &emulator.instance_id(), "--database", "Sales"])
+            .args(["--bucket", emulator.bucket(), "--key", "we ird/na me!.txt"])
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("checkpoints"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .envs(crate::util::emulator_env(&emulator))
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .stdin(Stdio::null());
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let out = command.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "dry run {dry_run}: {text}");
+        assert!(
+            text.contains("object_key") || text.contains("RDS refuses the object name"),
+            "{text}"
+        );
+        assert!(
+            text.contains("na_me_txt.bak"),
+            "the fix names a key RDS takes: {text}"
+        );
+    }
+    assert_eq!(
+        emulator.requests().count("UploadPart") + emulator.requests().count("PutObject"),
+        0
+    );
+}

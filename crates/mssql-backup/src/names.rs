@@ -115,6 +115,25 @@ pub fn key_prefix_problem(prefix: &str) -> Option<String> {
     ))
 }
 
+/// Why RDS would refuse `key` as the object of a `backup_type` backup, or `None` when it takes
+/// it: the folders by [`key_prefix_problem`], and the name must be what [`object_key_for_backup`]
+/// makes of it (letters, digits and underscores, with the extension of the type: RDS answers
+/// `IncorrectFileExtension` otherwise, rds-api.md §1.1).
+pub fn object_key_problem(key: &str, backup_type: BackupType) -> Option<String> {
+    let (prefix, name) = key.rsplit_once('/').map_or(("", key), |(p, n)| (p, n));
+    if let Some(problem) = key_prefix_problem(prefix) {
+        return Some(problem);
+    }
+    let wanted = object_key_for_backup(name, backup_type);
+    (wanted != name).then(|| {
+        format!(
+            "RDS refuses the object name {name:?} for a {backup_type} backup: it must be letters, \
+             digits and underscores with the extension {}, such as {wanted:?}",
+            extension_for(backup_type)
+        )
+    })
+}
+
 /// Why a database name cannot be used on RDS, or `None` when it can.
 pub fn database_name_problem(name: &str) -> Option<String> {
     if name.trim().is_empty() {
@@ -148,6 +167,27 @@ pub fn database_name_problem(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_keys_are_judged_by_the_backup_type() {
+        assert_eq!(
+            object_key_problem("dir/Sales_FULL.bak", BackupType::Full),
+            None
+        );
+        assert_eq!(
+            object_key_problem("SalesDb.diff", BackupType::Differential),
+            None
+        );
+        assert_eq!(
+            object_key_problem("logs/SalesDb_1.trn", BackupType::Log),
+            None
+        );
+        let odd = object_key_problem("we ird/na me!.txt", BackupType::Full).unwrap();
+        assert!(odd.contains("\"na_me_txt.bak\""), "{odd}");
+        let wrong_type = object_key_problem("SalesDb.bak", BackupType::Log).unwrap();
+        assert!(wrong_type.contains(".trn"), "{wrong_type}");
+        assert!(object_key_problem("a:b/x.bak", BackupType::Full).is_some());
+    }
 
     #[test]
     fn keys_keep_letters_digits_underscores_and_end_in_bak() {
