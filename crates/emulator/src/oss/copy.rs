@@ -26,11 +26,12 @@ use crate::error::OssError;
 use crate::store::{Object, Part, Received};
 use crate::xml;
 
-/// Largest object CopyObject copies between two buckets (doc-detail/31979.html, Limits: 5 GB;
-/// the 1 GB limit there applies only when the copy changes the storage class or encryption,
-/// which the emulator does not do; within one bucket there is no limit). Larger objects are
-/// copied part by part.
-const MAX_CROSS_BUCKET_COPY: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest object CopyObject copies between two buckets: 1 GB (doc-detail/31994.html, usage
+/// notes: "use UploadPartCopy to copy a file larger than 1 GB"; doc-detail/118923.html: "copy
+/// an object that is up to 1 GB in size from a source bucket to a destination bucket"). Within
+/// one bucket there is no limit (doc-detail/31979.html, Limits). Larger objects are copied part
+/// by part.
+const MAX_CROSS_BUCKET_COPY: u64 = 1024 * 1024 * 1024;
 /// Largest range one UploadPartCopy copies: a part's own limit (§1.3: 5 GB).
 const MAX_PART_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -186,7 +187,7 @@ pub(super) async fn copy_object(
         return Err(OssError::new(
             StatusCode::BAD_REQUEST,
             "EntityTooLarge",
-            "A copy between buckets is limited to 5 GB; copy larger objects with UploadPartCopy.",
+            "A copy between buckets is limited to 1 GB; copy larger objects with UploadPartCopy.",
         )
         .with("MaxSizeAllowed", MAX_CROSS_BUCKET_COPY.to_string())
         .into());
