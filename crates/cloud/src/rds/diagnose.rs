@@ -4,7 +4,7 @@
 //! Two wordings of each message exist: the one of Alibaba's current migration guide and an
 //! older one (`rds-api.md` §5, `rds-task-messages.md`), and the service or a console copy-paste
 //! may mix them. So a message is matched on the phrases that carry its meaning, in order,
-//! after [`normalise`] has taken out what differs between copies of one message: case, curly
+//! after `normalise` has taken out what differs between copies of one message: case, curly
 //! quotes, `;` for `,`, line breaks, a final dot. Placeholders (names, numbers, paths, which
 //! may hold parentheses or dots) are never matched, only skipped over. A Description that
 //! matches nothing gets no diagnosis: it is shown verbatim, never guessed at.
