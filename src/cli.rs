@@ -56,7 +56,39 @@ pub fn run() -> anyhow::Result<Status> {
     };
     init_tracing(cli.global.verbose);
     let printer = printer::Printer::new(&cli.global);
-    cmd::dispatch(cli.command, &printer)
+    let outcome = cmd::dispatch(cli.command, &printer);
+    if let Err(error) = &outcome
+        && printer.json()
+        && !printer.wrote_json()
+    {
+        // A --json run answers on stdout whatever happens, as refusals already do (unless it
+        // already answered, e.g. inspect's per-file errors); `main` still prints the error on
+        // stderr. A closed stdout is not a second error.
+        let _ = printer.json_document(&error_document(error));
+    }
+    outcome
+}
+
+/// The `--json` answer of a run that ended in an error (exit code 1).
+fn error_document(error: &anyhow::Error) -> serde_json::Value {
+    serde_json::json!({ "error": format!("{error:#}"), "exit": 1 })
+}
+
+/// How log lines look: colours and timestamps only for a person at a terminal. A log
+/// redirected to a file is plain text, and `NO_COLOR` (no-color.org) turns colours off anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogStyle {
+    ansi: bool,
+    timestamps: bool,
+}
+
+impl LogStyle {
+    fn of(stderr_is_terminal: bool, no_color: bool) -> Self {
+        LogStyle {
+            ansi: stderr_is_terminal && !no_color,
+            timestamps: stderr_is_terminal,
+        }
+    }
 }
 
 /// Logs go to stderr; `-v` or `RUST_LOG` turn them on (warnings only by default).
@@ -69,8 +101,40 @@ fn init_tracing(verbose: u8) {
     };
     let filter = EnvFilter::try_from_env(crate::env_vars::RUST_LOG)
         .unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let style = LogStyle::of(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os(crate::env_vars::NO_COLOR).is_some_and(|v| !v.is_empty()),
+    );
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(style.ansi);
+    let _ = if style.timestamps {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_plain_unless_a_person_reads_them_at_a_terminal() {
+        let terminal = LogStyle::of(true, false);
+        assert!(terminal.ansi && terminal.timestamps);
+        let no_color = LogStyle::of(true, true);
+        assert!(!no_color.ansi && no_color.timestamps);
+        let file = LogStyle::of(false, false);
+        assert!(!file.ansi && !file.timestamps);
+    }
+
+    #[test]
+    fn a_json_error_says_the_whole_chain_and_the_exit_code() {
+        let error = anyhow::anyhow!("inner cause").context("uploading f.bak");
+        let document = error_document(&error);
+        assert_eq!(document["exit"], 1);
+        assert_eq!(document["error"], "uploading f.bak: inner cause");
+    }
 }

@@ -32,3 +32,6 @@ pub const RUST_LOG: &str = "RUST_LOG";
 
 /// Default region (the name Alibaba's CLI and SDKs read), e.g. `cn-hangzhou`.
 pub const ALIBABA_CLOUD_REGION_ID: &str = "ALIBABA_CLOUD_REGION_ID";
+
+/// Set (to anything but empty) to turn colours off in log output (no-color.org).
+pub const NO_COLOR: &str = "NO_COLOR";

@@ -256,3 +256,29 @@ async fn an_object_key_rds_refuses_is_refused_before_the_upload() {
         0
     );
 }
+
+/// 13: a --json run that ends in an error still answers on stdout.
+#[test]
+fn a_json_run_that_fails_answers_json_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["--json", "upload"])
+        .arg(dir.path().join("missing.bak"))
+        .arg("oss://bucket-b/k.bak")
+        .args(["--oss-endpoint", "http://127.0.0.1:9"])
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "secret")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(json["exit"], 1);
+    assert!(
+        json["error"].as_str().unwrap().contains("missing.bak"),
+        "{json}"
+    );
+    assert!(!json["error"].as_str().unwrap().contains("secret"));
+}

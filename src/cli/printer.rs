@@ -3,6 +3,8 @@
 //! is a terminal, `--quiet` is off and `RUST_LOG` is unset, so piped output stays clean.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::GlobalArgs;
 
@@ -12,6 +14,9 @@ pub struct Printer {
     json: bool,
     quiet: bool,
     progress: bool,
+    /// Whether any JSON went to stdout yet (shared by clones): a run that fails after its
+    /// JSON answer must not append a second document.
+    wrote_json: Arc<AtomicBool>,
 }
 
 impl Printer {
@@ -22,6 +27,7 @@ impl Printer {
             json: global.json,
             quiet: global.quiet,
             progress: !global.quiet && !global.json && !logging && std::io::stderr().is_terminal(),
+            wrote_json: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -41,8 +47,14 @@ impl Printer {
         writeln!(out, "{text}")
     }
 
+    /// True once any JSON went to stdout.
+    pub fn wrote_json(&self) -> bool {
+        self.wrote_json.load(Ordering::Relaxed)
+    }
+
     /// Writes one JSON value as one line to stdout.
     pub fn json_line(&self, value: &impl serde::Serialize) -> std::io::Result<()> {
+        self.wrote_json.store(true, Ordering::Relaxed);
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
         writeln!(out)
@@ -50,6 +62,7 @@ impl Printer {
 
     /// Writes a JSON value, pretty, to stdout (one document per run).
     pub fn json_document(&self, value: &impl serde::Serialize) -> std::io::Result<()> {
+        self.wrote_json.store(true, Ordering::Relaxed);
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
         writeln!(out)
