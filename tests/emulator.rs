@@ -149,25 +149,7 @@ impl Oss {
     /// libraries resolve `..` segments (even `%2E%2E`), and these tests need them on the wire.
     async fn send_raw(&self, method: &str, key: &str, body: &[u8]) -> (u16, Vec<u8>) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let now = OffsetDateTime::now_utc();
-        let datetime = sign::v4_datetime(now);
-        let headers = [
-            ("x-oss-date", datetime.as_str()),
-            ("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD),
-        ];
-        let signable = SignableRequest {
-            method,
-            bucket: Some(&self.bucket),
-            key: Some(key),
-            query: &[],
-            headers: &headers,
-        };
-        let context = V4Context {
-            region: &self.region,
-            product: "oss",
-            time: now,
-        };
-        let authorization = sign::v4_sign_header(&self.credentials, &context, &signable, &[]);
+        let (datetime, authorization) = self.v4_unsigned_payload(method, &self.bucket, key);
         let host = self.endpoint.trim_start_matches("http://");
         let mut request = format!(
             "{method} /{}/{} HTTP/1.1\r\nhost: {host}\r\nx-oss-date: {datetime}\r\n\
@@ -196,9 +178,9 @@ impl Oss {
         (status, payload)
     }
 
-    /// A signed GET of `bucket/key` addressed as `https://<host>/<key>` would be; the V4
-    /// canonical URI still names the bucket (section 3.3).
-    async fn get_virtual_hosted(&self, host: &str, bucket: &str, key: &str) -> reqwest::Response {
+    /// The `x-oss-date` and V4 `Authorization` of a request with no query and an unsigned
+    /// payload, signed now.
+    fn v4_unsigned_payload(&self, method: &str, bucket: &str, key: &str) -> (String, String) {
         let now = OffsetDateTime::now_utc();
         let datetime = sign::v4_datetime(now);
         let headers = [
@@ -206,7 +188,7 @@ impl Oss {
             ("x-oss-content-sha256", sign::UNSIGNED_PAYLOAD),
         ];
         let signable = SignableRequest {
-            method: "GET",
+            method,
             bucket: Some(bucket),
             key: Some(key),
             query: &[],
@@ -218,6 +200,13 @@ impl Oss {
             time: now,
         };
         let authorization = sign::v4_sign_header(&self.credentials, &context, &signable, &[]);
+        (datetime, authorization)
+    }
+
+    /// A signed GET of `bucket/key` addressed as `https://<host>/<key>` would be; the V4
+    /// canonical URI still names the bucket (section 3.3).
+    async fn get_virtual_hosted(&self, host: &str, bucket: &str, key: &str) -> reqwest::Response {
+        let (datetime, authorization) = self.v4_unsigned_payload("GET", bucket, key);
         self.http
             .get(format!("{}/{key}", self.endpoint))
             .header("host", host)

@@ -145,23 +145,31 @@ fn demo_creates_and_keeps_its_work_dir() {
     assert!(text.contains("kept in"), "{text}");
 }
 
-/// 15 and 12: arguments are judged before credentials or the network: a negative rate is
-/// called negative, `--days 0` is refused locally.
-#[test]
-fn bad_numbers_are_refused_before_anything_else() {
+/// `bak2rds upload f.bak oss://b/k ARGS` with no credentials anywhere (no variables, an empty
+/// home folder, so no aliyun CLI profile).
+fn upload_without_credentials(args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f.bak");
     std::fs::write(&file, b"x").unwrap();
-    let out = bin()
+    bin()
         .arg("upload")
         .arg(&file)
-        .args(["oss://b/k", "--max-rate", "-5"])
+        .arg("oss://b/k")
+        .args(args)
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         .env_remove("ALIBABA_CLOUD_PROFILE")
         .env("HOME", dir.path())
         .stdin(Stdio::null())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// 15 and 12: arguments are judged before credentials or the network: a negative rate is
+/// called negative, `--days 0` is refused locally.
+#[test]
+fn bad_numbers_are_refused_before_anything_else() {
+    let out = upload_without_credentials(&["--max-rate", "-5"]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("negative"), "{text}");
@@ -182,20 +190,7 @@ fn bad_numbers_are_refused_before_anything_else() {
 /// 8 and 11: missing credentials are said once, without advice of a flag the command lacks.
 #[test]
 fn missing_credentials_are_said_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("f.bak");
-    std::fs::write(&file, b"x").unwrap();
-    let out = bin()
-        .arg("upload")
-        .arg(&file)
-        .arg("oss://b/k")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALIBABA_CLOUD_PROFILE")
-        .env("HOME", dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = upload_without_credentials(&[]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert_eq!(
