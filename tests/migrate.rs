@@ -256,6 +256,165 @@ async fn rds_refusals_come_back_verbatim_with_cause_and_fix() {
     assert!(!diagnosis.fix.is_empty());
 }
 
+/// `--skip-preflight` (the rehearsal switch) lets each failure the pre-flight would refuse reach
+/// the emulated RDS, which ends the task with the guide's current wording, explained by the same
+/// diagnosis `watch` prints.
+#[tokio::test]
+async fn the_rehearsal_switch_reaches_each_failure_the_preflight_foresees() {
+    const GIB: u64 = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let full = backup(dir.path(), "full.bak", SynthKind::Full, "2019");
+    let full_bytes = std::fs::metadata(&full).unwrap().len();
+    let restored =
+        bak2rds_emulator::restore::examine_object(&std::fs::read(&full).unwrap(), "2019_std_ha")
+            .restored_bytes;
+    let striped = dir.path().join("striped.bak");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &striped,
+        &SynthSpec::single(database, SynthKind::Full, 3 << 20).family(1, 2),
+    )
+    .unwrap();
+    let config = format!(
+        "restore_ms = 50\n\
+         [[instance]]\nid = \"{INSTANCE}\"\ndatabases = [\"Sales\"]\n\
+         [[instance]]\nid = \"rm-limit\"\ndatabases = [\"other\"]\ndatabase_limit = 1\n\
+         [[instance]]\nid = \"rm-tiny\"\nstorage_gb = 1\nused_bytes = {}\n\
+         [[instance]]\nid = \"rm-tight\"\nstorage_gb = 1\nused_bytes = {}\n",
+        GIB - full_bytes / 2,
+        GIB - (full_bytes + restored - (1 << 20)),
+    );
+    let emulator = Emulator::builder()
+        .config(EmulatorConfig::from_toml(&config).unwrap())
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    let cases = [
+        (
+            INSTANCE,
+            "SALES",
+            &full,
+            "Database 'SALES' already exists. Choose a different database name.",
+            Cause::SameNameDatabase,
+        ),
+        (
+            INSTANCE,
+            "Master",
+            &full,
+            "The database (Master) is mssql system db, change your database name and try again.",
+            Cause::SystemDatabaseName,
+        ),
+        (
+            INSTANCE,
+            "rdscore",
+            &full,
+            "The database (rdscore) is RDS system db, change your database name and try again.",
+            Cause::RdsSystemDatabaseName,
+        ),
+        (
+            INSTANCE,
+            "Diff",
+            &backup(dir.path(), "diff.bak", SynthKind::Differential, "2019"),
+            "Backup set (case.bak) is a database differential backup; we only accept a full backup.",
+            Cause::DifferentialBackup,
+        ),
+        (
+            INSTANCE,
+            "Log",
+            &backup(dir.path(), "log.trn", SynthKind::Log, "2019"),
+            "Backup set (case.bak) is a transaction log backup; we only accept a full backup.",
+            Cause::LogBackup,
+        ),
+        (
+            INSTANCE,
+            "Newer",
+            &backup(dir.path(), "new.bak", SynthKind::Full, "2022"),
+            "Failed to verify case.bak. The backup file may be corrupted or from a version newer than the destination RDS instance.",
+            Cause::CorruptOrNewer,
+        ),
+        (
+            INSTANCE,
+            "Striped",
+            &striped,
+            "Failed to verify (case.bak), error message:The media set has 2 media families but only 1 are provided. All members must be provided. VERIFY DATABASE is terminating abnormally.",
+            Cause::StripedBackup,
+        ),
+        (
+            "rm-limit",
+            "Counted",
+            &full,
+            "The migration of database (Counted) failed because it exceeded the database count limit (1).",
+            Cause::DatabaseCountLimit,
+        ),
+        (
+            "rm-tiny",
+            "Tiny",
+            &full,
+            "Not Enough Disk Space, space left",
+            Cause::NoSpaceForFile,
+        ),
+        (
+            "rm-tight",
+            "Tight",
+            &full,
+            "Not Enough Disk Space for restoring, space left",
+            Cause::NoSpaceForRestore,
+        ),
+    ];
+    for (n, (instance, database, file, description, cause)) in cases.into_iter().enumerate() {
+        let case_dir = dir.path().join(n.to_string());
+        let mut spec = spec(&emulator, &case_dir, file, database);
+        spec.instance_id = instance.into();
+        spec.key = format!("{n}/case.bak");
+        spec.skip_preflight = true;
+        let (outcome, _) = migrate(spec, clients(&emulator)).await;
+        let report = finished(outcome.unwrap_or_else(|e| panic!("{database}: {e}")));
+        assert_eq!(report.task.status, TaskStatus::Failed, "{database}");
+        assert!(
+            report.task.description.starts_with(description),
+            "{database}: {}",
+            report.task.description
+        );
+        let diagnosis = report.task.diagnosis.expect("diagnosed");
+        assert_eq!(diagnosis.cause, cause, "{database}");
+        assert!(!diagnosis.fix.is_empty());
+    }
+}
+
+/// A bucket RDS is not authorised to read (no import role): the task fails with the guide's
+/// "could not find backup file", explained with the role to check.
+#[tokio::test]
+async fn a_bucket_rds_may_not_read_fails_as_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "restore_ms = 50\n[[bucket]]\nname = \"no-role\"\nrds_can_read = false\n[[instance]]\nid = \"{INSTANCE}\"\n"
+    );
+    let emulator = Emulator::builder()
+        .config(EmulatorConfig::from_toml(&config).unwrap())
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let mut spec = spec(&emulator, dir.path(), &file, "Sales");
+    spec.bucket = "no-role".into();
+    let (outcome, _) = migrate(spec, clients(&emulator)).await;
+    let report = finished(outcome.unwrap());
+    assert_eq!(report.task.status, TaskStatus::Failed);
+    assert_eq!(
+        report.task.description,
+        "Failed to download since could not find backup file (Sales_FULL.bak) on OSS."
+    );
+    let diagnosis = report.task.diagnosis.expect("diagnosed");
+    assert_eq!(diagnosis.cause, Cause::BackupNotFound);
+    assert!(
+        diagnosis.fix.contains("AliyunRDSImportRole"),
+        "{}",
+        diagnosis.fix
+    );
+}
+
 /// A crash after the upload (here: CreateMigrateTask failing for good) and a rerun: the object
 /// is not sent again.
 #[tokio::test]

@@ -77,6 +77,7 @@ pub(crate) fn instance(id: &str) -> InstanceConfig {
             name: "dbadmin".into(),
             account_type: "Super".into(),
             status: "Available".into(),
+            denied_databases: Vec::new(),
         }],
         database_limit: None,
     }
@@ -403,11 +404,6 @@ async fn api_refusals_are_typed() {
         .await
         .unwrap_err();
     assert_eq!(system.code(), Some("InvalidDBName"));
-    let absent = rds
-        .create_migrate_task(&full_request(INSTANCE, "db", "absent.bak"))
-        .await
-        .unwrap_err();
-    assert_eq!(absent.code(), Some("InvalidOssUrl"));
     emu.objects.put("x.zip", Bytes::from_static(b"x"));
     let extension = rds
         .create_migrate_task(&full_request(INSTANCE, "db", "x.zip"))
@@ -461,9 +457,21 @@ async fn documented_failures(wording: Wording) {
     tight.used_bytes = GIB - (file_bytes + restored - (1 << 20));
     let mut full_house = instance("rm-limit");
     full_house.database_limit = Some(1);
+    let mut denied = instance("rm-denied");
+    if let Some(account) = denied.accounts.first_mut() {
+        account.denied_databases = vec!["Locked".into()];
+    }
 
     let emu = start_with(RdsConfig {
-        instances: vec![instance(INSTANCE), no_account, old, tiny, tight, full_house],
+        instances: vec![
+            instance(INSTANCE),
+            no_account,
+            old,
+            tiny,
+            tight,
+            full_house,
+            denied,
+        ],
         restore_ms: RESTORE_MS,
         task_messages: wording,
         ..RdsConfig::default()
@@ -486,6 +494,22 @@ async fn documented_failures(wording: Wording) {
          pick("The database (existing_db) already exists on RDS. Please back it up, drop it, and then try again.".into(),
               "The database (existing_db) is already exist on RDS, please backup and drop it, then try again.".into()),
          Cause::SameNameDatabase),
+        // RDS's own check compares names as written; SQL Server's does not (second form).
+        (INSTANCE, "EXISTING_DB", "full.bak", TaskStatus::Failed,
+         "Database 'EXISTING_DB' already exists. Choose a different database name.".into(),
+         Cause::SameNameDatabase),
+        (INSTANCE, "Master", "full.bak", TaskStatus::Failed,
+         "The database (Master) is mssql system db, change your database name and try again.".into(),
+         Cause::SystemDatabaseName),
+        (INSTANCE, "rdscore", "full.bak", TaskStatus::Failed,
+         "The database (rdscore) is RDS system db, change your database name and try again.".into(),
+         Cause::RdsSystemDatabaseName),
+        ("rm-denied", "locked", "full.bak", TaskStatus::Failed,
+         "Cannot open database \"locked\" requested by the login. The login failed.".into(),
+         Cause::LoginFailed),
+        (INSTANCE, "gone", "deleted/gone.bak", TaskStatus::Failed,
+         "Failed to download since could not find backup file (gone.bak) on OSS.".into(),
+         Cause::BackupNotFound),
         (INSTANCE, "d1", "diff.bak", TaskStatus::Failed,
          pick("Backup set (diff.bak) is a database differential backup; we only accept a full backup.".into(),
               "Backup set (diff.bak) is a Database Differential backup, we only accept a FULL Backup.".into()),

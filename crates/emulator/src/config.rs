@@ -7,6 +7,7 @@
 //! storage_class = "Standard"      # Standard | IA | Archive | ColdArchive
 //! server_side_encryption = false  # true: GetBucketInfo reports AES256
 //! allow_anonymous = false         # true: unsigned GET/HEAD/list allowed (OSS public-read)
+//! rds_can_read = true             # false: RDS is not authorised to read it (no import role)
 //!
 //! [[key]]
 //! id = "LTAI5tEmulatorKey"
@@ -70,6 +71,11 @@ pub struct BucketConfig {
     /// unsigned request is refused with `AccessDenied`.
     #[serde(default)]
     pub allow_anonymous: bool,
+    /// RDS is authorised to read the bucket (the `AliyunRDSImportRole` of Alibaba's guide). Off:
+    /// a migration from it fails as the guide says one does when the role is missing or
+    /// changed, "could not find backup file (…) on OSS".
+    #[serde(default = "default_true")]
+    pub rds_can_read: bool,
 }
 
 /// One AccessKey pair, optionally an STS credential (then requests must carry its token).
@@ -106,6 +112,10 @@ fn default_region() -> String {
     DEFAULT_REGION.to_owned()
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_storage_class() -> String {
     "Standard".to_owned()
 }
@@ -131,6 +141,7 @@ impl BucketConfig {
             storage_class: default_storage_class(),
             server_side_encryption: false,
             allow_anonymous: false,
+            rds_can_read: true,
         }
     }
 }

@@ -147,6 +147,15 @@ impl EmulatorState {
             .any(|b| b.name == name && b.allow_anonymous)
     }
 
+    /// False when a declared bucket does not let RDS read it (`rds_can_read = false`).
+    pub fn rds_can_read(&self, name: &str) -> bool {
+        !self
+            .config
+            .buckets
+            .iter()
+            .any(|b| b.name == name && !b.rds_can_read)
+    }
+
     /// The region of a declared bucket.
     pub fn bucket_region(&self, name: &str) -> Option<String> {
         self.config

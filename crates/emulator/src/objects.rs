@@ -28,6 +28,11 @@ impl StoredObjects {
 
 impl ObjectSource for StoredObjects {
     fn read_object(&self, bucket: &str, key: &str) -> std::io::Result<Option<Bytes>> {
+        // Without the import role RDS sees nothing in the bucket, which it reports as a missing
+        // file (the guide gives both causes for the one message).
+        if !self.state.rds_can_read(bucket) {
+            return Ok(None);
+        }
         let Some(reader) = self.state.storage.read_object(bucket, key) else {
             return Ok(None);
         };

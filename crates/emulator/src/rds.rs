@@ -48,6 +48,11 @@ pub struct AccountConfig {
     /// `Available` (the default) or `Unavailable`.
     #[serde(default = "defaults::account_status")]
     pub status: String,
+    /// Databases this account may not open. A migration restoring one of them fails when the
+    /// database is opened, with the guide's login failure ("Cannot open database … requested by
+    /// the login").
+    #[serde(default)]
+    pub denied_databases: Vec<String>,
 }
 
 /// One emulated instance (a TOML `[[instance]]` table).
@@ -164,6 +169,7 @@ mod defaults {
             name: "dbadmin".into(),
             account_type: account_type(),
             status: account_status(),
+            denied_databases: Vec::new(),
         }]
     }
     pub fn instances() -> Vec<InstanceConfig> {

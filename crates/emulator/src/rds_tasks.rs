@@ -334,7 +334,10 @@ fn download(file: &FileStep, now: Instant, total: Duration) -> OssDownload {
         backup_mode: match file.kind {
             ObjectKind::Differential => "Differential_Database",
             ObjectKind::Log => "Transaction_Log",
-            ObjectKind::Full | ObjectKind::Striped(_) | ObjectKind::Unverifiable => "Database",
+            ObjectKind::Full
+            | ObjectKind::Striped(_)
+            | ObjectKind::Unverifiable
+            | ObjectKind::Missing => "Database",
         }
         .into(),
         is_available: "True".into(),

@@ -23,6 +23,9 @@ pub enum ObjectKind {
     /// Not a backup, damaged, password-protected, a file/partial backup, or written by a newer
     /// SQL Server than the instance: RDS cannot verify it.
     Unverifiable,
+    /// Not found in OSS when RDS went to download it: deleted, never there, or in a bucket RDS
+    /// is not authorised to read.
+    Missing,
 }
 
 /// The facts of one object that decide the restore.
@@ -70,6 +73,18 @@ impl ChainFacts {
             differential_base_guid: info.differential_base_guid,
             database_guid: info.database_guid,
         })
+    }
+}
+
+impl ObjectFacts {
+    /// An object RDS could not find.
+    pub fn missing() -> Self {
+        ObjectFacts {
+            kind: ObjectKind::Missing,
+            restored_bytes: 0,
+            chain: None,
+            damaged_pages: 0,
+        }
     }
 }
 
@@ -148,6 +163,9 @@ pub struct RestoreContext<'a> {
     pub url_expired: bool,
     /// `CheckDBMode=AsyncExecuteDBCheck` (the default).
     pub async_check_db: bool,
+    /// An account on the instance is denied the database by name, so the opening after the
+    /// restore fails with the guide's login failure.
+    pub login_denied: bool,
     /// `IsOnlineDB=True`: the database opens after the restore. `False` (the first file of an
     /// incremental migration) restores WITH NORECOVERY: nothing is opened or checked yet, so a
     /// success says nothing until CreateOnlineDatabaseTask (§1.6).
@@ -211,6 +229,11 @@ pub mod descriptions {
                 "The database ({db}) is already exist on RDS, please backup and drop it, then try again."
             ),
         }
+    }
+    /// Same-name database, as SQL Server itself words it (error 1801) when RDS's own check,
+    /// which compares names as written, let a name through that differs only in case.
+    pub fn same_name_sql_server(db: &str) -> String {
+        format!("Database '{db}' already exists. Choose a different database name.")
     }
     /// The file is a differential backup.
     pub fn differential(w: Wording, file: &str) -> String {
@@ -311,6 +334,19 @@ pub mod descriptions {
             "asynchronously DBCC checkdb failed: CHECKDB found 0 allocation errors and {damaged_pages} consistency errors in database '{db}'."
         )
     }
+    /// The name of one of SQL Server's system databases, in a case the API's own check lets
+    /// through.
+    pub fn mssql_system_db(db: &str) -> String {
+        format!("The database ({db}) is mssql system db, change your database name and try again.")
+    }
+    /// An account lacks permission on the restored database, so opening it fails.
+    pub fn login_failed(db: &str) -> String {
+        format!("Cannot open database \"{db}\" requested by the login. The login failed.")
+    }
+    /// The object was not found (or not readable) when RDS went to download it.
+    pub fn backup_not_found(file: &str) -> String {
+        format!("Failed to download since could not find backup file ({file}) on OSS.")
+    }
     /// The name of one of RDS's own management databases.
     pub fn rds_system_db(db: &str) -> String {
         format!("The database ({db}) is RDS system db, change your database name and try again.")
@@ -377,16 +413,29 @@ fn mb_ceil(bytes: u64) -> u64 {
 }
 
 /// RDS's own management databases, whose names a migration cannot take (the migration guide:
-/// "is RDS system db"). SQL Server's system names are refused earlier, by the API
-/// (`InvalidDBName`, rds-api.md §1.9).
+/// "is RDS system db").
 const RDS_SYSTEM_DATABASES: &[&str] = &["rdscore"];
 
+/// SQL Server's system databases (the guide: "is mssql system db"). The API refuses these
+/// names as written (`InvalidDBName`, rds-api.md §1.9); the task's own check compares them
+/// without case, as SQL Server does, so `Master` gets as far as the task. That split between a
+/// literal check at the API and SQL Server's case-insensitive one is the emulator's reading of
+/// how both documented refusals can occur; the docs do not say which check sees which name.
+pub const MSSQL_SYSTEM_DATABASES: &[&str] = &["master", "model", "msdb", "tempdb"];
+
 /// Decides the outcome, checking in the order the service works: download, file space, verify,
-/// backup type, name, restore space, count, then the account warning.
+/// backup type, name, restore space, count, the opening (login, DBCC), then the account
+/// warning.
 pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
     if ctx.url_expired {
         return Outcome::failed(
             descriptions::url_expired(ctx.wording, ctx.file_name),
+            "DownloadFailed",
+        );
+    }
+    if ctx.facts.kind == ObjectKind::Missing {
+        return Outcome::failed(
+            descriptions::backup_not_found(ctx.file_name),
             "DownloadFailed",
         );
     }
@@ -400,45 +449,11 @@ pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
             "DownloadFailed",
         );
     }
-    match ctx.facts.kind {
-        ObjectKind::Full => {}
-        ObjectKind::Differential => {
-            return Outcome::failed(
-                descriptions::differential(ctx.wording, ctx.file_name),
-                "CheckFailed",
-            );
-        }
-        ObjectKind::Log => {
-            return Outcome::failed(descriptions::log(ctx.wording, ctx.file_name), "CheckFailed");
-        }
-        ObjectKind::Striped(families) => {
-            return Outcome::failed(
-                descriptions::striped(ctx.file_name, families),
-                "CheckFailed",
-            );
-        }
-        ObjectKind::Unverifiable => {
-            return Outcome::failed(
-                descriptions::corrupt_or_newer(ctx.wording, ctx.file_name),
-                "CheckFailed",
-            );
-        }
+    if let Some(refusal) = backup_type_refusal(ctx.wording, ctx.file_name, ctx.facts.kind) {
+        return refusal;
     }
-    if RDS_SYSTEM_DATABASES
-        .iter()
-        .any(|d| d.eq_ignore_ascii_case(ctx.db_name))
-    {
-        return Outcome::failed(descriptions::rds_system_db(ctx.db_name), "RestoreFailed");
-    }
-    if ctx
-        .databases
-        .iter()
-        .any(|d| d.eq_ignore_ascii_case(ctx.db_name))
-    {
-        return Outcome::failed(
-            descriptions::same_name(ctx.wording, ctx.db_name),
-            "RestoreFailed",
-        );
+    if let Some(refusal) = name_refusal(ctx) {
+        return refusal;
     }
     // The .bak is downloaded onto the instance's disk before the restore, so both must fit.
     let needed = ctx.facts.restored_bytes;
@@ -459,6 +474,9 @@ pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
             descriptions::count_limit(ctx.wording, ctx.db_name, limit),
             "RestoreFailed",
         );
+    }
+    if ctx.open_database && ctx.login_denied {
+        return Outcome::failed(descriptions::login_failed(ctx.db_name), "RestoreFailed");
     }
     if ctx.open_database && ctx.facts.damaged_pages > 0 {
         return if ctx.async_check_db {
@@ -482,6 +500,40 @@ pub fn decide(ctx: &RestoreContext<'_>) -> Outcome {
         String::new()
     };
     Outcome::restored(description)
+}
+
+/// A file that is not one restorable full backup, judged when RDS verifies it.
+fn backup_type_refusal(wording: Wording, file_name: &str, kind: ObjectKind) -> Option<Outcome> {
+    let description = match kind {
+        ObjectKind::Full => return None,
+        ObjectKind::Differential => descriptions::differential(wording, file_name),
+        ObjectKind::Log => descriptions::log(wording, file_name),
+        ObjectKind::Striped(families) => descriptions::striped(file_name, families),
+        ObjectKind::Unverifiable | ObjectKind::Missing => {
+            descriptions::corrupt_or_newer(wording, file_name)
+        }
+    };
+    Some(Outcome::failed(description, "CheckFailed"))
+}
+
+/// A name the restore cannot take: a system database's, or one already on the instance. RDS's
+/// own same-name check compares names as written; one that differs only in case reaches SQL
+/// Server, which refuses it in its own words (the guide's second same-name form).
+fn name_refusal(ctx: &RestoreContext<'_>) -> Option<Outcome> {
+    let name = ctx.db_name;
+    let is = |list: &[&str]| list.iter().any(|d| d.eq_ignore_ascii_case(name));
+    let description = if is(RDS_SYSTEM_DATABASES) {
+        descriptions::rds_system_db(name)
+    } else if is(MSSQL_SYSTEM_DATABASES) {
+        descriptions::mssql_system_db(name)
+    } else if ctx.databases.iter().any(|d| d == name) {
+        descriptions::same_name(ctx.wording, name)
+    } else if ctx.databases.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+        descriptions::same_name_sql_server(name)
+    } else {
+        return None;
+    };
+    Some(Outcome::failed(description, "RestoreFailed"))
 }
 
 /// Where a database restored WITH NORECOVERY stands: what the next differential or log must
@@ -546,6 +598,12 @@ pub struct IncrementContext<'a> {
 /// Decides an incremental file: download space, backup type, then SQL Server's own checks of
 /// the database family and the LSN chain.
 pub fn decide_increment(ctx: &IncrementContext<'_>) -> Outcome {
+    if ctx.facts.kind == ObjectKind::Missing {
+        return Outcome::failed(
+            descriptions::backup_not_found(ctx.file_name),
+            "DownloadFailed",
+        );
+    }
     if ctx.file_bytes > ctx.free_bytes {
         return Outcome::failed(
             descriptions::no_space_for_file(
@@ -640,6 +698,7 @@ mod tests {
             has_privileged_account: true,
             url_expired: false,
             async_check_db: true,
+            login_denied: false,
             open_database: true,
         }
     }
@@ -651,7 +710,8 @@ mod tests {
     fn both_wordings_of_every_failure_are_explained_by_the_client() {
         use bak2rds_cloud::rds::diagnose::{Cause, diagnose};
         let none: Vec<String> = vec![];
-        let taken = vec!["SALES".to_string()];
+        let taken = vec!["sales".to_string()];
+        let taken_in_other_case = vec!["SALES".to_string()];
         let full = vec!["a".to_string(); 5];
         for wording in [Wording::Current, Wording::Older] {
             let with = |databases, change: &dyn Fn(&mut RestoreContext<'_>)| {
@@ -662,6 +722,20 @@ mod tests {
             };
             let cases: Vec<(String, Cause)> = vec![
                 (with(&taken, &|_| {}), Cause::SameNameDatabase),
+                (with(&taken_in_other_case, &|_| {}), Cause::SameNameDatabase),
+                (
+                    with(&none, &|c| c.db_name = "Master"),
+                    Cause::SystemDatabaseName,
+                ),
+                (
+                    with(&none, &|c| c.db_name = "RDSCORE"),
+                    Cause::RdsSystemDatabaseName,
+                ),
+                (with(&none, &|c| c.login_denied = true), Cause::LoginFailed),
+                (
+                    with(&none, &|c| c.facts = ObjectFacts::missing()),
+                    Cause::BackupNotFound,
+                ),
                 (
                     with(&none, &|c| c.facts.kind = ObjectKind::Differential),
                     Cause::DifferentialBackup,
@@ -708,6 +782,22 @@ mod tests {
         assert_eq!(
             current(&taken, &|_| {}),
             "The database (sales) already exists on RDS. Please back it up, drop it, and then try again."
+        );
+        assert_eq!(
+            current(&taken_in_other_case, &|_| {}),
+            "Database 'sales' already exists. Choose a different database name."
+        );
+        assert_eq!(
+            current(&none, &|c| c.db_name = "MSDB"),
+            "The database (MSDB) is mssql system db, change your database name and try again."
+        );
+        assert_eq!(
+            current(&none, &|c| c.login_denied = true),
+            "Cannot open database \"sales\" requested by the login. The login failed."
+        );
+        assert_eq!(
+            current(&none, &|c| c.facts = ObjectFacts::missing()),
+            "Failed to download since could not find backup file (sales.bak) on OSS."
         );
         assert_eq!(
             current(&none, &|c| c.facts.kind = ObjectKind::Differential),
@@ -770,7 +860,7 @@ mod tests {
     #[test]
     fn each_failure_has_its_documented_older_description() {
         let none: Vec<String> = vec![];
-        let taken = vec!["SALES".to_string()];
+        let taken = vec!["sales".to_string()];
         let full = vec!["a".to_string(); 5];
         let ok = decide(&ctx(&none));
         assert!(ok.success);

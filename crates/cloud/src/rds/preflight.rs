@@ -217,7 +217,8 @@ impl PreflightReport {
 }
 
 /// SQL Server's own databases plus `distribution` (replication) and the hidden resource
-/// database: names RDS answers with `InvalidDBName` (§1.9).
+/// database: names RDS answers with `InvalidDBName` (§1.9) or a task that fails with "is mssql
+/// system db".
 const SYSTEM_DATABASES: &[&str] = &[
     "master",
     "model",
@@ -227,8 +228,35 @@ const SYSTEM_DATABASES: &[&str] = &[
     "mssqlsystemresource",
 ];
 
-/// SQL Server identifiers are at most 128 characters (sysname).
-const MAX_NAME_CHARS: usize = 128;
+/// RDS's own management databases: a task restoring under one fails with "is RDS system db".
+const RDS_SYSTEM_DATABASES: &[&str] = &["rdscore"];
+
+/// RDS's rule for a database name (CreateDatabase, `DBName`): 2 to 64 characters, letters,
+/// digits, underscores and hyphens, starting with a letter and ending with a letter or digit.
+/// CreateMigrateTask documents no rule of its own; a name outside this one is refused before the
+/// upload rather than risked on a task that runs for hours.
+const NAME_RULE: &str = "RDS database names are 2 to 64 characters: letters, digits, underscores (_) and hyphens (-), starting with a letter and ending with a letter or digit (RDS CreateDatabase, DBName)";
+
+/// Why `name` breaks [`NAME_RULE`], or `None` when it keeps it.
+pub fn database_name_problem(name: &str) -> Option<String> {
+    let length = name.chars().count();
+    if !(2..=64).contains(&length) {
+        return Some(format!("{length} characters"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        return Some(format!("the character {bad:?}"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Some("it does not start with a letter".into());
+    }
+    if !name.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("it does not end with a letter or digit".into());
+    }
+    None
+}
 
 /// Judges the facts. Pure.
 pub fn preflight(facts: &PreflightFacts) -> PreflightReport {
@@ -409,23 +437,28 @@ fn check_space(instance: &InstanceFacts, backup: &BackupFacts, out: &mut Vec<Fin
 fn check_name(facts: &PreflightFacts, plan: RestorePlan, out: &mut Vec<Finding>) {
     let name = facts.target_database.as_str();
     let instance = &facts.instance;
-    if SYSTEM_DATABASES
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(name))
-    {
+    let is = |list: &[&str]| list.iter().any(|s| s.eq_ignore_ascii_case(name));
+    if is(SYSTEM_DATABASES) {
         out.push(refuse(
             "system_database_name",
-            format!("{name} is a SQL Server system database name; RDS refuses it (InvalidDBName)."),
+            format!("{name} is a SQL Server system database name: RDS refuses it (InvalidDBName, or a task that fails with \"The database ({name}) is mssql system db\")."),
             "Restore under another name (--database).",
         ));
         return;
     }
-    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || name.contains(['[', ']'])
-    {
+    if is(RDS_SYSTEM_DATABASES) {
+        out.push(refuse(
+            "rds_system_database_name",
+            format!("{name} is the name of RDS's own management database: the task would fail with \"The database ({name}) is RDS system db\"."),
+            "Restore under another name (--database).",
+        ));
+        return;
+    }
+    if let Some(problem) = database_name_problem(name) {
         out.push(refuse(
             "invalid_database_name",
-            format!("{name:?} is not a valid SQL Server database name (1 to 128 characters, no brackets)."),
-            "Choose another name (--database).",
+            format!("{name:?} is not a database name RDS accepts ({problem}): {NAME_RULE}."),
+            "Choose a name that keeps the rule (--database); the backup's own name does not have to match.",
         ));
         return;
     }
@@ -444,7 +477,7 @@ fn check_name(facts: &PreflightFacts, plan: RestorePlan, out: &mut Vec<Finding>)
         out.push(refuse(
             "database_exists",
             format!(
-                "A database named {name} already exists on instance {}; RDS would fail the task with \"The database ({name}) already exists on RDS\".",
+                "A database named {name} already exists on instance {}; RDS would fail the task with \"The database ({name}) already exists on RDS\" (or SQL Server's \"Database '{name}' already exists\").",
                 instance.id
             ),
             format!("Back up and drop {name} on the instance, or restore under another name (--database)."),
@@ -619,6 +652,10 @@ mod tests {
                 Box::new(|f| f.target_database = "a]b".into()),
             ),
             (
+                "rds_system_database_name",
+                Box::new(|f| f.target_database = "RdsCore".into()),
+            ),
+            (
                 "database_count_limit",
                 Box::new(|f| f.instance.db_max_quantity = Some(1)),
             ),
@@ -692,6 +729,16 @@ mod tests {
                 Cause::DatabaseCountLimit,
             ),
             (
+                "system_database_name",
+                Box::new(|f| f.target_database = "Master".into()),
+                Cause::SystemDatabaseName,
+            ),
+            (
+                "rds_system_database_name",
+                Box::new(|f| f.target_database = "rdscore".into()),
+                Cause::RdsSystemDatabaseName,
+            ),
+            (
                 "no_privileged_account",
                 Box::new(|f| f.accounts[0].account_type = "Normal".into()),
                 Cause::NoInitAccount,
@@ -706,6 +753,37 @@ mod tests {
                 .unwrap_or_else(|| panic!("{code} names no RDS message: {}", finding.message));
             assert_eq!(diagnosis.cause, cause, "{code}: {}", finding.message);
         }
+    }
+
+    /// RDS's name rule, with the names a careless user tries.
+    #[test]
+    fn database_names_keep_rds_rule() {
+        for good in ["Sales", "sales_2024", "a1", "Sales-EU", &"x".repeat(64)] {
+            assert_eq!(database_name_problem(good), None, "{good}");
+        }
+        for (bad, problem) in [
+            ("my db", "' '"),
+            ("a;drop", "';'"),
+            ("é数据库", "'é'"),
+            ("x", "1 characters"),
+            ("1sales", "start with a letter"),
+            ("sales_", "end with a letter or digit"),
+            ("Sales.DB", "'.'"),
+        ] {
+            let found = database_name_problem(bad).unwrap_or_default();
+            assert!(found.contains(problem), "{bad}: {found}");
+        }
+        let mut facts = healthy();
+        facts.target_database = "y".repeat(70);
+        let report = preflight(&facts);
+        let finding = report.findings.first().unwrap();
+        assert_eq!(finding.code, "invalid_database_name");
+        assert!(
+            finding.message.contains("70 characters"),
+            "{}",
+            finding.message
+        );
+        assert!(finding.message.contains("CreateDatabase"), "cites the rule");
     }
 
     #[test]

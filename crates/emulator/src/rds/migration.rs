@@ -75,7 +75,9 @@ impl RdsEmulator {
         })
     }
 
-    /// Reads and judges the object RDS would download.
+    /// Reads and judges the object RDS would download. An object that is not there (or that
+    /// RDS may not read) makes a task that fails at its download, as the guide's "could not
+    /// find backup file" says, not a refusal of the call.
     fn download(
         &self,
         instance: &InstanceConfig,
@@ -90,10 +92,10 @@ impl RdsEmulator {
                     "InternalError",
                     format!("The request processing has failed due to some unknown error: {e}"),
                 )
-            })?
-            .ok_or_else(|| {
-                ApiError::new(400, "InvalidOssUrl", "Specified oss url is not valid.")
             })?;
+        let Some(bytes) = bytes else {
+            return Ok((0, ObjectFacts::missing()));
+        };
         let facts = restore::examine_object(&bytes, &instance.engine_version);
         Ok((u64::try_from(bytes.len()).unwrap_or(u64::MAX), facts))
     }
@@ -176,6 +178,7 @@ impl RdsEmulator {
             has_privileged_account: has_privileged_account(instance),
             url_expired: request.source.expired,
             async_check_db,
+            login_denied: login_denied(instance, db_name),
             open_database: mode == Mode::Full,
         });
         let accepted = outcome.success;
@@ -371,10 +374,9 @@ fn check_migration_request(call: &Call, instance: &InstanceConfig) -> ApiResult<
         ("FULL" | "UPDF", _) => return Err(ApiError::invalid("IsOnlineDB")),
         _ => return Err(ApiError::invalid("BackupMode")),
     };
-    if ["master", "model", "msdb", "tempdb"]
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(db_name))
-    {
+    // As written: other cases reach the task, which refuses them in the guide's words
+    // (`restore::MSSQL_SYSTEM_DATABASES`).
+    if restore::MSSQL_SYSTEM_DATABASES.contains(&db_name) {
         return Err(ApiError::new(
             403,
             "InvalidDBName",
@@ -401,6 +403,16 @@ fn has_privileged_account(instance: &InstanceConfig) -> bool {
         .accounts
         .iter()
         .any(|a| matches!(a.account_type.as_str(), "Super" | "Sysadmin") && a.status == "Available")
+}
+
+/// An account is configured as denied this database (`denied_databases`), so the login that
+/// opens it after the restore fails.
+fn login_denied(instance: &InstanceConfig, db_name: &str) -> bool {
+    instance.accounts.iter().any(|a| {
+        a.denied_databases
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(db_name))
+    })
 }
 
 /// §1.9: "Current DB state does not support this operation" (e.g. a migration is already
