@@ -252,6 +252,51 @@ async fn an_object_key_rds_refuses_is_refused_before_the_upload() {
     );
 }
 
+/// 5: database names outside RDS's rule are refused before the upload (exit 2), citing the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_names_outside_rds_rule_are_refused_before_the_upload() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Sales_FULL.bak");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &file,
+        &SynthSpec::single(database, SynthKind::Full, 2 << 20),
+    )
+    .unwrap();
+    let long = "n".repeat(70);
+    for name in ["my db", long.as_str(), "a;drop", "é数据库"] {
+        let out = bin()
+            .arg("migrate")
+            .arg(&file)
+            .args(["--instance", &emulator.instance_id(), "--database", name])
+            .args(["--bucket", emulator.bucket()])
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("checkpoints"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .envs(crate::util::emulator_env(&emulator))
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}: {text}");
+        assert!(
+            text.contains("CreateDatabase"),
+            "{name}: cites the rule: {text}"
+        );
+    }
+    assert_eq!(
+        emulator.requests().count("UploadPart") + emulator.requests().count("PutObject"),
+        0
+    );
+}
+
 /// 13: a --json run that ends in an error still answers on stdout.
 #[test]
 fn a_json_run_that_fails_answers_json_on_stdout() {

@@ -100,7 +100,7 @@ pub use chain::{
 };
 pub use error::{ParseError, ParseErrorKind};
 pub use examine::examine;
-pub use names::{database_name_problem, object_key_for, object_key_for_backup};
+pub use names::{DATABASE_NAME_RULE, database_name_problem, object_key_for, object_key_for_backup};
 pub use pages::PageCheck;
 pub use sqlmeta::{DatabaseFile, FileType, Filegroup};
 pub use target::{TargetVersion, UnknownTargetVersion};

@@ -10,14 +10,12 @@ use super::BackupType;
 
 /// The extension RDS requires on the backup object.
 pub const BAK_EXTENSION: &str = ".bak";
-/// SQL Server identifiers are at most 128 characters (sysname).
-const MAX_DATABASE_NAME_CHARS: usize = 128;
 /// System databases SQL Server owns, and RDS's own management database.
 const RESERVED_DATABASES: &[&str] = &["master", "msdb", "tempdb", "model", "rdscore"];
-/// Characters SQL Server accepts only in delimited names but that break file names or quoting
-/// in the scripts RDS runs (the data files are named after the database).
-const FORBIDDEN_IN_DATABASE_NAME: &[char] =
-    &['[', ']', '\'', '"', '\\', '/', ':', '*', '?', '<', '>', '|'];
+/// RDS's rule for a database name (the `DBName` of RDS's CreateDatabase). CreateMigrateTask
+/// documents no rule of its own; a name outside this one is refused before the upload rather
+/// than risked on a task that runs for hours.
+pub const DATABASE_NAME_RULE: &str = "RDS database names are 2 to 64 characters: letters, digits, underscores (_) and hyphens (-), starting with a letter and ending with a letter or digit (RDS CreateDatabase, DBName)";
 
 /// The OSS object key bak2rds uses for a local full backup: see [`object_key_for_backup`].
 pub fn object_key_for(local_file_name: &str) -> String {
@@ -134,11 +132,9 @@ pub fn object_key_problem(key: &str, backup_type: BackupType) -> Option<String> 
     })
 }
 
-/// Why a database name cannot be used on RDS, or `None` when it can.
+/// Why a database name cannot be used on RDS, or `None` when it can: a reserved name, or one
+/// outside [`DATABASE_NAME_RULE`].
 pub fn database_name_problem(name: &str) -> Option<String> {
-    if name.trim().is_empty() {
-        return Some("the database name is empty".to_owned());
-    }
     if RESERVED_DATABASES
         .iter()
         .any(|r| r.eq_ignore_ascii_case(name.trim()))
@@ -147,19 +143,27 @@ pub fn database_name_problem(name: &str) -> Option<String> {
             "{name:?} is a system database name (master, msdb, tempdb, model, rdscore are reserved)"
         ));
     }
-    if name.chars().count() > MAX_DATABASE_NAME_CHARS {
-        return Some(format!(
-            "the database name is longer than {MAX_DATABASE_NAME_CHARS} characters"
-        ));
-    }
-    if name != name.trim() {
-        return Some(format!("{name:?} starts or ends with a space"));
+    let breaks = rule_broken_by(name)?;
+    Some(format!("{name:?} has {breaks}; {DATABASE_NAME_RULE}"))
+}
+
+/// What in `name` breaks [`DATABASE_NAME_RULE`].
+fn rule_broken_by(name: &str) -> Option<String> {
+    let length = name.chars().count();
+    if !(2..=64).contains(&length) {
+        return Some(format!("{length} characters"));
     }
     if let Some(bad) = name
         .chars()
-        .find(|c| c.is_control() || FORBIDDEN_IN_DATABASE_NAME.contains(c))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
     {
-        return Some(format!("{name:?} contains the character {bad:?}"));
+        return Some(format!("the character {bad:?}"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Some("a first character that is not a letter".into());
+    }
+    if !name.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("a last character that is neither a letter nor a digit".into());
     }
     None
 }
@@ -234,6 +238,23 @@ mod tests {
         assert!(database_name_problem("Sales").is_none());
         assert!(database_name_problem("MSDB").is_some());
         assert!(database_name_problem("rdscore").is_some());
+        for good in ["Sales", "sales_2024", "a1", "Sales-EU", &"x".repeat(64)] {
+            assert_eq!(database_name_problem(good), None, "{good}");
+        }
+        for (bad, problem) in [
+            ("my db", "' '"),
+            ("a;drop", "';'"),
+            ("é数据库", "'é'"),
+            ("x", "1 characters"),
+            (&"y".repeat(70), "70 characters"),
+            ("1sales", "first character"),
+            ("sales_", "last character"),
+            ("Sales.DB", "'.'"),
+        ] {
+            let found = database_name_problem(bad).unwrap_or_default();
+            assert!(found.contains(problem), "{bad}: {found}");
+            assert!(found.contains("CreateDatabase"), "cites the rule: {found}");
+        }
         assert!(database_name_problem("").is_some());
         assert!(database_name_problem("a]b").is_some());
         assert!(database_name_problem(&"x".repeat(129)).is_some());
