@@ -83,7 +83,9 @@ fn corrupt(error: ParseError) -> Finding {
     Finding::for_class(
         Verdict::RejectCorrupt,
         "corrupt",
-        format!("the backup is truncated or damaged: {error}"),
+        format!(
+            "the backup is truncated or damaged: {error}; RDS would fail the task with \"Failed to verify …: the backup file may be corrupted or from a version newer than the destination RDS instance\""
+        ),
         "copy the file again and compare its size and checksum with the original, or take a new backup",
     )
 }
@@ -165,8 +167,8 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
             Verdict::RejectStriped,
             "striped",
             format!(
-                "striped backup: this file is family {} of {}; RDS restores from one file",
-                info.family_sequence, info.family_count
+                "striped backup: this file is family {} of {}; RDS restores from one file, and would fail the task with \"Failed to verify …: The media set has {} media families but only 1 are provided\"",
+                info.family_sequence, info.family_count, info.family_count
             ),
             "back up again to a single file (BACKUP DATABASE ... TO DISK = one file)",
         ));
@@ -227,13 +229,13 @@ fn type_finding(info: &BackupInfo) -> Option<Finding> {
         Some(BackupType::Differential) => Finding::for_class(
             Verdict::RejectDifferential,
             "differential",
-            "differential backup: RDS restores a single full database backup".to_owned(),
+            "differential backup: RDS restores a single full database backup, and would fail the task with \"… is a database differential backup; we only accept a full backup\"".to_owned(),
             fix_full,
         ),
         Some(BackupType::Log) => Finding::for_class(
             Verdict::RejectLog,
             "log",
-            "transaction log backup: RDS restores a single full database backup".to_owned(),
+            "transaction log backup: RDS restores a single full database backup, and would fail the task with \"… is a transaction log backup; we only accept a full backup\"".to_owned(),
             fix_full,
         ),
         Some(other) => Finding::for_class(
@@ -266,7 +268,7 @@ fn version_finding(info: &BackupInfo, target: &TargetVersion) -> Option<Finding>
             Verdict::RejectVersion,
             "target-version",
             format!(
-                "backup is from {release} (database version {version}); the target runs {target}"
+                "backup is from {release} (database version {version}); the target runs {target}, so RDS would fail the task with \"Failed to verify …: the backup file may be corrupted or from a version newer than the destination RDS instance\""
             ),
             &fix,
         ));

@@ -349,6 +349,60 @@ fn phrases_in_order(text: &str, phrases: &[&str]) -> bool {
 mod tests {
     use super::*;
 
+    /// Each refusal of `inspect` that spares the user a task failure quotes that failure in
+    /// words this diagnosis recognises, so the two can be connected (docs/rds-messages.md).
+    #[test]
+    fn inspect_refusals_name_the_rds_failure_they_spare() {
+        use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic};
+        use mssql_backup::{Rules, TargetVersion, examine};
+        let written = |version: &str, kind, family: u16| {
+            let database = SynthDatabase::new("Sales", TargetVersion::parse(version).unwrap());
+            let spec = SynthSpec::single(database, kind, 1 << 20).family(1, family);
+            let mut bytes = Vec::new();
+            write_synthetic(&mut bytes, &spec).unwrap();
+            bytes
+        };
+        let rules = Rules {
+            target_version: TargetVersion::parse("2019").ok(),
+            ..Rules::default()
+        };
+        let full = written("2019", SynthKind::Full, 1);
+        let cases = [
+            (
+                "differential",
+                written("2019", SynthKind::Differential, 1),
+                Cause::DifferentialBackup,
+            ),
+            ("log", written("2019", SynthKind::Log, 1), Cause::LogBackup),
+            (
+                "striped",
+                written("2019", SynthKind::Full, 2),
+                Cause::StripedBackup,
+            ),
+            (
+                "target-version",
+                written("2022", SynthKind::Full, 1),
+                Cause::CorruptOrNewer,
+            ),
+            (
+                "corrupt",
+                full.get(..full.len() / 2).unwrap_or_default().to_vec(),
+                Cause::CorruptOrNewer,
+            ),
+        ];
+        for (code, bytes, cause) in cases {
+            let report = examine(&bytes, &rules);
+            let finding = report
+                .findings
+                .iter()
+                .find(|f| f.code == code)
+                .unwrap_or_else(|| panic!("{code}: {:?}", report.findings));
+            let diagnosis = diagnose(&finding.message)
+                .unwrap_or_else(|| panic!("{code} names no RDS message: {}", finding.message));
+            assert_eq!(diagnosis.cause, cause, "{code}: {}", finding.message);
+        }
+    }
+
     /// Every message of rds-api.md §5, placeholders filled in.
     #[test]
     fn sql_server_restore_messages_of_incremental_steps_are_explained() {
