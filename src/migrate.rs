@@ -159,6 +159,13 @@ pub enum MigrateEvent {
         /// The backups in restore order.
         steps: Vec<incremental::PlannedStep>,
     },
+    /// A backup given for an incremental migration adds nothing to the database: left out.
+    FileSkipped {
+        /// The backup.
+        file: PathBuf,
+        /// Why, e.g. "already covered: it ends at LSN …".
+        reason: String,
+    },
     /// An incremental step begins: upload (unless done), submit, watch.
     StepStarted {
         /// 1-based position in the chain.

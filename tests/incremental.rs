@@ -283,6 +283,28 @@ async fn log_backups_added_later_continue_the_task_and_a_gap_among_them_is_refus
     assert!(problems.contains("missing"), "{problems}");
     assert_eq!(uploads(&events), 0);
 
+    // Log 1 again, already restored: skipped, and said so (first hour 7).
+    next.files = vec![history.logs[0].clone()];
+    let (outcome, events) = migrate(next.clone(), clients.clone()).await;
+    let report = finished(outcome);
+    assert!(report.succeeded() && report.steps.is_empty(), "{report:?}");
+    let skipped: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            MigrateEvent::FileSkipped { file, reason } => {
+                Some(format!("{}: {reason}", file.display()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(
+        skipped[0].contains("Sales_LOG_1")
+            && skipped[0].contains(&format!("already restored by task {task_id}")),
+        "{skipped:?}"
+    );
+    assert_eq!(uploads(&events), 0);
+
     // Logs 2..4 (given in any order), then the cutover.
     next.files = vec![
         history.logs[3].clone(),

@@ -366,7 +366,12 @@ async fn decide(
         Some(task_id) => plan_continuation(files, &state, task_id, spec),
     };
     let steps = match plan {
-        Ok(steps) => steps,
+        Ok(steps) => {
+            for (file, reason) in steps.skipped {
+                let _ = events.send(MigrateEvent::FileSkipped { file, reason });
+            }
+            steps.restore
+        }
         Err(findings) => return refuse("chain", findings),
     };
     let pending = steps.iter().any(|f| !state.is_applied(&backup_set_of(f)));

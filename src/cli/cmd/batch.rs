@@ -303,6 +303,7 @@ fn line_of(event: MigrateEvent) -> Option<String> {
         }
         // A batch runs full migrations only: the incremental steps never occur.
         MigrateEvent::ChainPlanned { .. }
+        | MigrateEvent::FileSkipped { .. }
         | MigrateEvent::StepStarted { .. }
         | MigrateEvent::StepSubmitted { .. }
         | MigrateEvent::StepApplied { .. }

@@ -236,6 +236,11 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
                 );
             }
         }
+        MigrateEvent::FileSkipped { file, reason } => say(
+            printer,
+            bar,
+            &format!("{} skipped: {reason}", file.display()),
+        ),
         MigrateEvent::StepStarted {
             step,
             of,

@@ -1,8 +1,10 @@
 //! What to restore, decided before anything changes: the backups the instance cannot take,
 //! the chain of the given files, and its agreement with what an earlier run restored.
 
+use std::path::PathBuf;
+
 use super::state::{State, StateFile};
-use super::{IncrementalSpec, backup_set_of, problem_of_chain, refusal, type_of};
+use super::{IncrementalSpec, backup_set_of, lsn_text, problem_of_chain, refusal, type_of};
 use mssql_backup::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
 use mssql_backup::{BackupType, Rules, Verdict};
 use tokio::sync::mpsc;
@@ -58,7 +60,16 @@ pub(super) fn unfit_for_target(files: &[ChainFile], engine_version: &str) -> Vec
     unfit
 }
 
-pub(super) type Plan = Result<Vec<ChainFile>, Vec<Problem>>;
+pub(super) type Plan = Result<Steps, Vec<Problem>>;
+
+/// The backups to restore, and those left out because the database already has what they hold.
+#[derive(Debug, Default)]
+pub(super) struct Steps {
+    /// In restore order.
+    pub restore: Vec<ChainFile>,
+    /// Each file left out, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
 
 /// The chain of the given files, checked against what an earlier run already applied.
 pub(super) async fn plan_chain(
@@ -114,7 +125,7 @@ pub(super) async fn plan_chain(
         };
     }
     let steps: Vec<ChainFile> = chain.steps().into_iter().cloned().collect();
-    Ok(against_state(steps, state).map_err(|problem| vec![problem_of_chain(&problem)]))
+    Ok(against_state(steps, state, Vec::new()).map_err(|problem| vec![problem_of_chain(&problem)]))
 }
 
 /// Another chain is being restored into the same database: refuse to start a second one
@@ -157,9 +168,16 @@ async fn other_migration(
 
 /// The backups not yet applied must continue from where the database stands; those it already
 /// contains (restoring them would be refused as too early) are left out.
-fn against_state(steps: Vec<ChainFile>, state: &StateFile) -> Result<Vec<ChainFile>, ChainProblem> {
+fn against_state(
+    steps: Vec<ChainFile>,
+    state: &StateFile,
+    mut skipped: Vec<(PathBuf, String)>,
+) -> Result<Steps, ChainProblem> {
     let Some(mut point) = state.state.point.clone() else {
-        return Ok(steps);
+        return Ok(Steps {
+            restore: steps,
+            skipped,
+        });
     };
     let mut kept = Vec::with_capacity(steps.len());
     for file in steps {
@@ -167,13 +185,26 @@ fn against_state(steps: Vec<ChainFile>, state: &StateFile) -> Result<Vec<ChainFi
         if !done {
             match point.apply(&file.info, &file.path) {
                 Ok(next) => point = next,
-                Err(problem) if problem.kind == ChainProblemKind::AlreadyCovered => continue,
+                Err(problem) if problem.kind == ChainProblemKind::AlreadyCovered => {
+                    let ends = lsn_text(file.info.last_lsn).unwrap_or_else(|| "?".into());
+                    skipped.push((
+                        file.path.clone(),
+                        format!(
+                            "already covered: it ends at LSN {ends}, and the database already \
+                             stands at or past it"
+                        ),
+                    ));
+                    continue;
+                }
                 Err(problem) => return Err(problem),
             }
         }
         kept.push(file);
     }
-    Ok(kept)
+    Ok(Steps {
+        restore: kept,
+        skipped,
+    })
 }
 
 /// `--task ID FILES`: the next backups of a migration this machine started.
@@ -225,8 +256,17 @@ pub(super) fn plan_continuation(
             f.info.first_lsn.map(|l| l.as_decimal()),
         )
     });
-    files.retain(|f| !state.is_applied(&backup_set_of(f)));
-    against_state(files, state).map_err(|problem| vec![problem_of_chain(&problem)])
+    let (applied, files): (Vec<ChainFile>, Vec<ChainFile>) = files
+        .into_iter()
+        .partition(|f| state.is_applied(&backup_set_of(f)));
+    let skipped = applied
+        .into_iter()
+        .map(|f| {
+            let reason = format!("already restored by task {task_id}");
+            (f.path, reason)
+        })
+        .collect();
+    against_state(files, state, skipped).map_err(|problem| vec![problem_of_chain(&problem)])
 }
 
 /// Brings the state in line with the recorded task: a failed task cannot take more files, so the
