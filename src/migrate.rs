@@ -308,6 +308,37 @@ pub enum MigrateError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// `--task ID` names a task the instance does not know.
+    #[error(
+        "instance {instance_id} knows no migration task {task_id}: check the ID (`bak2rds tasks \
+         --instance {instance_id}` lists recent ones; RDS keeps migration records for a limited \
+         time), or pass the whole chain with --database instead of --task"
+    )]
+    UnknownTask {
+        /// The ID given.
+        task_id: String,
+        /// Instance ID.
+        instance_id: String,
+    },
+    /// The state file names a task RDS no longer knows, and a database of its name exists.
+    #[error(
+        "migration state {state} names task {task_id}, which instance {instance_id} no longer \
+         knows (RDS keeps migration records for a limited time; an emulator forgets its tasks \
+         when it restarts), and database {database} is on the instance with no record here of how \
+         it ended. If that task restored it, the migration is done: check the database and stop \
+         here. To migrate this backup again, drop {database} on the instance, move {state} aside \
+         and rerun the same command (the upload is not repeated)"
+    )]
+    TaskForgotten {
+        /// The state file.
+        state: PathBuf,
+        /// The task it names.
+        task_id: String,
+        /// Instance ID.
+        instance_id: String,
+        /// Database name on RDS.
+        database: String,
+    },
     /// The state file is unreadable.
     #[error(
         "migration state {path} is unreadable ({reason}); move it aside and rerun: a full \
@@ -331,6 +362,44 @@ struct State {
     object: Option<UploadedObject>,
     /// The task restoring it, once created.
     task_id: Option<String>,
+    /// How that task ended in Success, kept to report the result once RDS no longer lists the
+    /// task (its records age out; an emulator forgets them when restarted).
+    restored: Option<Restored>,
+}
+
+/// The end of the task that restored the file, as RDS reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Restored {
+    task_id: String,
+    description: String,
+    create_time: String,
+    end_time: String,
+}
+
+impl Restored {
+    fn of(task: &TaskReport) -> Self {
+        Restored {
+            task_id: task.task_id.clone(),
+            description: task.description.clone(),
+            create_time: task.create_time.clone(),
+            end_time: task.end_time.clone(),
+        }
+    }
+
+    /// The recorded end as a task report (no per-file detail: RDS no longer has it).
+    fn report(&self, spec: &MigrateSpec) -> TaskReport {
+        TaskReport {
+            instance_id: spec.instance_id.clone(),
+            task_id: self.task_id.clone(),
+            db_name: spec.database.clone(),
+            status: TaskStatus::Success,
+            description: self.description.clone(),
+            diagnosis: bak2rds_cloud::rds::diagnose::diagnose(&self.description),
+            create_time: self.create_time.clone(),
+            end_time: self.end_time.clone(),
+            files: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,9 +499,28 @@ pub async fn run(
         }
     };
 
+    if state.state.task_id.is_none()
+        && state.state.object.is_none()
+        && database_exists(&spec, &instance)
+    {
+        recover_lost_state(&spec, &clients, &source, &mut state, &events).await?;
+    }
     // A task of an earlier run that is not Failed is followed, not repeated; pre-flight would
     // wrongly refuse it, since the database it creates now exists.
-    let earlier = earlier_task(&spec, &clients, &state).await?;
+    let earlier = match earlier_task(&spec, &clients, &state).await {
+        Err(MigrateError::Rds(error)) if error.code() == Some(TASK_NOT_FOUND) => {
+            match forgotten_task(&spec, &instance, &mut state, &events)? {
+                Some(report) => {
+                    return Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
+                        elapsed_secs: started.elapsed().as_secs_f64(),
+                        ..report
+                    })));
+                }
+                None => None,
+            }
+        }
+        earlier => earlier?,
+    };
     if let Some(report) = already_migrated(&spec, &clients, &mut state, earlier.as_ref()).await? {
         return Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
             elapsed_secs: started.elapsed().as_secs_f64(),
@@ -532,6 +620,10 @@ pub async fn run(
             )));
         }
     };
+    if task.succeeded() {
+        state.state.restored = Some(Restored::of(&task));
+        state.save()?;
+    }
     Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
         file: spec.file.clone(),
         object: object_name,
@@ -572,6 +664,10 @@ async fn already_migrated(
         |_| {},
     )
     .await?;
+    if report.succeeded() && state.state.restored.is_none() {
+        state.state.restored = Some(Restored::of(&report));
+        state.save()?;
+    }
     Ok(Some(MigrateReport {
         file: spec.file.clone(),
         object: object.name(),
@@ -837,6 +933,142 @@ async fn earlier_task(
         status: task.status,
         description: task.description,
     }))
+}
+
+/// RDS's answer for a migration task it does not know.
+const TASK_NOT_FOUND: &str = "InvalidMigrateTaskId.NotFound";
+
+fn database_exists(spec: &MigrateSpec, instance: &InstanceSide) -> bool {
+    instance
+        .databases
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&spec.database))
+}
+
+/// The state file names a task RDS no longer knows. A restore recorded as finished is reported
+/// from the record; with no database of that name on the instance nothing of the task remains,
+/// so the restore starts again (the upload is kept); a database of that name with no record of
+/// how it came to be is the user's call, said with the commands for either answer.
+fn forgotten_task(
+    spec: &MigrateSpec,
+    instance: &InstanceSide,
+    state: &mut StateFile,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<Option<MigrateReport>, MigrateError> {
+    let task_id = state.state.task_id.clone().unwrap_or_default();
+    let path = state.path.display().to_string();
+    let why = "RDS keeps migration records for a limited time, and an emulator forgets its \
+               tasks when it restarts";
+    if let (Some(restored), Some(object)) = (&state.state.restored, &state.state.object) {
+        let _ = events.send(MigrateEvent::Warning {
+            message: format!(
+                "instance {} no longer lists task {task_id} ({why}); reporting its end as \
+                 recorded in {path}",
+                spec.instance_id
+            ),
+        });
+        return Ok(Some(MigrateReport {
+            file: spec.file.clone(),
+            object: object.name(),
+            size: object.size,
+            crc64: object.crc64,
+            upload: None,
+            task: restored.report(spec),
+            elapsed_secs: 0.0,
+            already_migrated: true,
+        }));
+    }
+    if database_exists(spec, instance) {
+        return Err(MigrateError::TaskForgotten {
+            state: state.path.clone(),
+            task_id,
+            instance_id: spec.instance_id.clone(),
+            database: spec.database.clone(),
+        });
+    }
+    let _ = events.send(MigrateEvent::Warning {
+        message: format!(
+            "{path} names task {task_id}, which instance {} no longer knows ({why}); no database \
+             {} is on the instance, so the restore starts again (the upload is kept)",
+            spec.instance_id, spec.database
+        ),
+    });
+    state.state.task_id = None;
+    state.save()?;
+    Ok(None)
+}
+
+/// The state file is gone (or was moved aside) but the database exists: the task of an earlier
+/// run restoring this very file is looked for on the instance. The object must still be the
+/// file: same size, same first and last MiB (the backup's header and trailer, which name the
+/// backup set), and a CRC-64 to record. Found, the state is rebuilt so the run reports (or
+/// follows) that task instead of refusing the name it created.
+async fn recover_lost_state(
+    spec: &MigrateSpec,
+    clients: &Clients,
+    source: &SourceFile,
+    state: &mut StateFile,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<(), MigrateError> {
+    let since = time::OffsetDateTime::now_utc() - TASK_LOOKBACK;
+    let Some(task) = find_task_for_object(
+        &clients.rds,
+        &spec.instance_id,
+        &spec.database,
+        &spec.key,
+        since,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    if task.status == TaskStatus::Failed {
+        return Ok(());
+    }
+    let Some(crc64) = object_is_file(clients, &spec.key, source).await? else {
+        return Ok(());
+    };
+    state.state.object = Some(UploadedObject {
+        bucket: spec.bucket.clone(),
+        key: spec.key.clone(),
+        size: source.len(),
+        crc64,
+        uploaded_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+    });
+    state.state.task_id = Some(task.migrate_task_id.clone());
+    state.save()?;
+    let _ = events.send(MigrateEvent::Warning {
+        message: format!(
+            "no migration state for this file; task {} on instance {} restores {} from the same \
+             backup in oss://{}/{}, so this run continues from it",
+            task.migrate_task_id, spec.instance_id, spec.database, spec.bucket, spec.key
+        ),
+    });
+    Ok(())
+}
+
+/// The object's CRC-64 when it holds the same bytes as `source` at both ends and has its size.
+async fn object_is_file(
+    clients: &Clients,
+    key: &str,
+    source: &SourceFile,
+) -> Result<Option<u64>, MigrateError> {
+    const END: u64 = 1 << 20;
+    let Some(meta) = clients.oss.head_object(key).await? else {
+        return Ok(None);
+    };
+    let (Some(crc64), true) = (meta.crc64, meta.size == source.len()) else {
+        return Ok(None);
+    };
+    let head = 0..END.min(source.len());
+    let tail = source.len().saturating_sub(END)..source.len();
+    for range in [head, tail] {
+        let remote = clients.oss.get_object(key, Some(range.clone())).await?;
+        if remote.body.as_ref() != source.slice(range)?.as_ref() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(crc64))
 }
 
 /// CreateMigrateTask (`BackupMode=FULL`, `IsOnlineDB=True`), recorded in the state at once.

@@ -107,6 +107,17 @@ async fn migrate(
     spec: IncrementalSpec,
     clients: Clients,
 ) -> (IncrementalOutcome, Vec<MigrateEvent>) {
+    let (outcome, seen) = try_migrate(spec, clients).await;
+    (outcome.unwrap(), seen)
+}
+
+async fn try_migrate(
+    spec: IncrementalSpec,
+    clients: Clients,
+) -> (
+    Result<IncrementalOutcome, bak2rds::migrate::MigrateError>,
+    Vec<MigrateEvent>,
+) {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let outcome = run(
         spec,
@@ -115,8 +126,7 @@ async fn migrate(
         Arc::new(Counters::default()),
         CancellationToken::new(),
     )
-    .await
-    .unwrap();
+    .await;
     let mut seen = Vec::new();
     while let Ok(event) = received.try_recv() {
         seen.push(event);
@@ -330,6 +340,61 @@ async fn log_backups_added_later_continue_the_task_and_a_gap_among_them_is_refus
     let problems = refused(&outcome).join("\n");
     assert!(problems.contains("already-online"), "{problems}");
     assert_eq!(uploads(&events), 0);
+}
+
+/// First hour 4: a task RDS does not know, given with --task or named by the state file, is
+/// said for what it is, with the state file and the way on.
+#[tokio::test]
+async fn a_task_rds_does_not_know_is_said_with_the_way_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator().await;
+    let clients = clients(&emulator);
+    let history = history(dir.path(), "Sales", 2);
+
+    let mut unknown = spec(&emulator, dir.path(), vec![history.logs[1].clone()]);
+    unknown.task_id = Some("424242".into());
+    unknown.database = None;
+    let message = try_migrate(unknown, clients.clone())
+        .await
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("knows no migration task 424242") && message.contains("bak2rds tasks"),
+        "{message}"
+    );
+
+    let first = vec![history.full.clone(), history.logs[0].clone()];
+    let report = finished(
+        migrate(spec(&emulator, dir.path(), first), clients.clone())
+            .await
+            .0,
+    );
+    assert!(report.succeeded());
+    let state_dir = dir.path().join("state");
+    let path = std::fs::read_dir(&state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    state["task_id"] = "999999".into();
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let next = spec(&emulator, dir.path(), vec![history.logs[1].clone()]);
+    let message = try_migrate(next, clients.clone())
+        .await
+        .0
+        .unwrap_err()
+        .to_string();
+    for part in [
+        path.to_str().unwrap(),
+        "999999",
+        "no longer knows",
+        "drop Sales",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
 }
 
 /// The log after the four of `history(dir, "Sales", 4)` (same database, next LSNs).

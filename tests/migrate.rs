@@ -164,6 +164,114 @@ async fn a_full_backup_ends_online_on_the_instance() {
     );
 }
 
+/// The one state file of `state_dir`, as JSON.
+fn state_file(state_dir: &Path) -> (std::path::PathBuf, serde_json::Value) {
+    let path = std::fs::read_dir(state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a state file");
+    let json = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    (path, json)
+}
+
+fn has_warning(events: &[MigrateEvent], text: &str) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, MigrateEvent::Warning { message } if message.contains(text)))
+}
+
+/// First hour 3: a finished migration whose state file was lost is found on the instance and
+/// reported as done, never refused for the database it created.
+#[tokio::test]
+async fn a_finished_migration_whose_state_was_lost_is_reported_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 100).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let first = finished(outcome.unwrap());
+    assert!(first.succeeded());
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+
+    let (outcome, events) =
+        migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let again = finished(outcome.unwrap());
+    assert!(again.succeeded() && again.already_migrated, "{again:?}");
+    assert_eq!(again.task.task_id, first.task.task_id);
+    assert_eq!(again.crc64, first.crc64);
+    assert!(has_warning(&events, "no migration state for this file"));
+
+    // Another backup under the same name is not taken for the migrated one.
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    let other = dir.path().join("other").join("Sales_FULL.bak");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    let database = SynthDatabase {
+        seed: 7,
+        ..SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap())
+    };
+    write_synthetic_file(
+        &other,
+        &SynthSpec::single(database, SynthKind::Full, 3 << 20),
+    )
+    .unwrap();
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &other, "Sales"), clients).await;
+    let codes = refusal_codes(&outcome.unwrap(), "preflight");
+    assert_eq!(codes, vec!["database_exists"]);
+}
+
+/// First hour 4: the state names a task RDS no longer knows.
+#[tokio::test]
+async fn a_state_naming_a_task_rds_forgot_is_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("", 100).await;
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let first = finished(outcome.unwrap());
+    assert!(first.succeeded());
+    let (path, mut state) = state_file(&dir.path().join("state"));
+    state["task_id"] = "999999".into();
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    // Recorded as restored: reported done from the record.
+    let (outcome, events) =
+        migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let done = finished(outcome.unwrap());
+    assert!(done.succeeded() && done.already_migrated, "{done:?}");
+    assert_eq!(done.task.task_id, first.task.task_id);
+    assert!(has_warning(&events, "no longer lists task 999999"));
+
+    // No record of how it ended, and the database is there: the user decides, told how.
+    state["restored"] = serde_json::Value::Null;
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let message = outcome.unwrap_err().to_string();
+    for part in [
+        path.to_str().unwrap(),
+        "999999",
+        "no longer knows",
+        "drop Sales",
+        "move",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+
+    // The database gone too: the restore starts again, without uploading again.
+    clients
+        .rds
+        .delete_database(INSTANCE, "Sales")
+        .await
+        .unwrap();
+    let (outcome, events) =
+        migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let again = finished(outcome.unwrap());
+    assert!(again.succeeded() && !again.already_migrated, "{again:?}");
+    assert_ne!(again.task.task_id, "999999");
+    assert!(has_warning(&events, "the restore starts again"));
+    assert!(again.upload.is_none(), "the upload is kept");
+}
+
 #[tokio::test]
 async fn dry_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

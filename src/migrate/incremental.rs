@@ -360,7 +360,15 @@ async fn decide(
     if !unfit.is_empty() {
         return refuse("inspect", unfit);
     }
-    reconcile_task(spec, clients, &mut state, &database, events).await?;
+    reconcile_task(
+        spec,
+        clients,
+        &mut state,
+        &database,
+        &instance.databases,
+        events,
+    )
+    .await?;
     let plan = match &spec.task_id {
         None => plan_chain(files, &mut state, clients, spec).await?,
         Some(task_id) => plan_continuation(files, &state, task_id, spec),
@@ -445,13 +453,20 @@ async fn target_database(
 ) -> Result<Option<String>, MigrateError> {
     Ok(match (&spec.database, &spec.task_id) {
         (Some(database), _) => Some(database.clone()),
-        (None, Some(task_id)) => Some(
-            clients
-                .rds
-                .describe_migrate_task_by_id(&spec.instance_id, task_id)
-                .await?
-                .db_name,
-        ),
+        (None, Some(task_id)) => match clients
+            .rds
+            .describe_migrate_task_by_id(&spec.instance_id, task_id)
+            .await
+        {
+            Ok(task) => Some(task.db_name),
+            Err(error) if error.code() == Some(plan::TASK_NOT_FOUND) => {
+                return Err(MigrateError::UnknownTask {
+                    task_id: task_id.clone(),
+                    instance_id: spec.instance_id.clone(),
+                });
+            }
+            Err(error) => return Err(error.into()),
+        },
         (None, None) => None,
     })
 }

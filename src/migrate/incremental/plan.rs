@@ -277,15 +277,22 @@ pub(super) async fn reconcile_task(
     clients: &Clients,
     state: &mut StateFile,
     database: &str,
+    databases: &[String],
     events: &mpsc::UnboundedSender<MigrateEvent>,
 ) -> Result<(), MigrateError> {
     let Some(task_id) = state.state.task_id.clone() else {
         return find_unrecorded_task(spec, clients, state, database, events).await;
     };
-    let task = clients
+    let task = match clients
         .rds
         .describe_migrate_task_by_id(&spec.instance_id, &task_id)
-        .await?;
+        .await
+    {
+        Err(error) if error.code() == Some(TASK_NOT_FOUND) => {
+            return forgotten_task(spec, state, database, databases, &task_id, events);
+        }
+        answer => answer?,
+    };
     match task.status {
         TaskStatus::Failed => {
             state.restart_chain();
@@ -302,6 +309,54 @@ pub(super) async fn reconcile_task(
         _ => {}
     }
     Ok(())
+}
+
+/// RDS's answer for a migration task it does not know.
+pub(super) const TASK_NOT_FOUND: &str = "InvalidMigrateTaskId.NotFound";
+
+/// The state names a task RDS no longer knows (records age out; an emulator forgets its tasks
+/// when restarted). A migration recorded as cut over is done. With no database of its name on
+/// the instance nothing of the task remains, so the chain starts over on a new task (uploads
+/// kept). A database left restoring by it blocks the name: the user is told how to go on.
+fn forgotten_task(
+    spec: &IncrementalSpec,
+    state: &mut StateFile,
+    database: &str,
+    databases: &[String],
+    task_id: &str,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<(), MigrateError> {
+    let why = "RDS keeps migration records for a limited time, and an emulator forgets its \
+               tasks when it restarts";
+    if state.state.online {
+        let _ = events.send(MigrateEvent::Warning {
+            message: format!(
+                "instance {} no longer lists task {task_id} ({why}); {} records its cutover: \
+                 database {database} was opened",
+                spec.instance_id,
+                state.path.display()
+            ),
+        });
+        return Ok(());
+    }
+    if databases.iter().any(|d| d.eq_ignore_ascii_case(database)) {
+        return Err(MigrateError::TaskForgotten {
+            state: state.path.clone(),
+            task_id: task_id.to_owned(),
+            instance_id: spec.instance_id.clone(),
+            database: database.to_owned(),
+        });
+    }
+    let _ = events.send(MigrateEvent::Warning {
+        message: format!(
+            "{} names task {task_id}, which instance {} no longer knows ({why}); no database \
+             {database} is on the instance, so the chain starts over on a new task (uploads kept)",
+            state.path.display(),
+            spec.instance_id
+        ),
+    });
+    state.restart_chain();
+    state.save()
 }
 
 async fn find_unrecorded_task(
