@@ -501,7 +501,7 @@ fn result_of(
                     || format!("refused at {stage}"),
                     |f| format!("refused at {stage}: {}", f.message),
                 ),
-                fix: first.map(|f| f.fix.clone()),
+                fix: first.map(|f| in_plan_words(&f.fix)),
                 ..row(entry, object, Outcome::Refused)
             }
         }
@@ -510,6 +510,11 @@ fn result_of(
     };
     result.migration = Some(outcome);
     result
+}
+
+/// A single migration's fix names `--database`; in a batch the name is the plan's.
+fn in_plan_words(fix: &str) -> String {
+    fix.replace("--database", "name = \"...\" in its [[database]] table")
 }
 
 fn finished_row(entry: &BatchEntry, report: &migrate::MigrateReport) -> DatabaseResult {

@@ -358,6 +358,44 @@ async fn batch_preflight_refuses_before_any_upload() {
     assert_eq!(objects_in(&clients).await, 0, "nothing uploaded");
 }
 
+/// First hour 6: every file of the plan is judged before the first upload, in the plan's words.
+#[tokio::test]
+async fn every_file_of_the_plan_is_judged_before_the_first_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = emulator("").await;
+    let alpha = backup(dir.path(), "Alpha.bak", "Alpha", SynthKind::Full, 2 * MIB);
+    let diff = backup(dir.path(), "Diff.bak", "Diff", SynthKind::Differential, MIB);
+    let clients = clients(&emulator);
+    let plan = plan_of(
+        dir.path(),
+        &[(&alpha, "Alpha"), (&diff, "Diff"), (&alpha, "my db")],
+    );
+    let (report, _) = run(spec(&emulator, dir.path(), plan), clients.clone()).await;
+    assert!(report.refused && report.databases.is_empty(), "{report:?}");
+    let not_full = report
+        .preflight
+        .iter()
+        .find(|p| p.code == "not_full_backup")
+        .expect("the differential is refused");
+    assert!(
+        not_full.message.contains("name = \"Diff\""),
+        "{}",
+        not_full.message
+    );
+    assert!(not_full.fix.contains("file = "), "{}", not_full.fix);
+    let name = report
+        .preflight
+        .iter()
+        .find(|p| p.code == "invalid_database_name")
+        .expect("the name is refused");
+    assert!(
+        name.fix.contains("name = ") && !name.fix.contains("--database"),
+        "{}",
+        name.fix
+    );
+    assert_eq!(objects_in(&clients).await, 0, "nothing uploaded");
+}
+
 /// Rerunning a finished batch only reports: no upload, no new task.
 #[tokio::test]
 async fn a_rerun_of_a_finished_batch_only_reports() {

@@ -88,6 +88,8 @@ pub struct EntryFacts {
     pub file_bytes: u64,
     /// Data + log file sizes (RESTORE FILELISTONLY), if read.
     pub restored_bytes: Option<u64>,
+    /// The database version that wrote it (e.g. 904 for SQL Server 2019).
+    pub database_version: u16,
 }
 
 /// A folder file that is not part of the batch.
@@ -182,11 +184,21 @@ fn read_plan_file(path: &Path, prefix: Option<&str>) -> Result<Plan, PlanError> 
     if let Some(problem) = mssql_backup::names::key_prefix_problem(&prefix) {
         return Err(value_error(problem));
     }
-    let entries = file
-        .databases
-        .into_iter()
-        .map(|entry| resolve_entry(base.join(&entry.file), entry.name, entry.key, &prefix))
-        .collect();
+    let mut entries = Vec::with_capacity(file.databases.len());
+    for (n, entry) in file.databases.into_iter().enumerate() {
+        // A file that is not there is a mistake in the plan, not a backup to judge.
+        let path = base.join(&entry.file);
+        if let Err(error) = std::fs::metadata(&path) {
+            return Err(value_error(format!(
+                "[[database]] #{} file = {:?}: {} ({error}); fix the path (a relative one is \
+                 relative to the plan file)",
+                n + 1,
+                entry.file.display().to_string(),
+                path.display()
+            )));
+        }
+        entries.push(resolve_entry(path, entry.name, entry.key, &prefix));
+    }
     Ok(Plan {
         instance: file.instance,
         bucket: file.bucket,
@@ -220,6 +232,7 @@ fn read_facts(file: &Path) -> Result<EntryFacts, String> {
         file_bytes: source.len(),
         restored_bytes: (!backup.files.is_empty())
             .then(|| backup.files.iter().map(|f| f.size).sum()),
+        database_version: backup.database_version,
     })
 }
 
@@ -369,6 +382,13 @@ mod tests {
              [[database]]\nfile = \"other.bak\"\nname = \"Other\"\nkey = \"k/o.bak\"\n",
         )
         .unwrap();
+        let error = load(&path, None).unwrap_err().to_string();
+        assert!(
+            error.contains("#1 file = \"missing.bak\"") && error.contains("fix the path"),
+            "{error}"
+        );
+        std::fs::write(dir.path().join("missing.bak"), b"not a backup").unwrap();
+        std::fs::write(dir.path().join("other.bak"), b"not a backup either").unwrap();
         let plan = load(&path, None).unwrap();
         assert_eq!(plan.max_rate, Some(1 << 20));
         let [missing, other] = plan.entries.as_slice() else {

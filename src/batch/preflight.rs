@@ -34,6 +34,9 @@ pub struct BatchFacts<'a> {
 /// The findings, refusals first (severities as in [`bak2rds_cloud::rds::preflight::Severity`]).
 pub fn check(facts: &BatchFacts<'_>) -> Vec<Problem> {
     let mut out = Vec::new();
+    for entry in facts.entries {
+        judge_entry(entry, facts.instance, &mut out);
+    }
     duplicate_names(facts.entries, &mut out);
     duplicate_keys(facts.entries, &mut out);
     file_sizes(facts.entries, &mut out);
@@ -43,6 +46,65 @@ pub fn check(facts: &BatchFacts<'_>) -> Vec<Problem> {
     quotas(facts, &new, &mut out);
     out.sort_by_key(|p| p.severity != "refuse");
     out
+}
+
+/// What the migration of one entry would refuse on its own, found before the first upload of
+/// the batch: an unreadable header, a backup that is not a full one, one newer than the
+/// instance, a name RDS does not take. Said in the plan's words.
+fn judge_entry(entry: &BatchEntry, instance: &InstanceFacts, out: &mut Vec<Problem>) {
+    let table = format!(
+        "[[database]] name = {:?} (file {})",
+        entry.database,
+        entry.file.display()
+    );
+    if let Some(problem) = &entry.problem {
+        out.push(refuse(
+            &problem.code,
+            format!("{table}: {}", problem.message),
+            problem.fix.clone(),
+        ));
+        return;
+    }
+    if let Some(problem) = mssql_backup::database_name_problem(&entry.database) {
+        out.push(refuse(
+            "invalid_database_name",
+            format!("{table}: {problem}"),
+            "Set name = \"...\" in that [[database]] table to a name that keeps the rule.".into(),
+        ));
+    }
+    let Some(facts) = &entry.facts else {
+        return;
+    };
+    match facts.backup_type {
+        Some(mssql_backup::BackupType::Full) => {}
+        other => {
+            let kind = other.map_or_else(|| "an unknown".to_owned(), |k| format!("a {k}"));
+            out.push(refuse(
+                "not_full_backup",
+                format!("{table}: {kind} backup, and RDS restores a full backup only"),
+                format!(
+                    "Point file = \"...\" of that table at a full backup of {}, or remove the table.",
+                    facts.database_in_backup
+                ),
+            ));
+        }
+    }
+    let target = bak2rds_cloud::rds::preflight::target_of(&instance.engine_version);
+    if let Some(target) = target.filter(|t| facts.database_version > t.max_database_version) {
+        out.push(refuse(
+            "backup_newer_than_instance",
+            format!(
+                "{table}: written by {} (database version {}), newer than the instance's {target}; \
+                 RDS would fail the task with \"Failed to verify …: the backup file may be \
+                 corrupted or from a version newer than the destination RDS instance\"",
+                mssql_backup::target::release_text(facts.database_version),
+                facts.database_version
+            ),
+            "Migrate it to an instance of the same or a later SQL Server (RDS can upgrade the \
+             instance's engine), or remove the table."
+                .into(),
+        ));
+    }
 }
 
 fn refuse(code: &str, message: String, fix: String) -> Problem {
@@ -300,6 +362,7 @@ mod tests {
                 backup_type: Some(mssql_backup::BackupType::Full),
                 file_bytes: 1 << 20,
                 restored_bytes: Some(restored),
+                database_version: 904,
             }),
             problem: None,
         }
@@ -327,8 +390,8 @@ mod tests {
 
     #[test]
     fn a_plan_that_fits_passes() {
-        let entries = [entry("A", "a", 1 << 30), entry("B", "b", 1 << 30)];
-        let recent = vec!["A".to_string(); 19];
+        let entries = [entry("Aa", "a", 1 << 30), entry("Bb", "b", 1 << 30)];
+        let recent = vec!["Aa".to_string(); 19];
         let problems = check(&BatchFacts {
             entries: &entries,
             instance: &instance(3, Some(2)),
@@ -341,11 +404,11 @@ mod tests {
     #[test]
     fn each_limit_refuses_with_a_fix() {
         let entries = [
-            entry("A", "a", 2 << 30),
-            entry("a", "a2", 2 << 30),
-            entry("C", "c", 2 << 30),
+            entry("Aa", "a", 2 << 30),
+            entry("aa", "a2", 2 << 30),
+            entry("Cc", "c", 2 << 30),
         ];
-        let mut recent = vec!["C".to_string(); 20];
+        let mut recent = vec!["Cc".to_string(); 20];
         recent.extend(std::iter::repeat_n("X".to_string(), 479));
         let problems = check(&BatchFacts {
             entries: &entries,
@@ -374,19 +437,19 @@ mod tests {
     #[test]
     fn databases_already_on_the_instance_are_not_counted_again() {
         // A rerun of a finished batch: both names exist, nothing new is needed.
-        let entries = [entry("A", "a", 4 << 30), entry("B", "b", 4 << 30)];
+        let entries = [entry("Aa", "a", 4 << 30), entry("Bb", "b", 4 << 30)];
         let problems = check(&BatchFacts {
             entries: &entries,
             instance: &instance(1, Some(2)),
-            databases: &["a".into(), "B".into()],
-            recent_tasks: Some(&["A".into(), "B".into()]),
+            databases: &["aa".into(), "Bb".into()],
+            recent_tasks: Some(&["Aa".into(), "Bb".into()]),
         });
         assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
     fn huge_files_and_unknown_quotas() {
-        let mut big = entry("A", "a", 1);
+        let mut big = entry("Aa", "a", 1);
         if let Some(facts) = big.facts.as_mut() {
             facts.file_bytes = MAX_BAK_BYTES + 1;
         }

@@ -195,7 +195,7 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
         findings.push(Finding::for_class(
             Verdict::RejectDatabaseName,
             "database-name",
-            format!("cannot restore as {name:?}: {problem}"),
+            problem,
             "choose another name with --database (letters, digits and underscores are always safe)",
         ));
     }

@@ -430,7 +430,7 @@ fn check_name(facts: &PreflightFacts, plan: RestorePlan, out: &mut Vec<Finding>)
     if let Some(problem) = database_name_problem(name) {
         out.push(refuse(
             "invalid_database_name",
-            format!("Cannot restore as {problem}."),
+            format!("{problem}."),
             "Choose a name that keeps the rule (--database); the backup's own name does not have to match.",
         ));
         return;
