@@ -71,7 +71,39 @@ pub fn run() -> anyhow::Result<Status> {
 
 /// The `--json` answer of a run that ended in an error (exit code 1).
 fn error_document(error: &anyhow::Error) -> serde_json::Value {
-    serde_json::json!({ "error": format!("{error:#}"), "exit": 1 })
+    serde_json::json!({ "error": error_text(error), "exit": 1, "fix": error_fix(error) })
+}
+
+/// An error and its causes on one line, each clause said once. Many errors quote their cause in
+/// their own message (reqwest's, the OS's, our typed errors), and anyhow's `{:#}` adds the cause
+/// again: the clauses (the parts between ": ") already said are dropped.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let joined = error
+        .chain()
+        .map(|cause| cause.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let mut seen = std::collections::HashSet::new();
+    joined
+        .split(": ")
+        .map(str::trim)
+        .filter(|clause| !clause.is_empty() && seen.insert(*clause))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// What to do about an error whose own message has no advice: a server that cannot be reached.
+pub fn error_fix(error: &anyhow::Error) -> Option<&'static str> {
+    error.chain().find_map(
+        |cause| match cause.downcast_ref::<bak2rds_cloud::oss::OssError>() {
+            Some(bak2rds_cloud::oss::OssError::Transport { .. }) => Some(
+                "OSS could not be reached: check --oss-endpoint (or --region), the network and any \
+                 proxy (HTTPS_PROXY), then rerun the same command: an upload resumes where it \
+                 stopped",
+            ),
+            _ => None,
+        },
+    )
 }
 
 /// How log lines look: colours and timestamps only for a person at a terminal. A log

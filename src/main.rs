@@ -14,7 +14,10 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", bak2rds::cli::error_text(&err));
+            if let Some(fix) = bak2rds::cli::error_fix(&err) {
+                eprintln!("  fix: {fix}");
+            }
             ExitCode::from(1)
         }
     }

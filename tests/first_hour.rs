@@ -297,6 +297,163 @@ async fn database_names_outside_rds_rule_are_refused_before_the_upload() {
     );
 }
 
+/// A web server on 127.0.0.1 that answers every request `501 Not Implemented` with an HTML
+/// page, as `python3 -m http.server` does to a PUT: not OSS, not RDS. Returns its URL and the
+/// count of requests it answered.
+async fn not_a_cloud_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = std::sync::Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 1 << 16];
+                while let Ok(n) = stream.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if buffer[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let body = "<html><body>Unsupported method</body></html>";
+                        let answer = format!(
+                            "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/html\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+/// 9: an endpoint that is an HTTP server but not OSS (or not RDS) is named as such at once,
+/// not retried as a transient failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_is_not_oss_or_rds_is_named_and_not_retried() {
+    let (url, requests) = not_a_cloud_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Sales_FULL.bak");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &file,
+        &SynthSpec::single(database, SynthKind::Full, 1 << 20),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("upload")
+        .arg(&file)
+        .arg("oss://bucket/Sales_FULL.bak")
+        .args(["--oss-endpoint", &url, "--region", "cn-hangzhou"])
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("checkpoints"))
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("does not answer like OSS") && text.contains("--oss-endpoint"),
+        "{text}"
+    );
+    assert!(!text.contains("transient"), "{text}");
+    let sent = requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent <= 3, "not retried: {sent} requests");
+
+    let out = bin()
+        .args(["tasks", "--instance", "rm-test", "--rds-endpoint", &url])
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("does not answer like RDS") && text.contains("--rds-endpoint"),
+        "{text}"
+    );
+    assert!(!text.contains("[request id ]"), "{text}");
+}
+
+/// 8: an error names each cause once, and says what to do when the server cannot be reached.
+#[test]
+fn an_error_names_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.bak");
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec![
+            "upload".into(),
+            missing.clone().into(),
+            "oss://bucket/k.bak".into(),
+            "--oss-endpoint".into(),
+            "http://127.0.0.1:1".into(),
+        ],
+        vec![
+            "upload".into(),
+            dir.path().into(),
+            "oss://bucket/k.bak".into(),
+            "--oss-endpoint".into(),
+            "http://127.0.0.1:1".into(),
+        ],
+    ];
+    for args in cases {
+        let out = bin()
+            .args(&args)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        for line in text.lines().filter(|l| l.starts_with("error:")) {
+            let clauses: Vec<&str> = line.split(": ").collect();
+            let unique: std::collections::HashSet<&&str> = clauses.iter().collect();
+            assert_eq!(unique.len(), clauses.len(), "a clause repeats: {line}");
+        }
+    }
+    // Nothing listens on port 1: the upload cannot reach OSS, and the fix says what to check.
+    let file = dir.path().join("a.bak");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &file,
+        &SynthSpec::single(database, SynthKind::Full, 1 << 20),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("upload")
+        .arg(&file)
+        .args(["oss://bucket/a.bak", "--oss-endpoint", "http://127.0.0.1:1"])
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("checkpoints"))
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let error = text
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert_eq!(error.matches("error sending request").count(), 1, "{text}");
+    assert!(text.contains("fix: OSS could not be reached"), "{text}");
+}
+
 /// 13: a --json run that ends in an error still answers on stdout.
 #[test]
 fn a_json_run_that_fails_answers_json_on_stdout() {

@@ -597,6 +597,8 @@ impl OssClient {
         body: &[u8],
     ) -> ServiceError {
         let parsed = error_xml(headers, body).unwrap_or_default();
+        let answered_like_oss =
+            !parsed.code.is_empty() || header_str(headers, HEADER_REQUEST_ID).is_some();
         let code = if parsed.code.is_empty() {
             format!("HttpStatus{}", status.as_u16())
         } else {
@@ -630,6 +632,7 @@ impl OssClient {
                 .map(str::to_owned)
                 .or(parsed.ec),
             clock_skew_secs,
+            answered_like_oss,
         }
     }
 }

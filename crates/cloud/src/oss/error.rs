@@ -117,12 +117,24 @@ pub struct ServiceError {
     pub ec: Option<String>,
     /// For `RequestTimeTooSkewed`: server time minus local time, in seconds.
     pub clock_skew_secs: Option<i64>,
+    /// The answer carried OSS's error XML or request ID. Without either, whatever answered
+    /// (a web server, a captive portal, a wrong port) is not OSS.
+    pub answered_like_oss: bool,
+}
+
+/// Statuses worth repeating even from something that is not OSS: a proxy or load balancer in
+/// front of OSS times out or is overloaded for a moment.
+fn gateway_hiccup(status: u16) -> bool {
+    matches!(status, 408 | 429 | 502 | 503 | 504)
 }
 
 impl ServiceError {
     /// Whether a later identical request may succeed: 5xx, 429, 408, throttling, and clock
     /// skew (the client corrects its offset before the error reaches the caller).
     pub fn is_retryable(&self) -> bool {
+        if !self.answered_like_oss {
+            return gateway_hiccup(self.status);
+        }
         status_is_retryable(self.status)
             || matches!(
                 self.code.as_str(),
@@ -138,6 +150,11 @@ impl ServiceError {
 
     /// What the user should do, by code.
     pub fn advice(&self) -> String {
+        if !self.answered_like_oss && !gateway_hiccup(self.status) {
+            return "this endpoint does not answer like OSS (no OSS error document, no request \
+                    ID): check --oss-endpoint (or BAK2RDS_OSS_ENDPOINT) and --region"
+                .to_owned();
+        }
         let advice = match self.code.as_str() {
             "SignatureDoesNotMatch" => {
                 "check the AccessKey secret (ALIBABA_CLOUD_ACCESS_KEY_SECRET or the aliyun \
@@ -377,7 +394,26 @@ mod tests {
             request_id: Some("RID".into()),
             ec: None,
             clock_skew_secs: None,
+            answered_like_oss: true,
         }
+    }
+
+    /// First hour 9: an HTTP server that is not OSS is named as such and not retried (a
+    /// gateway's moment of trouble still is).
+    #[test]
+    fn an_answer_that_is_not_oss_is_named_and_not_retried() {
+        let mut error = service("HttpStatus501", 501);
+        error.request_id = None;
+        error.answered_like_oss = false;
+        assert!(!error.is_retryable());
+        let text = error.to_string();
+        assert!(
+            text.contains("does not answer like OSS") && text.contains("--oss-endpoint"),
+            "{text}"
+        );
+        assert!(!text.contains("transient"), "{text}");
+        error.status = 502;
+        assert!(error.is_retryable(), "a proxy's 502 is worth another try");
     }
 
     #[test]

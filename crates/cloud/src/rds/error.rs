@@ -20,7 +20,9 @@ pub enum RetryClass {
 pub enum RdsError {
     /// The service answered with Alibaba's JSON error body.
     #[error(
-        "RDS {action} failed: {code} (HTTP {status}): {message} [request id {request_id}]. {advice}",
+        "RDS {action} failed: {code} (HTTP {status}){message}{request}. {advice}",
+        message = if message.trim().is_empty() { String::new() } else { format!(": {}", message.trim()) },
+        request = if request_id.is_empty() { String::new() } else { format!(" [request id {request_id}]") },
         advice = advice(code)
     )]
     Service {
@@ -103,7 +105,10 @@ impl RdsError {
     pub fn retry_class(&self) -> RetryClass {
         match self {
             RdsError::Service { status, code, .. } => {
-                if is_throttling(code) || code == "ServiceUnavailable" || *status == 503 {
+                if is_not_rds(code) && !matches!(status, 408 | 429 | 502 | 503 | 504) {
+                    // Whatever answered is not RDS: asking again will not make it one.
+                    RetryClass::Never
+                } else if is_throttling(code) || code == "ServiceUnavailable" || *status == 503 {
                     RetryClass::Always
                 } else if code == "InternalError" || *status >= 500 {
                     RetryClass::IfIdempotent
@@ -141,6 +146,12 @@ impl RdsError {
             RdsError::WaitDeadline { .. } => Category::Transient,
         }
     }
+}
+
+/// The client's code for an answer without RDS's JSON error document (`HTTP501`): not RDS.
+fn is_not_rds(code: &str) -> bool {
+    code.strip_prefix("HTTP")
+        .is_some_and(|status| status.parse::<u16>().is_ok())
 }
 
 /// `Throttling`, `Throttling.User`, `Throttling.Api` (rds-api.md §1.9).
@@ -248,6 +259,9 @@ fn advice(code: &str) -> &'static str {
         "FileSizeExceeded" => {
             "The restored database would not fit: enlarge the instance's storage first."
         }
+        c if is_not_rds(c) => {
+            "This endpoint does not answer like RDS (no RDS error document): check --rds-endpoint (or BAK2RDS_RDS_ENDPOINT) and --region."
+        }
         _ => "See the code in Alibaba's RDS error reference.",
     }
 }
@@ -264,6 +278,19 @@ mod tests {
             message: "m".into(),
             request_id: "R1".into(),
         }
+    }
+
+    /// First hour 9: an answer without RDS's error document is not retried (a gateway's 502-504
+    /// still are) and says to check the endpoint.
+    #[test]
+    fn an_answer_that_is_not_rds_is_named_and_not_retried() {
+        let not_rds = service(501, "HTTP501");
+        assert_eq!(not_rds.retry_class(), RetryClass::Never);
+        assert!(advice("HTTP501").contains("--rds-endpoint"));
+        assert_eq!(
+            service(502, "HTTP502").retry_class(),
+            RetryClass::IfIdempotent
+        );
     }
 
     #[test]
