@@ -454,6 +454,66 @@ fn an_error_names_each_cause_once() {
     assert!(text.contains("fix: OSS could not be reached"), "{text}");
 }
 
+/// 15: an unknown region and an IP endpoint without a scheme are refused locally, before
+/// credentials or the network.
+#[test]
+fn regions_and_endpoints_are_checked_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.bak");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &file,
+        &SynthSpec::single(database, SynthKind::Full, 1 << 20),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["upload", file, "oss://bucket/a.bak", "--region", "mars-1"],
+            "unknown region \"mars-1\"",
+        ),
+        (
+            &["tasks", "--instance", "rm-x", "--region", "mars-1"],
+            "unknown region \"mars-1\"",
+        ),
+        (
+            &[
+                "upload",
+                file,
+                "oss://bucket/a.bak",
+                "--oss-endpoint",
+                "127.0.0.1:9",
+            ],
+            "write http://127.0.0.1:9",
+        ),
+        (
+            &[
+                "tasks",
+                "--instance",
+                "rm-x",
+                "--rds-endpoint",
+                "localhost:9",
+            ],
+            "write http://localhost:9",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = bin()
+            .args(args)
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+            .env_remove("BAK2RDS_OSS_ENDPOINT")
+            .env_remove("BAK2RDS_RDS_ENDPOINT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(text.contains(expected), "{args:?}: {text}");
+    }
+}
+
 /// 13: a --json run that ends in an error still answers on stdout.
 #[test]
 fn a_json_run_that_fails_answers_json_on_stdout() {

@@ -79,7 +79,13 @@ impl std::fmt::Display for OssUrl {
 
 /// The OSS client for `bucket`, from the flags, the environment and the aliyun CLI profile.
 pub fn oss_client(args: &OssArgs, bucket: &str) -> anyhow::Result<OssClient> {
-    oss_client_with(args, bucket, credentials(args.profile.as_deref())?)
+    // Settings are judged before credentials are looked for: a mistyped region is named even
+    // on a machine without keys.
+    let config = oss_config(args, bucket)?;
+    Ok(OssClient::new(
+        config,
+        credentials(args.profile.as_deref())?,
+    )?)
 }
 
 /// Like [`oss_client`] with credentials already in hand.
@@ -88,6 +94,11 @@ pub fn oss_client_with(
     bucket: &str,
     credentials: Credentials,
 ) -> anyhow::Result<OssClient> {
+    Ok(OssClient::new(oss_config(args, bucket)?, credentials)?)
+}
+
+/// The OSS client's settings from the flags: endpoint or region, signature, transport.
+fn oss_config(args: &OssArgs, bucket: &str) -> anyhow::Result<OssConfig> {
     let mut config = match (&args.oss_endpoint, &args.region) {
         (Some(endpoint), region) => {
             let region = region
@@ -96,7 +107,12 @@ pub fn oss_client_with(
                 .unwrap_or_else(|| DEFAULT_REGION.to_string());
             OssConfig::with_endpoint(endpoint, &region, bucket)
         }
-        (None, Some(region)) => OssConfig::for_region(region, bucket, args.internal),
+        (None, Some(region)) => {
+            if let Some(problem) = bak2rds_cloud::regions::region_problem(region) {
+                bail!(problem);
+            }
+            OssConfig::for_region(region, bucket, args.internal)
+        }
         (None, None) => bail!(
             "no OSS region: pass --region (e.g. cn-hangzhou), set ALIBABA_CLOUD_REGION_ID, \
              or pass --oss-endpoint URL"
@@ -107,7 +123,8 @@ pub fn oss_client_with(
         SignatureVersionArg::V4 => SignatureVersion::V4,
         SignatureVersionArg::V1 => SignatureVersion::V1,
     };
-    Ok(OssClient::new(config, credentials)?)
+    bak2rds_cloud::oss::ResolvedEndpoint::resolve(&config)?;
+    Ok(config)
 }
 
 /// The region named by an OSS host (`oss-cn-shanghai.aliyuncs.com`,
@@ -194,6 +211,11 @@ pub fn rds_client(
              --rds-endpoint URL"
         ),
     };
+    if endpoint.is_none()
+        && let Some(problem) = bak2rds_cloud::regions::region_problem(region)
+    {
+        bail!(problem);
+    }
     let mut config = RdsClientConfig::new(region);
     config.endpoint = endpoint.map(str::to_owned);
     config.allow_http = insecure_http;

@@ -40,6 +40,30 @@ pub fn check_transport(what: &str, url: &str, allow_http: bool) -> Result<(), St
     ))
 }
 
+/// Why an endpoint without a scheme is refused: a host name gets HTTPS, as the SDKs do, but an
+/// IP address or `localhost` is most often the emulator, which speaks plain HTTP. Guessing
+/// HTTPS there ends in a TLS error that says nothing useful; the user is asked to say which.
+pub fn missing_scheme(what: &str, endpoint: &str) -> Option<String> {
+    let endpoint = endpoint.trim();
+    if endpoint.contains("://") {
+        return None;
+    }
+    let authority = endpoint.split(['/', '?']).next().unwrap_or(endpoint);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let local_looking =
+        host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok();
+    local_looking.then(|| {
+        format!(
+            "{what} endpoint {endpoint:?} has no scheme: write http://{endpoint} for a local \
+             emulator (`bak2rds serve` speaks plain HTTP) or https://{endpoint}"
+        )
+    })
+}
+
 /// What to tell the user when `service` reported that the local clock is `skew_secs` behind
 /// its own (negative: ahead): the client corrected its signing time, but other tools on the
 /// machine will keep failing until the clock is fixed.
@@ -56,6 +80,20 @@ pub fn clock_skew_warning(service: &str, skew_secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// First hour 15: an IP endpoint without a scheme is refused with both spellings; a host
+    /// name gets HTTPS.
+    #[test]
+    fn an_ip_endpoint_needs_its_scheme() {
+        let text = missing_scheme("OSS", "127.0.0.1:9000").unwrap_or_default();
+        assert!(
+            text.contains("http://127.0.0.1:9000") && text.contains("https://127.0.0.1:9000"),
+            "{text}"
+        );
+        assert!(missing_scheme("OSS", "localhost:9000").is_some());
+        assert!(missing_scheme("OSS", "oss-cn-hangzhou.aliyuncs.com").is_none());
+        assert!(missing_scheme("OSS", "http://127.0.0.1:9000").is_none());
+    }
 
     #[test]
     fn plain_http_only_to_loopback_unless_allowed() {

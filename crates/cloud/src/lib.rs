@@ -27,5 +27,6 @@ pub mod fuzzing;
 pub mod http;
 pub mod oss;
 pub mod rds;
+pub mod regions;
 
 pub use error::Category;

@@ -109,6 +109,9 @@ impl ResolvedEndpoint {
         if config.region.is_empty() {
             return Err(OssError::Config("the region is empty".into()));
         }
+        if let Some(problem) = crate::http::missing_scheme("OSS", &config.endpoint) {
+            return Err(OssError::Config(problem));
+        }
         let with_scheme = if config.endpoint.contains("://") {
             config.endpoint.clone()
         } else {

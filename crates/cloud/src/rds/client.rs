@@ -74,6 +74,13 @@ pub struct RdsClient {
 impl RdsClient {
     /// Builds a client; fails only on a malformed endpoint.
     pub fn new(config: RdsClientConfig, credentials: Credentials) -> Result<Self, RdsError> {
+        if let Some(problem) = config
+            .endpoint
+            .as_deref()
+            .and_then(|e| crate::http::missing_scheme("RDS", e))
+        {
+            return Err(RdsError::Config(problem));
+        }
         let base_url = endpoint::base_url(&config.region, config.endpoint.as_deref());
         crate::http::check_transport("RDS", &base_url, config.allow_http)
             .map_err(RdsError::Config)?;
