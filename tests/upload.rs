@@ -357,6 +357,33 @@ async fn killed_half_way_the_rerun_sends_only_the_missing_parts() {
         (4..16).contains(&finished_before),
         "killed after {finished_before} parts"
     );
+    // First hour 21: the record names the endpoint plainly (it read `…/bucket//bucket`). A
+    // record left under that older spelling by an earlier version still resumes: moved there.
+    let record_path = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    assert_eq!(record["endpoint"], emulator.oss_endpoint());
+    let legacy_endpoint = format!(
+        "{}/{}//{}",
+        emulator.oss_endpoint(),
+        emulator.bucket(),
+        emulator.bucket()
+    );
+    record["endpoint"] = legacy_endpoint.clone().into();
+    let legacy_path = bak2rds::upload::checkpoint::CheckpointStore::new(&checkpoints).path_for(
+        &file,
+        &bak2rds::upload::checkpoint::Target {
+            endpoint: legacy_endpoint,
+            bucket: emulator.bucket().into(),
+            key: "db.bak".into(),
+        },
+    );
+    std::fs::remove_file(&record_path).unwrap();
+    std::fs::write(&legacy_path, serde_json::to_vec(&record).unwrap()).unwrap();
 
     let output = tokio::task::spawn_blocking({
         let mut rerun = cli_upload(&emulator, &file, &checkpoints);

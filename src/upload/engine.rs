@@ -136,6 +136,7 @@ pub async fn run<R: Remote>(
         key: job.key.clone(),
     };
     let checkpoint_path = job.checkpoints.path_for(job.source.path(), &target);
+    carry_over_legacy_checkpoint(remote.as_ref(), &job, &target, &checkpoint_path);
     let report = |crc64: u64, etag: String, resumed_parts: u32, already_uploaded: bool| {
         let snapshot = counters.snapshot();
         UploadReport {
@@ -158,7 +159,7 @@ pub async fn run<R: Remote>(
     let existing = tokio::select! {
         biased;
         _ = cancel.cancelled() => {
-            return Err(UploadError::Interrupted { checkpoint: checkpoint_path });
+            return Err(interrupted(&job, checkpoint_path));
         }
         existing = already_there(remote.as_ref(), &job, &plan) => existing?,
     };
@@ -237,9 +238,7 @@ pub async fn run<R: Remote>(
     }
     outcome?;
     if cancel.is_cancelled() {
-        return Err(UploadError::Interrupted {
-            checkpoint: checkpoint_path,
-        });
+        return Err(interrupted(&job, checkpoint_path));
     }
 
     job.source.check_unchanged().map_err(UploadError::Source)?;
@@ -1034,6 +1033,43 @@ async fn check_object<R: Remote>(
         actual,
         deleted,
     })
+}
+
+fn interrupted(job: &UploadJob, checkpoint: PathBuf) -> UploadError {
+    UploadError::Interrupted {
+        checkpoint,
+        file: job.source.path().to_path_buf(),
+        object: format!("oss://{}/{}", job.bucket, job.key),
+    }
+}
+
+/// A checkpoint an earlier version wrote under its endpoint spelling is moved to this one's
+/// name, so the upload it records resumes instead of being orphaned. Best effort: if it cannot
+/// be moved, the run starts a new upload as it would without it (`--abort` still finds the old
+/// one by listing the key's uploads).
+fn carry_over_legacy_checkpoint<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    target: &Target,
+    path: &std::path::Path,
+) {
+    let Some(endpoint) = remote.legacy_endpoint() else {
+        return;
+    };
+    let legacy = Target {
+        endpoint,
+        ..target.clone()
+    };
+    let legacy_path = job.checkpoints.path_for(job.source.path(), &legacy);
+    if path.exists() || !legacy_path.exists() {
+        return;
+    }
+    if let Ok(Some(mut checkpoint)) = job.checkpoints.load(&legacy_path) {
+        checkpoint.endpoint = target.endpoint.clone();
+        if job.checkpoints.save(path, &checkpoint).is_ok() {
+            let _ = job.checkpoints.remove(&legacy_path);
+        }
+    }
 }
 
 /// Checkpoint path the upload of `source` to `bucket/key` at `endpoint` uses (for `--abort`).

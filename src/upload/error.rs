@@ -76,16 +76,34 @@ pub enum UploadError {
     /// Stopped on request (Ctrl-C); the checkpoint is kept.
     #[error(
         "upload interrupted; the parts sent so far are kept (checkpoint {}). Rerun the same \
-         command to resume, or discard them with `bak2rds upload --abort FILE oss://BUCKET/KEY`",
-        checkpoint.display()
+         command to resume, or discard them with `bak2rds upload --abort {} {object}` (plus \
+         this run's endpoint and credential options)",
+        checkpoint.display(),
+        shell_word(&file.display().to_string())
     )]
     Interrupted {
         /// The checkpoint to resume from.
         checkpoint: PathBuf,
+        /// The local file.
+        file: PathBuf,
+        /// `oss://bucket/key`.
+        object: String,
     },
     /// A broken invariant inside the engine.
     #[error("internal error in the upload engine: {0}")]
     Internal(String),
+}
+
+/// `text` as one shell word: as is when plain, else single-quoted, so a hint can be pasted.
+fn shell_word(text: &str) -> String {
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,%".contains(c));
+    if plain && !text.is_empty() {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 fn part_label(part_number: Option<u32>) -> String {

@@ -25,8 +25,21 @@ fn receipt(output: WriteOutput, size: Option<u64>) -> ObjectReceipt {
 impl Remote for OssClient {
     type Error = OssError;
 
+    /// `scheme://host[:port]`: the bucket is the target's own field.
     fn endpoint(&self) -> String {
-        format!("{}/{}", self.endpoint().url(None, ""), self.bucket())
+        let endpoint = self.endpoint();
+        let scheme = if endpoint.is_https() { "https" } else { "http" };
+        format!("{scheme}://{}", endpoint.authority())
+    }
+
+    /// Up to this version the bucket's URL with the bucket appended again
+    /// (`http://127.0.0.1:PORT/bucket//bucket`).
+    fn legacy_endpoint(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}",
+            self.endpoint().url(None, ""),
+            self.bucket()
+        ))
     }
 
     async fn initiate(&self, key: &str) -> Result<String, OssError> {

@@ -55,6 +55,12 @@ pub trait Remote: Send + Sync + 'static {
     /// The endpoint URL, for checkpoints and messages (no credentials).
     fn endpoint(&self) -> String;
 
+    /// The endpoint as earlier versions wrote it into checkpoints, when it differs: a resume
+    /// one of them started is found under that name and carried over.
+    fn legacy_endpoint(&self) -> Option<String> {
+        None
+    }
+
     /// Starts a multipart upload; returns its id.
     fn initiate(&self, key: &str) -> impl Future<Output = Result<String, Self::Error>> + Send;
 

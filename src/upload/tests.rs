@@ -457,7 +457,17 @@ async fn cancelling_keeps_the_checkpoint_and_says_how_to_resume() {
     }
     let error = running.await.unwrap().unwrap_err();
     assert!(matches!(error, UploadError::Interrupted { .. }), "{error}");
-    assert!(error.to_string().contains("Rerun the same command"));
+    let text = error.to_string();
+    assert!(text.contains("Rerun the same command"), "{text}");
+    // First hour 21: the real command, not a template.
+    assert!(
+        text.contains("bak2rds upload --abort /") && text.contains(" oss://"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("FILE") && !text.contains("BUCKET/KEY"),
+        "{text}"
+    );
     assert!(stored(&store).is_none());
     let record = std::fs::read_dir(fixture.dir.path().join("checkpoints"))
         .unwrap()
