@@ -178,6 +178,15 @@ fn bad_numbers_are_refused_before_anything_else() {
         "the rate is judged first: {text}"
     );
 
+    // 17: parts in flight are bounded, with the reason.
+    let out = upload_without_credentials(&["--concurrency", "100000", "--part-size", "100KiB"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("--concurrency 100000") && text.contains("at most"),
+        "{text}"
+    );
+
     let out = bin()
         .args(["tasks", "--instance", "rm-x", "--days", "0"])
         .stdin(Stdio::null())

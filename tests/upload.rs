@@ -400,6 +400,14 @@ async fn killed_half_way_the_rerun_sends_only_the_missing_parts() {
     let planned = events.iter().find(|e| e["event"] == "planned").unwrap();
     let resumed = planned["resumed_parts"].as_u64().unwrap();
     let sent = events.iter().filter(|e| e["event"] == "part_done").count() as u64;
+    // First hour 16: progress says what was already there apart from what this run sends.
+    for progress in events.iter().filter(|e| e["event"] == "progress") {
+        let resumed_bytes = progress["resumed_bytes"].as_u64().unwrap();
+        assert!(
+            resumed_bytes >= finished_before as u64 * 512 * 1024,
+            "{progress}"
+        );
+    }
     assert!(resumed >= finished_before as u64);
     assert_eq!(
         resumed + sent,

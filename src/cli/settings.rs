@@ -77,6 +77,9 @@ impl std::fmt::Display for OssUrl {
     }
 }
 
+/// The most parts in flight `--concurrency` accepts.
+const MAX_CONCURRENCY: usize = 256;
+
 /// The OSS client for `bucket`, from the flags, the environment and the aliyun CLI profile.
 pub fn oss_client(args: &OssArgs, bucket: &str) -> anyhow::Result<OssClient> {
     // Settings are judged before credentials are looked for: a mistyped region is named even
@@ -164,6 +167,15 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
         .transpose()?;
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
+    }
+    if args.concurrency > MAX_CONCURRENCY {
+        bail!(
+            "--concurrency {} is more parts in flight than bak2rds sends ({MAX_CONCURRENCY} at \
+             most): each is a connection of its own, OSS throttles a client that opens too many, \
+             and 32 to 64 already fill a 1 Gbit/s link at a 250 ms round trip; choose at most \
+             {MAX_CONCURRENCY}",
+            args.concurrency
+        );
     }
     Ok(UploadOptions {
         part_size,

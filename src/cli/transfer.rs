@@ -59,6 +59,7 @@ pub async fn drive<T, E>(
     let mut job = std::pin::pin!(job);
     let mut tick = tokio::time::interval(TICK);
     let mut ticks = 0u32;
+    let mut resumed_seen = 0u64;
     let mut interrupted = false;
     let result = loop {
         tokio::select! {
@@ -66,7 +67,7 @@ pub async fn drive<T, E>(
             Some(event) = events.recv() => on_event(event, bar),
             _ = tick.tick() => {
                 ticks = ticks.wrapping_add(1);
-                show_counters(counters, printer, bar, ticks);
+                show_counters(counters, printer, bar, ticks, &mut resumed_seen);
             }
             _ = tokio::signal::ctrl_c() => {
                 if interrupted {
@@ -87,25 +88,46 @@ pub async fn drive<T, E>(
     result
 }
 
-fn show_counters(counters: &Counters, printer: &Printer, bar: &ProgressBar, ticks: u32) {
+fn show_counters(
+    counters: &Counters,
+    printer: &Printer,
+    bar: &ProgressBar,
+    ticks: u32,
+    resumed_seen: &mut u64,
+) {
     let snapshot = counters.snapshot();
     let total = bar.length().unwrap_or(0);
     if total == 0 {
         return; // no upload running (yet)
     }
     bar.set_position(snapshot.bytes.min(total));
-    bar.set_message(format!(
+    if snapshot.resumed != *resumed_seen {
+        // The bytes already on the server arrive in one jump: rate and ETA count only what
+        // this run sends, or a resume would show GiB/s and "ETA 0s".
+        *resumed_seen = snapshot.resumed;
+        bar.reset_eta();
+    }
+    let mut message = format!(
         "parts {} done, {} in flight, {} retried",
         snapshot.parts_done, snapshot.in_flight, snapshot.retries
-    ));
+    );
+    if snapshot.hedged > 0 {
+        message.push_str(&format!(", {} hedged", snapshot.hedged));
+    }
+    if snapshot.resumed > 0 {
+        message.push_str(&format!(", {} resumed", BinaryBytes(snapshot.resumed)));
+    }
+    bar.set_message(message);
     if printer.json() && ticks.is_multiple_of(JSON_PROGRESS_EVERY) {
         let _ = printer.json_line(&serde_json::json!({
             "event": "progress",
             "bytes": snapshot.bytes,
             "total": total,
+            "resumed_bytes": snapshot.resumed,
             "parts_done": snapshot.parts_done,
             "in_flight": snapshot.in_flight,
             "retries": snapshot.retries,
+            "hedged": snapshot.hedged,
         }));
     }
 }
@@ -152,11 +174,14 @@ pub fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
                 *delay_ms as f64 / 1000.0
             ),
         ),
-        UploadEvent::PartHedged { part_number } => say(
-            printer,
-            bar,
-            &format!("part {part_number} lags far behind the others: sending it again in parallel"),
-        ),
+        // Counted in the bar and the summary: with many small parts a line each would bury
+        // everything else (and -v logs each one).
+        UploadEvent::PartHedged { part_number } => {
+            tracing::debug!(
+                part_number,
+                "part lags far behind the others: sent again in parallel"
+            );
+        }
         UploadEvent::Completing { part_count } => {
             say(
                 printer,
@@ -204,6 +229,12 @@ pub fn summary(report: &UploadReport) -> String {
     if report.retries > 0 {
         extras.push(format!("{} retried", report.retries));
     }
+    if report.hedged_parts > 0 {
+        extras.push(format!(
+            "{} sent twice for lagging behind the others",
+            report.hedged_parts
+        ));
+    }
     let extras = if extras.is_empty() {
         String::new()
     } else {
@@ -222,4 +253,42 @@ pub fn summary(report: &UploadReport) -> String {
         report.part_count,
         report.crc64
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// First hour 17: hedged parts are one count in the summary, not a line each; "1 part".
+    #[test]
+    fn the_summary_counts_hedges_and_says_one_part() {
+        let report = UploadReport {
+            bucket: "b".into(),
+            key: "k.bak".into(),
+            size: 1 << 20,
+            crc64: 1,
+            etag: "E".into(),
+            part_count: 1,
+            part_size: 1 << 20,
+            resumed_parts: 0,
+            already_uploaded: false,
+            transferred_bytes: 1 << 20,
+            resent_bytes: 0,
+            retries: 0,
+            hedged_parts: 0,
+            elapsed_ms: 1000,
+        };
+        let plain = summary(&report);
+        assert!(
+            plain.contains("1 part") && !plain.contains("1 parts"),
+            "{plain}"
+        );
+        assert!(!plain.contains("twice"), "{plain}");
+        let hedged = summary(&UploadReport {
+            part_count: 1675,
+            hedged_parts: 1675,
+            ..report
+        });
+        assert!(hedged.contains("1675 sent twice"), "{hedged}");
+    }
 }

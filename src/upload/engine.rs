@@ -116,6 +116,8 @@ pub struct UploadReport {
     pub resent_bytes: u64,
     /// Part attempts retried.
     pub retries: u64,
+    /// Parts sent a second time in parallel because they lagged far behind the others.
+    pub hedged_parts: u64,
     /// Wall time of this run.
     pub elapsed_ms: u64,
 }
@@ -152,6 +154,7 @@ pub async fn run<R: Remote>(
             transferred_bytes: snapshot.transferred,
             resent_bytes: snapshot.resent,
             retries: snapshot.retries,
+            hedged_parts: snapshot.hedged,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     };
@@ -605,6 +608,7 @@ impl<R: Remote> Transfer<R> {
             let (index, token) = match next {
                 Next::Send(index, token) => (index, token),
                 Next::Hedge(index, token) => {
+                    self.counters.add_hedge();
                     let _ = self.events.send(UploadEvent::PartHedged {
                         part_number: PartPlan::part_number(index),
                     });

@@ -85,6 +85,8 @@ pub struct Counters {
     in_flight: AtomicU64,
     /// Parts finished (verified), resumed ones included.
     parts_done: AtomicU64,
+    /// Hedged parts (sent again in parallel).
+    hedged: AtomicU64,
 }
 
 impl Counters {
@@ -97,6 +99,9 @@ impl Counters {
     pub(crate) fn set_resumed(&self, bytes: u64, parts: u64) {
         self.resumed.store(bytes, Ordering::Relaxed);
         self.parts_done.store(parts, Ordering::Relaxed);
+    }
+    pub(crate) fn add_hedge(&self) {
+        self.hedged.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn add_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
@@ -120,6 +125,7 @@ impl Counters {
             &self.retries,
             &self.in_flight,
             &self.parts_done,
+            &self.hedged,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -137,6 +143,8 @@ impl Counters {
             retries: self.retries.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             parts_done: self.parts_done.load(Ordering::Relaxed),
+            resumed,
+            hedged: self.hedged.load(Ordering::Relaxed),
         }
     }
 }
@@ -156,4 +164,8 @@ pub struct ProgressSnapshot {
     pub in_flight: u64,
     /// Parts finished.
     pub parts_done: u64,
+    /// Bytes already on the server when this run started (part of `bytes`, not sent now).
+    pub resumed: u64,
+    /// Parts sent a second time because they lagged far behind the others.
+    pub hedged: u64,
 }
