@@ -485,6 +485,12 @@ pub async fn run(
     let started = std::time::Instant::now();
     let source = Arc::new(SourceFile::open(&spec.file)?);
     let mut state = StateFile::open(&spec, source.identity())?;
+    if !spec.dry_run {
+        // Before any request: an upload that could not record itself could not resume.
+        spec.checkpoints
+            .check_writable()
+            .map_err(|e| MigrateError::Upload(e.into()))?;
+    }
     let object_name = spec.object_name();
 
     // Always inspect: milliseconds, and the verdict may depend on the target's version.

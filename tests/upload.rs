@@ -539,3 +539,109 @@ async fn abort_discards_the_unfinished_upload_and_its_checkpoint() {
             .is_empty()
     );
 }
+
+/// First hour 18: a checkpoint folder that cannot be written stops the upload before any
+/// request; a checkpoint whose upload id is not the server's starts over and names the upload
+/// it leaves behind, which `--abort` then removes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_upload_is_orphaned_by_a_checkpoint_folder_or_a_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, data) = write_file(dir.path(), (2 * MIB) as usize);
+    let faults = FaultConfig {
+        errors: vec![ErrorFault {
+            operation: "UploadPart".into(),
+            rate: 1.0,
+            status: 403,
+            code: "AccessDenied".into(),
+            times: Some(1),
+        }],
+        ..FaultConfig::default()
+    };
+    let emulator = Emulator::builder()
+        .memory()
+        .faults(faults)
+        .start()
+        .await
+        .unwrap();
+
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"not a folder").unwrap();
+    let output = tokio::task::spawn_blocking({
+        let mut command = cli_upload(&emulator, &file, &blocked.join("cp"));
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot be written") && stderr.contains("--checkpoint-dir"),
+        "{stderr}"
+    );
+    assert_eq!(emulator.requests().count("InitiateMultipartUpload"), 0);
+    assert_eq!(
+        emulator.requests().count("HeadObject"),
+        0,
+        "before any request"
+    );
+
+    let checkpoints = dir.path().join("cp");
+    let failed = tokio::task::spawn_blocking({
+        let mut command = cli_upload(&emulator, &file, &checkpoints);
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let client = client(&emulator);
+    let original = client.list_multipart_uploads(None).await.unwrap();
+    assert_eq!(original.len(), 1);
+    let record_path = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    record["upload_id"] = "0000BOGUS0000".into();
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).unwrap();
+
+    let output = tokio::task::spawn_blocking({
+        let mut command = cli_upload(&emulator, &file, &checkpoints);
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = events(&output.stdout);
+    let named = events
+        .iter()
+        .find(|e| e["event"] == "other_uploads")
+        .expect("the upload left behind is named");
+    assert_eq!(named["upload_ids"][0], original[0].upload_id.as_str());
+    assert_eq!(stored_crc(&client).await, Some(crc64(&data)));
+
+    let aborted = tokio::task::spawn_blocking({
+        let mut command = cli_upload(&emulator, &file, &checkpoints);
+        command.arg("--abort");
+        move || command.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        aborted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&aborted.stderr)
+    );
+    assert!(
+        client
+            .list_multipart_uploads(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -161,6 +161,17 @@ pub fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
             say(printer, bar, &line);
         }
         UploadEvent::CheckpointDiscarded { reason } => say(printer, bar, reason),
+        UploadEvent::OtherUploads { object, upload_ids } => say(
+            printer,
+            bar,
+            &format!(
+                "{} other unfinished upload(s) of {object} hold parts OSS bills for ({}); once \
+                 this upload is done, `bak2rds upload --abort` with the same file and \
+                 destination aborts every one",
+                upload_ids.len(),
+                upload_ids.join(", ")
+            ),
+        ),
         UploadEvent::PartRetry {
             part_number,
             attempt,

@@ -128,6 +128,19 @@ pub enum CheckpointError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The checkpoint folder cannot be written.
+    #[error(
+        "the checkpoint folder {} cannot be written ({source}); nothing was sent. Pass \
+         --checkpoint-dir DIR with a folder you can write (an upload needs its checkpoint to \
+         resume after a crash)",
+        dir.display()
+    )]
+    Unwritable {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The record exists but is not a checkpoint we wrote.
     #[error(
         "checkpoint {path} is unreadable ({reason}); run `bak2rds upload --abort` with the same \
@@ -151,6 +164,18 @@ impl CheckpointStore {
     /// A store in `dir` (created on first save).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         CheckpointStore { dir: dir.into() }
+    }
+
+    /// Fails unless records can be written here: checked before the first request, so an upload
+    /// is never started that could not be resumed (or found again to abort it).
+    pub fn check_writable(&self) -> Result<(), CheckpointError> {
+        let probe = self.dir.join(".probe");
+        durable::write_atomic(&probe, b"")
+            .and_then(|()| durable::remove(&probe))
+            .map_err(|source| CheckpointError::Unwritable {
+                dir: self.dir.clone(),
+                source,
+            })
     }
 
     /// The record path for uploading `file` to `target`: a hash of both, so any path or key is a

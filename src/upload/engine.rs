@@ -159,6 +159,7 @@ pub async fn run<R: Remote>(
         }
     };
 
+    job.checkpoints.check_writable()?;
     let existing = tokio::select! {
         biased;
         _ = cancel.cancelled() => {
@@ -363,10 +364,38 @@ async fn open_checkpoint<R: Remote>(
     let checkpoint = Checkpoint::new(target, job.source.identity().clone(), upload_id, *plan);
     let store = job.checkpoints.clone();
     let (path, record) = (path.to_path_buf(), checkpoint.clone());
-    tokio::task::spawn_blocking(move || store.save(&path, &record))
+    let saved = tokio::task::spawn_blocking(move || store.save(&path, &record))
         .await
-        .map_err(|e| UploadError::Internal(e.to_string()))??;
+        .map_err(|e| UploadError::Internal(e.to_string()))?;
+    if let Err(error) = saved {
+        // Without its record nothing could resume or find this upload: abort it now.
+        let _ = remote.abort(&job.key, &checkpoint.upload_id).await;
+        return Err(error.into());
+    }
+    name_other_uploads(remote, job, &checkpoint.upload_id, events).await;
     Ok(checkpoint)
+}
+
+/// Unfinished uploads of the same key other than this run's (a lost or damaged checkpoint's, a
+/// crashed run's) hold parts OSS bills for: named, with the command that aborts them. Not
+/// aborted here: one of them may be another uploader's, still running.
+async fn name_other_uploads<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    own: &str,
+    events: &mpsc::UnboundedSender<UploadEvent>,
+) {
+    let Ok(uploads) = remote.list_uploads(&job.key).await else {
+        return;
+    };
+    let others: Vec<String> = uploads.into_iter().filter(|id| id != own).collect();
+    if others.is_empty() {
+        return;
+    }
+    let _ = events.send(UploadEvent::OtherUploads {
+        object: format!("oss://{}/{}", job.bucket, job.key),
+        upload_ids: others,
+    });
 }
 
 fn discard(events: &mpsc::UnboundedSender<UploadEvent>, reason: &str) {

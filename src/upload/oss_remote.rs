@@ -42,6 +42,16 @@ impl Remote for OssClient {
         ))
     }
 
+    async fn list_uploads(&self, key: &str) -> Result<Vec<String>, OssError> {
+        Ok(self
+            .list_multipart_uploads(Some(key))
+            .await?
+            .into_iter()
+            .filter(|upload| upload.key == key)
+            .map(|upload| upload.upload_id)
+            .collect())
+    }
+
     async fn initiate(&self, key: &str) -> Result<String, OssError> {
         self.initiate_multipart_upload(key).await
     }

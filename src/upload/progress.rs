@@ -58,6 +58,14 @@ pub enum UploadEvent {
         /// What went wrong.
         reason: String,
     },
+    /// Other unfinished multipart uploads of the same key exist (a lost checkpoint's, a crashed
+    /// run's): they hold parts OSS bills for until aborted.
+    OtherUploads {
+        /// `oss://bucket/key`.
+        object: String,
+        /// Their upload ids.
+        upload_ids: Vec<String>,
+    },
     /// A part lagging far behind the others is being sent a second time in parallel.
     PartHedged {
         /// OSS part number.

@@ -61,6 +61,12 @@ pub trait Remote: Send + Sync + 'static {
         None
     }
 
+    /// The ids of the unfinished multipart uploads of `key`.
+    fn list_uploads(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+
     /// Starts a multipart upload; returns its id.
     fn initiate(&self, key: &str) -> impl Future<Output = Result<String, Self::Error>> + Send;
 

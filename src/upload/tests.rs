@@ -86,6 +86,10 @@ impl Remote for ScriptedStore {
         "memory://scripted".into()
     }
 
+    async fn list_uploads(&self, _key: &str) -> Result<Vec<String>, ScriptedError> {
+        Ok(self.state().uploads.keys().cloned().collect())
+    }
+
     async fn initiate(&self, _key: &str) -> Result<String, ScriptedError> {
         let mut state = self.state();
         state.next_id += 1;
