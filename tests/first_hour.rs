@@ -523,6 +523,76 @@ fn regions_and_endpoints_are_checked_locally() {
     }
 }
 
+/// 12: bench judges its arguments before writing its backup, naming the variable an endpoint
+/// came from.
+#[test]
+fn bench_checks_its_arguments_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["bench", "--size", "64MiB", "--work-dir"])
+        .arg(dir.path())
+        .env("BAK2RDS_OSS_ENDPOINT", "http://127.0.0.1:1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("BAK2RDS_OSS_ENDPOINT") && text.contains("--bucket"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// 11: every command that calls RDS takes --profile; the environment's keys come before
+/// ALIBABA_CLOUD_PROFILE, as in Alibaba's credential chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_flags_are_the_same_everywhere() {
+    for command in ["tasks", "watch", "cutover", "upload", "migrate"] {
+        let out = bin().args([command, "--help"]).output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("--profile"),
+            "{command}"
+        );
+    }
+    let emulator = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["tasks", "--instance", &emulator.instance_id()])
+        .envs(crate::util::emulator_env(&emulator))
+        .env("ALIBABA_CLOUD_PROFILE", "nonexist")
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin()
+        .args([
+            "tasks",
+            "--instance",
+            &emulator.instance_id(),
+            "--profile",
+            "nonexist",
+        ])
+        .envs(crate::util::emulator_env(&emulator))
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("\"nonexist\" was asked for"), "{text}");
+}
+
 /// 13: a --json run that ends in an error still answers on stdout.
 #[test]
 fn a_json_run_that_fails_answers_json_on_stdout() {

@@ -172,8 +172,10 @@ pub struct OssArgs {
     /// Use the region's -internal endpoint (from an ECS instance in the same region).
     #[arg(long)]
     pub internal: bool,
-    /// Profile in the aliyun CLI config file (~/.aliyun/config.json) to take credentials from.
-    #[arg(long, env = crate::env_vars::ALIBABA_CLOUD_PROFILE)]
+    /// Profile in the aliyun CLI config file (~/.aliyun/config.json) to take credentials from,
+    /// before the ALIBABA_CLOUD_ACCESS_KEY_* variables (ALIBABA_CLOUD_PROFILE names one that
+    /// comes after them, as in Alibaba's credential chain).
+    #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Request signature version.
     #[arg(long, value_enum, default_value = "v4")]
@@ -277,11 +279,15 @@ pub struct RdsTargetArgs {
     #[arg(long, value_name = "ID")]
     pub instance: String,
     /// Region of the instance, e.g. cn-hangzhou; picks the RDS endpoint.
-    #[arg(long, default_value = "cn-hangzhou")]
+    #[arg(long, default_value = "cn-hangzhou", env = crate::env_vars::ALIBABA_CLOUD_REGION_ID)]
     pub region: String,
     /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
     #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
     pub rds_endpoint: Option<String>,
+    /// Profile in the aliyun CLI config file (~/.aliyun/config.json) to take credentials from,
+    /// as for `upload` and `migrate`.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Allow a plain http:// endpoint that is not this machine (requests travel unencrypted).
     #[arg(long)]
     pub insecure_http: bool,

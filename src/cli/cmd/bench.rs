@@ -108,6 +108,11 @@ pub fn run(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
 }
 
 async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
+    // Arguments first: writing gigabytes only to refuse the command after is a poor welcome.
+    check_target_args(&args)?;
+    if args.file.is_none() {
+        parse_size(&args.size).context("--size")?;
+    }
     let work = tempfile::Builder::new()
         .prefix("bak2rds-bench-")
         .tempdir_in(args.work_dir.clone().unwrap_or_else(std::env::temp_dir))
@@ -177,6 +182,27 @@ fn synthesize(size: &str, dir: &std::path::Path, printer: &Printer) -> anyhow::R
     ));
     write_synthetic_file(&path, &spec).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// A real endpoint needs its bucket; said with where the endpoint came from, since an exported
+/// `BAK2RDS_OSS_ENDPOINT` (set for the emulator earlier) is easy to forget.
+fn check_target_args(args: &BenchArgs) -> anyhow::Result<()> {
+    let Some(endpoint) = &args.oss.oss_endpoint else {
+        return Ok(());
+    };
+    if args.bucket.is_some() {
+        return Ok(());
+    }
+    let from_env =
+        std::env::var(crate::env_vars::BAK2RDS_OSS_ENDPOINT).is_ok_and(|value| &value == endpoint);
+    if from_env {
+        bail!(
+            "the OSS endpoint {endpoint} comes from BAK2RDS_OSS_ENDPOINT: pass --bucket NAME to \
+             benchmark that endpoint, or unset BAK2RDS_OSS_ENDPOINT to benchmark against a \
+             private emulator"
+        );
+    }
+    bail!("--bucket is required with --oss-endpoint {endpoint}: name the bucket to upload to");
 }
 
 /// The client to measure, and the emulator child it talks to (killed when dropped).

@@ -142,16 +142,24 @@ impl Credentials {
         lookup: impl Fn(&str) -> Option<String>,
         config_path: Option<&Path>,
     ) -> Result<Self, CredentialError> {
-        let env_profile = lookup(env_vars::ALIBABA_CLOUD_PROFILE).filter(|p| !p.is_empty());
-        let profile = profile.or(env_profile.as_deref());
+        // As in Alibaba's default chain, the environment's AccessKey comes before any profile;
+        // only a profile asked for on the command line (`--profile`) passes it over.
         if profile.is_none()
             && let Some(credentials) = Self::from_lookup(&lookup)?
         {
             return Ok(credentials);
         }
+        let env_profile = lookup(env_vars::ALIBABA_CLOUD_PROFILE).filter(|p| !p.is_empty());
+        let profile = profile.or(env_profile.as_deref());
         let path = config_path.ok_or(CredentialError::NotFound)?;
-        if profile.is_none() && !path.is_file() {
-            return Err(CredentialError::NotFound);
+        if !path.is_file() {
+            return Err(match profile {
+                None => CredentialError::NotFound,
+                Some(profile) => CredentialError::NoProfileFile {
+                    path: path.to_path_buf(),
+                    profile: profile.to_owned(),
+                },
+            });
         }
         Self::from_aliyun_config(path, profile)
     }
@@ -278,6 +286,18 @@ pub enum CredentialError {
         /// The JSON error (positions only, no values).
         source: serde_json::Error,
     },
+    /// A profile was asked for, and there is no aliyun CLI configuration file.
+    #[error(
+        "profile {profile:?} was asked for (--profile or ALIBABA_CLOUD_PROFILE), but {path} does \
+         not exist: create it with `aliyun configure --profile {profile}`, or set \
+         ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET instead"
+    )]
+    NoProfileFile {
+        /// The file looked for.
+        path: PathBuf,
+        /// The profile asked for.
+        profile: String,
+    },
     /// The profile is not in the file.
     #[error("profile {profile:?} not found in {path}; list them with `aliyun configure list`")]
     NoSuchProfile {
@@ -349,6 +369,31 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("ALIBABA_CLOUD_ACCESS_KEY_SECRET"));
+    }
+
+    /// First hour 11: the environment's keys come before ALIBABA_CLOUD_PROFILE (Alibaba's chain
+    /// order); a profile asked for without a config file says so, not "no credentials".
+    #[test]
+    fn environment_keys_come_before_the_profile_variable() {
+        let lookup = |name: &str| match name {
+            env_vars::ALIBABA_CLOUD_ACCESS_KEY_ID => Some("id".to_owned()),
+            env_vars::ALIBABA_CLOUD_ACCESS_KEY_SECRET => Some(SECRET.to_owned()),
+            env_vars::ALIBABA_CLOUD_PROFILE => Some("nonexist".to_owned()),
+            _ => None,
+        };
+        let missing = std::path::Path::new("/nonexistent/.aliyun/config.json");
+        let credentials = Credentials::resolve_with(None, lookup, Some(missing)).unwrap();
+        assert_eq!(credentials.access_key_id(), "id");
+        let error = Credentials::resolve_with(Some("nonexist"), lookup, Some(missing)).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("\"nonexist\"") && text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aliyun configure --profile nonexist"),
+            "{text}"
+        );
     }
 
     fn write_config(text: &str) -> tempfile::NamedTempFile {
