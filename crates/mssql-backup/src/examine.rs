@@ -102,6 +102,13 @@ fn backup_info(walk: &Walk, container: Container) -> Option<BackupInfo> {
         family_sequence: media.family_sequence,
         family_count: media.family_count,
         backup_sets: u32::try_from(walk.sets.len()).unwrap_or(u32::MAX),
+        set_databases: walk
+            .sets
+            .iter()
+            .map(|set| {
+                pick_config(set).map_or_else(String::new, |(h, _, _)| h.database_name.clone())
+            })
+            .collect(),
         database_version: header.database_version,
         database_release: target::release_of(header.database_version),
         software_version: header.software_version,
@@ -149,6 +156,40 @@ fn pick_config(set: &SetBlocks) -> Option<Picked<'_>> {
                 .as_ref()
                 .map(|h| (h, c.files.as_slice(), c.filegroups.as_slice()))
         })
+}
+
+/// A file whose backup sets hold more than one database: each named with its positions, and
+/// what RDS would restore (position 1 only).
+fn mixed_databases(info: &BackupInfo) -> Option<Finding> {
+    let mut names: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (index, name) in info.set_databases.iter().enumerate() {
+        match names.iter_mut().find(|(n, _)| *n == name.as_str()) {
+            Some((_, positions)) => positions.push(index + 1),
+            None => names.push((name, vec![index + 1])),
+        }
+    }
+    if names.len() < 2 {
+        return None;
+    }
+    let listed: Vec<String> = names
+        .iter()
+        .map(|(name, positions)| {
+            let positions: Vec<String> = positions.iter().map(usize::to_string).collect();
+            format!("\"{name}\" (set {})", positions.join(", "))
+        })
+        .collect();
+    Some(Finding::for_class(
+        Verdict::WarnMultipleSets,
+        "mixed-databases",
+        format!(
+            "the file mixes backups of {} databases: {}; RDS restores the first set only, a \
+             backup of \"{}\"",
+            names.len(),
+            listed.join(", "),
+            info.set_databases.first().map_or("", String::as_str)
+        ),
+        "back up each database WITH INIT to a file of its own",
+    ))
 }
 
 /// The RDS rules that depend on the header [note §0].
@@ -199,7 +240,9 @@ fn judge_backup(info: &BackupInfo, rules: &Rules) -> Vec<Finding> {
             "choose another name with --database (letters, digits and underscores are always safe)",
         ));
     }
-    if info.backup_sets > 1 {
+    if let Some(mixed) = mixed_databases(info) {
+        findings.push(mixed);
+    } else if info.backup_sets > 1 {
         findings.push(Finding::for_class(
             Verdict::WarnMultipleSets,
             "multiple-sets",
@@ -400,6 +443,34 @@ mod tests {
         info.database_version = version;
         info.database_release = target::release_of(version);
         info
+    }
+
+    /// First hour 25: every set is considered; a file mixing databases names each.
+    #[test]
+    fn a_file_mixing_databases_names_each() {
+        let mut info = header_with_version(904);
+        info.backup_sets = 3;
+        info.set_databases = vec!["DB_A".into(), "DB_B".into(), "DB_A".into()];
+        let findings = judge_backup(&info, &Rules::default());
+        let mixed = findings
+            .iter()
+            .find(|f| f.code == "mixed-databases")
+            .expect("mixed databases named");
+        assert!(
+            mixed.message.contains("\"DB_A\" (set 1, 3)")
+                && mixed.message.contains("\"DB_B\" (set 2)")
+                && mixed.message.contains("a backup of \"DB_A\""),
+            "{}",
+            mixed.message
+        );
+        assert!(
+            findings.iter().all(|f| f.code != "multiple-sets"),
+            "said once"
+        );
+        info.set_databases = vec!["DB_A".into(); 3];
+        let findings = judge_backup(&info, &Rules::default());
+        assert!(findings.iter().any(|f| f.code == "multiple-sets"));
+        assert!(findings.iter().all(|f| f.code != "mixed-databases"));
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct BackupInfo {
     pub family_count: u16,
     /// Backup sets in this file (more than one after `WITH NOINIT`).
     pub backup_sets: u32,
+    /// The database each backup set holds, in file order (position 1 first). Two names mean
+    /// the file mixes databases; RDS restores position 1 only.
+    pub set_databases: Vec<String>,
     /// Internal database version (904 = SQL Server 2019).
     pub database_version: u16,
     /// The SQL Server release that writes this database version, e.g. `2019`.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use super::super::{BackupType, Lsn};
+use super::super::{BackupType, Guid, Lsn};
 use super::point::ChainPoint;
 use super::problem::{ChainProblem, ChainProblemKind, SkipReason, Skipped, display, full, list};
 use super::{Chain, ChainFile, ChainReport};
@@ -25,6 +25,7 @@ pub fn build_chains_for(files: Vec<ChainFile>, database: Option<&str>) -> ChainR
         problems: Vec::new(),
         skipped: Vec::new(),
     };
+    let mut striped = Vec::new();
     let usable = files
         .into_iter()
         .filter_map(|file| match screen(&file) {
@@ -32,12 +33,17 @@ pub fn build_chains_for(files: Vec<ChainFile>, database: Option<&str>) -> ChainR
                 report.problems.extend(warning);
                 Some(file)
             }
+            Err(problem) if problem.kind == ChainProblemKind::Striped => {
+                striped.push((file, problem));
+                None
+            }
             Err(problem) => {
                 report.problems.push(problem);
                 None
             }
         })
         .collect();
+    report.problems.extend(media_sets(striped));
     let unique = drop_duplicates(usable, &mut report.problems);
     let wanted = keep_database(unique, database, &mut report.problems);
     let groups = group_by_database(wanted);
@@ -46,7 +52,14 @@ pub fn build_chains_for(files: Vec<ChainFile>, database: Option<&str>) -> ChainR
         .filter(|(_, files)| files.iter().any(|f| is(f, BackupType::Full)))
         .map(|((name, _), _)| name.clone())
         .collect();
-    if groups.is_empty() {
+    // When every file was left out for a reason already given, "no usable backup" would only
+    // read as if a file were missing.
+    let explained = !report.problems.is_empty()
+        && report
+            .problems
+            .iter()
+            .all(|p| p.severity == super::Severity::Error);
+    if groups.is_empty() && !explained {
         report.problems.push(nothing_usable(database));
     }
     for ((name, _), files) in groups {
@@ -163,6 +176,22 @@ fn keep_database(
         .partition(|f| f.info.database_name == wanted);
     let mut by_name: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for file in others {
+        // A later set of the wanted database does not help: RDS restores position 1 only.
+        if let Some(position) = file.info.set_databases.iter().position(|n| n == wanted) {
+            problems.push(ChainProblem::warning(
+                ChainProblemKind::OtherDatabase,
+                vec![file.path.clone()],
+                format!(
+                    "left out {}: it holds a backup of \"{wanted}\" in set {}, but its first \
+                     set, the one RDS restores, is of \"{}\"",
+                    display(&file.path),
+                    position + 1,
+                    file.info.database_name
+                ),
+                "back up that database WITH INIT to a file of its own",
+            ));
+            continue;
+        }
         by_name
             .entry(file.info.database_name)
             .or_default()
@@ -198,6 +227,47 @@ fn group_by_database(files: Vec<ChainFile>) -> BTreeMap<DatabaseKey, Vec<ChainFi
             .push(file);
     }
     groups
+}
+
+/// Striped files, said per media set: every family of one backup present is one problem
+/// ("a complete media set of N families"), since the files are not damaged or missing, only
+/// more than RDS takes; an incomplete set keeps a problem per file.
+fn media_sets(striped: Vec<(ChainFile, ChainProblem)>) -> Vec<ChainProblem> {
+    // In the order the files came, one entry per backup (set GUID and family count).
+    type Members = Vec<(ChainFile, ChainProblem)>;
+    let mut sets: Vec<((Option<Guid>, u16), Members)> = Vec::new();
+    for (file, problem) in striped {
+        let key = (file.info.backup_set_guid, file.info.family_count);
+        match sets.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push((file, problem)),
+            None => sets.push((key, vec![(file, problem)])),
+        }
+    }
+    let mut problems = Vec::new();
+    for ((guid, count), members) in sets {
+        let families: std::collections::BTreeSet<u16> = members
+            .iter()
+            .map(|(f, _)| f.info.family_sequence)
+            .collect();
+        let complete = guid.is_some() && families.len() == usize::from(count);
+        if !complete {
+            problems.extend(members.into_iter().map(|(_, problem)| problem));
+            continue;
+        }
+        let paths: Vec<PathBuf> = members.into_iter().map(|(f, _)| f.path).collect();
+        let names: Vec<String> = paths.iter().map(|p| display(p)).collect();
+        problems.push(ChainProblem::error(
+            ChainProblemKind::Striped,
+            paths,
+            format!(
+                "{} are a complete media set of {count} families (one backup striped over \
+                 {count} files): RDS restores only single-file backups",
+                names.join(", ")
+            ),
+            "back up again to one file (BACKUP DATABASE ... TO DISK = one file)",
+        ));
+    }
+    problems
 }
 
 fn nothing_usable(database: Option<&str>) -> ChainProblem {
@@ -778,6 +848,61 @@ mod tests {
         // The multi-set file stays in (with its warning); the others are out.
         assert_eq!(steps(&report), [["full.bak", "multi.trn"]]);
         assert!(!report.is_clean());
+    }
+
+    /// First hour 25: asked for database B, a file whose later set is B's says so, rather than
+    /// calling the file "backups of database A".
+    #[test]
+    fn a_later_set_of_the_wanted_database_is_named() {
+        let mixed = BackupInfo {
+            database_name: "DB_A".into(),
+            backup_sets: 2,
+            set_databases: vec!["DB_A".into(), "DB_B".into()],
+            ..info(BackupType::Full, 100, 110)
+        };
+        let report = build_chains_for(vec![file("mixed.bak", mixed)], Some("DB_B"));
+        let problem = report
+            .problems
+            .iter()
+            .find(|p| p.kind == ChainProblemKind::OtherDatabase)
+            .unwrap();
+        assert!(
+            problem.message.contains("\"DB_B\" in set 2")
+                && problem.message.contains("is of \"DB_A\""),
+            "{}",
+            problem.message
+        );
+    }
+
+    /// First hour 24: every family of one striped backup is one problem naming the complete
+    /// media set, not a problem per file and a "no usable backup" that reads as a missing full.
+    #[test]
+    fn a_complete_striped_media_set_is_said_once() {
+        let family = |sequence| BackupInfo {
+            family_count: 2,
+            family_sequence: sequence,
+            backup_set_guid: Some(guid(5)),
+            ..info(BackupType::Full, 100, 110)
+        };
+        let report = build_chains(vec![
+            file("Stripe1/db.bak", family(1)),
+            file("Stripe2/db.bak", family(2)),
+        ]);
+        assert_eq!(kinds(&report), [ChainProblemKind::Striped]);
+        let problem = &report.problems[0];
+        assert!(
+            problem.message.contains("complete media set of 2 families")
+                && problem
+                    .message
+                    .contains("RDS restores only single-file backups"),
+            "{}",
+            problem.message
+        );
+        assert_eq!(problem.files.len(), 2);
+        // One family alone is still a problem of its own.
+        let report = build_chains(vec![file("Stripe1/db.bak", family(1))]);
+        assert_eq!(kinds(&report), [ChainProblemKind::Striped]);
+        assert!(report.problems[0].message.contains("family 1 of 2"));
     }
 
     #[test]

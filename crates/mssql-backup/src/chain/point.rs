@@ -223,6 +223,7 @@ pub(super) mod tests {
             family_sequence: 1,
             family_count: 1,
             backup_sets: 1,
+            set_databases: vec!["Sales".to_owned()],
             database_version: 904,
             database_release: Some("2019"),
             software_version: SoftwareVersion::default(),
