@@ -593,6 +593,50 @@ async fn credential_flags_are_the_same_everywhere() {
     assert!(text.contains("\"nonexist\" was asked for"), "{text}");
 }
 
+/// 22: help reads alike everywhere: short placeholders, global flags under their own heading,
+/// the connection and transfer flags grouped, ossutil's name for the rate cap accepted.
+#[test]
+fn help_reads_alike_in_every_command() {
+    let commands = [
+        "inspect", "synth", "serve", "upload", "bench", "migrate", "demo", "watch", "tasks",
+        "cutover", "explain",
+    ];
+    for command in commands {
+        let out = bin().args([command, "--help"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for placeholder in text
+            .split('<')
+            .skip(1)
+            .filter_map(|rest| rest.split('>').next())
+        {
+            assert!(
+                !placeholder.contains('_') && placeholder.len() <= 12,
+                "{command}: <{placeholder}>"
+            );
+        }
+        let global = text
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{command}"));
+        let json = text.find("--json").unwrap_or(0);
+        assert!(
+            json > global,
+            "{command}: --json among the command's own flags"
+        );
+    }
+    let out = bin().args(["upload", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for heading in ["OSS connection:", "Transfer:"] {
+        assert!(text.contains(heading), "{heading}");
+    }
+    assert!(text.contains("bwlimit"), "{text}");
+    let out = bin().args(["migrate", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("and for `migrate` the RDS one"),
+        "the region picks both"
+    );
+}
+
 /// 13: a --json run that ends in an error still answers on stdout.
 #[test]
 fn a_json_run_that_fails_answers_json_on_stdout() {

@@ -24,13 +24,19 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Write machine-readable JSON to stdout instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print only results and warnings: no notes, no progress bar.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// More log output on stderr (-v info, -vv debug); turns the progress bar off.
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(
+        long,
+        short,
+        global = true,
+        action = clap::ArgAction::Count,
+        help_heading = "Global options"
+    )]
     pub verbose: u8,
 }
 
@@ -105,19 +111,19 @@ pub struct SynthArgs {
     /// Where to write the backup.
     pub out: PathBuf,
     /// Approximate size, e.g. 64MiB, 1GiB.
-    #[arg(long, default_value = "64MiB")]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     pub size: String,
     /// Backup type.
-    #[arg(long, value_enum, default_value = "full")]
+    #[arg(long, value_name = "KIND", value_enum, default_value = "full")]
     pub kind: SynthKind,
     /// Number of stripes (family count); 1 is a normal single-file backup.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub stripes: u32,
     /// Database name written into the backup.
-    #[arg(long, default_value = "SynthDb")]
+    #[arg(long, value_name = "NAME", default_value = "SynthDb")]
     pub database: String,
     /// SQL Server version that "wrote" the backup: 2008r2, 2012, 2014, 2016, 2017, 2019, 2022.
-    #[arg(long, default_value = "2019")]
+    #[arg(long, value_name = "VERSION", default_value = "2019")]
     pub version: String,
     /// Replace OUT (and its stripe files) if they exist; without it an existing file is kept.
     #[arg(long)]
@@ -139,13 +145,13 @@ pub enum SynthKind {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; the default is a free port on loopback.
-    #[arg(long, default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: String,
     /// Keep objects in this folder (default: a temporary folder removed on exit).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// TOML file declaring buckets, key pairs, instances and faults.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Derive ETags from the CRC64 instead of MD5, so benchmarks measure the client.
     #[arg(long)]
@@ -163,8 +169,9 @@ pub struct ServeArgs {
 /// Where and how to reach OSS; shared by every command that talks to it.
 #[derive(Debug, Args, Clone)]
 pub struct OssArgs {
-    /// OSS region, e.g. cn-hangzhou (the endpoint is derived from it).
-    #[arg(long, env = crate::env_vars::ALIBABA_CLOUD_REGION_ID)]
+    /// Region, e.g. cn-hangzhou: picks the OSS endpoint (and for `migrate` the RDS one: the
+    /// bucket and the instance share a region).
+    #[arg(long, value_name = "REGION", env = crate::env_vars::ALIBABA_CLOUD_REGION_ID)]
     pub region: Option<String>,
     /// OSS endpoint URL, overriding the regional one (e.g. the emulator's http://127.0.0.1:PORT).
     #[arg(long, env = crate::env_vars::BAK2RDS_OSS_ENDPOINT, value_name = "URL")]
@@ -178,7 +185,7 @@ pub struct OssArgs {
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Request signature version.
-    #[arg(long, value_enum, default_value = "v4")]
+    #[arg(long, value_name = "VERSION", value_enum, default_value = "v4")]
     pub signature_version: SignatureVersionArg,
     /// Allow plain http:// endpoints (OSS and RDS) that are not this machine: credentials,
     /// signatures and data then cross the network unencrypted.
@@ -202,7 +209,8 @@ pub struct TransferArgs {
     // Hyphen values are taken, so `-5` is called negative instead of "unexpected argument".
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub part_size: Option<String>,
-    /// Parts in flight at once.
+    /// Parts in flight at once (ossutil calls it --parallel; here --parallel is the databases
+    /// of a batch).
     #[arg(
         long,
         value_name = "N",
@@ -210,8 +218,13 @@ pub struct TransferArgs {
         allow_hyphen_values = true
     )]
     pub concurrency: usize,
-    /// Bandwidth cap, e.g. 50MiB/s or 200Mbit/s.
-    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    /// Bandwidth cap, e.g. 50MiB/s or 200Mbit/s (ossutil 2's --bwlimit works too).
+    #[arg(
+        long,
+        value_name = "RATE",
+        visible_alias = "bwlimit",
+        allow_hyphen_values = true
+    )]
     pub max_rate: Option<String>,
     /// Send Content-MD5 with every part (server-side check; costs ~2 CPU-s per GiB).
     #[arg(long)]
@@ -225,13 +238,7 @@ pub struct UploadArgs {
     pub file: PathBuf,
     /// Destination, oss://BUCKET/KEY (a KEY ending in / gets a safe name derived from the file).
     pub destination: String,
-    /// OSS connection.
-    #[command(flatten)]
-    pub oss: OssArgs,
-    /// Transfer tuning.
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-    /// Folder for resume checkpoints (default ~/.bak2rds/checkpoints).
+    /// Folder for resume checkpoints [default: ~/.bak2rds/checkpoints].
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Start over even if a checkpoint exists (its multipart upload is aborted).
@@ -240,16 +247,22 @@ pub struct UploadArgs {
     /// Abort the unfinished multipart upload of this file and destination, and delete its checkpoint.
     #[arg(long)]
     pub abort: bool,
+    /// OSS connection.
+    #[command(flatten, next_help_heading = "OSS connection")]
+    pub oss: OssArgs,
+    /// Transfer tuning.
+    #[command(flatten, next_help_heading = "Transfer")]
+    pub transfer: TransferArgs,
 }
 
 /// `bak2rds bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Size of the synthetic backup to upload, e.g. 4GiB.
-    #[arg(long, default_value = "4GiB")]
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
     pub size: String,
     /// Upload this file instead of a synthetic backup.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Folder for the synthetic backup (default: a temporary folder).
     #[arg(long, value_name = "DIR")]
@@ -258,17 +271,17 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "N,...")]
     pub sweep: Vec<usize>,
     /// Bucket to upload to when --oss-endpoint is given.
-    #[arg(long)]
+    #[arg(long, value_name = "BUCKET")]
     pub bucket: Option<String>,
     /// Let the started emulator store the bytes on disk instead of checking and dropping them
     /// (then the server's copy into the page cache competes with the client for the CPU).
     #[arg(long)]
     pub emulator_stores: bool,
     /// OSS connection (default: an emulator started for the run, with --fast-etag).
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "OSS connection")]
     pub oss: OssArgs,
     /// Transfer tuning.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Transfer")]
     pub transfer: TransferArgs,
 }
 
@@ -297,36 +310,43 @@ pub struct RdsTargetArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// The migration task ID (MigrateTaskId).
+    #[arg(value_name = "TASK")]
     pub task_id: String,
     /// The instance and endpoint.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "RDS connection")]
     pub target: RdsTargetArgs,
 }
 
 /// `bak2rds tasks`.
 #[derive(Debug, Args)]
 pub struct TasksArgs {
-    /// The instance and endpoint.
-    #[command(flatten)]
-    pub target: RdsTargetArgs,
     /// How many days back to list, at least 1 (the console shows one week).
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 7,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub days: u32,
+    /// The instance and endpoint.
+    #[command(flatten, next_help_heading = "RDS connection")]
+    pub target: RdsTargetArgs,
 }
 
 /// `bak2rds cutover`.
 #[derive(Debug, Args)]
 pub struct CutoverArgs {
     /// The incremental migration's task ID (MigrateTaskId).
+    #[arg(value_name = "TASK")]
     pub task_id: String,
     /// Database name on RDS (default: the one the task restores).
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
     /// When RDS runs DBCC CHECKDB: after opening the database (async) or before (sync).
-    #[arg(long, value_enum, default_value = "async")]
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "async")]
     pub check_db: CheckDbArg,
     /// The instance and endpoint.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "RDS connection")]
     pub target: RdsTargetArgs,
 }
 
@@ -348,7 +368,7 @@ pub struct MigrateArgs {
     #[arg(long, conflicts_with = "batch")]
     pub incremental: bool,
     /// Add the next differential or log backups to this running incremental migration.
-    #[arg(long, value_name = "MIGRATE_TASK_ID", requires = "incremental")]
+    #[arg(long, value_name = "ID", requires = "incremental")]
     pub task: Option<String>,
     /// After the last backup, open the database (CreateOnlineDatabaseTask); stop writes on the
     /// source and take the final log backup first.
@@ -359,26 +379,27 @@ pub struct MigrateArgs {
         long,
         value_name = "PREFIX",
         default_value = "",
+        hide_default_value = true,
         conflicts_with = "key",
         requires = "incremental"
     )]
     pub key_prefix: String,
     /// OSS bucket to stage the backup in (in the instance's region).
-    #[arg(long, required_unless_present = "batch")]
+    #[arg(long, value_name = "BUCKET", required_unless_present = "batch")]
     pub bucket: Option<String>,
-    /// Object key (default: a safe name derived from the file name).
-    #[arg(long)]
+    /// Object key [default: a safe name derived from the file name and backup type].
+    #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
     // Batch mode (`cli/cmd/batch.rs`): many databases of one instance.
-    /// Migrate many databases: a TOML plan file, or a folder whose full backups are migrated
-    /// under the names in their headers.
-    #[arg(long, value_name = "PLAN.toml|FOLDER")]
+    /// Migrate many databases: PLAN is a TOML plan file, or a folder whose full backups are
+    /// migrated under the names in their headers.
+    #[arg(long, value_name = "PLAN")]
     pub batch: Option<PathBuf>,
     /// With --batch: databases migrated at once [default: the plan's `parallel`, else 2].
     #[arg(long, value_name = "N", requires = "batch")]
     pub parallel: Option<usize>,
     /// When RDS runs DBCC CHECKDB: after opening the database (async) or before (sync).
-    #[arg(long, value_enum, default_value = "async")]
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "async")]
     pub check_db: CheckDbArg,
     /// Inspect and pre-flight only; print the plan and change nothing.
     #[arg(long)]
@@ -386,18 +407,18 @@ pub struct MigrateArgs {
     /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
     #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
     pub rds_endpoint: Option<String>,
-    /// OSS connection (the region is the instance's too).
-    #[command(flatten)]
-    pub oss: OssArgs,
-    /// Transfer tuning.
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-    /// Folder for upload checkpoints (default ~/.bak2rds/checkpoints).
+    /// Folder for upload checkpoints [default: ~/.bak2rds/checkpoints].
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
-    /// Folder for migration state files (default ~/.bak2rds/migrations).
+    /// Folder for migration state files [default: ~/.bak2rds/migrations].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// OSS connection (the region is the instance's too).
+    #[command(flatten, next_help_heading = "OSS connection")]
+    pub oss: OssArgs,
+    /// Transfer tuning.
+    #[command(flatten, next_help_heading = "Transfer")]
+    pub transfer: TransferArgs,
     /// Rehearsal only: skip pre-flight refusals and let (emulated) RDS judge the backup.
     #[arg(long, hide = true)]
     pub skip_preflight: bool,
@@ -416,7 +437,7 @@ pub enum CheckDbArg {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Size of the synthetic full backup.
-    #[arg(long, default_value = "1GiB")]
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
     pub size: String,
     /// Keep the demo's files in a new folder inside DIR (created if needed); by default they go
     /// to a temporary folder removed at the end.
