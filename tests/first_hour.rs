@@ -637,6 +637,45 @@ fn help_reads_alike_in_every_command() {
     );
 }
 
+/// 21: a refusal is printed once (stdout), not again on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_printed_once() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Sales.diff");
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(
+        &file,
+        &SynthSpec::single(database, SynthKind::Differential, 1 << 20),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("migrate")
+        .arg(&file)
+        .args(["--instance", &emulator.instance_id(), "--database", "Sales"])
+        .args(["--bucket", emulator.bucket()])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("cp"))
+        .envs(crate::util::emulator_env(&emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert_eq!(
+        all.matches("is a database differential backup").count(),
+        1,
+        "{all}"
+    );
+}
+
 /// 13: a --json run that ends in an error still answers on stdout.
 #[test]
 fn a_json_run_that_fails_answers_json_on_stdout() {
