@@ -58,6 +58,8 @@ pub struct BatchSpec {
     pub dry_run: bool,
     /// Rehearsal: run despite pre-flight refusals (the batch's and each database's).
     pub skip_preflight: bool,
+    /// Delete each database's uploaded object once it is online.
+    pub delete_after: bool,
     /// Upload tuning of each database; its limiter, if any, is shared by the whole batch.
     pub upload: UploadOptions,
     /// Upload checkpoints.
@@ -361,6 +363,7 @@ fn migrate_spec(spec: &BatchSpec, entry: &BatchEntry) -> MigrateSpec {
         check_db: spec.check_db,
         dry_run: spec.dry_run,
         skip_preflight: spec.skip_preflight,
+        delete_after: spec.delete_after,
         // The limiter inside is an `Arc`: every database draws from the same cap.
         upload: spec.upload.clone(),
         checkpoints: spec.checkpoints.clone(),

@@ -33,6 +33,7 @@ use bak2rds_cloud::rds::preflight::{
 use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 use mssql_backup::{BackupInfo, Rules};
 
+pub mod after;
 pub mod incremental;
 
 /// What to migrate where.
@@ -54,6 +55,9 @@ pub struct MigrateSpec {
     pub dry_run: bool,
     /// Let RDS judge what pre-flight would refuse (rehearsing RDS's own messages).
     pub skip_preflight: bool,
+    /// Delete the uploaded object once the database is online (never before, never on failure,
+    /// never an object this migration did not upload).
+    pub delete_after: bool,
     /// Upload tuning.
     pub upload: UploadOptions,
     /// Upload checkpoints.
@@ -267,6 +271,9 @@ pub struct MigrateReport {
     /// An earlier run's task had already restored this file: this run only reported it
     /// (nothing checked against the bucket, uploaded or created).
     pub already_migrated: bool,
+    /// Once the database is online: accounts, what is left in OSS (or deleted), RDS's next
+    /// backup.
+    pub after: Option<after::AfterRestore>,
 }
 
 impl MigrateReport {
@@ -411,6 +418,12 @@ struct UploadedObject {
     /// When the upload finished (Unix seconds): a task restoring this very upload was created
     /// after it, which is how a rerun recognises its own task after a crash.
     uploaded_unix: i64,
+    /// This migration's upload sent it (false: it was already in OSS, so it is never deleted).
+    #[serde(default)]
+    sent: bool,
+    /// Deleted by `--delete-after` once the database was online.
+    #[serde(default)]
+    deleted: bool,
 }
 
 impl UploadedObject {
@@ -474,8 +487,48 @@ impl StateFile {
 }
 
 /// Runs the job. `counters` carries the upload's live byte counts; `cancel` stops the upload
-/// cleanly (checkpoint kept).
+/// cleanly (checkpoint kept). Once the database is online, what comes after the restore is done
+/// or told ([`after`]).
 pub async fn run(
+    spec: MigrateSpec,
+    clients: Clients,
+    events: mpsc::UnboundedSender<MigrateEvent>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<MigrateOutcome, MigrateError> {
+    let outcome = restore(spec.clone(), clients.clone(), events, counters, cancel).await?;
+    match outcome {
+        MigrateOutcome::Finished(mut report) if report.succeeded() => {
+            report.after = Some(after_restore(&spec, &clients).await?);
+            Ok(MigrateOutcome::Finished(report))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The notes of an online database, and `--delete-after`'s deletion, from the state file the
+/// restore left (re-read: what a crashed run recorded counts the same).
+async fn after_restore(
+    spec: &MigrateSpec,
+    clients: &Clients,
+) -> Result<after::AfterRestore, MigrateError> {
+    let source = SourceFile::open(&spec.file)?;
+    let mut state = StateFile::open(spec, source.identity())?;
+    let objects: Vec<UploadedObject> = state.state.object.clone().into_iter().collect();
+    let mut after = after::clean_up(clients, objects, spec.delete_after, &mut |deleted| {
+        if let Some(object) = state.state.object.as_mut() {
+            object.deleted = deleted.deleted;
+        }
+        state.save()
+    })
+    .await?;
+    after.accounts = after::accounts_note(&spec.instance_id, &spec.database);
+    after.next_backup = after::next_backup_note(clients, &spec.instance_id).await;
+    Ok(after)
+}
+
+/// Inspect, pre-flight, upload, create the task and follow it to its end.
+async fn restore(
     spec: MigrateSpec,
     clients: Clients,
     events: mpsc::UnboundedSender<MigrateEvent>,
@@ -639,6 +692,7 @@ pub async fn run(
         task,
         elapsed_secs: started.elapsed().as_secs_f64(),
         already_migrated: false,
+        after: None,
     })))
 }
 
@@ -683,6 +737,7 @@ async fn already_migrated(
         task: report,
         elapsed_secs: 0.0,
         already_migrated: true,
+        after: None,
     }))
 }
 
@@ -882,6 +937,8 @@ async fn upload_object(
         size: report.size,
         crc64: report.crc64,
         uploaded_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+        sent: !report.already_uploaded,
+        deleted: false,
     };
     let _ = events.send(MigrateEvent::Uploaded {
         report: report.clone(),
@@ -982,6 +1039,7 @@ fn forgotten_task(
             task: restored.report(spec),
             elapsed_secs: 0.0,
             already_migrated: true,
+            after: None,
         }));
     }
     if database_exists(spec, instance) {
@@ -1040,6 +1098,9 @@ async fn recover_lost_state(
         size: source.len(),
         crc64,
         uploaded_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+        // Found, not sent: whoever uploaded it, this run cannot tell it was this migration.
+        sent: false,
+        deleted: false,
     });
     state.state.task_id = Some(task.migrate_task_id.clone());
     state.save()?;

@@ -71,6 +71,7 @@ fn spec(emulator: &EmulatorHandle, dir: &Path, plan: plan::Plan) -> BatchSpec {
         check_db: CheckDbMode::Async,
         dry_run: false,
         skip_preflight: false,
+        delete_after: false,
         upload: UploadOptions {
             part_size: Some(MIB),
             ..UploadOptions::default()
@@ -260,7 +261,14 @@ async fn a_failed_restore_carries_its_fix() {
     );
     let mut spec = spec(&emulator, dir.path(), plan);
     spec.skip_preflight = true;
+    // Issue 23: `delete_after` deletes the objects of the databases that are online only.
+    spec.delete_after = true;
     let (report, _) = run(spec, clients.clone()).await;
+    assert_eq!(
+        objects_in(&clients).await,
+        1,
+        "only the failed database's object is left"
+    );
     let gamma = row(&report, "Gamma");
     assert_eq!(gamma.outcome, Outcome::Failed);
     assert!(

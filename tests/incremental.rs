@@ -88,6 +88,7 @@ fn spec(emulator: &EmulatorHandle, dir: &Path, files: Vec<PathBuf>) -> Increment
         key_prefix: "incr/".into(),
         check_db: CheckDbMode::Async,
         cutover: false,
+        delete_after: false,
         dry_run: false,
         upload: UploadOptions {
             part_size: Some(1 << 20),
@@ -234,11 +235,23 @@ async fn full_differential_logs_then_cutover_bring_the_database_online() {
         Some("Running")
     );
 
+    // Issue 23: the notes after the cutover; the objects are left without --delete-after.
+    let after = report.after.as_ref().expect("notes after the cutover");
+    assert!(after.accounts.contains("database Sales"));
+    assert_eq!(after.left.len(), 5);
+    assert!(after.deleted.is_empty());
+
     // The same command again: everything is recorded as done; nothing is sent or submitted.
+    // With --delete-after, the chain's objects are deleted now that the database is open.
+    let mut spec = spec;
+    spec.delete_after = true;
     let (outcome, events) = migrate(spec, clients.clone()).await;
     let again = finished(outcome);
     assert!(again.succeeded() && again.online && again.steps.is_empty());
     assert_eq!(uploads(&events), 0);
+    let after = again.after.expect("notes after the cutover");
+    assert_eq!(after.deleted.len(), 5, "{after:?}");
+    assert!(objects(&clients, &KEYS).await.is_empty());
 }
 
 #[tokio::test]

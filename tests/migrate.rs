@@ -62,6 +62,7 @@ fn spec(emulator: &EmulatorHandle, dir: &Path, file: &Path, database: &str) -> M
         check_db: CheckDbMode::Async,
         dry_run: false,
         skip_preflight: false,
+        delete_after: false,
         upload: UploadOptions {
             part_size: Some(1 << 20),
             ..UploadOptions::default()
@@ -667,4 +668,102 @@ fn the_demo_runs_end_to_end() {
     // With --work-dir the demo's files are kept, in a folder of its own inside DIR (the
     // first-hour issue, point 19: they used to be removed).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// Issue 23: once the database is online the report says what comes next; `--delete-after`
+/// deletes the uploaded object on success only, and a crash between Success and the delete
+/// neither loses the outcome nor deletes twice.
+#[tokio::test]
+async fn after_the_restore_the_object_is_deleted_on_success_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "restore_ms = 50\n[faults]\nerror = [{{ operation = \"DeleteObject\", rate = 1.0, status = 403, code = \"AccessDenied\", times = 1 }}]\n[[instance]]\nid = \"{INSTANCE}\"\ndatabases = [\"Taken\"]\n"
+    );
+    let emulator = Emulator::builder()
+        .config(EmulatorConfig::from_toml(&config).unwrap())
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    let clients = clients(&emulator);
+    let size = std::fs::metadata(&file).unwrap().len();
+
+    // A failed task (the name is taken; the rehearsal switch lets RDS judge): nothing deleted.
+    let mut failing = spec(&emulator, &dir.path().join("failing"), &file, "Taken");
+    failing.key = "failing/Sales_FULL.bak".into();
+    failing.skip_preflight = true;
+    failing.delete_after = true;
+    let report = finished(migrate(failing, clients.clone()).await.0.unwrap());
+    assert_eq!(report.task.status, TaskStatus::Failed);
+    assert!(report.after.is_none());
+    assert!(
+        clients
+            .oss
+            .head_object("failing/Sales_FULL.bak")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Without the flag: the notes, and what is left in OSS with the way to delete it.
+    let (outcome, _) = migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+    let after = finished(outcome.unwrap())
+        .after
+        .expect("notes after the restore");
+    assert!(after.accounts.contains("Sales") && after.accounts.contains("Create Account"));
+    assert_eq!(after.left, ["oss://bak2rds-emulator/Sales_FULL.bak"]);
+    assert_eq!(after.left_bytes, size);
+    assert!(
+        after
+            .left_fix
+            .unwrap_or_default()
+            .contains("--delete-after")
+    );
+    let next = after.next_backup.expect("the backup policy is read");
+    assert!(next.contains("18:00Z"), "{next}");
+
+    // With it, the first DeleteObject fails (a crash between Success and the delete): the
+    // run errs, the task's outcome stays recorded.
+    let mut deleting = spec(&emulator, dir.path(), &file, "Sales");
+    deleting.delete_after = true;
+    let (outcome, _) = migrate(deleting.clone(), clients.clone()).await;
+    assert!(outcome.is_err(), "the delete failed");
+    assert!(
+        clients
+            .oss
+            .head_object("Sales_FULL.bak")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (outcome, _) = migrate(deleting.clone(), clients.clone()).await;
+    let report = finished(outcome.unwrap());
+    assert!(
+        report.succeeded() && report.already_migrated,
+        "the outcome is kept"
+    );
+    let after = report.after.unwrap();
+    assert_eq!(after.deleted, ["oss://bak2rds-emulator/Sales_FULL.bak"]);
+    assert_eq!(after.freed_bytes, size);
+    assert!(after.left.is_empty());
+    assert!(
+        clients
+            .oss
+            .head_object("Sales_FULL.bak")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let deletes = emulator.requests().count("DeleteObject");
+
+    // A rerun reports the deletion without deleting again.
+    let (outcome, _) = migrate(deleting, clients.clone()).await;
+    let after = finished(outcome.unwrap()).after.unwrap();
+    assert_eq!(after.deleted, ["oss://bak2rds-emulator/Sales_FULL.bak"]);
+    assert_eq!(
+        emulator.requests().count("DeleteObject"),
+        deletes,
+        "not deleted twice"
+    );
 }

@@ -80,6 +80,8 @@ pub(crate) fn instance(id: &str) -> InstanceConfig {
             denied_databases: Vec::new(),
         }],
         database_limit: None,
+        backup_time: "18:00Z-19:00Z".into(),
+        backup_period: "Monday,Wednesday,Friday".into(),
     }
 }
 

@@ -31,6 +31,8 @@ struct PlanFile {
     prefix: Option<String>,
     parallel: Option<usize>,
     max_rate: Option<String>,
+    /// Delete each database's uploaded object once it is online (`--delete-after`).
+    delete_after: Option<bool>,
     #[serde(default, rename = "database")]
     databases: Vec<PlanFileEntry>,
 }
@@ -55,6 +57,8 @@ pub struct Plan {
     pub parallel: Option<usize>,
     /// Bandwidth cap for the whole batch in bytes/s, if the plan says.
     pub max_rate: Option<u64>,
+    /// `delete_after`, if the plan says.
+    pub delete_after: Option<bool>,
     /// The databases.
     pub entries: Vec<BatchEntry>,
     /// Files of a folder that are not full backups, with the reason.
@@ -204,6 +208,7 @@ fn read_plan_file(path: &Path, prefix: Option<&str>) -> Result<Plan, PlanError> 
         bucket: file.bucket,
         parallel: file.parallel,
         max_rate,
+        delete_after: file.delete_after,
         entries,
         skipped: Vec::new(),
     })

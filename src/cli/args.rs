@@ -404,6 +404,10 @@ pub struct MigrateArgs {
     /// Inspect and pre-flight only; print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Once the database is online (an incremental migration: after --cutover), delete the
+    /// objects this migration uploaded: never before, never on failure, never another object.
+    #[arg(long)]
+    pub delete_after: bool,
     /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
     #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
     pub rds_endpoint: Option<String>,

@@ -61,6 +61,8 @@ pub struct IncrementalSpec {
     pub check_db: CheckDbMode,
     /// Open the database once every backup is applied.
     pub cutover: bool,
+    /// Once the database is open, delete the objects this migration uploaded.
+    pub delete_after: bool,
     /// Check the chain and the instance only; change nothing.
     pub dry_run: bool,
     /// Upload tuning.
@@ -135,6 +137,9 @@ pub struct IncrementalReport {
     pub failure: Option<StepFailure>,
     /// The task at the end.
     pub task: Option<TaskReport>,
+    /// Once the database is online: accounts, what is left in OSS (or deleted), RDS's next
+    /// backup.
+    pub after: Option<super::after::AfterRestore>,
     /// Wall time of this run, seconds.
     pub elapsed_secs: f64,
 }
@@ -291,6 +296,7 @@ pub async fn run(
         online: false,
         failure: None,
         task: None,
+        after: None,
         elapsed_secs: 0.0,
     };
     restore_steps(&job, &steps, &mut state, &mut report).await?;
@@ -309,6 +315,9 @@ pub async fn run(
     }
     report.online = state.state.online;
     report.applied_total = state.state.steps.iter().filter(|s| s.applied).count();
+    if report.online && report.failure.is_none() {
+        report.after = Some(after_cutover(&spec, &clients, &mut state, &database).await?);
+    }
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(IncrementalOutcome::Finished(Box::new(report)))
 }
@@ -431,6 +440,29 @@ async fn decide(
         steps,
         state: Box::new(state),
     })
+}
+
+/// After the cutover: the notes, and `--delete-after`'s deletion of every object the chain
+/// uploaded, each recorded before the next.
+async fn after_cutover(
+    spec: &IncrementalSpec,
+    clients: &Clients,
+    state: &mut StateFile,
+    database: &str,
+) -> Result<super::after::AfterRestore, MigrateError> {
+    let objects = state.state.steps.iter().map(|s| s.object.clone()).collect();
+    let mut after = super::after::clean_up(clients, objects, spec.delete_after, &mut |deleted| {
+        for step in &mut state.state.steps {
+            if step.object.key == deleted.key {
+                step.object.deleted = deleted.deleted;
+            }
+        }
+        state.save()
+    })
+    .await?;
+    after.accounts = super::after::accounts_note(&spec.instance_id, database);
+    after.next_backup = super::after::next_backup_note(clients, &spec.instance_id).await;
+    Ok(after)
 }
 
 fn no_incremental_on_2008_r2(spec: &IncrementalSpec) -> Problem {

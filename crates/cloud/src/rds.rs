@@ -4,6 +4,7 @@
 //! Must not touch files or OSS: the facts it judges are handed in by `migrate`.
 //! Reference: research note rds-api.md (§ numbers cited throughout).
 
+pub mod backup_policy;
 pub mod client;
 pub mod diagnose;
 pub mod endpoint;

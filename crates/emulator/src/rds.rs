@@ -94,6 +94,12 @@ pub struct InstanceConfig {
     /// `DBMaxQuantity`; none when absent.
     #[serde(default)]
     pub database_limit: Option<u64>,
+    /// Automatic backup window, `HH:mmZ-HH:mmZ` (DescribeBackupPolicy).
+    #[serde(default = "defaults::backup_time")]
+    pub backup_time: String,
+    /// Automatic backup days, e.g. `Monday,Wednesday,Friday`.
+    #[serde(default = "defaults::backup_period")]
+    pub backup_period: String,
 }
 
 /// The RDS part of the emulator's configuration.
@@ -186,9 +192,17 @@ mod defaults {
             databases: Vec::new(),
             accounts: accounts(),
             database_limit: None,
+            backup_time: backup_time(),
+            backup_period: backup_period(),
         }]
     }
     /// 3 s: long enough to watch the statuses change, short enough for a demo.
+    pub fn backup_time() -> String {
+        "18:00Z-19:00Z".to_owned()
+    }
+    pub fn backup_period() -> String {
+        "Monday,Wednesday,Friday".to_owned()
+    }
     pub fn restore_ms() -> u64 {
         3000
     }
@@ -427,6 +441,7 @@ impl RdsEmulator {
             "DeleteDatabase" => to_json(&self.delete_database(call)?),
             "DescribeAccounts" => to_json(&self.describe_accounts(call)?),
             "DescribeResourceUsage" => to_json(&self.describe_resource_usage(call)?),
+            "DescribeBackupPolicy" => to_json(&self.describe_backup_policy(call)?),
             _ => return Err(not_found_api()),
         };
         Ok(answer)
@@ -892,6 +907,27 @@ impl RdsEmulator {
             data_size: used,
             log_size: 0,
             backup_size: 0,
+        })
+    }
+}
+
+impl RdsEmulator {
+    /// DescribeBackupPolicy: the configured window and days, and the next backup they give.
+    fn describe_backup_policy(&self, call: &Call) -> ApiResult<DescribeBackupPolicyResponse> {
+        let instance = self.instance(call)?;
+        let next = bak2rds_cloud::rds::backup_policy::next_backup(
+            &instance.backup_time,
+            &instance.backup_period,
+            time::OffsetDateTime::now_utc(),
+        );
+        Ok(DescribeBackupPolicyResponse {
+            request_id: String::new(),
+            preferred_backup_time: instance.backup_time.clone(),
+            preferred_backup_period: instance.backup_period.clone(),
+            backup_retention_period: 7,
+            preferred_next_backup_time: next
+                .map(bak2rds_cloud::rds::backup_policy::minutes_text)
+                .unwrap_or_default(),
         })
     }
 }

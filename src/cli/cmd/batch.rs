@@ -113,6 +113,7 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
         check_db: check_db_mode(args.check_db),
         dry_run: args.dry_run,
         skip_preflight: args.skip_preflight,
+        delete_after: args.delete_after || plan.delete_after.unwrap_or(false),
         upload,
         checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
         state_dir: settings::state_dir(args.state_dir.clone())?,
@@ -388,6 +389,14 @@ fn print_summary(report: &BatchReport, printer: &Printer) -> anyhow::Result<()> 
         report.databases.len(),
         report.elapsed_secs
     ))?;
+    for database in &report.databases {
+        if let Some(crate::migrate::MigrateOutcome::Finished(migrated)) = &database.migration
+            && let Some(after) = &migrated.after
+        {
+            printer.line(format!("{}:", database.database))?;
+            super::migrate::print_after(after, printer)?;
+        }
+    }
     Ok(())
 }
 

@@ -43,6 +43,7 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         key_prefix: mssql_backup::names::normal_key_prefix(&args.key_prefix),
         check_db: check_db_mode(args.check_db),
         cutover: args.cutover,
+        delete_after: args.delete_after,
         dry_run: args.dry_run,
         upload: settings::upload_options(&args.transfer, true)?,
         checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
@@ -188,6 +189,9 @@ fn print_finished(
             "database {} is online: {} backups restored (task {}) in {:.1} s",
             report.database, report.applied_total, report.task_id, report.elapsed_secs
         ))?;
+        if let Some(after) = &report.after {
+            super::migrate::print_after(after, printer)?;
+        }
     } else {
         printer.line(format!(
             "database {} is restoring and waits for more backups: {} restored (task {})",

@@ -97,6 +97,7 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
         check_db: check_db_mode(args.check_db),
         dry_run: args.dry_run,
         skip_preflight: args.skip_preflight,
+        delete_after: args.delete_after,
         upload: settings::upload_options(&args.transfer, true)?,
         checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
         state_dir: settings::state_dir(args.state_dir.clone())?,
@@ -338,6 +339,9 @@ fn print_outcome(outcome: &MigrateOutcome, printer: &Printer) -> anyhow::Result<
                 report.elapsed_secs
             ))?;
             print_report(printer, &report.task)?;
+            if let Some(after) = &report.after {
+                print_after(after, printer)?;
+            }
             Ok(if report.succeeded() {
                 Status::Done
             } else {
@@ -345,6 +349,36 @@ fn print_outcome(outcome: &MigrateOutcome, printer: &Printer) -> anyhow::Result<
             })
         }
     }
+}
+
+/// What comes after the restore, as Alibaba's guide lists it.
+pub(super) fn print_after(
+    after: &crate::migrate::after::AfterRestore,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    printer.line("next steps:")?;
+    printer.line(format!("  accounts: {}", after.accounts))?;
+    if !after.deleted.is_empty() {
+        printer.line(format!(
+            "  deleted from OSS: {} ({} freed)",
+            after.deleted.join(", "),
+            BinaryBytes(after.freed_bytes)
+        ))?;
+    }
+    if !after.left.is_empty() {
+        printer.line(format!(
+            "  left in OSS: {} ({}), a copy of the data that OSS bills for",
+            after.left.join(", "),
+            BinaryBytes(after.left_bytes)
+        ))?;
+        if let Some(fix) = &after.left_fix {
+            printer.line(format!("    {fix}"))?;
+        }
+    }
+    if let Some(next) = &after.next_backup {
+        printer.line(format!("  backup: {next}"))?;
+    }
+    Ok(())
 }
 
 pub(super) fn print_problems(findings: &[Problem], printer: &Printer) -> anyhow::Result<()> {

@@ -42,13 +42,17 @@ async fn tasks(args: TasksArgs, printer: &Printer) -> anyhow::Result<Status> {
         printer.json_document(&all).context("write the task list")?;
         return Ok(Status::Done);
     }
+    // The console's Restoration page shows the last week by default; say which window this is.
+    let window = if args.days == 7 {
+        "the last 7 days (the console's default window; --days N for more)".to_owned()
+    } else {
+        format!("the last {} days", args.days)
+    };
     if all.is_empty() {
-        printer.line(format!(
-            "no migration tasks on {instance} in the last {} days",
-            args.days
-        ))?;
+        printer.line(format!("no migration tasks on {instance} in {window}"))?;
         return Ok(Status::Done);
     }
+    printer.line(format!("migration tasks on {instance} in {window}:"))?;
     printer.line(format!(
         "{:>10}  {:<8}  {:<20}  {:<20}  {}",
         "TASK", "STATUS", "CREATED", "ENDED", "DATABASE"

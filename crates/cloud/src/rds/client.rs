@@ -279,6 +279,16 @@ impl RdsClient {
             .await
     }
 
+    /// DescribeBackupPolicy: the instance's automatic backup window and days.
+    pub async fn describe_backup_policy(
+        &self,
+        instance_id: &str,
+    ) -> Result<DescribeBackupPolicyResponse, RdsError> {
+        let params = vec![("DBInstanceId".into(), instance_id.into())];
+        self.call("DescribeBackupPolicy", params, Idempotency::Idempotent)
+            .await
+    }
+
     /// The one call site of retries: sends, and on a retryable failure waits and sends again
     /// (freshly signed: a new nonce and time each attempt).
     async fn call<T: DeserializeOwned>(

@@ -644,6 +644,31 @@ pub struct DescribeAccountsResponse {
     pub accounts: AccountItems,
 }
 
+/// DescribeBackupPolicy answer: when the instance's automatic data backups run (RDS API
+/// 2014-08-15; times in UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DescribeBackupPolicyResponse {
+    /// Request ID.
+    #[serde(rename = "RequestId", deserialize_with = "lenient::string")]
+    pub request_id: String,
+    /// The backup window, `HH:mmZ-HH:mmZ`, e.g. `18:00Z-19:00Z`.
+    #[serde(rename = "PreferredBackupTime", deserialize_with = "lenient::string")]
+    pub preferred_backup_time: String,
+    /// The days backups run, e.g. `Monday,Wednesday,Friday`.
+    #[serde(rename = "PreferredBackupPeriod", deserialize_with = "lenient::string")]
+    pub preferred_backup_period: String,
+    /// Days data backups are kept.
+    #[serde(rename = "BackupRetentionPeriod", deserialize_with = "lenient::int")]
+    pub backup_retention_period: i64,
+    /// The next backup's time, `yyyy-MM-ddTHH:mmZ`, when the service gives it.
+    #[serde(
+        rename = "PreferredNextBackupTime",
+        deserialize_with = "lenient::string"
+    )]
+    pub preferred_next_backup_time: String,
+}
+
 /// DescribeResourceUsage answer (§1.8): sizes in bytes, −1 meaning "no data".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
