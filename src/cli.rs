@@ -92,8 +92,21 @@ pub fn error_text(error: &anyhow::Error) -> String {
         .join(": ")
 }
 
-/// What to do about an error whose own message has no advice: a server that cannot be reached.
+/// What to do about an error whose own message has no advice: a certificate this machine does
+/// not trust, a server that cannot be reached.
 pub fn error_fix(error: &anyhow::Error) -> Option<&'static str> {
+    let untrusted = error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("UnknownIssuer") || text.contains("unknown issuer")
+    });
+    if untrusted {
+        return Some(
+            "the server's certificate is signed by a CA this machine does not trust, as when a \
+             company proxy inspects TLS: pass --ca-bundle FILE (or set BAK2RDS_CA_BUNDLE) with \
+             that CA's PEM certificate, or add it to the system's trust store (SSL_CERT_FILE \
+             and SSL_CERT_DIR are honoured)",
+        );
+    }
     error.chain().find_map(
         |cause| match cause.downcast_ref::<bak2rds_cloud::oss::OssError>() {
             Some(bak2rds_cloud::oss::OssError::Transport { .. }) => Some(

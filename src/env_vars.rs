@@ -9,6 +9,10 @@ pub const BAK2RDS_OSS_ENDPOINT: &str = "BAK2RDS_OSS_ENDPOINT";
 /// Overrides the regional RDS endpoint.
 pub const BAK2RDS_RDS_ENDPOINT: &str = "BAK2RDS_RDS_ENDPOINT";
 
+/// A PEM file of extra trusted root certificates (`--ca-bundle`), e.g. the company CA of a
+/// TLS-inspecting proxy.
+pub const BAK2RDS_CA_BUNDLE: &str = "BAK2RDS_CA_BUNDLE";
+
 /// Set to `1` to rewrite the golden files under `tests/golden/` instead of comparing.
 pub const BAK2RDS_UPDATE_GOLDEN: &str = "BAK2RDS_UPDATE_GOLDEN";
 

@@ -577,7 +577,10 @@ async fn credential_flags_are_the_same_everywhere() {
     );
     // Issue 23: the console's window of a week, said.
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(listing.contains("the console's default window"), "{listing}");
+    assert!(
+        listing.contains("the console's default window"),
+        "{listing}"
+    );
     let out = bin()
         .args([
             "tasks",

@@ -50,3 +50,5 @@ mod hostile_client;
 mod hostile_emulator;
 // The workspace layout rules of docs/ARCHITECTURE.md that the compiler does not hold.
 mod layout;
+// Company CAs and proxies (issue 24).
+mod enterprise;

@@ -65,6 +65,26 @@ pub enum Command {
     Cutover(CutoverArgs),
     /// Explain an RDS migration task's message: its cause and the fix.
     Explain(ExplainArgs),
+    /// What a security review asks: credentials' source, endpoints, TLS roots, proxies, folders,
+    /// version (nothing secret; no request sent).
+    Doctor(DoctorArgs),
+}
+
+/// `bak2rds doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// RDS API endpoint URL, overriding the regional one.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
+    pub rds_endpoint: Option<String>,
+    /// Folder for upload checkpoints [default: ~/.bak2rds/checkpoints].
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Folder for migration state files [default: ~/.bak2rds/migrations].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// OSS connection (the region is the instance's too).
+    #[command(flatten, next_help_heading = "OSS connection")]
+    pub oss: OssArgs,
 }
 
 /// `bak2rds explain`.
@@ -191,6 +211,10 @@ pub struct OssArgs {
     /// signatures and data then cross the network unencrypted.
     #[arg(long)]
     pub insecure_http: bool,
+    /// Also trust the root certificates in this PEM file (e.g. the company CA of a
+    /// TLS-inspecting proxy), besides the system's (SSL_CERT_FILE/SSL_CERT_DIR) and the bundled ones.
+    #[arg(long, value_name = "FILE", env = crate::env_vars::BAK2RDS_CA_BUNDLE)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// OSS signature versions.
@@ -304,6 +328,9 @@ pub struct RdsTargetArgs {
     /// Allow a plain http:// endpoint that is not this machine (requests travel unencrypted).
     #[arg(long)]
     pub insecure_http: bool,
+    /// Also trust the root certificates in this PEM file, as for `upload` and `migrate`.
+    #[arg(long, value_name = "FILE", env = crate::env_vars::BAK2RDS_CA_BUNDLE)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// `bak2rds watch`.

@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod demo;
+mod doctor;
 mod explain;
 mod incremental;
 mod inspect;
@@ -34,5 +35,6 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Tasks(args) => tasks::run(args, printer),
         Command::Cutover(args) => incremental::run_cutover(args, printer),
         Command::Explain(args) => explain::run(args, printer),
+        Command::Doctor(args) => doctor::run(args, printer),
     }
 }

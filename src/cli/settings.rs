@@ -15,7 +15,7 @@ use bak2rds_cloud::oss::{Credentials, OssClient};
 use bak2rds_cloud::rds::{RdsClient, RdsClientConfig};
 
 /// Region assumed for an explicit endpoint when none is given (the emulator's default too).
-const DEFAULT_REGION: &str = "cn-hangzhou";
+pub const DEFAULT_REGION: &str = "cn-hangzhou";
 
 /// An `oss://bucket/key` destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +122,7 @@ fn oss_config(args: &OssArgs, bucket: &str) -> anyhow::Result<OssConfig> {
         ),
     };
     config.allow_http = args.insecure_http;
+    config.http.ca_bundle = read_ca_bundle(args.ca_bundle.as_deref())?;
     config.signature_version = match args.signature_version {
         SignatureVersionArg::V4 => SignatureVersion::V4,
         SignatureVersionArg::V1 => SignatureVersion::V1,
@@ -214,6 +215,7 @@ pub fn rds_client(
     endpoint: Option<&str>,
     credentials: Credentials,
     insecure_http: bool,
+    ca_bundle: Option<&std::path::Path>,
 ) -> anyhow::Result<RdsClient> {
     let region = match (region, endpoint) {
         (Some(region), _) => region,
@@ -231,7 +233,26 @@ pub fn rds_client(
     let mut config = RdsClientConfig::new(region);
     config.endpoint = endpoint.map(str::to_owned);
     config.allow_http = insecure_http;
+    config.ca_bundle = read_ca_bundle(ca_bundle)?;
     Ok(RdsClient::new(config, credentials)?)
+}
+
+/// The PEM bytes of `--ca-bundle`, checked to hold at least one certificate.
+pub fn read_ca_bundle(path: Option<&std::path::Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).with_context(|| format!("--ca-bundle {}", path.display()))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+        anyhow::anyhow!("--ca-bundle {}: not a PEM certificate file", path.display())
+    })?;
+    if certificates.is_empty() {
+        bail!(
+            "--ca-bundle {} holds no certificate: give a PEM file with the CA's              -----BEGIN CERTIFICATE----- block",
+            path.display()
+        );
+    }
+    Ok(Some(pem))
 }
 
 /// Credentials from the environment or the aliyun CLI profile, with the fix when absent.

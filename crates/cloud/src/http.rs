@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod limit;
+pub mod proxy;
 pub mod retry;
 
 pub use client::{HttpConfig, build_client};

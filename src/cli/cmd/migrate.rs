@@ -49,6 +49,7 @@ pub(super) fn clients(args: &MigrateArgs, bucket: &str) -> anyhow::Result<Client
         args.rds_endpoint.as_deref(),
         credentials,
         args.oss.insecure_http,
+        args.oss.ca_bundle.as_deref(),
     )?;
     Ok(Clients {
         oss,

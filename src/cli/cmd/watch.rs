@@ -54,6 +54,7 @@ pub(super) fn rds_client(target: &RdsTargetArgs) -> anyhow::Result<RdsClient> {
         target.rds_endpoint.as_deref(),
         settings::credentials(target.profile.as_deref())?,
         target.insecure_http,
+        target.ca_bundle.as_deref(),
     )
 }
 

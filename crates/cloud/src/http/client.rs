@@ -33,6 +33,13 @@ pub struct HttpConfig {
     pub https_only: bool,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Extra trusted roots (PEM), e.g. a company CA that re-signs TLS (`--ca-bundle`); trusted
+    /// besides the system's roots (which honour `SSL_CERT_FILE`/`SSL_CERT_DIR`) and the bundled
+    /// web roots.
+    pub ca_bundle: Option<Vec<u8>>,
+    /// Connect directly, whatever proxy the environment names: for loopback endpoints (the
+    /// emulator), which a proxy elsewhere could not reach.
+    pub direct: bool,
 }
 
 impl Default for HttpConfig {
@@ -48,12 +55,15 @@ impl Default for HttpConfig {
             http1_only: true,
             https_only: true,
             user_agent: format!("bak2rds/{}", env!("CARGO_PKG_VERSION")),
+            ca_bundle: None,
+            direct: false,
         }
     }
 }
 
 /// Builds a client with rustls and the given settings. Proxies from the environment are
-/// honoured (reqwest's default), since corporate networks often require them.
+/// honoured (reqwest's default, credentials in the URL included), since corporate networks often
+/// require them, except for a `direct` client.
 pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
@@ -67,6 +77,14 @@ pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Err
     }
     if config.http1_only {
         builder = builder.http1_only();
+    }
+    if let Some(pem) = &config.ca_bundle {
+        for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    if config.direct {
+        builder = builder.no_proxy();
     }
     builder.build()
 }

@@ -117,10 +117,31 @@ pub fn transport_is_retryable(error: &reqwest::Error, idempotency: Idempotency) 
         return false;
     }
     if error.is_connect() {
-        return true;
+        // A certificate the machine does not trust fails the same way every time.
+        return !is_certificate_error(error);
     }
     let may_have_reached_server = error.is_timeout() || error.is_request() || error.is_body();
     may_have_reached_server && idempotency == Idempotency::Idempotent
+}
+
+/// Whether the connection failed because the server's certificate was not accepted (unknown
+/// issuer, expired, wrong name): rustls reports these as an invalid peer certificate.
+pub fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    certificate_problem(error).is_some()
+}
+
+/// The TLS library's words for a refused server certificate (`invalid peer certificate:
+/// UnknownIssuer`), if that is why the connection failed. They name no URL.
+pub fn certificate_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if let Some(at) = text.find("invalid peer certificate") {
+            return Some(text[at..].to_owned());
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// Runs `attempt` (given the 0-based attempt number) until it succeeds or `classify` says the

@@ -75,6 +75,16 @@ impl OssClient {
         http_config.https_only = endpoint.is_https();
         // Parts of up to 5 GB take minutes to send (see `HttpConfig::long_request_bodies`).
         http_config.long_request_bodies = true;
+        let host = endpoint
+            .authority()
+            .rsplit_once(':')
+            .map_or(endpoint.authority(), |(h, _)| h);
+        http_config.direct = crate::http::is_loopback_host(host);
+        let url = endpoint.url(None, "");
+        match crate::http::proxy::proxy_for(&url, http_config.direct) {
+            Some(proxy) => tracing::info!("OSS requests to {url} go through the proxy {proxy}"),
+            None => tracing::info!("OSS requests to {url} go direct (no proxy)"),
+        }
         let http = build_client(&http_config)
             .map_err(|e| OssError::Config(format!("HTTP client: {}", e.without_url())))?;
         Ok(OssClient {

@@ -142,12 +142,40 @@ impl Credentials {
         lookup: impl Fn(&str) -> Option<String>,
         config_path: Option<&Path>,
     ) -> Result<Self, CredentialError> {
+        Self::resolve_with_source(profile, lookup, config_path).map(|(credentials, _)| credentials)
+    }
+
+    /// [`Credentials::resolve`], with where the credentials came from, in words with no secret
+    /// in them (for `bak2rds doctor`).
+    pub fn resolve_source(profile: Option<&str>) -> Result<(Self, String), CredentialError> {
+        Self::resolve_with_source(
+            profile,
+            |name| std::env::var(name).ok(),
+            Self::default_aliyun_config_path().as_deref(),
+        )
+    }
+
+    fn resolve_with_source(
+        profile: Option<&str>,
+        lookup: impl Fn(&str) -> Option<String>,
+        config_path: Option<&Path>,
+    ) -> Result<(Self, String), CredentialError> {
         // As in Alibaba's default chain, the environment's AccessKey comes before any profile;
         // only a profile asked for on the command line (`--profile`) passes it over.
         if profile.is_none()
             && let Some(credentials) = Self::from_lookup(&lookup)?
         {
-            return Ok(credentials);
+            let source = format!(
+                "environment variables {} and {}{}",
+                env_vars::ALIBABA_CLOUD_ACCESS_KEY_ID,
+                env_vars::ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+                if credentials.security_token.is_some() {
+                    format!(" with {} (STS)", env_vars::ALIBABA_CLOUD_SECURITY_TOKEN)
+                } else {
+                    String::new()
+                }
+            );
+            return Ok((credentials, source));
         }
         let env_profile = lookup(env_vars::ALIBABA_CLOUD_PROFILE).filter(|p| !p.is_empty());
         let profile = profile.or(env_profile.as_deref());
@@ -161,7 +189,21 @@ impl Credentials {
                 },
             });
         }
-        Self::from_aliyun_config(path, profile)
+        let credentials = Self::from_aliyun_config(path, profile)?;
+        let source = format!(
+            "aliyun CLI profile {} in {}{}",
+            profile.map_or_else(
+                || "(the file's current one)".to_owned(),
+                |p| format!("{p:?}")
+            ),
+            path.display(),
+            if credentials.security_token.is_some() {
+                " (StsToken mode)"
+            } else {
+                " (AK mode)"
+            }
+        );
+        Ok((credentials, source))
     }
 }
 

@@ -42,6 +42,8 @@ pub struct RdsClientConfig {
     pub retry: RetryConfig,
     /// Accept a plain `http://` endpoint that is not loopback (`--insecure-http`).
     pub allow_http: bool,
+    /// Extra trusted roots (PEM), as [`HttpConfig::ca_bundle`].
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 impl RdsClientConfig {
@@ -54,6 +56,7 @@ impl RdsClientConfig {
             timeout: Duration::from_secs(30),
             retry: RetryConfig::default(),
             allow_http: false,
+            ca_bundle: None,
         }
     }
 }
@@ -90,11 +93,21 @@ impl RdsClient {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| RdsError::Config(format!("RDS endpoint {base_url} has no host")))?
             .to_owned();
+        let direct =
+            crate::http::is_loopback_host(host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h));
+        match crate::http::proxy::proxy_for(&base_url, direct) {
+            Some(proxy) => {
+                tracing::info!("RDS requests to {base_url} go through the proxy {proxy}")
+            }
+            None => tracing::info!("RDS requests to {base_url} go direct (no proxy)"),
+        }
         let http = build_client(&HttpConfig {
             // RDS requests carry no body; `call_once` also bounds each whole call by this.
             read_timeout: config.timeout,
             // Plain http only when the user points us at one (the emulator).
             https_only: base_url.starts_with("https://"),
+            ca_bundle: config.ca_bundle.clone(),
+            direct,
             ..HttpConfig::default()
         })
         .map_err(|e| RdsError::Config(format!("HTTP client: {e}")))?;
@@ -424,21 +437,26 @@ impl RdsClient {
     fn transport(&self, action: &str, error: &reqwest::Error) -> RdsError {
         // reqwest's Display may include the URL, whose query carries the V1 signature: keep
         // only the kind of failure (DESIGN habit 6).
+        let certificate = crate::http::retry::certificate_problem(error);
+        let untrusted_certificate = certificate.is_some();
         let detail = if error.is_timeout() {
-            "timed out"
+            "timed out".to_owned()
+        } else if let Some(problem) = certificate {
+            format!("the server's certificate is not trusted ({problem})")
         } else if error.is_connect() {
-            "connection failed"
+            "connection failed".to_owned()
         } else if error.is_body() || error.is_decode() {
-            "the answer broke off"
+            "the answer broke off".to_owned()
         } else {
-            "request failed"
+            "request failed".to_owned()
         };
         RdsError::Transport {
             action: action.into(),
             endpoint: self.base_url.clone(),
             timed_out: error.is_timeout(),
             not_connected: error.is_connect(),
-            detail: detail.into(),
+            untrusted_certificate,
+            detail,
         }
     }
 }

@@ -51,6 +51,9 @@ pub enum RdsError {
         timed_out: bool,
         /// Whether the connection was never made (then the server cannot have acted).
         not_connected: bool,
+        /// The server's certificate was refused (unknown issuer, expired, wrong name): asking
+        /// again cannot help.
+        untrusted_certificate: bool,
         /// The transport's description.
         detail: String,
     },
@@ -119,6 +122,10 @@ impl RdsError {
             // A refused connection never reached the server; anything else (a timeout, an answer
             // cut off after the server acted) may have, so only idempotent calls repeat it: a
             // repeated CreateMigrateTask would start a second restore.
+            RdsError::Transport {
+                untrusted_certificate: true,
+                ..
+            } => RetryClass::Never,
             RdsError::Transport { not_connected, .. } => {
                 if *not_connected {
                     RetryClass::Always
