@@ -315,6 +315,26 @@ pub enum MigrateError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// An incremental migration's state names a task RDS no longer knows, and a database of its
+    /// name is on the instance (left restoring, or opened some other way).
+    #[error(
+        "migration state {state} names task {task_id}, which instance {instance_id} no longer \
+         knows (RDS keeps migration records for a limited time; an emulator forgets its tasks \
+         when it restarts). Database {database} is on the instance, but this chain's restore \
+         cannot go on without its task: drop {database} on the instance, move {state} aside, \
+         and rerun the command with the whole chain (full, differential, logs; uploads are not \
+         repeated)"
+    )]
+    ChainForgotten {
+        /// The state file.
+        state: PathBuf,
+        /// The task it names.
+        task_id: String,
+        /// Instance ID.
+        instance_id: String,
+        /// Database name on RDS.
+        database: String,
+    },
     /// `--task ID` names a task the instance does not know.
     #[error(
         "instance {instance_id} knows no migration task {task_id}: check the ID (`bak2rds tasks \
@@ -496,24 +516,20 @@ pub async fn run(
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) -> Result<MigrateOutcome, MigrateError> {
-    let outcome = restore(spec.clone(), clients.clone(), events, counters, cancel).await?;
-    match outcome {
-        MigrateOutcome::Finished(mut report) if report.succeeded() => {
-            report.after = Some(after_restore(&spec, &clients).await?);
-            Ok(MigrateOutcome::Finished(report))
-        }
-        other => Ok(other),
-    }
+    restore(spec, clients, events, counters, cancel).await
 }
 
-/// The notes of an online database, and `--delete-after`'s deletion, from the state file the
-/// restore left (re-read: what a crashed run recorded counts the same).
-async fn after_restore(
+/// `report` with the notes of an online database, and `--delete-after`'s deletion, from this
+/// run's state. A dry run changes nothing and reports nothing more.
+async fn with_after(
     spec: &MigrateSpec,
     clients: &Clients,
-) -> Result<after::AfterRestore, MigrateError> {
-    let source = SourceFile::open(&spec.file)?;
-    let mut state = StateFile::open(spec, source.identity())?;
+    state: &mut StateFile,
+    mut report: MigrateReport,
+) -> MigrateReport {
+    if !report.succeeded() || spec.dry_run {
+        return report;
+    }
     let objects: Vec<UploadedObject> = state.state.object.clone().into_iter().collect();
     let mut after = after::clean_up(clients, objects, spec.delete_after, &mut |deleted| {
         if let Some(object) = state.state.object.as_mut() {
@@ -521,10 +537,11 @@ async fn after_restore(
         }
         state.save()
     })
-    .await?;
+    .await;
     after.accounts = after::accounts_note(&spec.instance_id, &spec.database);
     after.next_backup = after::next_backup_note(clients, &spec.instance_id).await;
-    Ok(after)
+    report.after = Some(after);
+    report
 }
 
 /// Inspect, pre-flight, upload, create the task and follow it to its end.
@@ -570,10 +587,12 @@ async fn restore(
         Err(MigrateError::Rds(error)) if error.code() == Some(TASK_NOT_FOUND) => {
             match forgotten_task(&spec, &instance, &mut state, &events)? {
                 Some(report) => {
-                    return Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
+                    let report = MigrateReport {
                         elapsed_secs: started.elapsed().as_secs_f64(),
                         ..report
-                    })));
+                    };
+                    let report = with_after(&spec, &clients, &mut state, report).await;
+                    return Ok(MigrateOutcome::Finished(Box::new(report)));
                 }
                 None => None,
             }
@@ -581,10 +600,12 @@ async fn restore(
         earlier => earlier?,
     };
     if let Some(report) = already_migrated(&spec, &clients, &mut state, earlier.as_ref()).await? {
-        return Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
+        let report = MigrateReport {
             elapsed_secs: started.elapsed().as_secs_f64(),
             ..report
-        })));
+        };
+        let report = with_after(&spec, &clients, &mut state, report).await;
+        return Ok(MigrateOutcome::Finished(Box::new(report)));
     }
     let live_task = earlier
         .as_ref()
@@ -683,7 +704,7 @@ async fn restore(
         state.state.restored = Some(Restored::of(&task));
         state.save()?;
     }
-    Ok(MigrateOutcome::Finished(Box::new(MigrateReport {
+    let report = MigrateReport {
         file: spec.file.clone(),
         object: object_name,
         size: object.size,
@@ -693,7 +714,9 @@ async fn restore(
         elapsed_secs: started.elapsed().as_secs_f64(),
         already_migrated: false,
         after: None,
-    })))
+    };
+    let report = with_after(&spec, &clients, &mut state, report).await;
+    Ok(MigrateOutcome::Finished(Box::new(report)))
 }
 
 /// When an earlier run's task already restored this very upload, its report, at the cost of
@@ -999,7 +1022,7 @@ async fn earlier_task(
 }
 
 /// RDS's answer for a migration task it does not know.
-const TASK_NOT_FOUND: &str = "InvalidMigrateTaskId.NotFound";
+pub(crate) const TASK_NOT_FOUND: &str = "InvalidMigrateTaskId.NotFound";
 
 fn database_exists(spec: &MigrateSpec, instance: &InstanceSide) -> bool {
     instance
@@ -1022,7 +1045,10 @@ fn forgotten_task(
     let path = state.path.display().to_string();
     let why = "RDS keeps migration records for a limited time, and an emulator forgets its \
                tasks when it restarts";
-    if let (Some(restored), Some(object)) = (&state.state.restored, &state.state.object) {
+    let exists = database_exists(spec, instance);
+    if let (true, Some(restored), Some(object)) =
+        (exists, &state.state.restored, &state.state.object)
+    {
         let _ = events.send(MigrateEvent::Warning {
             message: format!(
                 "instance {} no longer lists task {task_id} ({why}); reporting its end as \
@@ -1042,7 +1068,7 @@ fn forgotten_task(
             after: None,
         }));
     }
-    if database_exists(spec, instance) {
+    if exists {
         return Err(MigrateError::TaskForgotten {
             state: state.path.clone(),
             task_id,
@@ -1058,7 +1084,9 @@ fn forgotten_task(
         ),
     });
     state.state.task_id = None;
-    state.save()?;
+    if !spec.dry_run {
+        state.save()?;
+    }
     Ok(None)
 }
 
@@ -1089,9 +1117,19 @@ async fn recover_lost_state(
     if task.status == TaskStatus::Failed {
         return Ok(());
     }
-    let Some(crc64) = object_is_file(clients, &spec.key, source).await? else {
+    let Some((crc64, uploaded_at)) = object_is_file(clients, &spec.key, source).await? else {
         return Ok(());
     };
+    // The task must be younger than the object: an older task restored an earlier backup that
+    // was under the same key then. Unreadable times prove nothing, so nothing is adopted.
+    let created = time::OffsetDateTime::parse(
+        &task.create_time,
+        &time::format_description::well_known::Rfc3339,
+    );
+    match (created, uploaded_at) {
+        (Ok(created), Some(uploaded)) if created >= uploaded => {}
+        _ => return Ok(()),
+    }
     state.state.object = Some(UploadedObject {
         bucket: spec.bucket.clone(),
         key: spec.key.clone(),
@@ -1103,7 +1141,9 @@ async fn recover_lost_state(
         deleted: false,
     });
     state.state.task_id = Some(task.migrate_task_id.clone());
-    state.save()?;
+    if !spec.dry_run {
+        state.save()?;
+    }
     let _ = events.send(MigrateEvent::Warning {
         message: format!(
             "no migration state for this file; task {} on instance {} restores {} from the same \
@@ -1114,12 +1154,13 @@ async fn recover_lost_state(
     Ok(())
 }
 
-/// The object's CRC-64 when it holds the same bytes as `source` at both ends and has its size.
+/// The object's CRC-64 and time of upload when it holds the same bytes as `source` at both ends
+/// and has its size.
 async fn object_is_file(
     clients: &Clients,
     key: &str,
     source: &SourceFile,
-) -> Result<Option<u64>, MigrateError> {
+) -> Result<Option<(u64, Option<time::OffsetDateTime>)>, MigrateError> {
     const END: u64 = 1 << 20;
     let Some(meta) = clients.oss.head_object(key).await? else {
         return Ok(None);
@@ -1135,7 +1176,11 @@ async fn object_is_file(
             return Ok(None);
         }
     }
-    Ok(Some(crc64))
+    let uploaded_at = meta
+        .last_modified
+        .as_deref()
+        .and_then(bak2rds_cloud::oss::sign::parse_http_date);
+    Ok(Some((crc64, uploaded_at)))
 }
 
 /// CreateMigrateTask (`BackupMode=FULL`, `IsOnlineDB=True`), recorded in the state at once.

@@ -69,7 +69,9 @@ fn judge_entry(entry: &BatchEntry, instance: &InstanceFacts, out: &mut Vec<Probl
         out.push(refuse(
             "invalid_database_name",
             format!("{table}: {problem}"),
-            "Set name = \"...\" in that [[database]] table to a name that keeps the rule.".into(),
+            "Set name = \"...\" in that file's [[database]] table to a name that keeps the rule \
+             (for a folder, write a plan file with a [[database]] table for it)."
+                .into(),
         ));
     }
     let Some(facts) = &entry.facts else {

@@ -182,6 +182,7 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
         part_size,
         concurrency: args.concurrency,
         content_md5: args.content_md5,
+        read_ahead: !args.no_read_ahead,
         limiter,
         resume,
         ..UploadOptions::default()
@@ -248,7 +249,8 @@ pub fn read_ca_bundle(path: Option<&std::path::Path>) -> anyhow::Result<Option<V
     })?;
     if certificates.is_empty() {
         bail!(
-            "--ca-bundle {} holds no certificate: give a PEM file with the CA's              -----BEGIN CERTIFICATE----- block",
+            "--ca-bundle {} holds no certificate: give a PEM file with the CA's BEGIN \
+             CERTIFICATE block",
             path.display()
         );
     }
@@ -332,6 +334,7 @@ mod tests {
             concurrency: 4,
             max_rate: Some("100MiB/s".into()),
             content_md5: true,
+            no_read_ahead: false,
         };
         let options = upload_options(&args, true).unwrap();
         assert_eq!(options.part_size, Some(8 << 20));

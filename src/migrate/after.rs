@@ -25,6 +25,8 @@ pub struct AfterRestore {
     pub left_fix: Option<String>,
     /// When RDS's next automatic backup of the instance runs, if the policy says.
     pub next_backup: Option<String>,
+    /// What did not go as asked (an object not deleted, and why).
+    pub notes: Vec<String>,
 }
 
 /// What a migrated database needs that the backup does not carry.
@@ -39,21 +41,43 @@ pub(super) fn accounts_note(instance_id: &str, database: &str) -> String {
 
 /// Deletes the objects this migration uploaded once its database is online (`delete`), each
 /// recorded as deleted (`record_deleted`, which saves the state) before the next, so a rerun
-/// after a crash neither loses the outcome nor deletes twice. An object found already in OSS
-/// (not sent by this migration) is never deleted.
+/// after a crash neither loses the outcome nor deletes twice. Never deleted: an object found
+/// already in OSS (not sent by this migration), and one that no longer holds what was sent (a
+/// newer backup uploaded under the same key since). Nothing here fails the migration: the
+/// database is online; a deletion that fails leaves the object listed, with the reason.
 pub(super) async fn clean_up(
     clients: &Clients,
     objects: Vec<UploadedObject>,
     delete: bool,
     record_deleted: &mut (dyn FnMut(&UploadedObject) -> Result<(), MigrateError> + Send),
-) -> Result<AfterRestore, MigrateError> {
+) -> AfterRestore {
     let mut after = AfterRestore::default();
     let mut kept_foreign = false;
     for mut object in objects {
         if delete && object.sent && !object.deleted {
-            clients.oss.delete_object(&object.key).await?;
-            object.deleted = true;
-            record_deleted(&object)?;
+            match delete_if_ours(clients, &object).await {
+                Ok(true) => {
+                    object.deleted = true;
+                    if let Err(error) = record_deleted(&object) {
+                        after.notes.push(format!(
+                            "{} was deleted but the state file could not record it: {error}",
+                            object.name()
+                        ));
+                    }
+                }
+                Ok(false) => {
+                    kept_foreign = true;
+                    after.notes.push(format!(
+                        "{} was not deleted: it no longer holds what this migration uploaded \
+                         (another upload replaced it)",
+                        object.name()
+                    ));
+                }
+                Err(error) => after.notes.push(format!(
+                    "{} could not be deleted ({error}); the migration itself is done",
+                    object.name()
+                )),
+            }
         }
         if object.deleted {
             after.deleted.push(object.name());
@@ -66,9 +90,9 @@ pub(super) async fn clean_up(
     }
     if !after.left.is_empty() {
         after.left_fix = Some(if delete || kept_foreign {
-            "objects that were in OSS before this migration's upload are never deleted by \
-             bak2rds: delete them in the OSS console or with `ossutil rm` once you no longer \
-             need them"
+            "objects that were in OSS before this migration's upload, or were replaced since, \
+             are never deleted by bak2rds: delete them in the OSS console or with `ossutil rm` \
+             once you no longer need them"
                 .to_owned()
         } else {
             "rerun the same command with --delete-after to delete them (the database is \
@@ -76,7 +100,23 @@ pub(super) async fn clean_up(
                 .to_owned()
         });
     }
-    Ok(after)
+    after
+}
+
+/// Deletes `object` if the key still holds the bytes this migration sent (same size and
+/// CRC-64); `Ok(false)` when it holds something else, or nothing (then nothing is left either).
+async fn delete_if_ours(
+    clients: &Clients,
+    object: &UploadedObject,
+) -> Result<bool, bak2rds_cloud::oss::OssError> {
+    let Some(meta) = clients.oss.head_object(&object.key).await? else {
+        return Ok(true); // already gone: nothing to delete, nothing left
+    };
+    if meta.size != object.size || meta.crc64 != Some(object.crc64) {
+        return Ok(false);
+    }
+    clients.oss.delete_object(&object.key).await?;
+    Ok(true)
 }
 
 /// When RDS's next automatic backup of the instance runs (DescribeBackupPolicy); `None` when the

@@ -316,7 +316,7 @@ pub async fn run(
     report.online = state.state.online;
     report.applied_total = state.state.steps.iter().filter(|s| s.applied).count();
     if report.online && report.failure.is_none() {
-        report.after = Some(after_cutover(&spec, &clients, &mut state, &database).await?);
+        report.after = Some(after_cutover(&spec, &clients, &mut state, &database).await);
     }
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(IncrementalOutcome::Finished(Box::new(report)))
@@ -449,7 +449,7 @@ async fn after_cutover(
     clients: &Clients,
     state: &mut StateFile,
     database: &str,
-) -> Result<super::after::AfterRestore, MigrateError> {
+) -> super::after::AfterRestore {
     let objects = state.state.steps.iter().map(|s| s.object.clone()).collect();
     let mut after = super::after::clean_up(clients, objects, spec.delete_after, &mut |deleted| {
         for step in &mut state.state.steps {
@@ -459,10 +459,10 @@ async fn after_cutover(
         }
         state.save()
     })
-    .await?;
+    .await;
     after.accounts = super::after::accounts_note(&spec.instance_id, database);
     after.next_backup = super::after::next_backup_note(clients, &spec.instance_id).await;
-    Ok(after)
+    after
 }
 
 fn no_incremental_on_2008_r2(spec: &IncrementalSpec) -> Problem {
@@ -491,7 +491,7 @@ async fn target_database(
             .await
         {
             Ok(task) => Some(task.db_name),
-            Err(error) if error.code() == Some(plan::TASK_NOT_FOUND) => {
+            Err(error) if error.code() == Some(super::TASK_NOT_FOUND) => {
                 return Err(MigrateError::UnknownTask {
                     task_id: task_id.clone(),
                     instance_id: spec.instance_id.clone(),

@@ -19,6 +19,22 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// True when `url`'s host (`scheme://host[:port]/…`) is loopback: such endpoints (the emulator)
+/// are reached directly, whatever proxy the environment names.
+pub fn is_loopback_url(url: &str) -> bool {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    is_loopback_host(host)
+}
+
 /// Refuses a plain-HTTP `url` to a host that is not loopback unless `allow_http`: credentials,
 /// signatures and the backup itself would cross the network unencrypted. `what` names the
 /// service in the message.

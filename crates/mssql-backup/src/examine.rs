@@ -162,7 +162,13 @@ fn pick_config(set: &SetBlocks) -> Option<Picked<'_>> {
 /// what RDS would restore (position 1 only).
 fn mixed_databases(info: &BackupInfo) -> Option<Finding> {
     let mut names: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (index, name) in info.set_databases.iter().enumerate() {
+    // A set whose header could not be read has no name: it proves no second database.
+    let named = info
+        .set_databases
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.is_empty());
+    for (index, name) in named {
         match names.iter_mut().find(|(n, _)| *n == name.as_str()) {
             Some((_, positions)) => positions.push(index + 1),
             None => names.push((name, vec![index + 1])),

@@ -57,7 +57,7 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<Status> {
         Credentials::new("doctor", "not-a-secret"),
     )?;
     let oss_url = oss.endpoint().url(None, "");
-    let oss_local = is_local(&oss_url);
+    let oss_local = bak2rds_cloud::http::is_loopback_url(&oss_url);
     let rds_url = endpoint::base_url(&region, args.rds_endpoint.as_deref());
     let report = Report {
         version: env!("CARGO_PKG_VERSION"),
@@ -67,7 +67,8 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<Status> {
         oss_endpoint: oss_url
             .replace("bucket-name.", "<bucket>.")
             .replace("/bucket-name/", "/<bucket>/"),
-        rds_proxy: proxy_for(&rds_url, is_local(&rds_url)).unwrap_or_else(|| "direct".into()),
+        rds_proxy: proxy_for(&rds_url, bak2rds_cloud::http::is_loopback_url(&rds_url))
+            .unwrap_or_else(|| "direct".into()),
         rds_endpoint: rds_url,
         tls: tls_roots(args.oss.ca_bundle.as_deref())?,
         checkpoints: folder(&settings::checkpoint_dir(args.checkpoint_dir.clone())?),
@@ -103,17 +104,6 @@ fn masked(id: &str) -> String {
     let head: String = chars.iter().take(4).collect();
     let tail: String = chars.iter().skip(chars.len() - 4).collect();
     format!("{head}…{tail}")
-}
-
-fn is_local(url: &str) -> bool {
-    let host = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    bak2rds_cloud::http::is_loopback_host(host)
 }
 
 /// Which roots a server certificate is checked against.

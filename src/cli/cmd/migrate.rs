@@ -376,6 +376,9 @@ pub(super) fn print_after(
             printer.line(format!("    {fix}"))?;
         }
     }
+    for note in &after.notes {
+        printer.line(format!("  note: {note}"))?;
+    }
     if let Some(next) = &after.next_backup {
         printer.line(format!("  backup: {next}"))?;
     }

@@ -288,7 +288,7 @@ pub(super) async fn reconcile_task(
         .describe_migrate_task_by_id(&spec.instance_id, &task_id)
         .await
     {
-        Err(error) if error.code() == Some(TASK_NOT_FOUND) => {
+        Err(error) if error.code() == Some(crate::migrate::TASK_NOT_FOUND) => {
             return forgotten_task(spec, state, database, databases, &task_id, events);
         }
         answer => answer?,
@@ -310,9 +310,6 @@ pub(super) async fn reconcile_task(
     }
     Ok(())
 }
-
-/// RDS's answer for a migration task it does not know.
-pub(super) const TASK_NOT_FOUND: &str = "InvalidMigrateTaskId.NotFound";
 
 /// The state names a task RDS no longer knows (records age out; an emulator forgets its tasks
 /// when restarted). A migration recorded as cut over is done. With no database of its name on
@@ -340,7 +337,7 @@ fn forgotten_task(
         return Ok(());
     }
     if databases.iter().any(|d| d.eq_ignore_ascii_case(database)) {
-        return Err(MigrateError::TaskForgotten {
+        return Err(MigrateError::ChainForgotten {
             state: state.path.clone(),
             task_id: task_id.to_owned(),
             instance_id: spec.instance_id.clone(),

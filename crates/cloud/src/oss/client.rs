@@ -75,12 +75,8 @@ impl OssClient {
         http_config.https_only = endpoint.is_https();
         // Parts of up to 5 GB take minutes to send (see `HttpConfig::long_request_bodies`).
         http_config.long_request_bodies = true;
-        let host = endpoint
-            .authority()
-            .rsplit_once(':')
-            .map_or(endpoint.authority(), |(h, _)| h);
-        http_config.direct = crate::http::is_loopback_host(host);
         let url = endpoint.url(None, "");
+        http_config.direct = crate::http::is_loopback_url(&url);
         match crate::http::proxy::proxy_for(&url, http_config.direct) {
             Some(proxy) => tracing::info!("OSS requests to {url} go through the proxy {proxy}"),
             None => tracing::info!("OSS requests to {url} go direct (no proxy)"),

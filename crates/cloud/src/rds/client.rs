@@ -93,8 +93,7 @@ impl RdsClient {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| RdsError::Config(format!("RDS endpoint {base_url} has no host")))?
             .to_owned();
-        let direct =
-            crate::http::is_loopback_host(host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h));
+        let direct = crate::http::is_loopback_url(&base_url);
         match crate::http::proxy::proxy_for(&base_url, direct) {
             Some(proxy) => {
                 tracing::info!("RDS requests to {base_url} go through the proxy {proxy}")
