@@ -206,25 +206,6 @@ impl SourceFile {
         }
     }
 
-    /// Asks the kernel to start reading `range` from disk now (`MADV_WILLNEED`), so a sender
-    /// that reaches it later finds its pages on their way: page faults on a cold mapping read in
-    /// small scattered pieces, a read-ahead of a whole part in large sequential ones. Advisory:
-    /// a failure is ignored, and on cached pages it costs a walk of the page cache.
-    pub fn prefetch(&self, range: Range<u64>) {
-        let Some(map) = self.mapping.map.as_ref() else {
-            return;
-        };
-        let Ok((start, end)) = self.checked_range(&range) else {
-            return;
-        };
-        // madvise wants a page-aligned start: round it down (reading a little more is harmless).
-        const PAGE: usize = 4096;
-        let start = start / PAGE * PAGE;
-        if start < end {
-            let _ = map.advise_range(memmap2::Advice::WillNeed, start, end - start);
-        }
-    }
-
     /// Tells the kernel the pages of `range` will not be read again, so a multi-TB upload does
     /// not keep every sent part resident. Advisory: a failure is ignored.
     pub fn release(&self, range: Range<u64>) {

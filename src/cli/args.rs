@@ -253,9 +253,6 @@ pub struct TransferArgs {
     /// Send Content-MD5 with every part (server-side check; costs ~2 CPU-s per GiB).
     #[arg(long)]
     pub content_md5: bool,
-    /// Benchmark knob: do not ask the kernel to read parts ahead of the senders.
-    #[arg(long, hide = true)]
-    pub no_read_ahead: bool,
 }
 
 /// `bak2rds upload`.

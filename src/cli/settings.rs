@@ -182,7 +182,6 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
         part_size,
         concurrency: args.concurrency,
         content_md5: args.content_md5,
-        read_ahead: !args.no_read_ahead,
         limiter,
         resume,
         ..UploadOptions::default()
@@ -334,7 +333,6 @@ mod tests {
             concurrency: 4,
             max_rate: Some("100MiB/s".into()),
             content_md5: true,
-            no_read_ahead: false,
         };
         let options = upload_options(&args, true).unwrap();
         assert_eq!(options.part_size, Some(8 << 20));

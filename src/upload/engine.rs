@@ -48,11 +48,6 @@ pub struct UploadOptions {
     pub retry: RetryConfig,
     /// An attempt that moves no byte for this long is abandoned and retried.
     pub stall_timeout: Duration,
-    /// Ask the kernel to read each part from disk one round of senders ahead (`MADV_WILLNEED`),
-    /// so a cold file streams at the disk's sequential rate. At most `concurrency` parts are
-    /// asked for ahead of those being sent; they are page cache, which the kernel may reclaim,
-    /// and sent parts are released as before. Off only to measure its effect.
-    pub read_ahead: bool,
 }
 
 impl Default for UploadOptions {
@@ -75,7 +70,6 @@ impl Default for UploadOptions {
                 ..RetryConfig::default()
             },
             stall_timeout: Duration::from_secs(60),
-            read_ahead: true,
         }
     }
 }
@@ -641,10 +635,7 @@ impl<R: Remote> Transfer<R> {
             let wake = self.wake.notified();
             let next = self.schedule().next(self.options.hedge_after, &self.cancel);
             let (index, token) = match next {
-                Next::Send(index, token) => {
-                    self.read_ahead(index);
-                    (index, token)
-                }
+                Next::Send(index, token) => (index, token),
                 Next::Hedge(index, token) => {
                     self.counters.add_hedge();
                     let _ = self.events.send(UploadEvent::PartHedged {
@@ -674,26 +665,6 @@ impl<R: Remote> Transfer<R> {
             self.wake.notify_waiters();
             recorded?;
         }
-    }
-
-    /// Starting part `index`: its pages, and those of the part a worker takes one round of
-    /// senders later, are asked for from disk now.
-    fn read_ahead(&self, index: u32) {
-        if !self.options.read_ahead {
-            return;
-        }
-        let round = u32::try_from(self.options.concurrency.max(1)).unwrap_or(u32::MAX);
-        let ranges: Vec<_> = [index, index.saturating_add(round)]
-            .into_iter()
-            .filter_map(|ahead| self.plan.range(ahead))
-            .collect();
-        // madvise submits the reads before it returns: off the async workers.
-        let source = Arc::clone(&self.source);
-        tokio::task::spawn_blocking(move || {
-            for range in ranges {
-                source.prefetch(range);
-            }
-        });
     }
 
     fn record(&self, index: u32, done: DonePart) {
