@@ -87,6 +87,18 @@ async fn abort(
             .with_context(|| format!("aborting upload {upload_id} of {destination}"))?;
     }
     checkpoints.remove(&path)?;
+    // A record an earlier version wrote under its spelling of the endpoint goes too (its upload,
+    // if any, was found above by listing the key's uploads).
+    if let Some(legacy) = crate::upload::remote::Remote::legacy_endpoint(client) {
+        let legacy_path = checkpoint_path(
+            checkpoints,
+            &args.file,
+            legacy,
+            &destination.bucket,
+            &destination.key,
+        );
+        checkpoints.remove(&legacy_path)?;
+    }
     let message = match upload_ids.len() {
         0 => format!("no unfinished upload of {destination}; nothing to abort"),
         n => {
