@@ -9,6 +9,50 @@ use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_f
 
 use crate::util::bin;
 
+/// A synthetic backup of database Sales, `kind`, `size` bytes, at `path`.
+fn sales_backup(path: &std::path::Path, kind: SynthKind, size: u64) {
+    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
+    write_synthetic_file(path, &SynthSpec::single(database, kind, size)).unwrap();
+}
+
+/// `bak2rds migrate FILE --instance … --database DATABASE --bucket …` against `emulator`, with
+/// its checkpoint and state folders in `dir`.
+fn migrate_command(
+    emulator: &bak2rds_emulator::EmulatorHandle,
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    database: &str,
+) -> std::process::Command {
+    let mut command = bin();
+    command
+        .arg("migrate")
+        .arg(file)
+        .args([
+            "--instance",
+            &emulator.instance_id(),
+            "--database",
+            database,
+        ])
+        .args(["--bucket", emulator.bucket()])
+        .arg("--checkpoint-dir")
+        .arg(dir.join("checkpoints"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .envs(crate::util::emulator_env(emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Standard output then standard error, as one text.
+fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// 10: a usage error exits 1 (2 is "refused"); help and version still exit 0.
 #[test]
 fn usage_errors_exit_1_not_the_refused_code() {
@@ -216,35 +260,15 @@ async fn an_object_key_rds_refuses_is_refused_before_the_upload() {
     let emulator = Emulator::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Sales_FULL.bak");
-    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        &file,
-        &SynthSpec::single(database, SynthKind::Full, 2 << 20),
-    )
-    .unwrap();
+    sales_backup(&file, SynthKind::Full, 2 << 20);
     for dry_run in [true, false] {
-        let mut command = bin();
-        command
-            .arg("migrate")
-            .arg(&file)
-            .args(["--instance", &emulator.instance_id(), "--database", "Sales"])
-            .args(["--bucket", emulator.bucket(), "--key", "we ird/na me!.txt"])
-            .arg("--checkpoint-dir")
-            .arg(dir.path().join("checkpoints"))
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .envs(crate::util::emulator_env(&emulator))
-            .env_remove("ALIBABA_CLOUD_PROFILE")
-            .stdin(Stdio::null());
+        let mut command = migrate_command(&emulator, dir.path(), &file, "Sales");
+        command.args(["--key", "we ird/na me!.txt"]);
         if dry_run {
             command.arg("--dry-run");
         }
         let out = command.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = all_output(&out);
         assert_eq!(out.status.code(), Some(2), "dry run {dry_run}: {text}");
         assert!(
             text.contains("object_key") || text.contains("RDS refuses the object name"),
@@ -267,33 +291,13 @@ async fn database_names_outside_rds_rule_are_refused_before_the_upload() {
     let emulator = Emulator::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Sales_FULL.bak");
-    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        &file,
-        &SynthSpec::single(database, SynthKind::Full, 2 << 20),
-    )
-    .unwrap();
+    sales_backup(&file, SynthKind::Full, 2 << 20);
     let long = "n".repeat(70);
     for name in ["my db", long.as_str(), "a;drop", "é数据库"] {
-        let out = bin()
-            .arg("migrate")
-            .arg(&file)
-            .args(["--instance", &emulator.instance_id(), "--database", name])
-            .args(["--bucket", emulator.bucket()])
-            .arg("--checkpoint-dir")
-            .arg(dir.path().join("checkpoints"))
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .envs(crate::util::emulator_env(&emulator))
-            .env_remove("ALIBABA_CLOUD_PROFILE")
-            .stdin(Stdio::null())
+        let out = migrate_command(&emulator, dir.path(), &file, name)
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = all_output(&out);
         assert_eq!(out.status.code(), Some(2), "{name}: {text}");
         assert!(
             text.contains("CreateDatabase"),
@@ -350,12 +354,7 @@ async fn an_endpoint_that_is_not_oss_or_rds_is_named_and_not_retried() {
     let (url, requests) = not_a_cloud_server().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Sales_FULL.bak");
-    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        &file,
-        &SynthSpec::single(database, SynthKind::Full, 1 << 20),
-    )
-    .unwrap();
+    sales_backup(&file, SynthKind::Full, 1 << 20);
     let out = bin()
         .arg("upload")
         .arg(&file)
@@ -436,12 +435,7 @@ fn an_error_names_each_cause_once() {
     }
     // Nothing listens on port 1: the upload cannot reach OSS, and the fix says what to check.
     let file = dir.path().join("a.bak");
-    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        &file,
-        &SynthSpec::single(database, SynthKind::Full, 1 << 20),
-    )
-    .unwrap();
+    sales_backup(&file, SynthKind::Full, 1 << 20);
     let out = bin()
         .arg("upload")
         .arg(&file)
@@ -469,12 +463,7 @@ fn an_error_names_each_cause_once() {
 fn regions_and_endpoints_are_checked_locally() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.bak");
-    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        &file,
-        &SynthSpec::single(database, SynthKind::Full, 1 << 20),
-    )
-    .unwrap();
+    sales_backup(&file, SynthKind::Full, 1 << 20);
     let file = file.to_str().unwrap();
     let cases: [(&[&str], &str); 4] = [
         (
@@ -649,31 +638,11 @@ async fn a_refusal_is_printed_once() {
     let emulator = Emulator::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Sales.diff");
-    let database = SynthDatabase::new("Sales", TargetVersion::parse("2019").unwrap());
-    write_synthetic_file(
-        &file,
-        &SynthSpec::single(database, SynthKind::Differential, 1 << 20),
-    )
-    .unwrap();
-    let out = bin()
-        .arg("migrate")
-        .arg(&file)
-        .args(["--instance", &emulator.instance_id(), "--database", "Sales"])
-        .args(["--bucket", emulator.bucket()])
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--checkpoint-dir")
-        .arg(dir.path().join("cp"))
-        .envs(crate::util::emulator_env(&emulator))
-        .env_remove("ALIBABA_CLOUD_PROFILE")
-        .stdin(Stdio::null())
+    sales_backup(&file, SynthKind::Differential, 1 << 20);
+    let out = migrate_command(&emulator, dir.path(), &file, "Sales")
         .output()
         .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = all_output(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert_eq!(
         all.matches("is a database differential backup").count(),

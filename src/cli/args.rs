@@ -70,18 +70,26 @@ pub enum Command {
     Doctor(DoctorArgs),
 }
 
-/// `bak2rds doctor`.
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// RDS API endpoint URL, overriding the regional one.
-    #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
-    pub rds_endpoint: Option<String>,
+/// The folders a migration keeps its progress in.
+#[derive(Debug, Args, Clone)]
+pub struct Folders {
     /// Folder for upload checkpoints [default: ~/.bak2rds/checkpoints].
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Folder for migration state files [default: ~/.bak2rds/migrations].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// `bak2rds doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// RDS API endpoint URL, overriding the regional one.
+    #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
+    pub rds_endpoint: Option<String>,
+    /// Where checkpoints and state files live.
+    #[command(flatten)]
+    pub folders: Folders,
     /// OSS connection (the region is the instance's too).
     #[command(flatten, next_help_heading = "OSS connection")]
     pub oss: OssArgs,
@@ -438,12 +446,9 @@ pub struct MigrateArgs {
     /// RDS API endpoint URL, overriding the regional one (e.g. the emulator's).
     #[arg(long, value_name = "URL", env = crate::env_vars::BAK2RDS_RDS_ENDPOINT)]
     pub rds_endpoint: Option<String>,
-    /// Folder for upload checkpoints [default: ~/.bak2rds/checkpoints].
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint_dir: Option<PathBuf>,
-    /// Folder for migration state files [default: ~/.bak2rds/migrations].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    /// Where checkpoints and state files live.
+    #[command(flatten)]
+    pub folders: Folders,
     /// OSS connection (the region is the instance's too).
     #[command(flatten, next_help_heading = "OSS connection")]
     pub oss: OssArgs,

@@ -115,8 +115,10 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
         skip_preflight: args.skip_preflight,
         delete_after: args.delete_after || plan.delete_after.unwrap_or(false),
         upload,
-        checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
-        state_dir: settings::state_dir(args.state_dir.clone())?,
+        checkpoints: CheckpointStore::new(settings::checkpoint_dir(
+            args.folders.checkpoint_dir.clone(),
+        )?),
+        state_dir: settings::state_dir(args.folders.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
     Ok((spec, clients))

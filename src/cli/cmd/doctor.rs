@@ -71,8 +71,10 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<Status> {
             .unwrap_or_else(|| "direct".into()),
         rds_endpoint: rds_url,
         tls: tls_roots(args.oss.ca_bundle.as_deref())?,
-        checkpoints: folder(&settings::checkpoint_dir(args.checkpoint_dir.clone())?),
-        state: folder(&settings::state_dir(args.state_dir.clone())?),
+        checkpoints: folder(&settings::checkpoint_dir(
+            args.folders.checkpoint_dir.clone(),
+        )?),
+        state: folder(&settings::state_dir(args.folders.state_dir.clone())?),
     };
     if printer.json() {
         printer.json_document(&report)?;

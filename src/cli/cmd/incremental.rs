@@ -46,8 +46,10 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         delete_after: args.delete_after,
         dry_run: args.dry_run,
         upload: settings::upload_options(&args.transfer, true)?,
-        checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
-        state_dir: settings::state_dir(args.state_dir.clone())?,
+        checkpoints: CheckpointStore::new(settings::checkpoint_dir(
+            args.folders.checkpoint_dir.clone(),
+        )?),
+        state_dir: settings::state_dir(args.folders.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
     let clients = clients(&args, bucket)?;

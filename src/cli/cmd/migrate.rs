@@ -100,8 +100,10 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
         skip_preflight: args.skip_preflight,
         delete_after: args.delete_after,
         upload: settings::upload_options(&args.transfer, true)?,
-        checkpoints: CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?),
-        state_dir: settings::state_dir(args.state_dir.clone())?,
+        checkpoints: CheckpointStore::new(settings::checkpoint_dir(
+            args.folders.checkpoint_dir.clone(),
+        )?),
+        state_dir: settings::state_dir(args.folders.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
     Ok((spec, clients(args, bucket)?))
