@@ -402,3 +402,38 @@ fn doctor_names_everything_but_the_secrets() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }
+
+/// The emulator's loopback endpoints are reached directly, whatever proxy the environment names
+/// (a company proxy could not reach this machine's loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_endpoints_bypass_any_proxy() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    // A proxy that refuses everything: a request sent through it would fail.
+    let (proxy, tunnels) = connect_proxy("nobody", "nothing", emulator_backend(&emulator)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = backup(dir.path());
+    let proxy_url = format!("http://{proxy}");
+    let output = upload(
+        &emulator,
+        &file,
+        dir.path(),
+        &["-v", "--oss-endpoint", &emulator.oss_endpoint()],
+        &[
+            ("HTTP_PROXY", proxy_url.as_str()),
+            ("HTTPS_PROXY", proxy_url.as_str()),
+            ("ALL_PROXY", proxy_url.as_str()),
+        ],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{all}");
+    assert!(all.contains("go direct (no proxy)"), "{all}");
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        0,
+        "nothing went through the proxy"
+    );
+}
