@@ -44,6 +44,12 @@ fn migrate_command(
     command
 }
 
+/// An AccessKey pair for servers that never check it (refused before, or not OSS at all).
+const TEST_KEYS: [(&str, &str); 2] = [
+    ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId"),
+    ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret"),
+];
+
 /// Standard output then standard error, as one text.
 fn all_output(out: &std::process::Output) -> String {
     format!(
@@ -362,8 +368,7 @@ async fn an_endpoint_that_is_not_oss_or_rds_is_named_and_not_retried() {
         .args(["--oss-endpoint", &url, "--region", "cn-hangzhou"])
         .arg("--checkpoint-dir")
         .arg(dir.path().join("checkpoints"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+        .envs(TEST_KEYS)
         .env_remove("ALIBABA_CLOUD_PROFILE")
         .stdin(Stdio::null())
         .output()
@@ -380,8 +385,7 @@ async fn an_endpoint_that_is_not_oss_or_rds_is_named_and_not_retried() {
 
     let out = bin()
         .args(["tasks", "--instance", "rm-test", "--rds-endpoint", &url])
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+        .envs(TEST_KEYS)
         .env_remove("ALIBABA_CLOUD_PROFILE")
         .stdin(Stdio::null())
         .output()
@@ -419,8 +423,7 @@ fn an_error_names_each_cause_once() {
     for args in cases {
         let out = bin()
             .args(&args)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+            .envs(TEST_KEYS)
             .env_remove("ALIBABA_CLOUD_PROFILE")
             .stdin(Stdio::null())
             .output()
@@ -442,8 +445,7 @@ fn an_error_names_each_cause_once() {
         .args(["oss://bucket/a.bak", "--oss-endpoint", "http://127.0.0.1:1"])
         .arg("--checkpoint-dir")
         .arg(dir.path().join("checkpoints"))
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+        .envs(TEST_KEYS)
         .env_remove("ALIBABA_CLOUD_PROFILE")
         .stdin(Stdio::null())
         .output()
@@ -499,8 +501,7 @@ fn regions_and_endpoints_are_checked_locally() {
         let out = bin()
             .args(args)
             .env_remove("ALIBABA_CLOUD_PROFILE")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tTestKeyId")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret")
+            .envs(TEST_KEYS)
             .env_remove("BAK2RDS_OSS_ENDPOINT")
             .env_remove("BAK2RDS_RDS_ENDPOINT")
             .stdin(Stdio::null())

@@ -486,11 +486,9 @@ async fn the_cli_reports_bad_input_with_exit_code_1_and_a_fix() {
     assert!(stderr.contains("choose a size in that range"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abort_discards_the_unfinished_upload_and_its_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, _) = write_file(dir.path(), (4 * MIB) as usize);
-    let checkpoints = dir.path().join("cp");
+/// An in-memory emulator that refuses the first UploadPart with AccessDenied (not retried), so
+/// a run stops after InitiateMultipartUpload and leaves an unfinished upload behind.
+async fn emulator_denying_the_first_part() -> EmulatorHandle {
     let faults = FaultConfig {
         errors: vec![ErrorFault {
             operation: "UploadPart".into(),
@@ -501,12 +499,20 @@ async fn abort_discards_the_unfinished_upload_and_its_checkpoint() {
         }],
         ..FaultConfig::default()
     };
-    let emulator = Emulator::builder()
+    Emulator::builder()
         .memory()
         .faults(faults)
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_discards_the_unfinished_upload_and_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = write_file(dir.path(), (4 * MIB) as usize);
+    let checkpoints = dir.path().join("cp");
+    let emulator = emulator_denying_the_first_part().await;
     let failed = tokio::task::spawn_blocking({
         let mut command = cli_upload(&emulator, &file, &checkpoints);
         move || command.output().unwrap()
@@ -547,22 +553,7 @@ async fn abort_discards_the_unfinished_upload_and_its_checkpoint() {
 async fn no_upload_is_orphaned_by_a_checkpoint_folder_or_a_bad_record() {
     let dir = tempfile::tempdir().unwrap();
     let (file, data) = write_file(dir.path(), (2 * MIB) as usize);
-    let faults = FaultConfig {
-        errors: vec![ErrorFault {
-            operation: "UploadPart".into(),
-            rate: 1.0,
-            status: 403,
-            code: "AccessDenied".into(),
-            times: Some(1),
-        }],
-        ..FaultConfig::default()
-    };
-    let emulator = Emulator::builder()
-        .memory()
-        .faults(faults)
-        .start()
-        .await
-        .unwrap();
+    let emulator = emulator_denying_the_first_part().await;
 
     let blocked = dir.path().join("a-file");
     std::fs::write(&blocked, b"not a folder").unwrap();
