@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod cmd;
+pub mod disk;
 pub mod printer;
 pub mod resources;
 pub mod settings;
@@ -69,9 +70,31 @@ pub fn run() -> anyhow::Result<Status> {
     outcome
 }
 
-/// The `--json` answer of a run that ended in an error (exit code 1).
+/// The `--json` answer of a run that ended in an error.
 fn error_document(error: &anyhow::Error) -> serde_json::Value {
-    serde_json::json!({ "error": error_text(error), "exit": 1, "fix": error_fix(error) })
+    serde_json::json!({
+        "error": error_text(error),
+        "exit": error_exit_code(error),
+        "fix": error_fix(error),
+    })
+}
+
+/// 2 for an error that is a verdict on the backup (a damaged page found during the upload), as
+/// for `inspect`'s refusals; 1 for every other error.
+pub fn error_exit_code(error: &anyhow::Error) -> u8 {
+    use crate::migrate::MigrateError;
+    use crate::upload::error::UploadError;
+    // `MigrateError::Upload` is transparent: its upload error is not a link of the chain.
+    let damaged = error.chain().any(|cause| {
+        let upload = cause.downcast_ref::<UploadError>().or_else(|| {
+            match cause.downcast_ref::<MigrateError>() {
+                Some(MigrateError::Upload(upload)) => Some(upload),
+                _ => None,
+            }
+        });
+        matches!(upload, Some(UploadError::DamagedPage { .. }))
+    });
+    if damaged { 2 } else { 1 }
 }
 
 /// An error and its causes on one line, each clause said once. Many errors quote their cause in

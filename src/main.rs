@@ -1,5 +1,6 @@
 //! The `bak2rds` binary: parse the command line, run it, map the outcome to an exit code.
-//! Exit codes: 0 done (warnings allowed), 2 refused (with the reason and the fix), 1 error.
+//! Exit codes: 0 done (warnings allowed), 2 refused (with the reason and the fix; a damaged
+//! page found during an upload too), 1 error.
 
 #![deny(unsafe_code)]
 
@@ -18,7 +19,7 @@ fn main() -> ExitCode {
             if let Some(fix) = bak2rds::cli::error_fix(&err) {
                 eprintln!("  fix: {fix}");
             }
-            ExitCode::from(1)
+            ExitCode::from(bak2rds::cli::error_exit_code(&err))
         }
     }
 }

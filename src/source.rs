@@ -245,6 +245,21 @@ impl SourceFile {
     }
 }
 
+/// Drops `path`'s clean pages from the page cache (`POSIX_FADV_DONTNEED`; no root needed), so
+/// the next read of it comes from the disk: how `bench --cold` measures a TB backup that was
+/// never in memory. Pages mapped by a live mapping stay; callers drop their mappings first.
+pub fn evict_from_cache(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    // SAFETY: posix_fadvise only reads its arguments; the descriptor is open for the call.
+    let code = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if code != 0 {
+        let error = std::io::Error::from_raw_os_error(code);
+        return Err(Error::io("evict from the page cache", path, error));
+    }
+    Ok(())
+}
+
 /// Total physical memory in bytes (Linux `/proc/meminfo`), if it can be read.
 pub fn physical_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;

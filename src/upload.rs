@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod engine;
 pub mod error;
 mod oss_remote;
+pub mod pages;
 pub mod plan;
 pub mod progress;
 pub mod remote;

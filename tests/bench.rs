@@ -74,3 +74,44 @@ fn json_output_carries_the_machine_and_every_run() {
         assert!(run["gib_per_second"].as_f64().unwrap_or(0.0) > 0.0, "{run}");
     }
 }
+
+/// `--cold`: the disk is measured around the run and the upload is given as a share of it.
+#[test]
+fn a_cold_run_measures_the_disk_before_and_after_and_gives_the_share() {
+    let work = tempfile::tempdir().expect("work dir");
+    let output = crate::util::bin()
+        .args([
+            "--json",
+            "--quiet",
+            "bench",
+            "--size",
+            "24MiB",
+            "--cold",
+            "--work-dir",
+        ])
+        .arg(work.path())
+        .output()
+        .expect("run bak2rds bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = stdout
+        .find("\n{\n")
+        .map(|at| &stdout[at + 1..])
+        .unwrap_or_else(|| panic!("no report document:\n{stdout}"));
+    let document: serde_json::Value = serde_json::from_str(report).expect("one JSON document");
+    let disk = &document["runs"][0]["disk"];
+    for field in [
+        "before_gib_per_second",
+        "after_gib_per_second",
+        "upload_share",
+    ] {
+        let value = disk[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field} in {disk}"));
+        assert!(value > 0.0, "{field} in {disk}");
+    }
+}

@@ -16,6 +16,8 @@ mod conformance;
 mod oss_client;
 // bak2rds upload and the engine against the emulator: faults, kill and resume, CLI.
 mod upload;
+// Page checksums checked during upload and migrate: damaged, unchecksummed, not a backup.
+mod page_check;
 // RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
 mod rds;
 // Incremental migration (UPDF chains, CreateOnlineDatabaseTask) against the emulated RDS.

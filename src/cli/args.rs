@@ -261,6 +261,10 @@ pub struct TransferArgs {
     /// Send Content-MD5 with every part (server-side check; costs ~2 CPU-s per GiB).
     #[arg(long)]
     pub content_md5: bool,
+    /// Do not check the backup's page checksums as its parts go out (by default a damaged page
+    /// stops the upload before the object is completed).
+    #[arg(long)]
+    pub no_verify_pages: bool,
 }
 
 /// `bak2rds upload`.
@@ -309,6 +313,11 @@ pub struct BenchArgs {
     /// (then the server's copy into the page cache competes with the client for the CPU).
     #[arg(long)]
     pub emulator_stores: bool,
+    /// Read the file from disk, as a backup larger than memory is: evict its pages from the
+    /// page cache before each run, measure the disk (8 parallel sequential readers) before and
+    /// after, and report the upload as a share of it.
+    #[arg(long)]
+    pub cold: bool,
     /// OSS connection (default: an emulator started for the run, with --fast-etag).
     #[command(flatten, next_help_heading = "OSS connection")]
     pub oss: OssArgs,

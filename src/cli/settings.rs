@@ -182,6 +182,7 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
         part_size,
         concurrency: args.concurrency,
         content_md5: args.content_md5,
+        verify_pages: !args.no_verify_pages,
         limiter,
         resume,
         ..UploadOptions::default()
@@ -333,9 +334,14 @@ mod tests {
             concurrency: 4,
             max_rate: Some("100MiB/s".into()),
             content_md5: true,
+            no_verify_pages: true,
         };
         let options = upload_options(&args, true).unwrap();
         assert_eq!(options.part_size, Some(8 << 20));
+        assert!(
+            !options.verify_pages,
+            "--no-verify-pages turns the page check off"
+        );
         assert_eq!(
             options.limiter.as_ref().map(|l| l.bytes_per_second()),
             Some(100 << 20)

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::printer::Printer;
 use crate::upload::engine::{UploadJob, UploadReport, run};
 use crate::upload::error::UploadError;
+use crate::upload::pages::PageSummary;
 use crate::upload::progress::{Counters, UploadEvent};
 use crate::upload::remote::Remote;
 
@@ -257,13 +258,33 @@ pub fn summary(report: &UploadReport) -> String {
         "parts"
     };
     format!(
-        "uploaded oss://{}/{}: {} in {} {parts}{extras}, CRC-64 {} verified, {seconds:.1} s{rate}",
+        "uploaded oss://{}/{}: {} in {} {parts}{extras}, CRC-64 {} verified, {seconds:.1} s{rate}; {}",
         report.bucket,
         report.key,
         BinaryBytes(report.size),
         report.part_count,
-        report.crc64
+        report.crc64,
+        pages_clause(&report.pages)
     )
+}
+
+/// What the page check did, said so that a check that did not happen is never taken for one.
+fn pages_clause(pages: &PageSummary) -> String {
+    match pages {
+        PageSummary::Checked {
+            checked,
+            without_checksum: 0,
+        } => format!("{checked} data pages match their checksums"),
+        PageSummary::Checked {
+            checked,
+            without_checksum,
+        } => format!(
+            "{checked} data pages match their checksums, {without_checksum} carry none and were \
+             not checked (PAGE_VERIFY was not CHECKSUM when they were written)"
+        ),
+        PageSummary::NotCheckable { reason } => format!("page checksums not checked: {reason}"),
+        PageSummary::Off => "page checksums not checked (--no-verify-pages)".into(),
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +309,10 @@ mod tests {
             retries: 0,
             hedged_parts: 0,
             elapsed_ms: 1000,
+            pages: PageSummary::Checked {
+                checked: 10,
+                without_checksum: 2,
+            },
         };
         let plain = summary(&report);
         assert!(

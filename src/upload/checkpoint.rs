@@ -51,6 +51,10 @@ pub struct Checkpoint {
     pub plan: PartPlan,
     /// Verified parts by OSS part number (1-based).
     pub parts: BTreeMap<u32, DonePart>,
+    /// A data page of this file that failed its checksum: the upload was aborted, and the same
+    /// file is refused until it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged_page: Option<mssql_backup::pages::PageFailure>,
 }
 
 impl Checkpoint {
@@ -65,6 +69,7 @@ impl Checkpoint {
             upload_id,
             plan,
             parts: BTreeMap::new(),
+            damaged_page: None,
         }
     }
 

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter, DonePart, Target};
 use super::error::UploadError;
+use super::pages::{PageGuard, PageSummary, PageTally};
 use super::plan::PartPlan;
 use super::progress::{Counters, UploadEvent};
 use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
@@ -26,6 +27,7 @@ use crate::source::SourceFile;
 use bak2rds_cloud::checksum::{Crc64, content_md5, crc64, crc64_of_pieces};
 use bak2rds_cloud::http::limit::{BandwidthLimiter, MAX_CHUNK};
 use bak2rds_cloud::http::{Backoff, RetryConfig};
+use mssql_backup::pages::PageFailure;
 
 /// Tuning and behaviour of one upload.
 #[derive(Debug, Clone)]
@@ -48,6 +50,9 @@ pub struct UploadOptions {
     pub retry: RetryConfig,
     /// An attempt that moves no byte for this long is abandoned and retried.
     pub stall_timeout: Duration,
+    /// Check the checksum of every data page of a backup as its chunk goes out; a damaged page
+    /// stops the upload before Complete.
+    pub verify_pages: bool,
 }
 
 impl Default for UploadOptions {
@@ -70,6 +75,7 @@ impl Default for UploadOptions {
                 ..RetryConfig::default()
             },
             stall_timeout: Duration::from_secs(60),
+            verify_pages: true,
         }
     }
 }
@@ -120,6 +126,8 @@ pub struct UploadReport {
     pub hedged_parts: u64,
     /// Wall time of this run.
     pub elapsed_ms: u64,
+    /// The page checks of the parts this run sent.
+    pub pages: PageSummary,
 }
 
 /// Uploads `job.source` to `job.key`, resuming when possible.
@@ -139,7 +147,11 @@ pub async fn run<R: Remote>(
     };
     let checkpoint_path = job.checkpoints.path_for(job.source.path(), &target);
     carry_over_legacy_checkpoint(remote.as_ref(), &job, &target, &checkpoint_path);
-    let report = |crc64: u64, etag: String, resumed_parts: u32, already_uploaded: bool| {
+    let report = |crc64: u64,
+                  etag: String,
+                  resumed_parts: u32,
+                  already_uploaded: bool,
+                  pages: PageSummary| {
         let snapshot = counters.snapshot();
         UploadReport {
             bucket: job.bucket.clone(),
@@ -156,10 +168,15 @@ pub async fn run<R: Remote>(
             retries: snapshot.retries,
             hedged_parts: snapshot.hedged,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            pages,
         }
+    };
+    let nothing_sent = || PageSummary::NotCheckable {
+        reason: "no part was sent".into(),
     };
 
     job.checkpoints.check_writable()?;
+    refuse_known_damage(&job, &checkpoint_path)?;
     let existing = tokio::select! {
         biased;
         _ = cancel.cancelled() => {
@@ -182,12 +199,14 @@ pub async fn run<R: Remote>(
             existing.etag,
             0,
             true,
+            nothing_sent(),
         ));
     }
     if plan.is_empty() {
         let object = put_empty(remote.as_ref(), &job).await?;
-        return Ok(report(0, object.etag, 0, false));
+        return Ok(report(0, object.etag, 0, false, nothing_sent()));
     }
+    let (page_guard, no_pages) = page_guard(&job);
 
     let checkpoint = open_checkpoint(
         remote.as_ref(),
@@ -217,6 +236,7 @@ pub async fn run<R: Remote>(
         upload_id: checkpoint.upload_id.clone(),
         plan,
         release_finished: plan.len() > residency_budget(),
+        pages: page_guard.clone(),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
         events: events.clone(),
@@ -240,6 +260,10 @@ pub async fn run<R: Remote>(
             reason: format!("the checkpoint could not be saved ({error}); going on without it"),
         });
     }
+    if let Err(UploadError::DamagedPage { page, .. }) = outcome {
+        record_damage(remote.as_ref(), &job, checkpoint, page, &checkpoint_path).await;
+        return Err(damaged(&job, page, false));
+    }
     outcome?;
     if cancel.is_cancelled() {
         return Err(interrupted(&job, checkpoint_path));
@@ -253,12 +277,69 @@ pub async fn run<R: Remote>(
     }
     let object = object?;
     job.checkpoints.remove(&checkpoint_path)?;
+    let pages = page_guard.map_or(no_pages, |guard| guard.summary());
     Ok(report(
         object.crc64.unwrap_or_default(),
         object.etag,
         resumed_parts,
         false,
+        pages,
     ))
+}
+
+/// The page checks for this upload, or what the report says instead.
+fn page_guard(job: &UploadJob) -> (Option<Arc<PageGuard>>, PageSummary) {
+    if !job.options.verify_pages {
+        return (None, PageSummary::Off);
+    }
+    match PageGuard::for_source(&job.source) {
+        Ok(guard) => (Some(Arc::new(guard)), PageSummary::Off),
+        Err(reason) => (None, PageSummary::NotCheckable { reason }),
+    }
+}
+
+/// A file an earlier run found damaged is refused until it changes: its upload was aborted and
+/// resending it would only stop at the same page. `--no-verify-pages` lets it through.
+fn refuse_known_damage(job: &UploadJob, checkpoint: &std::path::Path) -> Result<(), UploadError> {
+    if !job.options.verify_pages {
+        return Ok(());
+    }
+    let Ok(Some(saved)) = job.checkpoints.load(checkpoint) else {
+        return Ok(());
+    };
+    let same_file = saved.file.len == job.source.len()
+        && saved.file.modified_ns == job.source.identity().modified_ns;
+    match saved.damaged_page {
+        Some(page) if same_file => Err(damaged(job, page, true)),
+        _ => Ok(()),
+    }
+}
+
+fn damaged(job: &UploadJob, page: PageFailure, earlier: bool) -> UploadError {
+    UploadError::DamagedPage {
+        page,
+        file: job.source.path().to_path_buf(),
+        object: format!("oss://{}/{}", job.bucket, job.key),
+        earlier,
+    }
+}
+
+/// After a damaged page: the parts already sent are of no use (the file must be backed up
+/// again), so the multipart upload is aborted, and the record remembers the page so a rerun on
+/// the same file is refused at once.
+async fn record_damage<R: Remote>(
+    remote: &R,
+    job: &UploadJob,
+    mut checkpoint: Checkpoint,
+    page: PageFailure,
+    path: &std::path::Path,
+) {
+    let _ = remote.abort(&job.key, &checkpoint.upload_id).await;
+    checkpoint.parts.clear();
+    checkpoint.damaged_page = Some(page);
+    let store = job.checkpoints.clone();
+    let path = path.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || store.save(&path, &checkpoint)).await;
 }
 
 fn remote_error<E: RemoteError>(
@@ -470,6 +551,8 @@ struct Transfer<R> {
     plan: PartPlan,
     /// Drop finished parts from the mapping (files beyond [`residency_budget`]).
     release_finished: bool,
+    /// The backup's pages, checked as each chunk goes out; `None` when not checked.
+    pages: Option<Arc<PageGuard>>,
     options: UploadOptions,
     counters: Arc<Counters>,
     events: mpsc::UnboundedSender<UploadEvent>,
@@ -759,6 +842,7 @@ impl<R: Remote> Transfer<R> {
         let range = self.plan.range(index).ok_or_else(|| {
             AttemptError::Fatal(UploadError::Internal(format!("no part {index}")))
         })?;
+        let offset = range.start;
         let data = self
             .source
             .slice(range)
@@ -775,8 +859,9 @@ impl<R: Remote> Transfer<R> {
         };
         let tracker = Arc::new(AttemptTracker::default());
         let body = reqwest::Body::wrap_stream(chunks(
-            data,
+            Part { data, offset },
             self.options.limiter.clone(),
+            self.pages.clone(),
             Arc::clone(&self.counters),
             Arc::clone(&tracker),
         ));
@@ -789,9 +874,20 @@ impl<R: Remote> Transfer<R> {
             md5,
         );
         let answer = watch_for_stall(request, &tracker, self.options.stall_timeout).await;
+        if let Some(page) = tracker.damaged() {
+            return Err(AttemptError::Fatal(UploadError::DamagedPage {
+                page,
+                // Named in full by `run`, which knows the bucket.
+                file: self.source.path().to_path_buf(),
+                object: self.key.clone(),
+                earlier: false,
+            }));
+        }
         let verdict = judge_part(answer, &tracker, len, PartPlan::part_number(index));
-        if verdict.is_err() {
-            self.counters.add_wasted(tracker.sent());
+        match (&verdict, &self.pages) {
+            (Err(_), _) => self.counters.add_wasted(tracker.sent()),
+            (Ok(_), Some(pages)) => pages.count(tracker.pages()),
+            (Ok(_), None) => {}
         }
         verdict
     }
@@ -842,9 +938,18 @@ fn judge_part<E: RemoteError>(
 struct AttemptTracker {
     sent: AtomicU64,
     crc: Mutex<Option<u64>>,
+    pages: Mutex<PageTally>,
+    /// The first page of this part that failed its checksum: the part was not sent whole.
+    damaged: Mutex<Option<PageFailure>>,
 }
 
 impl AttemptTracker {
+    fn pages(&self) -> PageTally {
+        *self.pages.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn damaged(&self) -> Option<PageFailure> {
+        *self.damaged.lock().unwrap_or_else(PoisonError::into_inner)
+    }
     fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
@@ -858,8 +963,9 @@ impl AttemptTracker {
 /// paid in charges of up to [`BandwidthLimiter::max_charge`], each spent on several chunks, so
 /// a capped upload sleeps on the timer once per charge rather than once per chunk.
 fn chunks(
-    data: Bytes,
+    part: Part,
     limiter: Option<Arc<BandwidthLimiter>>,
+    pages: Option<Arc<PageGuard>>,
     counters: Arc<Counters>,
     tracker: Arc<AttemptTracker>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
@@ -867,12 +973,14 @@ fn chunks(
         .as_ref()
         .map_or(MAX_CHUNK, |limiter| limiter.max_chunk());
     let state = ChunkState {
-        rest: data,
+        rest: part.data,
+        offset: part.offset,
         crc: Crc64::new(),
         paid: 0,
     };
     futures::stream::unfold(state, move |mut state| {
         let limiter = limiter.clone();
+        let pages = pages.clone();
         let counters = Arc::clone(&counters);
         let tracker = Arc::clone(&tracker);
         async move {
@@ -890,6 +998,21 @@ fn chunks(
                 state.paid -= n;
             }
             let chunk = state.rest.split_to(n);
+            let start = state.offset;
+            state.offset += n as u64;
+            if let Some(pages) = &pages
+                && let Some(page) = check_pages(pages, &tracker, start..state.offset)
+            {
+                // A damaged page is never sent: the body ends in an error, which aborts the
+                // request, and the attempt reports the page.
+                *tracker
+                    .damaged
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(page);
+                state.rest = Bytes::new();
+                let error = std::io::Error::other("a data page failed its checksum");
+                return Some((Err(error), state));
+            }
             state.crc.update(&chunk);
             counters.add_transferred(n as u64);
             tracker.sent.fetch_add(n as u64, Ordering::Relaxed);
@@ -904,10 +1027,33 @@ fn chunks(
     })
 }
 
+/// Checks the pages that start in `window` (the chunk about to go out, already faulted in for
+/// the CRC), adds them to the attempt's tally, and returns the first damaged one.
+fn check_pages(
+    pages: &PageGuard,
+    tracker: &AttemptTracker,
+    window: std::ops::Range<u64>,
+) -> Option<PageFailure> {
+    let check = pages.check(window);
+    tracker
+        .pages
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .add(&check)
+}
+
+/// One part's bytes and where they sit in the file.
+struct Part {
+    data: Bytes,
+    offset: u64,
+}
+
 /// What [`chunks`] carries from one chunk to the next.
 struct ChunkState {
     /// The part's bytes not yet handed to the HTTP client.
     rest: Bytes,
+    /// The file offset of `rest`.
+    offset: u64,
     crc: Crc64,
     /// Bytes already paid for under the cap and not yet sent.
     paid: usize,
@@ -1141,8 +1287,12 @@ mod tests {
         let tracker = Arc::new(AttemptTracker::default());
         let started = Instant::now();
         let pieces: Vec<Bytes> = chunks(
-            data.clone(),
+            Part {
+                data: data.clone(),
+                offset: 0,
+            },
             Some(Arc::clone(&limiter)),
+            None,
             Arc::new(Counters::default()),
             Arc::clone(&tracker),
         )

@@ -89,6 +89,27 @@ pub enum UploadError {
         /// `oss://bucket/key`.
         object: String,
     },
+    /// A data page of the backup failed its checksum: the backup is damaged. The multipart
+    /// upload was aborted (no object, no parts left) and the file is refused until it changes.
+    #[error(
+        "{}data page {}:{} (file id {}, page id {}) at offset {:#x} of {} fails its checksum: the \
+         backup is damaged, and RDS would fail the restore with \"Failed to verify …: the backup \
+         file may be corrupted\". Nothing was written to {object} (the parts sent were \
+         discarded). Run DBCC CHECKDB on the source database, then take a new backup WITH \
+         CHECKSUM and migrate that file (--no-verify-pages uploads this one anyway)",
+        if *earlier { "an earlier run found that " } else { "" },
+        page.file_id, page.page_id, page.file_id, page.page_id, page.offset, file.display()
+    )]
+    DamagedPage {
+        /// The first damaged page.
+        page: mssql_backup::pages::PageFailure,
+        /// The local file.
+        file: PathBuf,
+        /// `oss://bucket/key`.
+        object: String,
+        /// Found by an earlier run (this one sent nothing).
+        earlier: bool,
+    },
     /// A broken invariant inside the engine.
     #[error("internal error in the upload engine: {0}")]
     Internal(String),

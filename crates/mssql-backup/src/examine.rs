@@ -8,7 +8,7 @@ use super::sniff::{Sniffed, sniff};
 use super::sqlmeta::SetHeader;
 use super::target::{self, TargetVersion};
 use super::verdict::{Finding, Rules, Severity, Verdict, verdict_of};
-use super::{BackupInfo, BackupType, Container, Report, compressed, mtf, names, pages};
+use super::{BackupInfo, BackupType, Container, PageLayout, Report, compressed, mtf, names, pages};
 
 /// Examines one backup file's bytes against `rules`. Never panics, whatever the bytes.
 pub fn examine(data: &[u8], rules: &Rules) -> Report {
@@ -61,6 +61,19 @@ pub fn examine(data: &[u8], rules: &Rules) -> Report {
         findings,
         backup,
         pages: page_check,
+    }
+}
+
+/// Where `data`'s checksummed data pages are, for a reader that checks them as it goes (an
+/// upload). Reads the container's structure only, like the header inspection.
+pub fn page_layout(data: &[u8]) -> PageLayout {
+    match sniff(data) {
+        Sniffed::Mtf => match mtf::walk(&Bytes::new(data)) {
+            (walk, Ok(())) => PageLayout::Pages(walk.pages),
+            (_, Err(error)) => PageLayout::Unreadable(error),
+        },
+        Sniffed::Mssqlbak => PageLayout::Compressed,
+        Sniffed::Other(_) => PageLayout::NotABackup,
     }
 }
 

@@ -99,13 +99,26 @@ pub use chain::{
     build_chains, read_chain_files,
 };
 pub use error::{ParseError, ParseErrorKind};
-pub use examine::examine;
+pub use examine::{examine, page_layout};
 pub use names::{DATABASE_NAME_RULE, database_name_problem, object_key_for, object_key_for_backup};
 pub use pages::PageCheck;
 pub use sqlmeta::{DatabaseFile, FileType, Filegroup};
 pub use target::{TargetVersion, UnknownTargetVersion};
 pub use types::{BackupType, Container, Guid, Lsn, MtfDate, SoftwareVersion};
 pub use verdict::{Finding, Rules, Severity, Verdict};
+
+/// Where a file's data pages are ([`page_layout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageLayout {
+    /// An uncompressed backup: the byte ranges of its data pages (whole 8 KiB pages, ascending).
+    Pages(Vec<std::ops::Range<u64>>),
+    /// A compressed backup: its pages are inside compressed blocks and cannot be checked.
+    Compressed,
+    /// A backup whose structure could not be read.
+    Unreadable(ParseError),
+    /// Not a SQL Server backup.
+    NotABackup,
+}
 
 /// Everything `inspect` reports about one file.
 #[derive(Debug, Clone, Serialize)]

@@ -33,7 +33,7 @@ pub struct PageCheck {
 }
 
 /// One page whose stored checksum does not match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageFailure {
     /// The page id in the page header (the page number in its database file).
     pub page_id: u32,
@@ -97,6 +97,41 @@ pub fn verify(data: &[u8], ranges: &[Range<u64>]) -> PageCheck {
     check
 }
 
+/// Checks the whole pages of `regions` that *start* inside `window`, on one thread: what a
+/// reader that already holds `window` in cache (an upload's chunk) checks on the way. A page
+/// that starts in `window` and ends past it is read from `data` whole, so windows that tile
+/// the file check every page exactly once. `regions` are ascending (as the walk gives them).
+pub fn verify_window(data: &[u8], regions: &[Range<u64>], window: Range<u64>) -> PageCheck {
+    let mut check = PageCheck::default();
+    let first = regions.partition_point(|region| region.end <= window.start);
+    for region in regions.get(first..).unwrap_or(&[]) {
+        if region.start >= window.end {
+            break;
+        }
+        let page = PAGE_SIZE as u64;
+        let pages_in_region = (region.end - region.start) / page;
+        // Page k of the region starts at region.start + k·page; keep the ks inside `window`.
+        let first_page = window.start.saturating_sub(region.start).div_ceil(page);
+        let end_page = window
+            .end
+            .saturating_sub(region.start)
+            .div_ceil(page)
+            .min(pages_in_region);
+        if first_page >= end_page {
+            continue;
+        }
+        let start = region.start + first_page * page;
+        let end = region.start + end_page * page;
+        let (Ok(from), Ok(to)) = (usize::try_from(start), usize::try_from(end)) else {
+            continue;
+        };
+        if let Some(bytes) = data.get(from..to) {
+            check = merge(check, check_chunk(bytes, start));
+        }
+    }
+    check
+}
+
 fn check_chunk(chunk: &[u8], base: u64) -> PageCheck {
     let mut check = PageCheck::default();
     for (i, page) in chunk.chunks_exact(PAGE_SIZE).enumerate() {
@@ -131,4 +166,64 @@ fn merge(mut a: PageCheck, b: PageCheck) -> PageCheck {
     a.first_failures
         .extend(b.first_failures.into_iter().take(room));
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic};
+    use crate::{PageLayout, TargetVersion, page_layout};
+
+    fn backup() -> (Vec<u8>, Vec<Range<u64>>) {
+        let version = TargetVersion::parse("2019").expect("version");
+        let spec = SynthSpec::single(
+            SynthDatabase::new("Pages", version),
+            SynthKind::Full,
+            3 << 20,
+        );
+        let mut bytes = Vec::new();
+        write_synthetic(&mut bytes, &spec).expect("synthetic backup");
+        let PageLayout::Pages(regions) = page_layout(&bytes) else {
+            panic!("a synthetic full backup has data pages");
+        };
+        (bytes, regions)
+    }
+
+    /// Checks `data` in windows of `step` bytes, as an upload's chunks tile the file.
+    fn tiled(data: &[u8], regions: &[Range<u64>], step: u64) -> PageCheck {
+        let len = data.len() as u64;
+        (0..len.div_ceil(step))
+            .map(|i| verify_window(data, regions, i * step..((i + 1) * step).min(len)))
+            .fold(PageCheck::default(), merge)
+    }
+
+    #[test]
+    fn windows_that_tile_the_file_check_every_page_once() {
+        let (bytes, regions) = backup();
+        let whole = verify(&bytes, &regions);
+        assert!(whole.checked > 100, "{whole:?}");
+        // Unaligned steps: pages straddle windows; a page is checked where it starts.
+        for step in [4096, 8192, 100_003, 256 << 10, 1 << 30] {
+            assert_eq!(tiled(&bytes, &regions, step), whole, "step {step}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_is_found_whichever_window_holds_its_page() {
+        let (mut bytes, regions) = backup();
+        let page_start = regions[0].start + 7 * PAGE_SIZE as u64;
+        let at = usize::try_from(page_start).expect("small") + 5000;
+        bytes[at] ^= 0x40;
+        for step in [8192, 100_003, 1 << 20] {
+            let check = tiled(&bytes, &regions, step);
+            assert_eq!(check.failed, 1, "step {step}");
+            assert_eq!(check.first_failures[0].offset, page_start);
+        }
+        // A window that ends before the page starts does not see it.
+        assert_eq!(verify_window(&bytes, &regions, 0..page_start).failed, 0);
+        assert_eq!(
+            verify_window(&bytes, &regions, page_start..page_start + 1).failed,
+            1
+        );
+    }
 }

@@ -20,6 +20,7 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::cli::Status;
 use crate::cli::args::BenchArgs;
+use crate::cli::disk;
 use crate::cli::printer::Printer;
 use crate::cli::resources::{PeakSampler, cpu_model, cpu_seconds};
 use crate::cli::settings::{self, oss_client_with};
@@ -57,6 +58,21 @@ pub struct BenchRow {
     pub peak_anonymous_rss_mib: f64,
     /// Part attempts retried.
     pub retries: u64,
+    /// With `--cold`: the disk's cold read rate right before and right after, and the upload's
+    /// share of their mean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskFigures>,
+}
+
+/// The disk measured around one cold run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskFigures {
+    /// GiB/s of [`disk::READERS`] parallel sequential readers, before the upload.
+    pub before_gib_per_second: f64,
+    /// The same, after the upload.
+    pub after_gib_per_second: f64,
+    /// The upload's rate over the mean of the two.
+    pub upload_share: f64,
 }
 
 /// What the figures were measured on: they compare across machines only with this beside them.
@@ -289,12 +305,21 @@ async fn measure(
     // Each run maps the file afresh, as an upload does: a mapping reused from the previous run
     // would already have its pages mapped and flatter every run after the first.
     let source = Arc::new(SourceFile::open(file)?);
+    // Kept to drop the mapping before the disk is measured again: mapped pages stay cached.
+    let job_source = Arc::clone(&source);
     let job = UploadJob {
         source,
         bucket: client.bucket().to_string(),
         key: key.clone(),
         checkpoints: CheckpointStore::new(work.join("checkpoints")),
         options,
+    };
+    // Cold: the disk is measured right before (leaving the file evicted) and right after, since
+    // a virtual disk's rate drifts from minute to minute.
+    let disk_before = if args.cold {
+        Some(disk::cold_read_rate(file)? / GIB)
+    } else {
+        None
     };
     let cpu_before = cpu_seconds();
     let sampler = PeakSampler::start(RSS_SAMPLE_EVERY);
@@ -311,15 +336,34 @@ async fn measure(
         .await
         .with_context(|| format!("deleting the benchmark object {key}"))?;
     let gib = report.size as f64 / GIB;
+    let gib_per_second = if seconds > 0.0 { gib / seconds } else { 0.0 };
+    let disk = match disk_before {
+        Some(before) => {
+            drop(job_source);
+            let after = disk::cold_read_rate(file)? / GIB;
+            let mean = (before + after) / 2.0;
+            Some(DiskFigures {
+                before_gib_per_second: before,
+                after_gib_per_second: after,
+                upload_share: if mean > 0.0 {
+                    gib_per_second / mean
+                } else {
+                    0.0
+                },
+            })
+        }
+        None => None,
+    };
     Ok(BenchRow {
         concurrency,
         part_size: report.part_size,
         bytes: report.size,
         seconds,
-        gib_per_second: if seconds > 0.0 { gib / seconds } else { 0.0 },
+        gib_per_second,
         cpu_seconds_per_gib: cpu.filter(|_| gib > 0.0).map(|cpu| cpu / gib),
         peak_anonymous_rss_mib: peak as f64 / MIB,
         retries: report.retries,
+        disk,
     })
 }
 
@@ -327,9 +371,19 @@ fn format_row(row: &BenchRow) -> String {
     let cpu = row
         .cpu_seconds_per_gib
         .map_or_else(|| "n/a".to_string(), |cpu| format!("{cpu:.3}"));
+    let disk = row.disk.as_ref().map_or_else(String::new, |disk| {
+        format!(
+            "\n  cold file: the disk read it at {:.2} GiB/s before and {:.2} GiB/s after ({} \
+             parallel sequential readers); the upload ran at {:.0} % of their mean",
+            disk.before_gib_per_second,
+            disk.after_gib_per_second,
+            disk::READERS,
+            disk.upload_share * 100.0
+        )
+    });
     format!(
         "concurrency {:>3}  parts {:>4} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
-         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}",
+         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{disk}",
         row.concurrency,
         row.part_size >> 20,
         row.bytes as f64 / GIB,
