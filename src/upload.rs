@@ -3,6 +3,7 @@
 //!
 //! Builds no HTTP requests itself (it calls the OSS client) and never prints (it emits events).
 
+mod body;
 pub mod checkpoint;
 pub mod engine;
 pub mod error;

@@ -18,6 +18,8 @@ mod oss_client;
 mod upload;
 // Page checksums checked during upload and migrate: damaged, unchecksummed, not a backup.
 mod page_check;
+// Cold files read directly (O_DIRECT) without filling the page cache; cached ones from the map.
+mod cold_read;
 // RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
 mod rds;
 // Incremental migration (UPDF chains, CreateOnlineDatabaseTask) against the emulated RDS.

@@ -313,6 +313,7 @@ mod tests {
                 checked: 10,
                 without_checksum: 2,
             },
+            direct_reads: false,
         };
         let plain = summary(&report);
         assert!(

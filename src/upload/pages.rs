@@ -70,9 +70,15 @@ impl PageGuard {
         })
     }
 
-    /// Checks the pages that start inside `window` (absolute file offsets).
+    /// Checks the pages that start inside `window` (absolute file offsets), from the mapping.
     pub fn check(&self, window: Range<u64>) -> PageCheck {
-        verify_window(&self.file, &self.regions, window)
+        verify_window(&self.file, 0, &self.regions, window)
+    }
+
+    /// Checks the pages that start inside `window` from `block`, the file's bytes from offset
+    /// `block_start` on (reaching a page past `window`), without touching the mapping.
+    pub fn check_in(&self, block: &[u8], block_start: u64, window: Range<u64>) -> PageCheck {
+        verify_window(block, block_start, &self.regions, window)
     }
 
     /// Adds a verified part's page counts to the totals.

@@ -98,10 +98,17 @@ pub fn verify(data: &[u8], ranges: &[Range<u64>]) -> PageCheck {
 }
 
 /// Checks the whole pages of `regions` that *start* inside `window`, on one thread: what a
-/// reader that already holds `window` in cache (an upload's chunk) checks on the way. A page
-/// that starts in `window` and ends past it is read from `data` whole, so windows that tile
-/// the file check every page exactly once. `regions` are ascending (as the walk gives them).
-pub fn verify_window(data: &[u8], regions: &[Range<u64>], window: Range<u64>) -> PageCheck {
+/// reader that already holds `window` in memory (an upload's chunk) checks on the way.
+/// `data` holds the file's bytes from offset `data_start` on (the whole file: 0), and must reach
+/// one page past `window` where the file does: a page that starts in `window` and ends past it
+/// is checked whole, so windows that tile the file check every page exactly once. `regions` are
+/// ascending (as the walk gives them).
+pub fn verify_window(
+    data: &[u8],
+    data_start: u64,
+    regions: &[Range<u64>],
+    window: Range<u64>,
+) -> PageCheck {
     let mut check = PageCheck::default();
     let first = regions.partition_point(|region| region.end <= window.start);
     for region in regions.get(first..).unwrap_or(&[]) {
@@ -122,7 +129,10 @@ pub fn verify_window(data: &[u8], regions: &[Range<u64>], window: Range<u64>) ->
         }
         let start = region.start + first_page * page;
         let end = region.start + end_page * page;
-        let (Ok(from), Ok(to)) = (usize::try_from(start), usize::try_from(end)) else {
+        let (Ok(from), Ok(to)) = (
+            usize::try_from(start.saturating_sub(data_start)),
+            usize::try_from(end.saturating_sub(data_start)),
+        ) else {
             continue;
         };
         if let Some(bytes) = data.get(from..to) {
@@ -193,7 +203,7 @@ mod tests {
     fn tiled(data: &[u8], regions: &[Range<u64>], step: u64) -> PageCheck {
         let len = data.len() as u64;
         (0..len.div_ceil(step))
-            .map(|i| verify_window(data, regions, i * step..((i + 1) * step).min(len)))
+            .map(|i| verify_window(data, 0, regions, i * step..((i + 1) * step).min(len)))
             .fold(PageCheck::default(), merge)
     }
 
@@ -206,6 +216,18 @@ mod tests {
         for step in [4096, 8192, 100_003, 256 << 10, 1 << 30] {
             assert_eq!(tiled(&bytes, &regions, step), whole, "step {step}");
         }
+        // The same from blocks that hold only their window and one page more.
+        let len = bytes.len() as u64;
+        let step = 1_000_003u64;
+        let from_blocks = (0..len.div_ceil(step))
+            .map(|i| {
+                let window = i * step..((i + 1) * step).min(len);
+                let end = (window.end + PAGE_SIZE as u64).min(len);
+                let block = &bytes[window.start as usize..end as usize];
+                verify_window(block, window.start, &regions, window)
+            })
+            .fold(PageCheck::default(), merge);
+        assert_eq!(from_blocks, whole);
     }
 
     #[test]
@@ -220,9 +242,9 @@ mod tests {
             assert_eq!(check.first_failures[0].offset, page_start);
         }
         // A window that ends before the page starts does not see it.
-        assert_eq!(verify_window(&bytes, &regions, 0..page_start).failed, 0);
+        assert_eq!(verify_window(&bytes, 0, &regions, 0..page_start).failed, 0);
         assert_eq!(
-            verify_window(&bytes, &regions, page_start..page_start + 1).failed,
+            verify_window(&bytes, 0, &regions, page_start..page_start + 1).failed,
             1
         );
     }
