@@ -25,7 +25,6 @@
 //! `checksum/folding.rs`).
 #![allow(unsafe_code)]
 
-pub mod direct;
 mod vanished;
 
 use std::fs::File;
@@ -228,43 +227,6 @@ impl SourceFile {
                 map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
             };
         }
-    }
-
-    /// The share of the file's pages in the page cache, sampled at up to 256 evenly spaced
-    /// pages (`mincore`); `None` where it cannot be asked. A cheap way to tell a cold file from
-    /// one just written or read.
-    pub fn resident_share(&self) -> Option<f64> {
-        const SAMPLES: usize = 256;
-        const PAGE: usize = 4096;
-        let map = self.mapping.map.as_ref()?;
-        let pages = map.len().div_ceil(PAGE);
-        let samples = pages.min(SAMPLES);
-        let mut resident = 0usize;
-        for i in 0..samples {
-            let page = i * pages / samples;
-            let mut vector = 0u8;
-            // SAFETY: the address is page-aligned (the mapping's start plus whole pages) and
-            // inside the live mapping; mincore writes one byte per page of the one-page range
-            // into `vector`.
-            let code = unsafe {
-                libc::mincore(
-                    map.as_ptr().add(page * PAGE).cast_mut().cast(),
-                    PAGE,
-                    &raw mut vector,
-                )
-            };
-            if code != 0 {
-                return None;
-            }
-            resident += usize::from(vector & 1);
-        }
-        Some(resident as f64 / samples.max(1) as f64)
-    }
-
-    /// Opens the file again for direct reads (see [`direct`]); `None` where the file system
-    /// refuses them.
-    pub fn direct_reader(&self) -> Option<direct::DirectReader> {
-        direct::DirectReader::open(&self.identity.path, self.identity.len).ok()
     }
 
     /// Fails when the file on disk no longer has the size and mtime it had when opened.

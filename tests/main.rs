@@ -18,7 +18,7 @@ mod oss_client;
 mod upload;
 // Page checksums checked during upload and migrate: damaged, unchecksummed, not a backup.
 mod page_check;
-// Cold files read directly (O_DIRECT) without filling the page cache; cached ones from the map.
+// A backup larger than memory: the mapping's resident set stays at the parts in flight.
 mod cold_read;
 // RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
 mod rds;

@@ -265,21 +265,6 @@ pub struct TransferArgs {
     /// stops the upload before the object is completed).
     #[arg(long)]
     pub no_verify_pages: bool,
-    /// Benchmark knob: how parts are read (auto: direct reads for a cold file, the mapping for
-    /// a cached one).
-    #[arg(long, value_enum, default_value_t = ReadArg::Auto, hide = true)]
-    pub read: ReadArg,
-}
-
-/// `--read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReadArg {
-    /// Direct reads for a cold file, the mapping for a cached one.
-    Auto,
-    /// The memory mapping.
-    Mapped,
-    /// Direct (O_DIRECT) reads.
-    Direct,
 }
 
 /// `bak2rds upload`.

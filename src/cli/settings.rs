@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::args::{OssArgs, ReadArg, SignatureVersionArg, TransferArgs};
+use super::args::{OssArgs, SignatureVersionArg, TransferArgs};
 use crate::units::{parse_rate, parse_size};
-use crate::upload::engine::{ReadMode, UploadOptions};
+use crate::upload::engine::UploadOptions;
 use bak2rds_cloud::http::limit::BandwidthLimiter;
 use bak2rds_cloud::oss::config::{OssConfig, SignatureVersion};
 use bak2rds_cloud::oss::{Credentials, OssClient};
@@ -183,11 +183,6 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
         concurrency: args.concurrency,
         content_md5: args.content_md5,
         verify_pages: !args.no_verify_pages,
-        read: match args.read {
-            ReadArg::Auto => ReadMode::Auto,
-            ReadArg::Mapped => ReadMode::Mapped,
-            ReadArg::Direct => ReadMode::Direct,
-        },
         limiter,
         resume,
         ..UploadOptions::default()
@@ -340,7 +335,6 @@ mod tests {
             max_rate: Some("100MiB/s".into()),
             content_md5: true,
             no_verify_pages: true,
-            read: ReadArg::Auto,
         };
         let options = upload_options(&args, true).unwrap();
         assert_eq!(options.part_size, Some(8 << 20));

@@ -313,7 +313,6 @@ mod tests {
                 checked: 10,
                 without_checksum: 2,
             },
-            direct_reads: false,
         };
         let plain = summary(&report);
         assert!(

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::body::{AttemptTracker, PartBytes, chunks};
+use super::body::{AttemptTracker, Part, chunks};
 use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter, DonePart, Target};
 use super::error::UploadError;
 use super::pages::{PageGuard, PageSummary};
@@ -23,7 +23,6 @@ use super::plan::PartPlan;
 use super::progress::{Counters, UploadEvent};
 use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
 use crate::source::SourceFile;
-use crate::source::direct::DirectReader;
 use bak2rds_cloud::checksum::{content_md5, crc64, crc64_of_pieces};
 use bak2rds_cloud::http::limit::BandwidthLimiter;
 use bak2rds_cloud::http::{Backoff, RetryConfig};
@@ -53,25 +52,9 @@ pub struct UploadOptions {
     /// Check the checksum of every data page of a backup as its chunk goes out; a damaged page
     /// stops the upload before Complete.
     pub verify_pages: bool,
-    /// How the parts are read from the file.
-    pub read: ReadMode,
-    /// File size beyond which the page cache is not expected to keep the file: sent parts are
-    /// dropped from the mapping, and [`ReadMode::Auto`] reads directly. `None`: half the
-    /// machine's memory.
+    /// File size beyond which the page cache is not expected to keep the file, so sent parts
+    /// are dropped from the mapping. `None`: half the machine's memory.
     pub residency_budget: Option<u64>,
-}
-
-/// How the parts are read from the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReadMode {
-    /// Direct reads for a cold file or one larger than the page cache can keep, the mapping
-    /// otherwise (see [`choose_reader`]).
-    #[default]
-    Auto,
-    /// Always the mapping (zero-copy from the page cache).
-    Mapped,
-    /// Direct reads wherever the file system allows them.
-    Direct,
 }
 
 impl Default for UploadOptions {
@@ -95,7 +78,6 @@ impl Default for UploadOptions {
             },
             stall_timeout: Duration::from_secs(60),
             verify_pages: true,
-            read: ReadMode::Auto,
             residency_budget: None,
         }
     }
@@ -149,8 +131,6 @@ pub struct UploadReport {
     pub elapsed_ms: u64,
     /// The page checks of the parts this run sent.
     pub pages: PageSummary,
-    /// Parts were read from disk directly (a cold file), not through the page cache.
-    pub direct_reads: bool,
 }
 
 /// Uploads `job.source` to `job.key`, resuming when possible.
@@ -192,7 +172,6 @@ pub async fn run<R: Remote>(
             hedged_parts: snapshot.hedged,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             pages,
-            direct_reads: false,
         }
     };
     let nothing_sent = || PageSummary::NotCheckable {
@@ -252,6 +231,12 @@ pub async fn run<R: Remote>(
         upload_id: checkpoint.upload_id.clone(),
     });
 
+    let release_finished = plan.len() > residency_budget(&job.options);
+    if release_finished {
+        // The inspection's walk and the page layout touched headers all over the file, each
+        // fault mapping its neighbours: dropped now, so only the parts in flight stay mapped.
+        job.source.release(0..plan.len());
+    }
     let writer = CheckpointWriter::start(job.checkpoints.clone(), checkpoint_path.clone());
     let transfer = Arc::new(Transfer {
         remote: Arc::clone(&remote),
@@ -259,9 +244,8 @@ pub async fn run<R: Remote>(
         key: job.key.clone(),
         upload_id: checkpoint.upload_id.clone(),
         plan,
-        release_finished: plan.len() > residency_budget(&job.options),
+        release_finished,
         pages: page_guard.clone(),
-        direct: choose_reader(&job.source, &job.options, plan.len()),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
         events: events.clone(),
@@ -275,7 +259,6 @@ pub async fn run<R: Remote>(
     let Ok(transfer) = Arc::try_unwrap(transfer) else {
         return Err(UploadError::Internal("a worker outlived the upload".into()));
     };
-    let direct_reads = transfer.direct.is_some();
     let checkpoint = transfer
         .checkpoint
         .into_inner()
@@ -304,16 +287,13 @@ pub async fn run<R: Remote>(
     let object = object?;
     job.checkpoints.remove(&checkpoint_path)?;
     let pages = page_guard.map_or(no_pages, |guard| guard.summary());
-    Ok(UploadReport {
-        direct_reads,
-        ..report(
-            object.crc64.unwrap_or_default(),
-            object.etag,
-            resumed_parts,
-            false,
-            pages,
-        )
-    })
+    Ok(report(
+        object.crc64.unwrap_or_default(),
+        object.etag,
+        resumed_parts,
+        false,
+        pages,
+    ))
 }
 
 /// The page checks for this upload, or what the report says instead.
@@ -582,8 +562,6 @@ struct Transfer<R> {
     release_finished: bool,
     /// The backup's pages, checked as each chunk goes out; `None` when not checked.
     pages: Option<Arc<PageGuard>>,
-    /// Direct reads of a cold file; `None`: parts are slices of the mapping.
-    direct: Option<Arc<DirectReader>>,
     options: UploadOptions,
     counters: Arc<Counters>,
     events: mpsc::UnboundedSender<UploadEvent>,
@@ -617,30 +595,6 @@ enum Next {
     Hedge(u32, CancellationToken),
     Wait,
     Finished,
-}
-
-/// Direct reads when the file is cold (under half its sampled pages cached) or larger than the
-/// page cache can keep ([`residency_budget`]); the mapping when it is cached, where zero-copy
-/// slices of the page cache cost least. Measured on a 36 GiB file read cold, with the emulator
-/// on the same 2 cores: the mapping reached 54–68 % of the disk's parallel read rate, at
-/// 0.68–0.88 client CPU-s/GiB against 0.33 for a cached file.
-fn choose_reader(
-    source: &SourceFile,
-    options: &UploadOptions,
-    len: u64,
-) -> Option<Arc<DirectReader>> {
-    let direct = match options.read {
-        ReadMode::Mapped => false,
-        ReadMode::Direct => true,
-        ReadMode::Auto => {
-            len > residency_budget(options)
-                || source.resident_share().is_some_and(|share| share < 0.5)
-        }
-    };
-    direct
-        .then(|| source.direct_reader())
-        .flatten()
-        .map(Arc::new)
 }
 
 /// Files larger than half the machine's memory have each finished part's pages dropped from
@@ -915,16 +869,8 @@ impl<R: Remote> Transfer<R> {
             None
         };
         let tracker = Arc::new(AttemptTracker::default());
-        let bytes = match &self.direct {
-            // Content-MD5 needs the whole part first: it keeps to the mapping.
-            Some(reader) if md5.is_none() => PartBytes::Direct {
-                reader: Arc::clone(reader),
-                range: offset..offset + len,
-            },
-            _ => PartBytes::Mapped { data, offset },
-        };
         let body = reqwest::Body::wrap_stream(chunks(
-            bytes,
+            Part { data, offset },
             self.options.limiter.clone(),
             self.pages.clone(),
             Arc::clone(&self.counters),

@@ -75,12 +75,6 @@ impl PageGuard {
         verify_window(&self.file, 0, &self.regions, window)
     }
 
-    /// Checks the pages that start inside `window` from `block`, the file's bytes from offset
-    /// `block_start` on (reaching a page past `window`), without touching the mapping.
-    pub fn check_in(&self, block: &[u8], block_start: u64, window: Range<u64>) -> PageCheck {
-        verify_window(block, block_start, &self.regions, window)
-    }
-
     /// Adds a verified part's page counts to the totals.
     pub fn count(&self, tally: PageTally) {
         self.checked.fetch_add(tally.checked, Ordering::Relaxed);
