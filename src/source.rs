@@ -251,6 +251,9 @@ impl SourceFile {
 pub fn evict_from_cache(path: &Path) -> Result<()> {
     use std::os::fd::AsRawFd as _;
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    // Dirty pages (a file just written) are not dropped: write them out first.
+    file.sync_data()
+        .map_err(|e| Error::io("write out before evicting", path, e))?;
     // SAFETY: posix_fadvise only reads its arguments; the descriptor is open for the call.
     let code = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     if code != 0 {

@@ -10,16 +10,16 @@ use std::time::Duration;
 use bak2rds::source::SourceFile;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::engine::{UploadJob, UploadOptions, run};
-use bak2rds::upload::progress::Counters;
+use bak2rds::upload::progress::{Counters, UploadEvent};
 use bak2rds_emulator::Emulator;
 use mssql_backup::TargetVersion;
 use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic_file};
 use tokio_util::sync::CancellationToken;
 
 const MIB: u64 = 1 << 20;
-const PART: u64 = MIB;
+const PART: u64 = 4 * MIB;
 const IN_FLIGHT: usize = 2;
-const FILE: u64 = 48 * MIB;
+const FILE: u64 = 64 * MIB;
 
 /// Resident bytes of the mapping that starts at `start` (`/proc/self/smaps`), if listed.
 fn mapping_rss(start: usize) -> Option<u64> {
@@ -55,11 +55,16 @@ async fn peak_mapping_rss(dir: &Path, options: UploadOptions) -> Option<u64> {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let peak = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    // Sampled from the first finished part on: before it, the inspection's walk has touched
+    // pages all over the file, which the engine drops as the parts start.
+    let sending = Arc::new(AtomicBool::new(false));
     let sampler = std::thread::spawn({
-        let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+        let (peak, done, sending) = (Arc::clone(&peak), Arc::clone(&done), Arc::clone(&sending));
         move || {
             while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(mapping_rss(start).unwrap_or(0), Ordering::Relaxed);
+                if sending.load(Ordering::Relaxed) {
+                    peak.fetch_max(mapping_rss(start).unwrap_or(0), Ordering::Relaxed);
+                }
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -75,7 +80,17 @@ async fn peak_mapping_rss(dir: &Path, options: UploadOptions) -> Option<u64> {
             ..options
         },
     };
-    let (events, _received) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn({
+        let sending = Arc::clone(&sending);
+        async move {
+            while let Some(event) = received.recv().await {
+                if matches!(event, UploadEvent::PartDone { .. }) {
+                    sending.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    });
     let client =
         bak2rds_cloud::oss::OssClient::new(emulator.oss_config(), emulator.credentials()).unwrap();
     let report = run(
@@ -104,10 +119,9 @@ async fn past_the_memory_bound_the_mapping_holds_only_the_parts_in_flight() {
         eprintln!("skipped: /proc/self/smaps does not list the mapping");
         return;
     };
-    // The parts in flight, plus what reading the file's structure touched before the upload
-    // began (released as the parts start; 4–5 MiB of this synthetic backup): far under the
-    // file's 48 MiB (measured: 5 MiB).
-    let bound = IN_FLIGHT as u64 * PART + 6 * MIB;
+    // The parts in flight, the one a worker takes as it records the last, and a large folio
+    // (up to 2 MiB here) mapped whole across a part's edge: far under the file's 64 MiB.
+    let bound = (IN_FLIGHT as u64 + 1) * PART + 2 * MIB;
     assert!(
         peak <= bound,
         "peak resident {} KiB of the mapping, bound {} KiB",

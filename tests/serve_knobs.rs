@@ -1,6 +1,7 @@
-//! `bak2rds serve`'s benchmark knob `--trust-content-md5` (used only by `bak2rds bench`): the
-//! child emulator accepts a part's Content-MD5 without re-hashing, and without the flag it still
-//! verifies, so the default emulator never lets a bad digest through.
+//! `bak2rds serve`'s knobs. `--trust-content-md5` (used only by `bak2rds bench`): the child
+//! emulator accepts a part's Content-MD5 without re-hashing, and without the flag it still
+//! verifies, so the default emulator never lets a bad digest through. `--link`: the link model
+//! in front of the OSS side.
 
 use std::io::BufRead as _;
 
@@ -75,4 +76,47 @@ async fn trust_content_md5_accepts_the_header_without_hashing() {
         put_claiming(&server, b"real bytes", b"other bytes").await,
         None
     );
+}
+
+/// `serve --link`: the OSS side answers through the link model. One PutObject of 2 MiB over a
+/// 100 ms link with a 256 KiB window needs a round trip for the connection and one per window
+/// (8), the answer included: at least 0.9 s, where loopback alone takes milliseconds.
+#[tokio::test]
+async fn serve_link_puts_a_wan_in_front_of_oss() {
+    let server = serve(&[
+        "--discard-bodies",
+        "--link",
+        "rtt=100ms,rate=100MiB/s,window=256KiB",
+    ]);
+    let body = Bytes::from(vec![5u8; 2 << 20]);
+    let started = std::time::Instant::now();
+    server
+        .client
+        .put_object("wan.bak", body, None)
+        .await
+        .expect("the upload passes the link");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(900),
+        "2 MiB through a 256 KiB window at 100 ms took only {elapsed:?}"
+    );
+}
+
+/// A link spec that is incomplete or wrong is refused with what to write.
+#[test]
+fn serve_link_refuses_a_bad_spec_with_an_example() {
+    for spec in [
+        "rtt=100ms,rate=1Gbit/s",
+        "rtt=fast,rate=1Gbit/s,window=1MiB",
+        "speed=1",
+    ] {
+        let out = crate::util::bin()
+            .args(["serve", "--link", spec])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run bak2rds serve");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{spec}: {text}");
+        assert!(text.contains("--link"), "{spec}: {text}");
+    }
 }

@@ -192,6 +192,11 @@ pub struct ServeArgs {
     /// `bench --content-md5` figure measures the client's MD5 only. Off by default.
     #[arg(long)]
     pub trust_content_md5: bool,
+    /// Put a WAN in front of the OSS side, e.g. rtt=250ms,rate=1Gbit/s,window=1MiB: delay of
+    /// RTT/2 each way, at most WINDOW unacknowledged bytes per connection, one shared RATE, a
+    /// round trip per new connection (also `[link]` in --config).
+    #[arg(long, value_name = "SPEC")]
+    pub link: Option<String>,
 }
 
 /// Where and how to reach OSS; shared by every command that talks to it.
@@ -313,6 +318,10 @@ pub struct BenchArgs {
     /// (then the server's copy into the page cache competes with the client for the CPU).
     #[arg(long)]
     pub emulator_stores: bool,
+    /// Upload through the emulator's link model, e.g. rtt=250ms,rate=1Gbit/s,window=1MiB (see
+    /// `serve --link`), and report the share of the link's rate the upload filled.
+    #[arg(long, value_name = "SPEC")]
+    pub link: Option<String>,
     /// Read the file from disk, as a backup larger than memory is: evict its pages from the
     /// page cache before each run, measure the disk (8 parallel sequential readers) before and
     /// after, and report the upload as a share of it.

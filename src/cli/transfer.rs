@@ -272,16 +272,30 @@ pub fn summary(report: &UploadReport) -> String {
 fn pages_clause(pages: &PageSummary) -> String {
     match pages {
         PageSummary::Checked {
-            checked,
+            checked: 0,
             without_checksum: 0,
-        } => format!("{checked} data pages match their checksums"),
+            resumed_parts: 0,
+        } => "no data pages to check (a log backup holds log records)".into(),
         PageSummary::Checked {
             checked,
             without_checksum,
-        } => format!(
-            "{checked} data pages match their checksums, {without_checksum} carry none and were \
-             not checked (PAGE_VERIFY was not CHECKSUM when they were written)"
-        ),
+            resumed_parts,
+        } => {
+            let mut clause = format!("{checked} data pages match their checksums");
+            if *without_checksum > 0 {
+                clause.push_str(&format!(
+                    ", {without_checksum} carry none and were not checked (PAGE_VERIFY was not \
+                     CHECKSUM when they were written)"
+                ));
+            }
+            if *resumed_parts > 0 {
+                clause.push_str(&format!(
+                    "; the pages of the {resumed_parts} parts resumed from an earlier run were \
+                     not checked again (`bak2rds inspect --verify-pages FILE` checks them all)"
+                ));
+            }
+            clause
+        }
         PageSummary::NotCheckable { reason } => format!("page checksums not checked: {reason}"),
         PageSummary::Off => "page checksums not checked (--no-verify-pages)".into(),
     }
@@ -312,6 +326,7 @@ mod tests {
             pages: PageSummary::Checked {
                 checked: 10,
                 without_checksum: 2,
+                resumed_parts: 0,
             },
         };
         let plain = summary(&report);

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::body::{AttemptTracker, Part, chunks};
 use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter, DonePart, Target};
 use super::error::UploadError;
-use super::pages::{PageGuard, PageSummary};
+use super::pages::{PageGuard, PageSummary, PageTally};
 use super::plan::PartPlan;
 use super::progress::{Counters, UploadEvent};
 use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
@@ -209,7 +209,14 @@ pub async fn run<R: Remote>(
         let object = put_empty(remote.as_ref(), &job).await?;
         return Ok(report(0, object.etag, 0, false, nothing_sent()));
     }
-    let (page_guard, no_pages) = page_guard(&job);
+    // The walk reads headers all over the file: off the async workers, a cold file's reads
+    // must not stall them.
+    let (page_guard, no_pages) = {
+        let (source, verify) = (Arc::clone(&job.source), job.options.verify_pages);
+        tokio::task::spawn_blocking(move || page_guard(&source, verify))
+            .await
+            .map_err(|e| UploadError::Internal(e.to_string()))?
+    };
 
     let checkpoint = open_checkpoint(
         remote.as_ref(),
@@ -246,6 +253,7 @@ pub async fn run<R: Remote>(
         plan,
         release_finished,
         pages: page_guard.clone(),
+        part_pages: Mutex::new(HashMap::new()),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
         events: events.clone(),
@@ -270,8 +278,9 @@ pub async fn run<R: Remote>(
         });
     }
     if let Err(UploadError::DamagedPage { page, .. }) = outcome {
-        record_damage(remote.as_ref(), &job, checkpoint, page, &checkpoint_path).await;
-        return Err(damaged(&job, page, false));
+        let aborted =
+            record_damage(remote.as_ref(), &job, checkpoint, page, &checkpoint_path).await;
+        return Err(damaged(&job, page, false, aborted));
     }
     outcome?;
     if cancel.is_cancelled() {
@@ -286,7 +295,7 @@ pub async fn run<R: Remote>(
     }
     let object = object?;
     job.checkpoints.remove(&checkpoint_path)?;
-    let pages = page_guard.map_or(no_pages, |guard| guard.summary());
+    let pages = page_guard.map_or(no_pages, |guard| guard.summary(resumed_parts));
     Ok(report(
         object.crc64.unwrap_or_default(),
         object.etag,
@@ -297,11 +306,11 @@ pub async fn run<R: Remote>(
 }
 
 /// The page checks for this upload, or what the report says instead.
-fn page_guard(job: &UploadJob) -> (Option<Arc<PageGuard>>, PageSummary) {
-    if !job.options.verify_pages {
+fn page_guard(source: &SourceFile, verify: bool) -> (Option<Arc<PageGuard>>, PageSummary) {
+    if !verify {
         return (None, PageSummary::Off);
     }
-    match PageGuard::for_source(&job.source) {
+    match PageGuard::for_source(source) {
         Ok(guard) => (Some(Arc::new(guard)), PageSummary::Off),
         Err(reason) => (None, PageSummary::NotCheckable { reason }),
     }
@@ -319,36 +328,42 @@ fn refuse_known_damage(job: &UploadJob, checkpoint: &std::path::Path) -> Result<
     let same_file = saved.file.len == job.source.len()
         && saved.file.modified_ns == job.source.identity().modified_ns;
     match saved.damaged_page {
-        Some(page) if same_file => Err(damaged(job, page, true)),
+        Some(page) if same_file => Err(damaged(job, page, true, true)),
         _ => Ok(()),
     }
 }
 
-fn damaged(job: &UploadJob, page: PageFailure, earlier: bool) -> UploadError {
+fn damaged(job: &UploadJob, page: PageFailure, earlier: bool, aborted: bool) -> UploadError {
     UploadError::DamagedPage {
         page,
         file: job.source.path().to_path_buf(),
         object: format!("oss://{}/{}", job.bucket, job.key),
         earlier,
+        aborted,
     }
 }
 
 /// After a damaged page: the parts already sent are of no use (the file must be backed up
 /// again), so the multipart upload is aborted, and the record remembers the page so a rerun on
-/// the same file is refused at once.
+/// the same file is refused at once. Returns whether the abort succeeded; when it did not, the
+/// record keeps the upload id, for `upload --abort`.
 async fn record_damage<R: Remote>(
     remote: &R,
     job: &UploadJob,
     mut checkpoint: Checkpoint,
     page: PageFailure,
     path: &std::path::Path,
-) {
-    let _ = remote.abort(&job.key, &checkpoint.upload_id).await;
-    checkpoint.parts.clear();
+) -> bool {
+    let aborted = remote.abort(&job.key, &checkpoint.upload_id).await.is_ok();
+    if aborted {
+        checkpoint.parts.clear();
+    }
     checkpoint.damaged_page = Some(page);
     let store = job.checkpoints.clone();
     let path = path.to_path_buf();
+    // Unsaved, the next run finds the damage again at the same page: slower, never wrong.
     let _ = tokio::task::spawn_blocking(move || store.save(&path, &checkpoint)).await;
+    aborted
 }
 
 fn remote_error<E: RemoteError>(
@@ -562,6 +577,8 @@ struct Transfer<R> {
     release_finished: bool,
     /// The backup's pages, checked as each chunk goes out; `None` when not checked.
     pages: Option<Arc<PageGuard>>,
+    /// Pages checked by a part's successful attempt, until `record` counts them.
+    part_pages: Mutex<HashMap<u32, PageTally>>,
     options: UploadOptions,
     counters: Arc<Counters>,
     events: mpsc::UnboundedSender<UploadEvent>,
@@ -699,7 +716,12 @@ async fn send_missing_parts<R: Remote>(transfer: &Arc<Transfer<R>>) -> Result<()
         if let Err(error) = result.and_then(|r| r) {
             transfer.cancel.cancel();
             transfer.wake.notify_waiters();
-            first_error.get_or_insert(error);
+            // A damaged page is the verdict that matters (the upload is aborted and the file
+            // refused): it replaces whatever another worker failed with first.
+            let damaged = matches!(error, UploadError::DamagedPage { .. });
+            if damaged || first_error.is_none() {
+                first_error = Some(error);
+            }
         }
     }
     first_error.map_or(Ok(()), Err)
@@ -762,8 +784,16 @@ impl<R: Remote> Transfer<R> {
     }
 
     fn record(&self, index: u32, done: DonePart) {
+        let pages = self
+            .part_pages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&index);
         if !self.schedule().finish(index) {
             return; // a hedged twin finished first and was recorded
+        }
+        if let (Some(guard), Some(tally)) = (&self.pages, pages) {
+            guard.count(tally);
         }
         let part_number = PartPlan::part_number(index);
         let _ = self.events.send(UploadEvent::PartDone {
@@ -774,7 +804,11 @@ impl<R: Remote> Transfer<R> {
         if self.release_finished
             && let Some(range) = self.plan.range(index)
         {
-            self.source.release(range);
+            // A little past the part too: a page that starts at its end was read from the next
+            // part, and fault-around mapped up to 64 KiB there, which that part's own release
+            // may already have passed.
+            let end = range.end.saturating_add(64 << 10).min(self.plan.len());
+            self.source.release(range.start..end);
         }
         let snapshot = {
             let mut checkpoint = self
@@ -888,17 +922,23 @@ impl<R: Remote> Transfer<R> {
         if let Some(page) = tracker.damaged() {
             return Err(AttemptError::Fatal(UploadError::DamagedPage {
                 page,
-                // Named in full by `run`, which knows the bucket.
+                // Named in full by `run`, which knows the bucket and aborts the upload.
                 file: self.source.path().to_path_buf(),
                 object: self.key.clone(),
                 earlier: false,
+                aborted: false,
             }));
         }
         let verdict = judge_part(answer, &tracker, len, PartPlan::part_number(index));
-        match (&verdict, &self.pages) {
-            (Err(_), _) => self.counters.add_wasted(tracker.sent()),
-            (Ok(_), Some(pages)) => pages.count(tracker.pages()),
-            (Ok(_), None) => {}
+        if verdict.is_ok() {
+            // Counted by `record`, once, for the attempt that wins (a hedged twin checked the
+            // same pages).
+            self.part_pages
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(index, tracker.pages());
+        } else {
+            self.counters.add_wasted(tracker.sent());
         }
         verdict
     }

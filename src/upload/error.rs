@@ -94,11 +94,11 @@ pub enum UploadError {
     #[error(
         "{}data page {}:{} (file id {}, page id {}) at offset {:#x} of {} fails its checksum: the \
          backup is damaged, and RDS would fail the restore with \"Failed to verify …: the backup \
-         file may be corrupted\". Nothing was written to {object} (the parts sent were \
-         discarded). Run DBCC CHECKDB on the source database, then take a new backup WITH \
-         CHECKSUM and migrate that file (--no-verify-pages uploads this one anyway)",
+         file may be corrupted\". {} Run DBCC CHECKDB on the source database, then take a new \
+         backup WITH CHECKSUM and migrate that file (--no-verify-pages uploads this one anyway)",
         if *earlier { "an earlier run found that " } else { "" },
-        page.file_id, page.page_id, page.file_id, page.page_id, page.offset, file.display()
+        page.file_id, page.page_id, page.file_id, page.page_id, page.offset, file.display(),
+        left_behind(object, file, *aborted)
     )]
     DamagedPage {
         /// The first damaged page.
@@ -109,10 +109,25 @@ pub enum UploadError {
         object: String,
         /// Found by an earlier run (this one sent nothing).
         earlier: bool,
+        /// The multipart upload was aborted (its parts deleted).
+        aborted: bool,
     },
     /// A broken invariant inside the engine.
     #[error("internal error in the upload engine: {0}")]
     Internal(String),
+}
+
+/// What a damaged-page stop left on OSS.
+fn left_behind(object: &str, file: &std::path::Path, aborted: bool) -> String {
+    if aborted {
+        format!("No object was written to {object}, and the parts sent were deleted.")
+    } else {
+        format!(
+            "No object was written to {object}, but its unfinished upload could not be deleted: \
+             `bak2rds upload --abort {} {object}` deletes it.",
+            shell_word(&file.display().to_string())
+        )
+    }
 }
 
 /// `text` as one shell word: as is when plain, else single-quoted, so a hint can be pasted.

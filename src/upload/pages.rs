@@ -26,6 +26,9 @@ pub enum PageSummary {
         checked: u64,
         /// Pages that carry no checksum (PAGE_VERIFY was not CHECKSUM when they were written).
         without_checksum: u64,
+        /// Parts resumed from an earlier run: their pages were not checked by this one (and
+        /// not at all if that run had `--no-verify-pages`).
+        resumed_parts: u32,
     },
     /// The file's pages cannot be checked: why.
     NotCheckable {
@@ -61,6 +64,9 @@ impl PageGuard {
             }
             PageLayout::NotABackup => return Err("not a SQL Server backup".into()),
         };
+        if !mssql_backup::pages::look_like_pages(source.bytes(), &regions) {
+            return Err("its data does not read as SQL Server pages (an encrypted backup?)".into());
+        }
         let file = source.slice(0..source.len()).map_err(|e| e.to_string())?;
         Ok(PageGuard {
             file,
@@ -82,17 +88,18 @@ impl PageGuard {
             .fetch_add(tally.without_checksum, Ordering::Relaxed);
     }
 
-    /// The totals so far.
-    pub fn summary(&self) -> PageSummary {
+    /// The totals so far; `resumed_parts` were sent by an earlier run, unchecked by this one.
+    pub fn summary(&self, resumed_parts: u32) -> PageSummary {
         PageSummary::Checked {
             checked: self.checked.load(Ordering::Relaxed),
             without_checksum: self.without_checksum.load(Ordering::Relaxed),
+            resumed_parts,
         }
     }
 }
 
-/// Pages one attempt of one part checked; counted only when the part is verified, so retries
-/// and hedges do not count a page twice.
+/// Pages one attempt of one part checked; counted only for the attempt recorded as the part's,
+/// so retries and hedges do not count a page twice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PageTally {
     /// Pages whose checksum matched.

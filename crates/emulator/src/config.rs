@@ -45,6 +45,9 @@ pub struct EmulatorConfig {
     /// Fault injection (off by default).
     #[serde(default)]
     pub faults: FaultConfig,
+    /// A long, thin link in front of the OSS side (none by default): `[link]`.
+    #[serde(default)]
+    pub link: Option<crate::link::LinkConfig>,
     /// The RDS side's settings (`[[instance]]` tables, `restore_ms`), read by
     /// [`EmulatorConfig::rds_config`].
     #[serde(flatten)]
@@ -127,6 +130,7 @@ impl Default for EmulatorConfig {
             buckets: vec![BucketConfig::new(DEFAULT_BUCKET)],
             keys: vec![KeyPair::random()],
             faults: FaultConfig::default(),
+            link: None,
             other: toml::Table::new(),
         }
     }
@@ -255,6 +259,9 @@ impl EmulatorConfig {
                     key.id
                 )));
             }
+        }
+        if let Some(link) = &self.link {
+            link.validate()?;
         }
         self.faults.validate()
     }

@@ -22,6 +22,7 @@ pub mod classify;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod link;
 // Entry point of the fuzz target and its corpus replay test; not a stable API.
 #[doc(hidden)]
 pub mod fuzzing;
@@ -203,6 +204,12 @@ pub struct EmulatorBuilder {
 }
 
 impl EmulatorBuilder {
+    /// Puts a long, thin link in front of the OSS side (see [`link`]).
+    pub fn link(mut self, link: link::LinkConfig) -> Self {
+        self.config.link = Some(link);
+        self
+    }
+
     /// Keep bodies in memory (the default; for tests).
     pub fn memory(mut self) -> Self {
         self.storage = StorageChoice::Memory;
@@ -283,8 +290,22 @@ impl EmulatorBuilder {
         let listen = self.listen;
         let state = self.build_state()?;
         let rds_config = state.config.rds_config()?;
-        let listener = bind(listen).await?;
-        let addr = local_addr(&listener)?;
+        let link = state.config.link;
+        let (listener, link_listener) = match link {
+            None => (bind(listen).await?, None),
+            // The link's proxy takes the public address; the OSS server a private one behind it.
+            Some(_) => {
+                let public = link::bind_small_buffers(listen)
+                    .map_err(|err| EmulatorError::io(format!("listen on {listen}"), err))?;
+                let private = bind(SocketAddr::new(listen.ip(), 0)).await?;
+                (private, Some(public))
+            }
+        };
+        let addr = match &link_listener {
+            Some(public) => local_addr(public)?,
+            None => local_addr(&listener)?,
+        };
+        let oss_addr = local_addr(&listener)?;
         let rds_listener = bind(SocketAddr::new(listen.ip(), 0)).await?;
         let rds_addr = local_addr(&rds_listener)?;
         let rds = Arc::new(rds::RdsEmulator::new(
@@ -301,15 +322,24 @@ impl EmulatorBuilder {
         let rds_task = tokio::spawn(serve_router(
             rds_listener,
             observed_rds_router(Arc::clone(&rds).router(), Arc::clone(&state.requests)),
-            wait_for_stop(stopped),
+            wait_for_stop(stopped.clone()),
         ));
+        let mut tasks = vec![oss_task, rds_task];
+        if let (Some(public), Some(link)) = (link_listener, link) {
+            tasks.push(tokio::spawn(link::serve_link(
+                public,
+                oss_addr,
+                link,
+                wait_for_stop(stopped),
+            )));
+        }
         Ok(EmulatorHandle {
             addr,
             rds_addr,
             rds,
             state,
             stop,
-            tasks: vec![oss_task, rds_task],
+            tasks,
         })
     }
 }

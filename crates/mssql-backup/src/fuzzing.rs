@@ -7,7 +7,8 @@
 //! Not a stable API: hidden from the docs, kept `pub` only because the fuzz crate is another
 //! crate. Must not: hold logic of its own beyond splitting the input and checking invariants.
 //!
-//! This crate's targets: the backup reader (`bak_examine`, `bak_compressed`).
+//! This crate's targets: the backup reader (`bak_examine`, with the streaming page check;
+//! `bak_compressed`).
 
 use crate::{Rules, Severity};
 
@@ -24,6 +25,33 @@ pub fn bak_examine(data: &[u8]) {
         .iter()
         .any(|f| f.severity == Severity::Error);
     assert_eq!(report.verdict.is_refusal(), has_error, "{report:?}");
+    pages_by_window(data);
+}
+
+/// `page_layout`, then the streaming page check over windows that tile the file (their size
+/// from the second byte): the same totals as checking the whole file at once.
+fn pages_by_window(data: &[u8]) {
+    let crate::PageLayout::Pages(regions) = crate::page_layout(data) else {
+        return;
+    };
+    let _ = crate::pages::look_like_pages(data, &regions);
+    let whole = crate::pages::verify(data, &regions);
+    let step = u64::from(data.get(1).copied().unwrap_or(1).max(1)) * 509;
+    let len = data.len() as u64;
+    let (mut checked, mut skipped, mut failed) = (0, 0, 0);
+    let mut start = 0;
+    while start < len {
+        let window = start..(start + step).min(len);
+        let check = crate::pages::verify_window(data, 0, &regions, window);
+        checked += check.checked;
+        skipped += check.skipped;
+        failed += check.failed;
+        start += step;
+    }
+    assert_eq!(
+        (checked, skipped, failed),
+        (whole.checked, whole.skipped, whole.failed)
+    );
 }
 
 /// The `MSSQLBAK` container path: the bytes go behind the magic, so every input reaches the

@@ -72,6 +72,48 @@ pub fn has_checksum(page: &[u8; PAGE_SIZE]) -> bool {
     header_version == 1 && page_type != 0 && flags & FLAG_HAS_CHECKSUM != 0
 }
 
+/// Whether the bytes in `regions` read as SQL Server pages: of up to 64 pages sampled evenly,
+/// at least half carry a page header (version 1, a page type). An encrypted backup's data does
+/// not, and checking it would report noise that happens to look like a page (1 in ~512) as a
+/// damaged page.
+pub fn look_like_pages(data: &[u8], regions: &[Range<u64>]) -> bool {
+    const SAMPLES: u64 = 64;
+    let page = PAGE_SIZE as u64;
+    let total: u64 = regions
+        .iter()
+        .map(|r| r.end.saturating_sub(r.start) / page)
+        .sum();
+    if total == 0 {
+        return true; // nothing to check, nothing to misjudge
+    }
+    let samples = total.min(SAMPLES);
+    let mut headers = 0;
+    for i in 0..samples {
+        let mut nth = i * total / samples;
+        let Some(start) = regions.iter().find_map(|r| {
+            let pages = r.end.saturating_sub(r.start) / page;
+            if nth < pages {
+                Some(r.start + nth * page)
+            } else {
+                nth -= pages;
+                None
+            }
+        }) else {
+            continue;
+        };
+        let header = usize::try_from(start)
+            .ok()
+            .and_then(|at| data.get(at..at.checked_add(2)?));
+        if let Some(&[version, page_type]) = header
+            && version == 1
+            && page_type != 0
+        {
+            headers += 1;
+        }
+    }
+    headers * 2 >= samples
+}
+
 /// Checks every whole page in `ranges` of `data` in parallel.
 pub fn verify(data: &[u8], ranges: &[Range<u64>]) -> PageCheck {
     let mut check = PageCheck::default();
@@ -116,23 +158,28 @@ pub fn verify_window(
             break;
         }
         let page = PAGE_SIZE as u64;
-        let pages_in_region = (region.end - region.start) / page;
+        let pages_in_region = region.end.saturating_sub(region.start) / page;
         // Page k of the region starts at region.start + k·page; keep the ks inside `window`.
         let first_page = window.start.saturating_sub(region.start).div_ceil(page);
+        // Whole pages only, as `verify` checks them: none past the end of `data`.
+        let data_end = data_start.saturating_add(data.len() as u64);
         let end_page = window
             .end
             .saturating_sub(region.start)
             .div_ceil(page)
-            .min(pages_in_region);
+            .min(pages_in_region)
+            .min(data_end.saturating_sub(region.start) / page);
         if first_page >= end_page {
             continue;
         }
         let start = region.start + first_page * page;
         let end = region.start + end_page * page;
-        let (Ok(from), Ok(to)) = (
-            usize::try_from(start.saturating_sub(data_start)),
-            usize::try_from(end.saturating_sub(data_start)),
-        ) else {
+        // Pages before `data` are not in it: never read other bytes in their place.
+        let (Some(from), Some(to)) = (start.checked_sub(data_start), end.checked_sub(data_start))
+        else {
+            continue;
+        };
+        let (Ok(from), Ok(to)) = (usize::try_from(from), usize::try_from(to)) else {
             continue;
         };
         if let Some(bytes) = data.get(from..to) {
@@ -228,6 +275,24 @@ mod tests {
             })
             .fold(PageCheck::default(), merge);
         assert_eq!(from_blocks, whole);
+    }
+
+    #[test]
+    fn pages_are_told_from_bytes_that_are_not_pages() {
+        let (bytes, regions) = backup();
+        assert!(look_like_pages(&bytes, &regions));
+        // The same regions filled with noise, as an encrypted backup's would be.
+        let mut noise = bytes.clone();
+        let mut x = 0x9e37_79b9_u32;
+        for region in &regions {
+            for byte in &mut noise[region.start as usize..region.end as usize] {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *byte = x as u8;
+            }
+        }
+        assert!(!look_like_pages(&noise, &regions));
     }
 
     #[test]

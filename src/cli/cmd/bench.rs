@@ -58,6 +58,9 @@ pub struct BenchRow {
     pub peak_anonymous_rss_mib: f64,
     /// Part attempts retried.
     pub retries: u64,
+    /// With `--link`: the upload's rate over the link's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_share: Option<f64>,
     /// With `--cold`: the disk's cold read rate right before and right after, and the upload's
     /// share of their mean.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,9 +206,18 @@ fn synthesize(size: &str, dir: &std::path::Path, printer: &Printer) -> anyhow::R
 /// A real endpoint needs its bucket; said with where the endpoint came from, since an exported
 /// `BAK2RDS_OSS_ENDPOINT` (set for the emulator earlier) is easy to forget.
 fn check_target_args(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(link) = &args.link {
+        super::serve::parse_link(link)?;
+    }
     let Some(endpoint) = &args.oss.oss_endpoint else {
         return Ok(());
     };
+    if args.link.is_some() {
+        bail!(
+            "--link models a WAN in front of the emulator bench starts; it cannot apply to \
+             --oss-endpoint {endpoint} (a real link is measured as it is)"
+        );
+    }
     if args.bucket.is_some() {
         return Ok(());
     }
@@ -234,8 +246,13 @@ async fn target(
         };
         return Ok((settings::oss_client(&args.oss, bucket)?, None));
     }
-    let (line, child) =
-        start_emulator(work, args.emulator_stores, trusts_content_md5(args)).await?;
+    let (line, child) = start_emulator(
+        work,
+        args.emulator_stores,
+        trusts_content_md5(args),
+        args.link.as_deref(),
+    )
+    .await?;
     let mut oss = args.oss.clone();
     oss.oss_endpoint = Some(line.oss_endpoint);
     oss.region = Some(line.region);
@@ -258,10 +275,14 @@ async fn start_emulator(
     work: &std::path::Path,
     stores: bool,
     trust_md5: bool,
+    link: Option<&str>,
 ) -> anyhow::Result<(ServeLine, tokio::process::Child)> {
     let exe = std::env::current_exe().context("locating the bak2rds binary")?;
     let mut command = tokio::process::Command::new(exe);
     command.args(["serve", "--fast-etag"]);
+    if let Some(link) = link {
+        command.args(["--link", link]);
+    }
     if trust_md5 {
         command.arg("--trust-content-md5");
     }
@@ -363,14 +384,27 @@ async fn measure(
         cpu_seconds_per_gib: cpu.filter(|_| gib > 0.0).map(|cpu| cpu / gib),
         peak_anonymous_rss_mib: peak as f64 / MIB,
         retries: report.retries,
+        link_share: link_share(args, report.size as f64 / seconds.max(f64::EPSILON)),
         disk,
     })
+}
+
+/// The upload's rate (bytes per second) over the link model's, with `--link`.
+fn link_share(args: &BenchArgs, bytes_per_second: f64) -> Option<f64> {
+    let link = super::serve::parse_link(args.link.as_deref()?).ok()?;
+    Some(bytes_per_second / link.rate_bytes_per_sec as f64)
 }
 
 fn format_row(row: &BenchRow) -> String {
     let cpu = row
         .cpu_seconds_per_gib
         .map_or_else(|| "n/a".to_string(), |cpu| format!("{cpu:.3}"));
+    let link = row.link_share.map_or_else(String::new, |share| {
+        format!(
+            "\n  link: the upload filled {:.1} % of the link's rate",
+            share * 100.0
+        )
+    });
     let disk = row.disk.as_ref().map_or_else(String::new, |disk| {
         format!(
             "\n  cold file: the disk read it at {:.2} GiB/s before and {:.2} GiB/s after ({} \
@@ -383,7 +417,7 @@ fn format_row(row: &BenchRow) -> String {
     });
     format!(
         "concurrency {:>3}  parts {:>4} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
-         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{disk}",
+         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{link}{disk}",
         row.concurrency,
         row.part_size >> 20,
         row.bytes as f64 / GIB,

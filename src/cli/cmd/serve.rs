@@ -37,6 +37,10 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
             .with_context(|| format!("read the emulator configuration {}", path.display()))?,
         None => EmulatorConfig::default(),
     };
+    let mut config = config;
+    if let Some(link) = &args.link {
+        config.link = Some(parse_link(link)?);
+    }
     let builder = Emulator::builder()
         .config(config)
         .fast_etag(args.fast_etag)
@@ -63,6 +67,58 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
     stop.wait().await;
     handle.shutdown().await.context("stop the emulator")?;
     Ok(Status::Done)
+}
+
+/// `rtt=250ms,rate=1Gbit/s,window=1MiB` (`serve --link`, `bench --link`): the emulator's link
+/// model. All three are required: a link model with a guessed part is a wrong rehearsal.
+pub(crate) fn parse_link(text: &str) -> anyhow::Result<bak2rds_emulator::link::LinkConfig> {
+    let (mut rtt, mut rate, mut window) = (None, None, None);
+    for field in text.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let Some((name, value)) = field.split_once('=') else {
+            anyhow::bail!("--link {text:?}: {field:?} is not NAME=VALUE");
+        };
+        match name.trim() {
+            "rtt" => rtt = Some(parse_milliseconds(value.trim())?),
+            "rate" => rate = Some(crate::units::parse_rate(value.trim()).context("--link rate")?),
+            "window" => {
+                window = Some(crate::units::parse_size(value.trim()).context("--link window")?)
+            }
+            other => {
+                anyhow::bail!("--link: unknown field {other:?} (rtt, rate and window are known)")
+            }
+        }
+    }
+    let (Some(rtt_ms), Some(rate_bytes_per_sec), Some(window_bytes)) = (rtt, rate, window) else {
+        anyhow::bail!(
+            "--link {text:?} needs rtt, rate and window, e.g. \
+             --link rtt=250ms,rate=1Gbit/s,window=1MiB"
+        );
+    };
+    let link = bak2rds_emulator::link::LinkConfig {
+        rtt_ms,
+        rate_bytes_per_sec,
+        window_bytes,
+    };
+    link.validate()?;
+    Ok(link)
+}
+
+/// `250ms`, `0.25s` or `1s` as whole milliseconds.
+fn parse_milliseconds(text: &str) -> anyhow::Result<u64> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1.0)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1000.0)
+    } else {
+        anyhow::bail!("--link rtt {text:?}: give a duration such as 250ms or 0.25s");
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .with_context(|| format!("--link rtt {text:?}: give a duration such as 250ms or 0.25s"))?;
+    Ok((value * scale).round() as u64)
 }
 
 /// SIGINT and SIGTERM, registered from creation on.
