@@ -5,6 +5,7 @@
 
 mod body;
 pub mod checkpoint;
+pub mod controller;
 pub mod engine;
 pub mod error;
 mod oss_remote;

@@ -20,6 +20,8 @@ mod upload;
 mod page_check;
 // A backup larger than memory: the mapping's resident set stays at the parts in flight.
 mod cold_read;
+// --concurrency auto through the emulator's link model: parts in flight added until it is full.
+mod adaptive;
 // RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
 mod rds;
 // Incremental migration (UPDF chains, CreateOnlineDatabaseTask) against the emulated RDS.

@@ -246,15 +246,16 @@ pub struct TransferArgs {
     // Hyphen values are taken, so `-5` is called negative instead of "unexpected argument".
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub part_size: Option<String>,
-    /// Parts in flight at once (ossutil calls it --parallel; here --parallel is the databases
-    /// of a batch).
+    /// Parts in flight at once: auto (measure and add parts in flight while the rate rises, up
+    /// to 64) or a number that fixes it (ossutil calls it --parallel; here --parallel is the
+    /// databases of a batch).
     #[arg(
         long,
-        value_name = "N",
-        default_value_t = 8,
+        value_name = "N|auto",
+        default_value_t = Concurrency::Auto,
         allow_hyphen_values = true
     )]
-    pub concurrency: usize,
+    pub concurrency: Concurrency,
     /// Bandwidth cap, e.g. 50MiB/s or 200Mbit/s (ossutil 2's --bwlimit works too).
     #[arg(
         long,
@@ -270,6 +271,37 @@ pub struct TransferArgs {
     /// stops the upload before the object is completed).
     #[arg(long)]
     pub no_verify_pages: bool,
+}
+
+/// `--concurrency`: `auto` or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// The adaptive controller chooses.
+    Auto,
+    /// Exactly this many parts in flight (checked against the bounds by the settings).
+    Fixed(i64),
+}
+
+impl std::fmt::Display for Concurrency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Concurrency::Auto => f.write_str("auto"),
+            Concurrency::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Concurrency {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(Concurrency::Auto);
+        }
+        text.trim()
+            .parse()
+            .map(Concurrency::Fixed)
+            .map_err(|_| format!("{text:?} is neither auto nor a number of parts in flight"))
+    }
 }
 
 /// `bak2rds upload`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::args::{OssArgs, SignatureVersionArg, TransferArgs};
+use super::args::{Concurrency, OssArgs, SignatureVersionArg, TransferArgs};
 use crate::units::{parse_rate, parse_size};
 use crate::upload::engine::UploadOptions;
 use bak2rds_cloud::http::limit::BandwidthLimiter;
@@ -166,21 +166,26 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
             Ok(Arc::new(BandwidthLimiter::new(rate)?))
         })
         .transpose()?;
-    if args.concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
-    if args.concurrency > MAX_CONCURRENCY {
-        bail!(
-            "--concurrency {} is more parts in flight than bak2rds sends ({MAX_CONCURRENCY} at \
-             most): each is a connection of its own, OSS throttles a client that opens too many, \
-             and 32 to 64 already fill a 1 Gbit/s link at a 250 ms round trip; choose at most \
-             {MAX_CONCURRENCY}",
-            args.concurrency
-        );
-    }
+    let (concurrency, adaptive) = match args.concurrency {
+        Concurrency::Auto => (crate::upload::controller::MAX, true),
+        Concurrency::Fixed(n) if n < 1 => bail!("--concurrency must be at least 1 (or auto)"),
+        Concurrency::Fixed(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            if n > MAX_CONCURRENCY {
+                bail!(
+                    "--concurrency {n} is more parts in flight than bak2rds sends \
+                     ({MAX_CONCURRENCY} at most): each is a connection of its own, OSS throttles \
+                     a client that opens too many, and 32 to 64 already fill a 1 Gbit/s link at \
+                     a 250 ms round trip; choose at most {MAX_CONCURRENCY}, or auto"
+                );
+            }
+            (n, false)
+        }
+    };
     Ok(UploadOptions {
         part_size,
-        concurrency: args.concurrency,
+        concurrency,
+        adaptive,
         content_md5: args.content_md5,
         verify_pages: !args.no_verify_pages,
         limiter,
@@ -331,7 +336,7 @@ mod tests {
     fn transfer_flags_are_checked() {
         let args = TransferArgs {
             part_size: Some("8MiB".into()),
-            concurrency: 4,
+            concurrency: Concurrency::Fixed(4),
             max_rate: Some("100MiB/s".into()),
             content_md5: true,
             no_verify_pages: true,
@@ -352,7 +357,7 @@ mod tests {
         };
         assert!(format!("{:#}", upload_options(&bad, true).unwrap_err()).contains("--max-rate"));
         let zero = TransferArgs {
-            concurrency: 0,
+            concurrency: Concurrency::Fixed(0),
             ..args
         };
         assert!(upload_options(&zero, true).is_err());

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::printer::Printer;
-use crate::upload::engine::{UploadJob, UploadReport, run};
+use crate::upload::controller::Limit;
+use crate::upload::engine::{ConcurrencyReport, UploadJob, UploadReport, run};
 use crate::upload::error::UploadError;
 use crate::upload::pages::PageSummary;
 use crate::upload::progress::{Counters, UploadEvent};
@@ -194,6 +195,27 @@ pub fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
                 "part lags far behind the others: sent again in parallel"
             );
         }
+        UploadEvent::Concurrency {
+            parts_in_flight,
+            rate_bytes_per_sec,
+            settled,
+        } => {
+            let verb = if *settled { "settled on" } else { "trying" };
+            tracing::info!(
+                rate = %BinaryBytes(*rate_bytes_per_sec),
+                "{verb} {parts_in_flight} parts in flight"
+            );
+            if *settled {
+                say(
+                    printer,
+                    bar,
+                    &format!(
+                        "{verb} {parts_in_flight} parts in flight ({}/s measured)",
+                        BinaryBytes(*rate_bytes_per_sec)
+                    ),
+                );
+            }
+        }
         UploadEvent::Completing { part_count } => {
             say(
                 printer,
@@ -257,8 +279,12 @@ pub fn summary(report: &UploadReport) -> String {
     } else {
         "parts"
     };
+    let settled = report
+        .concurrency
+        .as_ref()
+        .map_or_else(String::new, concurrency_clause);
     format!(
-        "uploaded oss://{}/{}: {} in {} {parts}{extras}, CRC-64 {} verified, {seconds:.1} s{rate}; {}",
+        "uploaded oss://{}/{}: {} in {} {parts}{extras}, CRC-64 {} verified, {seconds:.1} s{rate}{settled}; {}",
         report.bucket,
         report.key,
         BinaryBytes(report.size),
@@ -266,6 +292,18 @@ pub fn summary(report: &UploadReport) -> String {
         report.crc64,
         pages_clause(&report.pages)
     )
+}
+
+/// What the adaptive controller settled on, and why.
+fn concurrency_clause(report: &ConcurrencyReport) -> String {
+    let why = match report.limit {
+        Some(Limit::Saturated) => "more stopped raising the rate: the link or this host was full",
+        Some(Limit::RateCap) => "the --max-rate cap was met",
+        Some(Limit::Errors) => "parts were retried (throttling or failing connections)",
+        Some(Limit::Maximum) => "the most allowed",
+        None => "the upload ended before the rate was measured",
+    };
+    format!("; settled on {} parts in flight ({why})", report.settled_on)
 }
 
 /// What the page check did, said so that a check that did not happen is never taken for one.
@@ -328,6 +366,7 @@ mod tests {
                 without_checksum: 2,
                 resumed_parts: 0,
             },
+            concurrency: None,
         };
         let plain = summary(&report);
         assert!(

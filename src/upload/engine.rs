@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rayon::prelude::*;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::body::{AttemptTracker, Part, chunks};
 use super::checkpoint::{Checkpoint, CheckpointStore, CheckpointWriter, DonePart, Target};
+use super::controller::{Controller, Decision, Limit};
 use super::error::UploadError;
 use super::pages::{PageGuard, PageSummary, PageTally};
 use super::plan::PartPlan;
@@ -34,7 +35,11 @@ pub struct UploadOptions {
     /// Part size; `None` chooses one (see [`PartPlan`]).
     pub part_size: Option<u64>,
     /// Parts in flight. 8 reaches the loopback ceiling (`perf-anchors.md` row 26: ≥4 suffice).
+    /// With `adaptive`, the most the controller may choose.
     pub concurrency: usize,
+    /// Let the controller choose the parts in flight (see [`super::controller`]), up to
+    /// `concurrency`.
+    pub adaptive: bool,
     /// Send `Content-MD5` with every part (costs ~1.9 CPU-s/GiB: `perf-anchors.md` row 25).
     pub content_md5: bool,
     /// Shared bandwidth cap.
@@ -62,6 +67,7 @@ impl Default for UploadOptions {
         UploadOptions {
             part_size: None,
             concurrency: 8,
+            adaptive: false,
             content_md5: false,
             limiter: None,
             resume: true,
@@ -131,6 +137,20 @@ pub struct UploadReport {
     pub elapsed_ms: u64,
     /// The page checks of the parts this run sent.
     pub pages: PageSummary,
+    /// With `adaptive`: the parts in flight settled on, why, and the levels tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyReport>,
+}
+
+/// What the adaptive controller did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConcurrencyReport {
+    /// Parts in flight at the end.
+    pub settled_on: usize,
+    /// Why it stopped changing (`None`: the upload ended first).
+    pub limit: Option<Limit>,
+    /// Each level tried and the rate measured there, bytes per second.
+    pub tried: Vec<(usize, u64)>,
 }
 
 /// Uploads `job.source` to `job.key`, resuming when possible.
@@ -172,6 +192,7 @@ pub async fn run<R: Remote>(
             hedged_parts: snapshot.hedged,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             pages,
+            concurrency: None,
         }
     };
     let nothing_sent = || PageSummary::NotCheckable {
@@ -254,6 +275,12 @@ pub async fn run<R: Remote>(
         release_finished,
         pages: page_guard.clone(),
         part_pages: Mutex::new(HashMap::new()),
+        slots: Arc::new(Semaphore::new(if job.options.adaptive {
+            Controller::new(job.options.concurrency, None).level()
+        } else {
+            job.options.concurrency.max(1)
+        })),
+        controller: Mutex::new(None),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
         events: events.clone(),
@@ -267,6 +294,19 @@ pub async fn run<R: Remote>(
     let Ok(transfer) = Arc::try_unwrap(transfer) else {
         return Err(UploadError::Internal("a worker outlived the upload".into()));
     };
+    let concurrency = job.options.adaptive.then(|| {
+        let start = Controller::new(job.options.concurrency, None).level();
+        transfer
+            .controller
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or(ConcurrencyReport {
+                settled_on: start,
+                limit: None,
+                tried: Vec::new(),
+            })
+    });
     let checkpoint = transfer
         .checkpoint
         .into_inner()
@@ -296,13 +336,16 @@ pub async fn run<R: Remote>(
     let object = object?;
     job.checkpoints.remove(&checkpoint_path)?;
     let pages = page_guard.map_or(no_pages, |guard| guard.summary(resumed_parts));
-    Ok(report(
-        object.crc64.unwrap_or_default(),
-        object.etag,
-        resumed_parts,
-        false,
-        pages,
-    ))
+    Ok(UploadReport {
+        concurrency,
+        ..report(
+            object.crc64.unwrap_or_default(),
+            object.etag,
+            resumed_parts,
+            false,
+            pages,
+        )
+    })
 }
 
 /// The page checks for this upload, or what the report says instead.
@@ -579,6 +622,10 @@ struct Transfer<R> {
     pages: Option<Arc<PageGuard>>,
     /// Pages checked by a part's successful attempt, until `record` counts them.
     part_pages: Mutex<HashMap<u32, PageTally>>,
+    /// One permit per part allowed in flight: the adaptive controller adds and removes them.
+    slots: Arc<Semaphore>,
+    /// The controller's report, once the parts are sent.
+    controller: Mutex<Option<ConcurrencyReport>>,
     options: UploadOptions,
     counters: Arc<Counters>,
     events: mpsc::UnboundedSender<UploadEvent>,
@@ -706,10 +753,27 @@ impl Schedule {
 /// Runs the workers until every part is verified, one fails for good, or the caller cancels.
 async fn send_missing_parts<R: Remote>(transfer: &Arc<Transfer<R>>) -> Result<(), UploadError> {
     let mut workers = tokio::task::JoinSet::new();
+    // As many workers as parts may ever be in flight; the slots say how many send at once.
     for _ in 0..transfer.options.concurrency.max(1) {
         let transfer = Arc::clone(transfer);
         workers.spawn(async move { transfer.work().await });
     }
+    let controller = transfer.options.adaptive.then(|| {
+        let transfer = Arc::clone(transfer);
+        tokio::spawn(async move { transfer.adapt().await })
+    });
+    let outcome = join_workers(transfer, workers).await;
+    if let Some(controller) = controller {
+        controller.abort();
+        let _ = controller.await;
+    }
+    outcome
+}
+
+async fn join_workers<R: Remote>(
+    transfer: &Arc<Transfer<R>>,
+    mut workers: tokio::task::JoinSet<Result<(), UploadError>>,
+) -> Result<(), UploadError> {
     let mut first_error = None;
     while let Some(joined) = workers.join_next().await {
         let result = joined.map_err(|e| UploadError::Internal(e.to_string()));
@@ -748,6 +812,13 @@ impl<R: Remote> Transfer<R> {
             if self.cancel.is_cancelled() {
                 return Ok(());
             }
+            let slot = tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                slot = Arc::clone(&self.slots).acquire_owned() => slot,
+            };
+            let Ok(slot) = slot else {
+                return Ok(()); // the slots are never closed; if they were, nothing more to send
+            };
             let wake = self.wake.notified();
             let next = self.schedule().next(self.options.hedge_after, &self.cancel);
             let (index, token) = match next {
@@ -761,6 +832,7 @@ impl<R: Remote> Transfer<R> {
                 }
                 Next::Finished => return Ok(()),
                 Next::Wait => {
+                    drop(slot);
                     // Re-check now and then: a part may start to lag without any part ending.
                     let _ = tokio::time::timeout(Duration::from_secs(1), wake).await;
                     continue;
@@ -783,6 +855,101 @@ impl<R: Remote> Transfer<R> {
         }
     }
 
+    /// The adaptive controller: measures the rate at each level and moves the slots, until it
+    /// settles (or the upload ends and this task is dropped).
+    async fn adapt(&self) {
+        let cap = self
+            .options
+            .limiter
+            .as_ref()
+            .map(|limiter| limiter.bytes_per_second());
+        let mut controller = Controller::new(self.options.concurrency, cap);
+        let mut level = controller.level();
+        loop {
+            tokio::time::sleep(super::controller::SETTLE).await;
+            let Some((rate, retried)) = self.measure().await else {
+                return; // no part finishes any more: the upload is ending
+            };
+            let (next, settled) = match controller.observe(rate, retried) {
+                Decision::Try(next) => (next, false),
+                Decision::Settle(next) => (next, true),
+            };
+            self.resize(level, next);
+            level = next;
+            *self
+                .controller
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(ConcurrencyReport {
+                settled_on: level,
+                limit: controller.limit,
+                tried: controller
+                    .history
+                    .iter()
+                    .map(|(level, rate)| (*level, *rate as u64))
+                    .collect(),
+            });
+            let _ = self.events.send(UploadEvent::Concurrency {
+                parts_in_flight: level,
+                rate_bytes_per_sec: rate as u64,
+                settled,
+            });
+            if settled {
+                return;
+            }
+        }
+    }
+
+    /// The rate the link carries now, bytes/s, and whether parts were retried meanwhile. Timed
+    /// from one part's completion to another's, at least [`super::controller::MEASURE`]
+    /// apart: parts finish one at a time, and a clock started between two completions would
+    /// count a part more or less by chance (one part in five at low rates). Verified parts, not
+    /// bytes handed to the sockets: a new connection's send buffer swallows megabytes at once
+    /// and would pass for a higher rate.
+    async fn measure(&self) -> Option<(f64, bool)> {
+        let (start, first) = self
+            .next_completion(self.counters.snapshot().verified)
+            .await?;
+        tokio::time::sleep(super::controller::MEASURE).await;
+        let (end, last) = self
+            .next_completion(self.counters.snapshot().verified)
+            .await?;
+        let seconds = end.duration_since(start).as_secs_f64().max(f64::EPSILON);
+        let rate = last.verified.saturating_sub(first.verified) as f64 / seconds;
+        Some((rate, last.retries > first.retries))
+    }
+
+    /// Waits (polling every 10 ms, at most a minute) until a part is verified past `verified`.
+    async fn next_completion(
+        &self,
+        verified: u64,
+    ) -> Option<(Instant, super::progress::ProgressSnapshot)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let now = self.counters.snapshot();
+            if now.verified > verified {
+                return Some((Instant::now(), now));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// Moves the parts allowed in flight from `from` to `to`. Fewer: the extra slots are taken
+    /// back as the parts holding them finish (a part in flight is never cut).
+    fn resize(&self, from: usize, to: usize) {
+        if to > from {
+            self.slots.add_permits(to - from);
+        } else if to < from {
+            let slots = Arc::clone(&self.slots);
+            let extra = u32::try_from(from - to).unwrap_or(u32::MAX);
+            tokio::spawn(async move {
+                if let Ok(taken) = slots.acquire_many_owned(extra).await {
+                    taken.forget();
+                }
+            });
+        }
+    }
+
     fn record(&self, index: u32, done: DonePart) {
         let pages = self
             .part_pages
@@ -795,6 +962,7 @@ impl<R: Remote> Transfer<R> {
         if let (Some(guard), Some(tally)) = (&self.pages, pages) {
             guard.count(tally);
         }
+        self.counters.add_verified(done.size);
         let part_number = PartPlan::part_number(index);
         let _ = self.events.send(UploadEvent::PartDone {
             part_number,

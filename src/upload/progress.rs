@@ -71,6 +71,15 @@ pub enum UploadEvent {
         /// OSS part number.
         part_number: u32,
     },
+    /// The adaptive controller measured a level and chose the next (`settled`: for good).
+    Concurrency {
+        /// Parts in flight from now on.
+        parts_in_flight: usize,
+        /// The rate measured at the previous level, bytes per second.
+        rate_bytes_per_sec: u64,
+        /// The controller will not change it again.
+        settled: bool,
+    },
     /// Every part is on the server; asking OSS to assemble the object.
     Completing {
         /// Number of parts.
@@ -95,9 +104,15 @@ pub struct Counters {
     parts_done: AtomicU64,
     /// Hedged parts (sent again in parallel).
     hedged: AtomicU64,
+    /// Bytes of the parts this run verified on the server: what the link really carried
+    /// (bytes handed to the socket also count what its buffers hold).
+    verified: AtomicU64,
 }
 
 impl Counters {
+    pub(crate) fn add_verified(&self, bytes: u64) {
+        self.verified.fetch_add(bytes, Ordering::Relaxed);
+    }
     pub(crate) fn add_transferred(&self, bytes: u64) {
         self.transferred.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -134,6 +149,7 @@ impl Counters {
             &self.in_flight,
             &self.parts_done,
             &self.hedged,
+            &self.verified,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -153,6 +169,7 @@ impl Counters {
             parts_done: self.parts_done.load(Ordering::Relaxed),
             resumed,
             hedged: self.hedged.load(Ordering::Relaxed),
+            verified: self.verified.load(Ordering::Relaxed),
         }
     }
 }
@@ -176,4 +193,6 @@ pub struct ProgressSnapshot {
     pub resumed: u64,
     /// Parts sent a second time because they lagged far behind the others.
     pub hedged: u64,
+    /// Bytes of the parts this run verified on the server.
+    pub verified: u64,
 }

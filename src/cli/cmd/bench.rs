@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncBufReadExt as _;
 
 use crate::cli::Status;
-use crate::cli::args::BenchArgs;
+use crate::cli::args::{BenchArgs, Concurrency};
 use crate::cli::disk;
 use crate::cli::printer::Printer;
 use crate::cli::resources::{PeakSampler, cpu_model, cpu_seconds};
@@ -42,8 +42,12 @@ const MIB: f64 = (1u64 << 20) as f64;
 /// One measured upload.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
-    /// Parts in flight.
+    /// Parts in flight (with `--concurrency auto`: the level settled on).
     pub concurrency: usize,
+    /// With `--concurrency auto`: each level tried and the rate measured there (bytes/s), and
+    /// why it settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<crate::upload::engine::ConcurrencyReport>,
     /// Part size used.
     pub part_size: u64,
     /// Bytes uploaded.
@@ -156,7 +160,10 @@ async fn bench(args: BenchArgs, printer: &Printer) -> anyhow::Result<Status> {
     let levels = if args.sweep.is_empty() {
         vec![args.transfer.concurrency]
     } else {
-        args.sweep.clone()
+        args.sweep
+            .iter()
+            .map(|n| Concurrency::Fixed(i64::try_from(*n).unwrap_or(i64::MAX)))
+            .collect()
     };
     let mut rows = Vec::new();
     for (index, concurrency) in levels.into_iter().enumerate() {
@@ -314,7 +321,7 @@ async fn measure(
     client: &OssClient,
     file: &std::path::Path,
     args: &BenchArgs,
-    concurrency: usize,
+    concurrency: Concurrency,
     index: usize,
     work: &std::path::Path,
     printer: &Printer,
@@ -376,7 +383,10 @@ async fn measure(
         None => None,
     };
     Ok(BenchRow {
-        concurrency,
+        concurrency: report
+            .concurrency
+            .as_ref()
+            .map_or_else(|| options_level(concurrency), |c| c.settled_on),
         part_size: report.part_size,
         bytes: report.size,
         seconds,
@@ -384,9 +394,18 @@ async fn measure(
         cpu_seconds_per_gib: cpu.filter(|_| gib > 0.0).map(|cpu| cpu / gib),
         peak_anonymous_rss_mib: peak as f64 / MIB,
         retries: report.retries,
+        adaptive: report.concurrency.clone(),
         link_share: link_share(args, report.size as f64 / seconds.max(f64::EPSILON)),
         disk,
     })
+}
+
+/// The parts in flight of a fixed level.
+fn options_level(concurrency: Concurrency) -> usize {
+    match concurrency {
+        Concurrency::Fixed(n) => usize::try_from(n).unwrap_or(0),
+        Concurrency::Auto => crate::upload::controller::START,
+    }
 }
 
 /// The upload's rate (bytes per second) over the link model's, with `--link`.
@@ -399,6 +418,19 @@ fn format_row(row: &BenchRow) -> String {
     let cpu = row
         .cpu_seconds_per_gib
         .map_or_else(|| "n/a".to_string(), |cpu| format!("{cpu:.3}"));
+    let adaptive = row.adaptive.as_ref().map_or_else(String::new, |adaptive| {
+        let tried: Vec<String> = adaptive
+            .tried
+            .iter()
+            .map(|(level, rate)| format!("{level}: {:.1} MiB/s", *rate as f64 / MIB))
+            .collect();
+        format!(
+            "\n  auto: tried {}; settled on {} ({:?})",
+            tried.join(", "),
+            adaptive.settled_on,
+            adaptive.limit
+        )
+    });
     let link = row.link_share.map_or_else(String::new, |share| {
         format!(
             "\n  link: the upload filled {:.1} % of the link's rate",
@@ -417,7 +449,7 @@ fn format_row(row: &BenchRow) -> String {
     });
     format!(
         "concurrency {:>3}  parts {:>4} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
-         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{link}{disk}",
+         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{adaptive}{link}{disk}",
         row.concurrency,
         row.part_size >> 20,
         row.bytes as f64 / GIB,

@@ -1,0 +1,187 @@
+//! How many parts are in flight when the user did not fix the number (`--concurrency auto`).
+//!
+//! One connection carries at most window / RTT: 4 MiB/s through a 1 MiB window over 250 ms,
+//! where the link may carry 120 MiB/s. No fixed number fits every path, so the controller finds
+//! it: it starts at [`START`], doubles while doubling still raises the measured rate by
+//! [`GAIN`] (quadruples while the rate grows in proportion), and settles at the last level
+//! that helped. Retried parts (throttling such as
+//! `SlowDown`/503, or failing connections) halve it and settle. Under a rate cap it stops
+//! adding once the cap is met. Bounded by [`MAX`].
+//!
+//! The decisions are pure ([`Controller::observe`]); the engine measures and applies them.
+
+use std::time::Duration;
+
+/// Parts in flight to start with: enough for loopback and short paths (the fixed default of
+/// earlier versions).
+pub const START: usize = 8;
+/// The most parts in flight: each is a connection, and OSS throttles a client with too many.
+pub const MAX: usize = 64;
+/// A new level is kept only when it raised the rate by this share.
+pub const GAIN: f64 = 0.10;
+/// A doubling that raised the rate by this share of the doubling looks per-connection bound: the
+/// next step quadruples.
+pub const LINEAR: f64 = 0.8;
+/// After a change, connections open (a round trip each) and fill their windows: the rate is
+/// measured after this.
+pub const SETTLE: Duration = Duration::from_millis(1000);
+/// The span the rate is measured over: long enough that the verified parts it counts are many.
+pub const MEASURE: Duration = Duration::from_millis(2500);
+
+/// What the controller wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Change to this many parts in flight and measure again.
+    Try(usize),
+    /// Keep this many for the rest of the upload.
+    Settle(usize),
+}
+
+/// Why the controller settled, for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// More parts in flight stopped raising the rate: the link (or the host) is full.
+    Saturated,
+    /// The rate cap is met.
+    RateCap,
+    /// Parts were retried (throttling or failing connections): fewer in flight.
+    Errors,
+    /// The largest number allowed.
+    Maximum,
+}
+
+/// The adaptive state: the best level seen and its rate.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    level: usize,
+    best: Option<(usize, f64)>,
+    max: usize,
+    cap: Option<f64>,
+    /// The levels tried and their rates, in order (for the report).
+    pub history: Vec<(usize, f64)>,
+    /// Why it settled, once it has.
+    pub limit: Option<Limit>,
+}
+
+impl Controller {
+    /// A controller allowed up to `max` parts in flight, under an optional rate cap (bytes/s).
+    pub fn new(max: usize, cap: Option<u64>) -> Self {
+        Controller {
+            level: START.min(max).max(1),
+            best: None,
+            max: max.max(1),
+            cap: cap.map(|c| c as f64),
+            history: Vec::new(),
+            limit: None,
+        }
+    }
+
+    /// The level to start at.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// The rate measured at the current level (bytes/s) and whether parts were retried during
+    /// the measurement: what to do next.
+    pub fn observe(&mut self, rate: f64, retried: bool) -> Decision {
+        self.history.push((self.level, rate));
+        if retried {
+            let fewer = (self.level / 2).max(1);
+            return self.settle(fewer, Limit::Errors);
+        }
+        if self.cap.is_some_and(|cap| rate >= cap * 0.95) {
+            return self.settle(self.level, Limit::RateCap);
+        }
+        match self.best {
+            Some((best_level, best_rate)) if rate < best_rate * (1.0 + GAIN) => {
+                // The last doubling did not pay: back to the level that did.
+                self.settle(best_level, Limit::Saturated)
+            }
+            _ if self.level >= self.max => self.settle(self.level, Limit::Maximum),
+            best => {
+                // The rate grew with the level as if each connection were alone on the link:
+                // far from full, so jump further.
+                let linear = best.is_some_and(|(best_level, best_rate)| {
+                    rate >= best_rate * (self.level as f64 / best_level as f64) * LINEAR
+                });
+                let factor = if linear { 4 } else { 2 };
+                self.best = Some((self.level, rate));
+                self.level = (self.level * factor).min(self.max);
+                Decision::Try(self.level)
+            }
+        }
+    }
+
+    fn settle(&mut self, level: usize, limit: Limit) -> Decision {
+        self.level = level;
+        self.limit = Some(limit);
+        Decision::Settle(level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link of `link` bytes/s whose connections carry `per_connection` each.
+    fn rate_at(level: usize, per_connection: f64, link: f64) -> f64 {
+        (level as f64 * per_connection).min(link)
+    }
+
+    fn run(controller: &mut Controller, per_connection: f64, link: f64) -> usize {
+        let mut level = controller.level();
+        for _ in 0..20 {
+            match controller.observe(rate_at(level, per_connection, link), false) {
+                Decision::Try(next) => level = next,
+                Decision::Settle(level) => return level,
+            }
+        }
+        panic!("never settled: {:?}", controller.history);
+    }
+
+    #[test]
+    fn a_long_thin_path_gets_enough_parts_to_fill_the_link() {
+        // 1 MiB window over 250 ms: 4 MiB/s per connection; a 120 MiB/s link needs 30.
+        // 8 → 16 (doubled the rate) → 64 (quadrupled): the most allowed, and the link full.
+        let mut controller = Controller::new(MAX, None);
+        let level = run(&mut controller, 4.0, 120.0);
+        assert_eq!(level, 64, "{:?}", controller.history);
+        assert_eq!(controller.limit, Some(Limit::Maximum));
+        // With a wider window 16 fill it: 8 → 16 (the rate grew in proportion) → 64 (no gain)
+        // → back to 16.
+        let mut controller = Controller::new(MAX, None);
+        assert_eq!(
+            run(&mut controller, 12.0, 160.0),
+            16,
+            "{:?}",
+            controller.history
+        );
+        assert_eq!(controller.limit, Some(Limit::Saturated));
+    }
+
+    #[test]
+    fn loopback_stays_at_the_start_level() {
+        // The host is the limit at any level: doubling does not pay, so back to the start.
+        let mut controller = Controller::new(MAX, None);
+        assert_eq!(run(&mut controller, 1000.0, 2500.0), START);
+    }
+
+    #[test]
+    fn a_rate_cap_stops_the_growth_and_the_maximum_bounds_it() {
+        let mut capped = Controller::new(MAX, Some(50));
+        assert_eq!(run(&mut capped, 4.0, 120.0), 16);
+        assert_eq!(capped.limit, Some(Limit::RateCap));
+        let mut bounded = Controller::new(16, None);
+        assert_eq!(run(&mut bounded, 1.0, 1000.0), 16);
+        assert_eq!(bounded.limit, Some(Limit::Maximum));
+    }
+
+    #[test]
+    fn retries_halve_the_level() {
+        let mut controller = Controller::new(MAX, None);
+        assert_eq!(controller.observe(10.0, false), Decision::Try(16));
+        assert_eq!(controller.observe(20.0, true), Decision::Settle(8));
+        assert_eq!(controller.limit, Some(Limit::Errors));
+    }
+}
