@@ -95,6 +95,11 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
         bail!("--parallel must be at least 1");
     }
     let mut upload = settings::upload_options(&args.transfer, true)?;
+    if upload.adaptive {
+        // The databases share one link: their controllers share the ceiling of parts in flight.
+        upload.concurrency =
+            (crate::upload::controller::MAX / parallel).max(crate::upload::controller::START);
+    }
     // --max-rate (or the plan's max_rate) caps the whole batch: one limiter for every database.
     if upload.limiter.is_none()
         && let Some(rate) = plan.max_rate
