@@ -294,8 +294,12 @@ pub fn summary(report: &UploadReport) -> String {
     )
 }
 
-/// What the adaptive controller settled on, and why.
+/// What the adaptive controller settled on, and why; nothing when the upload ended before it
+/// measured anything (a small file says nothing about the link).
 fn concurrency_clause(report: &ConcurrencyReport) -> String {
+    if report.tried.is_empty() {
+        return String::new();
+    }
     let why = match report.limit {
         Some(Limit::Saturated) => "more stopped raising the rate: the link or this host was full",
         Some(Limit::RateCap) => "the --max-rate cap was met",
@@ -377,8 +381,31 @@ mod tests {
         let hedged = summary(&UploadReport {
             part_count: 1675,
             hedged_parts: 1675,
-            ..report
+            ..report.clone()
         });
         assert!(hedged.contains("1675 sent twice"), "{hedged}");
+        // The controller is named only when it measured something.
+        let quick = ConcurrencyReport {
+            settled_on: 8,
+            limit: None,
+            tried: Vec::new(),
+        };
+        let small = summary(&UploadReport {
+            concurrency: Some(quick.clone()),
+            ..report.clone()
+        });
+        assert!(!small.contains("settled"), "{small}");
+        let measured = summary(&UploadReport {
+            concurrency: Some(ConcurrencyReport {
+                settled_on: 32,
+                limit: Some(Limit::Saturated),
+                tried: vec![(8, 1), (16, 2), (32, 4), (64, 4)],
+            }),
+            ..report
+        });
+        assert!(
+            measured.contains("settled on 32 parts in flight (more stopped raising the rate"),
+            "{measured}"
+        );
     }
 }
