@@ -4,7 +4,7 @@
 #
 # Usage:
 #   scripts/bench-sdk.sh [--size SIZE | --file PATH] [--work-dir DIR] [--json-out PATH]
-#                        [--venv DIR] [--build]
+#                        [--venv DIR] [--build] [--link SPEC]
 #
 #   --size SIZE      size of the synthetic backup to create (`bak2rds synth`); default 4GiB
 #   --file PATH      upload this existing file instead (it is never modified or deleted)
@@ -14,11 +14,13 @@
 #   --venv DIR       Python venv for the SDKs (default: target/sdk-venv, made by
 #                    scripts/sdk/setup-venv.sh, which reaches PyPI only the first time)
 #   --build          run `cargo build --release` even if target/release/bak2rds exists
+#   --link SPEC      put the emulator's link model in front of it, for every tool alike, e.g.
+#                    rtt=250ms,rate=1Gbit/s,window=1MiB (see `bak2rds serve --link`)
 #   BAK2RDS_BIN=PATH use this bak2rds binary instead of target/release/bak2rds
 #
 # Runs, one after the other, each uploading the file to its own key and deleting it after:
 #   bak2rds  `bak2rds bench` with its defaults (CRC-64 per part; part size from the file size,
-#            8 parts in flight)
+#            parts in flight chosen by `--concurrency auto`)
 #   oss2     oss2 2.19.1 `resumable_upload`: SDK defaults (10 MiB parts, num_threads 1), then
 #            num_threads=8 with 16 MiB parts; CRC-64 check on (the default)
 #   v2       alibabacloud-oss-v2 1.4.1 `Uploader`: SDK defaults (6 MiB parts, parallel_num 3),
@@ -46,6 +48,7 @@ work_parent="${TMPDIR:-/tmp}"
 json_out=""
 venv=""
 force_build=0
+link=""
 size_given=0
 
 die() {
@@ -55,7 +58,7 @@ die() {
 usage_error() {
     echo "bench-sdk: $*" >&2
     echo "usage: scripts/bench-sdk.sh [--size SIZE | --file PATH] [--work-dir DIR]" \
-        "[--json-out PATH] [--venv DIR] [--build]" >&2
+        "[--json-out PATH] [--venv DIR] [--build] [--link SPEC]" >&2
     exit 2
 }
 note() { echo "bench-sdk: $*" >&2; }
@@ -68,6 +71,7 @@ while (($#)); do
         --json-out) [[ $# -ge 2 ]] || usage_error "--json-out needs a value"; json_out="$2"; shift 2 ;;
         --venv) [[ $# -ge 2 ]] || usage_error "--venv needs a value"; venv="$2"; shift 2 ;;
         --build) force_build=1; shift ;;
+        --link) [[ $# -ge 2 ]] || usage_error "--link needs a value"; link="$2"; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) usage_error "unknown argument: $1" ;;
     esac
@@ -156,6 +160,10 @@ cat "$file" >/dev/null || die "cannot read $file"
 # The emulator keeps each object until its run deletes it: it needs about one file's worth of
 # space (plus its parts while the upload is in flight) unless it can discard bodies.
 serve_args=(serve --fast-etag)
+if [[ -n "$link" ]]; then
+    serve_args+=(--link "$link")
+    note "link model in front of the emulator: $link"
+fi
 if "$bin" serve --help | grep -q -- '--discard-bodies'; then
     serve_args+=(--discard-bodies)
 else

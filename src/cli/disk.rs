@@ -15,7 +15,7 @@ use crate::source::evict_from_cache;
 /// used 8).
 pub const READERS: u64 = 8;
 /// Bytes per read: large sequential reads, like `dd bs=16M`.
-const READ_SIZE: usize = 16 << 20;
+pub const READ_SIZE: usize = 16 << 20;
 
 /// Evicts `path` from the page cache, then reads all of it with [`READERS`] parallel sequential
 /// readers; returns bytes per second. Memory: one [`READ_SIZE`] buffer per reader.

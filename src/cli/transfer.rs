@@ -128,6 +128,8 @@ fn show_counters(
             "resumed_bytes": snapshot.resumed,
             "parts_done": snapshot.parts_done,
             "in_flight": snapshot.in_flight,
+            // The bar's own estimate, over its recent ticks (what the bar prints).
+            "bytes_per_sec": bar.per_sec() as u64,
             "retries": snapshot.retries,
             "hedged": snapshot.hedged,
         }));
