@@ -577,3 +577,60 @@ fn cli_prints_the_chain_as_text_and_json() {
     assert_eq!(doc["problems"][0]["kind"], "no_full");
     assert_eq!(doc["problems"][0]["severity"], "error");
 }
+
+/// `synth DIR --chain --logs N` (issue 19, part 3): a full, a differential and N logs that
+/// `inspect --chain` restores in order, every step of them, with no problem.
+#[test]
+fn synth_writes_a_chain_that_inspect_restores_step_by_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("Orders");
+    let out = bin()
+        .args([
+            "synth",
+            "--chain",
+            "--logs",
+            "3",
+            "--size",
+            "4MiB",
+            "--database",
+            "Orders",
+        ])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bin()
+        .args(["--json", "inspect", "--chain"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["clean"], true, "{doc}");
+    let steps = doc["chains"][0]["steps"].as_array().unwrap();
+    let types: Vec<&str> = steps.iter().map(|s| s["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["full", "differential", "log", "log", "log"],
+        "{doc}"
+    );
+
+    // Written again: refused without --force, so a real backup of that name is never lost.
+    let again = bin()
+        .args(["synth", "--chain", "--database", "Orders"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}

@@ -136,8 +136,15 @@ pub struct InspectArgs {
 /// `bak2rds synth`.
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Where to write the backup.
+    /// Where to write the backup (with --chain: the folder for the chain's files).
     pub out: PathBuf,
+    /// Write a restore chain of one database into the folder OUT: a full (--size), a
+    /// differential and --logs log backups whose GUIDs and LSNs chain as SQL Server's do.
+    #[arg(long, conflicts_with_all = ["kind", "stripes"])]
+    pub chain: bool,
+    /// With --chain: how many log backups follow the differential.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "chain")]
+    pub logs: u32,
     /// Approximate size, e.g. 64MiB, 1GiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     pub size: String,

@@ -1,4 +1,5 @@
-//! `bak2rds synth`: write a structurally valid synthetic backup (one file per stripe).
+//! `bak2rds synth`: write a structurally valid synthetic backup (one file per stripe), or with
+//! `--chain` a restore chain of one database (full, differential, logs).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,9 @@ use crate::cli::args::{SynthArgs, SynthKind};
 use crate::cli::printer::Printer;
 use crate::units::parse_size;
 use mssql_backup::TargetVersion;
-use mssql_backup::synth::{SynthDatabase, SynthKind as Kind, SynthSpec, write_synthetic_file};
+use mssql_backup::synth::{
+    SynthChain, SynthDatabase, SynthKind as Kind, SynthSpec, write_synthetic_file,
+};
 
 /// Runs `bak2rds synth`.
 pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
@@ -25,6 +28,9 @@ pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
         SynthKind::Log => Kind::Log,
     };
     let database = SynthDatabase::new(&args.database, version);
+    if args.chain {
+        return write_chain(&args, database, size, printer);
+    }
     let spec = SynthSpec::single(database, kind, size);
     if !args.force {
         // The name may be a real backup's: never overwrite one without being told to.
@@ -45,6 +51,55 @@ pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
             .with_context(|| format!("write {}", path.display()))?;
         printer.note(format!("wrote {} ({written} bytes)", path.display()));
     }
+    Ok(Status::Done)
+}
+
+/// `--chain`: NAME_FULL.bak (`size`), NAME_DIFF.bak (a quarter of it) and NAME_LOG_k.trn (an
+/// eighth each, at least 1 MiB) in the folder `args.out`, one restore chain by LSN.
+fn write_chain(
+    args: &SynthArgs,
+    database: SynthDatabase,
+    size: u64,
+    printer: &Printer,
+) -> anyhow::Result<Status> {
+    let name = args.database.clone();
+    let mut chain = SynthChain::new(database);
+    let mut backups = vec![
+        (format!("{name}_FULL.bak"), chain.full(size)),
+        (
+            format!("{name}_DIFF.bak"),
+            chain.differential((size / 4).max(1 << 20)),
+        ),
+    ];
+    for k in 1..=args.logs {
+        backups.push((
+            format!("{name}_LOG_{k}.trn"),
+            chain.log((size / 8).max(1 << 20)),
+        ));
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("create the folder {}", args.out.display()))?;
+    if !args.force
+        && let Some((existing, _)) = backups
+            .iter()
+            .find(|(file, _)| args.out.join(file).exists())
+    {
+        anyhow::bail!(
+            "{} already exists; bak2rds synth does not overwrite a file (it may be a real \
+             backup). Choose another folder, or pass --force to replace it.",
+            args.out.join(existing).display()
+        );
+    }
+    for (file, spec) in &backups {
+        let path = args.out.join(file);
+        let written = write_synthetic_file(&path, spec)
+            .with_context(|| format!("write {}", path.display()))?;
+        printer.note(format!("wrote {} ({written} bytes)", path.display()));
+    }
+    printer.note(format!(
+        "`bak2rds inspect --chain {}` shows the restore order",
+        args.out.display()
+    ));
     Ok(Status::Done)
 }
 
