@@ -487,9 +487,7 @@ impl StateFile {
         // A different file (new backup under the same name) starts from scratch.
         let state = match &state.file {
             // The same file version: resume.
-            Some(file) if file.len == identity.len && file.modified_ns == identity.modified_ns => {
-                state
-            }
+            Some(file) if file.same_contents(identity) => state,
             _ => State {
                 file: Some(identity.clone()),
                 ..State::default()

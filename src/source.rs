@@ -57,6 +57,12 @@ impl FileIdentity {
         Ok(Self::from_metadata(path, &meta))
     }
 
+    /// Same size and modification time: the same file contents as far as the file system
+    /// tells (the path aside, which a moved file may change).
+    pub fn same_contents(&self, other: &FileIdentity) -> bool {
+        self.len == other.len && self.modified_ns == other.modified_ns
+    }
+
     fn from_metadata(path: &Path, meta: &std::fs::Metadata) -> Self {
         let modified_ns = meta
             .modified()
@@ -232,7 +238,7 @@ impl SourceFile {
     /// Fails when the file on disk no longer has the size and mtime it had when opened.
     pub fn check_unchanged(&self) -> Result<()> {
         let now = FileIdentity::of(&self.identity.path)?;
-        if now.len != self.identity.len || now.modified_ns != self.identity.modified_ns {
+        if !now.same_contents(&self.identity) {
             return Err(Error::Config(format!(
                 "{} changed while it was being read (size {} → {} bytes, or modification time); \
                  wait until the backup has finished writing, then run the command again",

@@ -83,7 +83,7 @@ impl Checkpoint {
         if self.format != FORMAT {
             return Some(format!("it has format {} (expected {FORMAT})", self.format));
         }
-        if self.file.len != file.len || self.file.modified_ns != file.modified_ns {
+        if !self.file.same_contents(file) {
             return Some("the file changed since (size or modification time differ)".into());
         }
         if self.endpoint != target.endpoint

@@ -232,7 +232,7 @@ pub async fn run<R: Remote>(
     }
     // The walk reads headers all over the file: off the async workers, a cold file's reads
     // must not stall them.
-    let (page_guard, no_pages) = {
+    let page_guard = {
         let (source, verify) = (Arc::clone(&job.source), job.options.verify_pages);
         tokio::task::spawn_blocking(move || page_guard(&source, verify))
             .await
@@ -273,13 +273,9 @@ pub async fn run<R: Remote>(
         upload_id: checkpoint.upload_id.clone(),
         plan,
         release_finished,
-        pages: page_guard.clone(),
+        pages: page_guard.as_ref().ok().cloned(),
         part_pages: Mutex::new(HashMap::new()),
-        slots: Arc::new(Semaphore::new(if job.options.adaptive {
-            Controller::new(job.options.concurrency, None).level()
-        } else {
-            job.options.concurrency.max(1)
-        })),
+        slots: Arc::new(Semaphore::new(first_level(&job.options))),
         controller: Mutex::new(None),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
@@ -295,14 +291,13 @@ pub async fn run<R: Remote>(
         return Err(UploadError::Internal("a worker outlived the upload".into()));
     };
     let concurrency = job.options.adaptive.then(|| {
-        let start = Controller::new(job.options.concurrency, None).level();
         transfer
             .controller
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .unwrap_or(ConcurrencyReport {
-                settled_on: start,
+                settled_on: first_level(&job.options),
                 limit: None,
                 tried: Vec::new(),
             })
@@ -335,7 +330,10 @@ pub async fn run<R: Remote>(
     }
     let object = object?;
     job.checkpoints.remove(&checkpoint_path)?;
-    let pages = page_guard.map_or(no_pages, |guard| guard.summary(resumed_parts));
+    let pages = match page_guard {
+        Ok(guard) => guard.summary(resumed_parts),
+        Err(unchecked) => unchecked,
+    };
     Ok(UploadReport {
         concurrency,
         ..report(
@@ -348,15 +346,23 @@ pub async fn run<R: Remote>(
     })
 }
 
-/// The page checks for this upload, or what the report says instead.
-fn page_guard(source: &SourceFile, verify: bool) -> (Option<Arc<PageGuard>>, PageSummary) {
+/// Parts in flight at the start: the controller's first level, or the fixed number.
+fn first_level(options: &UploadOptions) -> usize {
+    if options.adaptive {
+        Controller::new(options.concurrency, None).level()
+    } else {
+        options.concurrency.max(1)
+    }
+}
+
+/// The page checks for this upload, or what the report says instead of their totals.
+fn page_guard(source: &SourceFile, verify: bool) -> Result<Arc<PageGuard>, PageSummary> {
     if !verify {
-        return (None, PageSummary::Off);
+        return Err(PageSummary::Off);
     }
-    match PageGuard::for_source(source) {
-        Ok(guard) => (Some(Arc::new(guard)), PageSummary::Off),
-        Err(reason) => (None, PageSummary::NotCheckable { reason }),
-    }
+    PageGuard::for_source(source)
+        .map(Arc::new)
+        .map_err(|reason| PageSummary::NotCheckable { reason })
 }
 
 /// A file an earlier run found damaged is refused until it changes: its upload was aborted and
@@ -368,10 +374,10 @@ fn refuse_known_damage(job: &UploadJob, checkpoint: &std::path::Path) -> Result<
     let Ok(Some(saved)) = job.checkpoints.load(checkpoint) else {
         return Ok(());
     };
-    let same_file = saved.file.len == job.source.len()
-        && saved.file.modified_ns == job.source.identity().modified_ns;
     match saved.damaged_page {
-        Some(page) if same_file => Err(damaged(job, page, true, true)),
+        Some(page) if saved.file.same_contents(job.source.identity()) => {
+            Err(damaged(job, page, true, true))
+        }
         _ => Ok(()),
     }
 }
