@@ -9,6 +9,10 @@ pub const BAK2RDS_OSS_ENDPOINT: &str = "BAK2RDS_OSS_ENDPOINT";
 /// Overrides the regional RDS endpoint.
 pub const BAK2RDS_RDS_ENDPOINT: &str = "BAK2RDS_RDS_ENDPOINT";
 
+/// The RAM endpoint that pre-flight asks about `AliyunRDSImportRole` (the emulator's, for
+/// rehearsal; RAM's own by default).
+pub const BAK2RDS_RAM_ENDPOINT: &str = "BAK2RDS_RAM_ENDPOINT";
+
 /// A PEM file of extra trusted root certificates (`--ca-bundle`), e.g. the company CA of a
 /// TLS-inspecting proxy.
 pub const BAK2RDS_CA_BUNDLE: &str = "BAK2RDS_CA_BUNDLE";

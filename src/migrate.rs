@@ -21,6 +21,7 @@ use crate::upload::engine::{self, UploadJob, UploadOptions, UploadReport};
 use crate::upload::error::UploadError;
 use crate::upload::progress::{Counters, UploadEvent};
 use bak2rds_cloud::oss::{OssClient, OssError};
+use bak2rds_cloud::ram::RamClient;
 use bak2rds_cloud::rds::client::RdsClient;
 use bak2rds_cloud::rds::error::RdsError;
 use bak2rds_cloud::rds::gather::{InstanceSide, find_task_for_object, gather_instance};
@@ -28,7 +29,8 @@ use bak2rds_cloud::rds::model::{
     BackupMode, CheckDbMode, CreateMigrateTaskRequest, RestoreSource, TaskStatus,
 };
 use bak2rds_cloud::rds::preflight::{
-    BackupFacts, BucketFacts, PreflightFacts, PreflightReport, RestoreMethod, preflight, target_of,
+    BackupFacts, BucketFacts, ImportRole, PreflightFacts, PreflightReport, RestoreMethod,
+    preflight, target_of,
 };
 use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 use mssql_backup::{BackupInfo, Rules};
@@ -85,6 +87,9 @@ pub struct Clients {
     pub oss_for_rds: OssClient,
     /// RDS OpenAPI.
     pub rds: RdsClient,
+    /// RAM, to check that RDS may read OSS (`AliyunRDSImportRole`); `None` skips the check
+    /// (a rehearsal without a RAM endpoint).
+    pub ram: Option<RamClient>,
 }
 
 impl Clients {
@@ -100,6 +105,7 @@ impl Clients {
             oss_for_rds: oss.clone(),
             oss,
             rds: RdsClient::new(rds, credentials)?,
+            ram: None,
         })
     }
 }
@@ -826,7 +832,14 @@ async fn preflight_backup(
     file_bytes: u64,
     database: &str,
 ) -> Result<PreflightReport, MigrateError> {
-    let bucket = clients.oss.get_bucket_info().await?;
+    let import_role = async {
+        match &clients.ram {
+            Some(ram) => ram.import_role().await,
+            None => ImportRole::NotChecked,
+        }
+    };
+    let (bucket, import_role) = tokio::join!(clients.oss.get_bucket_info(), import_role);
+    let bucket = bucket?;
     let facts = PreflightFacts {
         instance: instance.instance.clone(),
         databases: instance.databases.clone(),
@@ -839,6 +852,7 @@ async fn preflight_backup(
         }),
         backup: backup_facts(backup, file_bytes),
         target_database: database.to_owned(),
+        import_role,
     };
     Ok(preflight(&facts))
 }

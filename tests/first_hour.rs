@@ -196,7 +196,8 @@ fn demo_creates_and_keeps_its_work_dir() {
 }
 
 /// `bak2rds upload f.bak oss://b/k ARGS` with no credentials anywhere (no variables, an empty
-/// home folder, so no aliyun CLI profile).
+/// home folder, so no profile file, and a metadata service that does not answer: not an ECS
+/// instance).
 fn upload_without_credentials(args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f.bak");
@@ -209,6 +210,8 @@ fn upload_without_credentials(args: &[&str]) -> std::process::Output {
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         .env_remove("ALIBABA_CLOUD_PROFILE")
+        .env_remove("ALIBABA_CLOUD_CREDENTIALS_URI")
+        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
         .env("HOME", dir.path())
         .stdin(Stdio::null())
         .output()

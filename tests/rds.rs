@@ -801,6 +801,7 @@ async fn gathered_facts_feed_preflight_and_tasks_are_found_by_object() {
             restored_bytes: Some(info.files.iter().map(|f| f.size).sum()),
         },
         target_database: target.to_owned(),
+        import_role: bak2rds_cloud::rds::preflight::ImportRole::NotChecked,
     };
     let clash = preflight(&facts("existing_db"));
     assert!(clash.refused());

@@ -276,6 +276,7 @@ async fn debug_of_everything_holding_credentials_redacts() {
         oss: oss.clone(),
         oss_for_rds: oss.clone(),
         rds: rds.clone(),
+        ram: None,
     };
     let dumps = [
         format!("{credentials:?}"),

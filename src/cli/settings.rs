@@ -9,9 +9,12 @@ use anyhow::{Context as _, bail};
 use super::args::{Concurrency, OssArgs, SignatureVersionArg, TransferArgs};
 use crate::units::{parse_rate, parse_size};
 use crate::upload::engine::UploadOptions;
+use bak2rds_cloud::credentials::{ChainSettings, CredentialProvider, choose_source};
+use bak2rds_cloud::http::HttpConfig;
 use bak2rds_cloud::http::limit::BandwidthLimiter;
+use bak2rds_cloud::oss::OssClient;
 use bak2rds_cloud::oss::config::{OssConfig, SignatureVersion};
-use bak2rds_cloud::oss::{Credentials, OssClient};
+use bak2rds_cloud::ram::RamClient;
 use bak2rds_cloud::rds::{RdsClient, RdsClientConfig};
 
 /// Region assumed for an explicit endpoint when none is given (the emulator's default too).
@@ -95,7 +98,7 @@ pub fn oss_client(args: &OssArgs, bucket: &str) -> anyhow::Result<OssClient> {
 pub fn oss_client_with(
     args: &OssArgs,
     bucket: &str,
-    credentials: Credentials,
+    credentials: impl Into<CredentialProvider>,
 ) -> anyhow::Result<OssClient> {
     Ok(OssClient::new(oss_config(args, bucket)?, credentials)?)
 }
@@ -219,10 +222,21 @@ fn home_folder(flag: Option<PathBuf>, name: &str, option: &str) -> anyhow::Resul
 pub fn rds_client(
     region: Option<&str>,
     endpoint: Option<&str>,
-    credentials: Credentials,
+    credentials: CredentialProvider,
     insecure_http: bool,
     ca_bundle: Option<&std::path::Path>,
 ) -> anyhow::Result<RdsClient> {
+    let config = rds_config(region, endpoint, insecure_http, ca_bundle)?;
+    Ok(RdsClient::new(config, credentials)?)
+}
+
+/// The RDS client's settings from the flags.
+pub fn rds_config(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+    insecure_http: bool,
+    ca_bundle: Option<&std::path::Path>,
+) -> anyhow::Result<RdsClientConfig> {
     let region = match (region, endpoint) {
         (Some(region), _) => region,
         (None, Some(_)) => DEFAULT_REGION,
@@ -240,7 +254,31 @@ pub fn rds_client(
     config.endpoint = endpoint.map(str::to_owned);
     config.allow_http = insecure_http;
     config.ca_bundle = read_ca_bundle(ca_bundle)?;
-    Ok(RdsClient::new(config, credentials)?)
+    Ok(config)
+}
+
+/// The RAM client that checks `AliyunRDSImportRole` before a migration: at
+/// `BAK2RDS_RAM_ENDPOINT`, else RAM's own endpoint; none for a rehearsal (an RDS endpoint on
+/// this machine) without a RAM endpoint, whose keys real RAM would not know.
+pub fn ram_client(
+    rds: &RdsClientConfig,
+    credentials: CredentialProvider,
+) -> anyhow::Result<Option<RamClient>> {
+    let endpoint = std::env::var(crate::env_vars::BAK2RDS_RAM_ENDPOINT)
+        .ok()
+        .filter(|value| !value.trim().is_empty());
+    let rehearsal = rds
+        .endpoint
+        .as_deref()
+        .is_some_and(bak2rds_cloud::http::is_loopback_url);
+    if endpoint.is_none() && rehearsal {
+        return Ok(None);
+    }
+    Ok(Some(RamClient::new(
+        endpoint.as_deref(),
+        rds.clone(),
+        credentials,
+    )?))
 }
 
 /// The PEM bytes of `--ca-bundle`, checked to hold at least one certificate.
@@ -262,11 +300,14 @@ pub fn read_ca_bundle(path: Option<&std::path::Path>) -> anyhow::Result<Option<V
     Ok(Some(pem))
 }
 
-/// Credentials from the environment or the aliyun CLI profile, with the fix when absent.
-pub fn credentials(profile: Option<&str>) -> anyhow::Result<Credentials> {
-    // The resolver's error already names every source it tried and what to set: no context
-    // on top, or the message says it twice.
-    Ok(Credentials::resolve(profile)?)
+/// The credentials of Alibaba's default chain (`profile`: `--profile`), refreshed ahead of
+/// their expiry; nothing is fetched until the first request.
+pub fn credentials(profile: Option<&str>) -> anyhow::Result<CredentialProvider> {
+    let env = |name: &str| std::env::var(name).ok();
+    let choice = choose_source(&ChainSettings { profile, env: &env })?;
+    // The chain's errors already name the source and what to set: no context on top, or the
+    // message says it twice.
+    Ok(choice.provider(&HttpConfig::default())?)
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@
 //!
 //! This crate's targets: the clients' answer parsers (`oss_xml`, `rds_json`).
 
-use std::path::Path;
-
 use base64::Engine as _;
 
 use crate::oss::xml as oss_xml_types;
@@ -156,19 +154,32 @@ pub fn rds_json(data: &[u8]) {
     }
 }
 
-/// `~/.aliyun/config.json`. Invariant: a profile that loads never shows its secret in `Debug`.
+/// `~/.aliyun/config.json`. Invariant: a profile that loads never shows its secrets in `Debug`
+/// or in its description.
 fn aliyun_profile(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let path = Path::new("config.json");
-    let Ok(credentials) = crate::oss::Credentials::from_aliyun_config_text(text, path, None) else {
+    let Ok(source) = crate::credentials::source_from_cli_config(text, None) else {
         return;
     };
-    let shown = format!("{credentials:?}");
-    let secret = credentials.access_key_secret();
-    // Only a secret that cannot appear by coincidence (inside the id or the field names).
-    if secret.len() >= 12 && !credentials.access_key_id().contains(secret) {
-        assert!(!shown.contains(secret), "secret in Debug: {shown}");
+    let shown = format!("{source:?} {}", source.describe());
+    let mut keys = Vec::new();
+    let mut next = Some(&source);
+    while let Some(current) = next {
+        next = None;
+        match &current.kind {
+            crate::credentials::SourceKind::Fixed(credentials) => keys.push(credentials.clone()),
+            crate::credentials::SourceKind::RamRole { base, .. } => next = Some(base),
+            _ => {}
+        }
+    }
+    for credentials in keys {
+        let secret = credentials.access_key_secret();
+        // Only a secret that cannot appear by coincidence: long, and written once in the file
+        // (so not also a profile name, a role ARN or a path that the description shows).
+        if secret.len() >= 12 && text.matches(secret).count() == 1 {
+            assert!(!shown.contains(secret), "secret in Debug: {shown}");
+        }
     }
 }

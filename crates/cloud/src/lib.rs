@@ -5,7 +5,9 @@
 //! ```text
 //!  http      reqwest client, bounded retries with jitter, the byte-rate cap (governor)
 //!  checksum  CRC-64/XZ (OSS's crc64ecma) digest and combine, MD5 for Content-MD5
-//!  oss       endpoint, credentials, V1/V4 signing (pure fns), one builder per REST call, XML
+//!  credentials  the default credential chain, STS/ECS/URI sources, refresh ahead of expiry
+//!  oss       endpoint, V1/V4 signing (pure fns), one builder per REST call, XML
+//!  ram       GetRole on AliyunRDSImportRole, for pre-flight
 //!  rds       RPC V1/V3 signing, typed calls, model, pre-flight rules, task wait, diagnosis
 //!  error     the failure categories both clients' errors report
 //! ```
@@ -19,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod checksum;
+pub mod credentials;
 pub mod env_vars;
 pub mod error;
 // Entry points of the fuzz targets and their corpus replay test; not a stable API.
@@ -26,6 +29,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod oss;
+pub mod ram;
 pub mod rds;
 pub mod regions;
 

@@ -13,18 +13,17 @@
 
 pub mod client;
 pub mod config;
-pub mod credential;
 pub mod error;
 pub mod request;
 pub mod sign;
 pub mod types;
 pub mod xml;
 
+pub use crate::credentials::{CredentialError, CredentialProvider, Credentials};
 pub use client::OssClient;
 pub use config::{
     Addressing, OssConfig, ResolvedEndpoint, SignatureVersion, internal_endpoint, public_endpoint,
 };
-pub use credential::{CredentialError, Credentials};
 pub use error::{Operation, OssError, ServiceError, Target};
 pub use types::{
     BucketInfo, CompleteOutput, CompletedPart, GetObjectOutput, ObjectMeta, PartInfo,

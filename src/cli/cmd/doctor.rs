@@ -11,6 +11,7 @@ use super::super::Status;
 use super::super::args::DoctorArgs;
 use super::super::printer::Printer;
 use super::super::settings;
+use bak2rds_cloud::credentials::{ChainSettings, Choice, SourceKind, choose_source};
 use bak2rds_cloud::http::proxy::proxy_for;
 use bak2rds_cloud::oss::Credentials;
 use bak2rds_cloud::rds::endpoint;
@@ -30,6 +31,23 @@ struct Report {
     state: String,
 }
 
+/// Where credentials would come from, in words: the chain is walked without contacting any
+/// service (STS, the metadata service), and only an AccessKey's id is shown, masked.
+fn credentials_source(profile: Option<&str>) -> String {
+    let env = |name: &str| std::env::var(name).ok();
+    match choose_source(&ChainSettings { profile, env: &env }).and_then(Choice::into_source) {
+        Ok(source) => match &source.kind {
+            SourceKind::Fixed(credentials) => format!(
+                "{}; AccessKey ID {}",
+                source.describe(),
+                masked(credentials.access_key_id())
+            ),
+            _ => format!("{} (asked at the first request)", source.describe()),
+        },
+        Err(error) => format!("none usable: {error}"),
+    }
+}
+
 /// Runs `bak2rds doctor`.
 pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<Status> {
     let region = args
@@ -37,15 +55,7 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<Status> {
         .region
         .clone()
         .unwrap_or_else(|| settings::DEFAULT_REGION.to_owned());
-    let credentials = match Credentials::resolve_source(args.oss.profile.as_deref()) {
-        Ok((credentials, source)) => {
-            format!(
-                "{source}; AccessKey ID {}",
-                masked(credentials.access_key_id())
-            )
-        }
-        Err(error) => format!("none usable: {error}"),
-    };
+    let credentials = credentials_source(args.oss.profile.as_deref());
     // A throwaway client resolves the OSS endpoint exactly as an upload would.
     let mut oss_args = args.oss.clone();
     if oss_args.region.is_none() && oss_args.oss_endpoint.is_none() {

@@ -44,17 +44,18 @@ pub(super) fn clients(args: &MigrateArgs, bucket: &str) -> anyhow::Result<Client
         )?,
         _ => oss.clone(),
     };
-    let rds = settings::rds_client(
+    let rds_config = settings::rds_config(
         args.oss.region.as_deref(),
         args.rds_endpoint.as_deref(),
-        credentials,
         args.oss.insecure_http,
         args.oss.ca_bundle.as_deref(),
     )?;
+    let ram = settings::ram_client(&rds_config, credentials.clone())?;
     Ok(Clients {
         oss,
         oss_for_rds,
-        rds,
+        rds: bak2rds_cloud::rds::RdsClient::new(rds_config, credentials)?,
+        ram,
     })
 }
 
@@ -119,6 +120,10 @@ pub(super) async fn migrate_with_output(
     let counters = Arc::new(Counters::default());
     let (events, received) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
+    printer.note(format!(
+        "credentials: {}",
+        clients.oss.credentials().describe()
+    ));
     let bar = printer.byte_bar(0);
     let file = spec.file.clone();
     let job = crate::migrate::run(spec, clients, events, Arc::clone(&counters), cancel.clone());

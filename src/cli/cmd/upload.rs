@@ -31,6 +31,7 @@ async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
         return abort(&client, &checkpoints, &args, &destination, printer).await;
     }
     let source = SourceFile::open(&args.file)?;
+    printer.note(format!("credentials: {}", client.credentials().describe()));
     let job = UploadJob {
         source: Arc::new(source),
         bucket: destination.bucket.clone(),

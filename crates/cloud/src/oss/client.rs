@@ -19,7 +19,6 @@ use reqwest::{Method, StatusCode};
 use time::OffsetDateTime;
 
 use super::config::{OssConfig, ResolvedEndpoint, SignatureVersion};
-use super::credential::Credentials;
 use super::error::{Operation, OssError, ServiceError, Target};
 use super::request::{self, OssRequest};
 use super::sign::{self, SignableRequest, V4Context};
@@ -28,6 +27,7 @@ use super::types::{
     PutObjectOutput, UploadInfo, UploadPartOutput, WriteOutput,
 };
 use super::xml;
+use crate::credentials::{CredentialProvider, Credentials};
 use crate::http::client::{MAX_SMALL_ANSWER, ReadAnswerError, read_capped};
 use crate::http::retry::{RetryDecision, retry, transport_is_retryable};
 use crate::http::{Idempotency, build_client};
@@ -54,7 +54,7 @@ pub struct OssClient {
 struct Inner {
     config: OssConfig,
     endpoint: ResolvedEndpoint,
-    credentials: Credentials,
+    credentials: CredentialProvider,
     http: reqwest::Client,
     /// Server time minus local time, seconds; added to the clock when signing.
     clock_skew_secs: AtomicI64,
@@ -68,8 +68,13 @@ struct Answer {
 
 impl OssClient {
     /// Validates `config` and builds the HTTP client (HTTPS-only unless the endpoint is an
-    /// allowed plain-HTTP one).
-    pub fn new(config: OssConfig, credentials: Credentials) -> Result<Self, OssError> {
+    /// allowed plain-HTTP one). `credentials`: fixed [`Credentials`], or a
+    /// [`CredentialProvider`] that refreshes them.
+    pub fn new(
+        config: OssConfig,
+        credentials: impl Into<CredentialProvider>,
+    ) -> Result<Self, OssError> {
+        let credentials = credentials.into();
         let endpoint = ResolvedEndpoint::resolve(&config)?;
         let mut http_config = config.http.clone();
         http_config.https_only = endpoint.is_https();
@@ -102,6 +107,11 @@ impl OssClient {
     /// The region (V4 scope).
     pub fn region(&self) -> &str {
         &self.inner.config.region
+    }
+
+    /// The credentials this client signs with (shared with its clones).
+    pub fn credentials(&self) -> &CredentialProvider {
+        &self.inner.credentials
     }
 
     /// The validated endpoint.
@@ -386,6 +396,11 @@ impl OssClient {
             return Err(refuse("the expiry must be at least one second".into()));
         }
         let now = self.signing_time();
+        // Built without I/O: the credentials in hand (a URL outlives them anyway when they
+        // are temporary, which the caller's expiry must allow for).
+        let credentials = self.inner.credentials.cached().ok_or_else(|| {
+            refuse("no credentials in hand yet: make one signed request first".into())
+        })?;
         let signable = SignableRequest {
             method: method.as_str(),
             bucket: Some(self.bucket()),
@@ -399,7 +414,7 @@ impl OssClient {
                     .ok()
                     .and_then(|s| now.unix_timestamp().checked_add(s))
                     .ok_or_else(|| refuse(format!("expiry of {secs} s is too far away")))?;
-                sign::v1_presign_query(&self.inner.credentials, &signable, expires_at)
+                sign::v1_presign_query(&credentials, &signable, expires_at)
             }
             SignatureVersion::V4 => {
                 if secs > sign::V4_MAX_EXPIRES_SECS {
@@ -408,13 +423,7 @@ impl OssClient {
                         sign::V4_MAX_EXPIRES_SECS
                     )));
                 }
-                sign::v4_presign_query(
-                    &self.inner.credentials,
-                    &self.v4_context(now),
-                    &signable,
-                    secs,
-                    &[],
-                )
+                sign::v4_presign_query(&credentials, &self.v4_context(now), &signable, secs, &[])
             }
         };
         let mut all: Vec<(&str, &str)> = query.to_vec();
@@ -445,10 +454,12 @@ impl OssClient {
         }
     }
 
-    /// Sends `request` with retries: transient failures per the config, and one immediate
-    /// retry after a clock-skew correction.
+    /// Sends `request` with retries: transient failures per the config, one immediate retry
+    /// after a clock-skew correction, and one immediate retry with refreshed credentials after
+    /// a token refused as expired.
     async fn execute(&self, request: &OssRequest) -> Result<Answer, OssError> {
         let mut skew_retried = false;
+        let mut token_retried = false;
         retry(
             &self.inner.config.retry,
             |_| self.send_once(request, None),
@@ -458,6 +469,14 @@ impl OssClient {
                         RetryDecision::Fail
                     } else {
                         skew_retried = true;
+                        RetryDecision::RetryNow
+                    }
+                }
+                OssError::Service(e) if e.credentials_renewable => {
+                    if token_retried {
+                        RetryDecision::Fail
+                    } else {
+                        token_retried = true;
                         RetryDecision::RetryNow
                     }
                 }
@@ -474,8 +493,9 @@ impl OssClient {
         request: &OssRequest,
         stream: Option<reqwest::Body>,
     ) -> Result<Answer, OssError> {
+        let credentials = self.inner.credentials.credentials().await?;
         let now = self.signing_time();
-        let headers = self.signed_headers(request, now);
+        let headers = self.signed_headers(request, &credentials, now);
         let url = self
             .inner
             .endpoint
@@ -540,7 +560,7 @@ impl OssClient {
         {
             // A 2xx carrying `<Error>`: OSS may fail a Complete after sending 200 (§1.2).
             let error = self.service_error(request, status, &response_headers, &body);
-            return Err(OssError::Service(Box::new(error)));
+            return Err(self.refused(error, &credentials));
         }
         if status.is_success() {
             return Ok(Answer {
@@ -549,12 +569,30 @@ impl OssClient {
             });
         }
         let error = self.service_error(request, status, &response_headers, &body);
-        Err(OssError::Service(Box::new(error)))
+        Err(self.refused(error, &credentials))
+    }
+
+    /// OSS's refusal as an error; a token refused as expired or invalid asks the provider for
+    /// new credentials, and the error says whether signing again may help.
+    fn refused(&self, mut error: ServiceError, used: &Credentials) -> OssError {
+        if used.security_token().is_some()
+            && matches!(
+                error.code.as_str(),
+                "SecurityTokenExpired" | "InvalidSecurityToken"
+            )
+        {
+            error.credentials_renewable = self.inner.credentials.rejected(used);
+        }
+        OssError::Service(Box::new(error))
     }
 
     /// The request's headers plus date, security token and `Authorization`.
-    fn signed_headers(&self, request: &OssRequest, now: OffsetDateTime) -> Vec<(String, String)> {
-        let credentials = &self.inner.credentials;
+    fn signed_headers(
+        &self,
+        request: &OssRequest,
+        credentials: &Credentials,
+        now: OffsetDateTime,
+    ) -> Vec<(String, String)> {
         let mut headers = request.headers.clone();
         headers.push(("Date".into(), sign::http_date(now)));
         if self.inner.config.signature_version == SignatureVersion::V4 {
@@ -639,6 +677,7 @@ impl OssClient {
                 .or(parsed.ec),
             clock_skew_secs,
             answered_like_oss,
+            credentials_renewable: false,
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::credential::CredentialError;
+use crate::credentials::CredentialError;
 use crate::error::Category;
 use crate::http::retry::status_is_retryable;
 
@@ -120,6 +120,9 @@ pub struct ServiceError {
     /// The answer carried OSS's error XML or request ID. Without either, whatever answered
     /// (a web server, a captive portal, a wrong port) is not OSS.
     pub answered_like_oss: bool,
+    /// OSS refused the STS token as expired or invalid, and the credential source hands out
+    /// new ones: the request is worth signing again (the client has asked for a refresh).
+    pub credentials_renewable: bool,
 }
 
 /// Statuses worth repeating even from something that is not OSS: a proxy or load balancer in
@@ -136,6 +139,7 @@ impl ServiceError {
             return gateway_hiccup(self.status);
         }
         status_is_retryable(self.status)
+            || self.credentials_renewable
             || matches!(
                 self.code.as_str(),
                 "RequestTimeTooSkewed"
@@ -180,8 +184,10 @@ impl ServiceError {
                  belongs to another account"
             }
             "SecurityTokenExpired" | "InvalidSecurityToken" => {
-                "the STS token is expired or invalid; get a new one \
-                 (ALIBABA_CLOUD_SECURITY_TOKEN)"
+                "the STS token is expired or invalid, and its source cannot hand out a new one \
+                 (a fixed ALIBABA_CLOUD_SECURITY_TOKEN or StsToken profile): get a new token and \
+                 resume, or use a source that bak2rds refreshes by itself (a RamRoleArn, \
+                 EcsRamRole or OIDC profile, the OIDC variables, or the ECS instance's role)"
             }
             "NoSuchBucket" => "check the bucket name and that the endpoint is its region's",
             "NoSuchKey" => "the object does not exist",
@@ -295,6 +301,7 @@ impl OssError {
     /// failures `Transient`, definite answers `Service`, requests we refused to send `Bug`.
     pub fn category(&self) -> Category {
         match self {
+            OssError::Credentials(error) if error.is_transient() => Category::Transient,
             OssError::Config(_) | OssError::Credentials(_) => Category::Config,
             OssError::InvalidRequest { .. } => Category::Bug,
             _ if self.is_retryable() => Category::Transient,
@@ -308,9 +315,10 @@ impl OssError {
             OssError::Service(error) => error.is_retryable(),
             OssError::Transport { retryable, .. } => *retryable,
             OssError::InvalidResponse { .. } => true,
-            OssError::InvalidRequest { .. } | OssError::Config(_) | OssError::Credentials(_) => {
-                false
-            }
+            // The source was unreachable even after the provider's own retries; a later
+            // attempt (a resume) may find it again.
+            OssError::Credentials(error) => error.is_transient(),
+            OssError::InvalidRequest { .. } | OssError::Config(_) => false,
         }
     }
 
@@ -395,6 +403,7 @@ mod tests {
             ec: None,
             clock_skew_secs: None,
             answered_like_oss: true,
+            credentials_renewable: false,
         }
     }
 

@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::credential::Credentials;
+use crate::credentials::Credentials;
 
 /// The V4 algorithm name, in `Authorization`, the string to sign and presigned URLs (§3.3).
 pub const V4_ALGORITHM: &str = "OSS4-HMAC-SHA256";

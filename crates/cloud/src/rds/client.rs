@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use super::endpoint;
 use super::error::{RdsError, RetryClass};
 use super::model::*;
-use super::sign::{self, Credentials, RequestStamp, V1Dialect};
+use super::sign::{self, RequestStamp, V1Dialect};
+use crate::credentials::CredentialProvider;
 use crate::http::client::{
     HttpConfig, MAX_SMALL_ANSWER, ReadAnswerError, build_client, read_capped,
 };
@@ -68,15 +69,22 @@ pub struct RdsClient {
     base_url: String,
     host: String,
     config: RdsClientConfig,
-    credentials: Credentials,
+    credentials: CredentialProvider,
+    /// The RPC API's version: RDS's, or another product's called the same way (RAM).
+    api_version: &'static str,
     /// Server time minus local time, seconds, learnt from the `Date` of an
     /// `InvalidTimeStamp.Expired` answer; added to the clock when stamping requests.
     clock_skew_secs: std::sync::Arc<AtomicI64>,
 }
 
 impl RdsClient {
-    /// Builds a client; fails only on a malformed endpoint.
-    pub fn new(config: RdsClientConfig, credentials: Credentials) -> Result<Self, RdsError> {
+    /// Builds a client; fails only on a malformed endpoint. `credentials`: fixed
+    /// [`Credentials`], or a [`CredentialProvider`] that refreshes them.
+    pub fn new(
+        config: RdsClientConfig,
+        credentials: impl Into<CredentialProvider>,
+    ) -> Result<Self, RdsError> {
+        let credentials = credentials.into();
         if let Some(problem) = config
             .endpoint
             .as_deref()
@@ -116,8 +124,21 @@ impl RdsClient {
             host,
             config,
             credentials,
+            api_version: sign::API_VERSION,
             clock_skew_secs: std::sync::Arc::default(),
         })
+    }
+
+    /// The same machinery for another RPC product (RAM): its API version; the endpoint comes
+    /// from `config`.
+    pub(crate) fn for_api(
+        config: RdsClientConfig,
+        credentials: CredentialProvider,
+        api_version: &'static str,
+    ) -> Result<Self, RdsError> {
+        let mut client = RdsClient::new(config, credentials)?;
+        client.api_version = api_version;
+        Ok(client)
     }
 
     /// Server time minus local time in seconds, as measured on the last
@@ -303,7 +324,7 @@ impl RdsClient {
 
     /// The one call site of retries: sends, and on a retryable failure waits and sends again
     /// (freshly signed: a new nonce and time each attempt).
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         action: &'static str,
         params: Vec<(String, String)>,
@@ -314,6 +335,13 @@ impl RdsClient {
             // The gateway refused the timestamp before acting, so even CreateMigrateTask may be
             // sent again, once, stamped with the server's clock.
             Err(error) if is_expired_timestamp(&error) && self.clock_skew_secs() != skew => {
+                self.call_with_retries(action, &params, idempotency).await
+            }
+            // Likewise a token refused as expired, once the source can give a new one (the
+            // refused call asked the provider to refresh).
+            Err(error)
+                if error.code() == Some(EXPIRED_TOKEN) && self.credentials.source().refreshes() =>
+            {
                 self.call_with_retries(action, &params, idempotency).await
             }
             outcome => outcome,
@@ -346,6 +374,7 @@ impl RdsClient {
         action: &'static str,
         params: &[(String, String)],
     ) -> Result<T, RdsError> {
+        let credentials = self.credentials.credentials().await?;
         let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_skew_secs());
         let timestamp = sign::format_timestamp(now);
         let nonce = hex::encode(rand::random::<[u8; 16]>());
@@ -356,11 +385,15 @@ impl RdsClient {
         let mut request = self.http.post(format!("{}/", self.base_url));
         match self.config.signature {
             SignatureVersion::V1 => {
-                let signed = sign::sign_v1(
-                    "POST",
+                let call = sign::RpcCall {
+                    version: self.api_version,
                     action,
+                };
+                let signed = sign::sign_v1_call(
+                    "POST",
+                    call,
                     params,
-                    &self.credentials,
+                    &credentials,
                     V1Dialect::TeaSdk,
                     &self.config.region,
                     stamp,
@@ -368,8 +401,12 @@ impl RdsClient {
                 request = request.query(&signed);
             }
             SignatureVersion::V3 => {
+                let call = sign::RpcCall {
+                    version: self.api_version,
+                    action,
+                };
                 let headers =
-                    sign::sign_v3("POST", &self.host, action, params, &self.credentials, stamp);
+                    sign::sign_v3_call("POST", &self.host, call, params, &credentials, stamp);
                 request = request.query(params);
                 for (name, value) in headers.iter().filter(|(n, _)| n != "host") {
                     request = request.header(name.as_str(), value.as_str());
@@ -406,6 +443,9 @@ impl RdsClient {
             });
         }
         let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+        if error.code == EXPIRED_TOKEN {
+            self.credentials.rejected(&credentials);
+        }
         if error.code == EXPIRED_TIMESTAMP
             && let Some(server) = server_date
         {
@@ -463,6 +503,8 @@ impl RdsClient {
 /// The RDS gateway's answer to a request stamped more than 15 minutes from its clock
 /// (rds-api.md §1.9).
 const EXPIRED_TIMESTAMP: &str = "InvalidTimeStamp.Expired";
+/// The gateway's answer to an STS token past its expiry.
+const EXPIRED_TOKEN: &str = "InvalidSecurityToken.Expired";
 
 /// A change of the measured offset smaller than this is noise (request latency), not news.
 const CLOCK_NOTICE_SECS: i64 = 5;

@@ -70,6 +70,9 @@ pub enum RdsError {
     /// A setting is wrong (endpoint, credentials, argument).
     #[error("RDS client setting: {0}")]
     Config(String),
+    /// No credentials could be had to sign with.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialError),
     /// The answer was well-formed but not what the call promises (e.g. an unknown instance in
     /// an empty list).
     #[error("RDS {action}: {detail}")]
@@ -149,6 +152,8 @@ impl RdsError {
             RdsError::Transport { .. } => Category::Transient,
             RdsError::Decode { .. } => Category::Service,
             RdsError::Config(_) => Category::Config,
+            RdsError::Credentials(error) if error.is_transient() => Category::Transient,
+            RdsError::Credentials(_) => Category::Config,
             RdsError::NotFound { .. } => Category::Refused,
             RdsError::WaitDeadline { .. } => Category::Transient,
         }
@@ -217,6 +222,12 @@ fn advice(code: &str) -> &'static str {
         }
         "SignatureDoesNotMatch" | "IncompleteSignature" | "InvalidAccessKeySecret" => {
             "Check the AccessKey secret (ALIBABA_CLOUD_ACCESS_KEY_SECRET) belongs to this AccessKey ID."
+        }
+        "InvalidSecurityToken.Expired" => {
+            "The STS token expired and its source cannot hand out a new one (a fixed \
+             ALIBABA_CLOUD_SECURITY_TOKEN or StsToken profile): get a new token, or use a source \
+             bak2rds refreshes by itself (a RamRoleArn, EcsRamRole or OIDC profile, the OIDC \
+             variables, or the ECS instance's role)."
         }
         c if c.starts_with("InvalidAccessKeyId") => {
             "Check the AccessKey ID (ALIBABA_CLOUD_ACCESS_KEY_ID) exists and is enabled."

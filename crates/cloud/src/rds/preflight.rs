@@ -144,6 +144,27 @@ pub struct PreflightFacts {
     pub backup: BackupFacts,
     /// The name to restore as (`--database`).
     pub target_database: String,
+    /// Whether RDS may read OSS (the `AliyunRDSImportRole` RAM role).
+    pub import_role: ImportRole,
+}
+
+/// What is known of `AliyunRDSImportRole`, the role RDS reads OSS through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ImportRole {
+    /// Not looked at (a rehearsal without RAM, `--skip-preflight`).
+    NotChecked,
+    /// Present, trusting RDS as the console made it.
+    Present,
+    /// Absent: RDS was never authorised in this account.
+    Missing,
+    /// Present, but its trust policy no longer lets RDS assume it.
+    Altered,
+    /// Could not be read.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How serious a finding is.
@@ -243,6 +264,7 @@ pub fn preflight(facts: &PreflightFacts) -> PreflightReport {
     if let Some(bucket) = &facts.bucket {
         check_bucket(bucket, &facts.instance, &mut findings);
     }
+    check_import_role(&facts.import_role, &mut findings);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     PreflightReport { findings, plan }
 }
@@ -281,6 +303,53 @@ fn warn(code: &'static str, message: String, fix: impl Into<String>) -> Finding 
         code,
         message,
         fix: fix.into(),
+    }
+}
+
+/// The console's page that authorises RDS to read OSS (it creates `AliyunRDSImportRole` with its
+/// policy `AliyunRDSImportRolePolicy`).
+pub const AUTHORIZE_RDS_URL: &str = "https://ram.console.aliyun.com/#/role/authorize?request=\
+{\"Requests\":{\"request1\":{\"RoleName\":\"AliyunRDSImportRole\",\"TemplateId\":\"AliyunRDSImportRole\"}},\
+\"ReturnUrl\":\"https://rds.console.aliyun.com/\",\"Service\":\"RDS\"}";
+
+fn check_import_role(role: &ImportRole, out: &mut Vec<Finding>) {
+    let authorize = format!(
+        "Authorise RDS to read OSS once for this account in the console ({AUTHORIZE_RDS_URL}): it \
+         creates the RAM role AliyunRDSImportRole; do not change or delete it afterwards."
+    );
+    match role {
+        ImportRole::NotChecked | ImportRole::Present => {}
+        ImportRole::Missing => out.push(refuse(
+            "import_role_missing",
+            "RDS is not authorised to read OSS in this account: the RAM role \
+             AliyunRDSImportRole does not exist, so the restore would fail after the upload \
+             (\"could not find backup file on OSS\")."
+                .to_owned(),
+            authorize,
+        )),
+        ImportRole::Altered => out.push(refuse(
+            "import_role_altered",
+            "The RAM role AliyunRDSImportRole was changed: its trust policy no longer lets \
+             RDS (rds.aliyuncs.com) assume it, so RDS cannot read the backup from OSS."
+                .to_owned(),
+            format!(
+                "Restore the role's trust policy to the service rds.aliyuncs.com (RAM console, \
+                 Roles, AliyunRDSImportRole, Trust Policy), or delete the role and authorise \
+                 again: {AUTHORIZE_RDS_URL}"
+            ),
+        )),
+        ImportRole::Unknown { reason } => out.push(warn(
+            "import_role_unchecked",
+            format!(
+                "Could not check that RDS may read OSS (the RAM role AliyunRDSImportRole): \
+                 {reason}."
+            ),
+            format!(
+                "If this is the account's first migration, make sure RDS was authorised: \
+                 {AUTHORIZE_RDS_URL}. To let bak2rds check, allow these credentials ram:GetRole \
+                 on that role."
+            ),
+        )),
     }
 }
 
@@ -569,6 +638,7 @@ mod tests {
                 restored_bytes: Some(2 * GIB),
             },
             target_database: "sales".into(),
+            import_role: ImportRole::Present,
         }
     }
 
@@ -650,6 +720,22 @@ mod tests {
                     f.bucket.as_mut().unwrap().server_side_encryption = Some("AES256".into())
                 }),
             ),
+            (
+                "import_role_missing",
+                Box::new(|f| f.import_role = ImportRole::Missing),
+            ),
+            (
+                "import_role_altered",
+                Box::new(|f| f.import_role = ImportRole::Altered),
+            ),
+            (
+                "import_role_unchecked",
+                Box::new(|f| {
+                    f.import_role = ImportRole::Unknown {
+                        reason: "no permission".into(),
+                    }
+                }),
+            ),
         ];
         for (code, seed) in cases {
             let mut facts = healthy();
@@ -659,7 +745,7 @@ mod tests {
             let found =
                 found.unwrap_or_else(|| panic!("{code} not found in {:?}", report.findings));
             assert!(!found.fix.is_empty() && !found.message.is_empty());
-            let expect = if code == "no_privileged_account" {
+            let expect = if matches!(code, "no_privileged_account" | "import_role_unchecked") {
                 Severity::Warn
             } else {
                 Severity::Refuse

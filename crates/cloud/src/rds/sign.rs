@@ -31,7 +31,7 @@ const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The account's AccessKey pair (and STS token): one type for OSS and RDS, so a user's
 /// credentials are loaded once. Its `Debug` redacts the secret and the token.
-pub use crate::oss::credential::Credentials;
+pub use crate::credentials::Credentials;
 
 /// RFC 3986 percent-encoding of one name or value, upper-case hex (rds-api.md §2.1 step 2).
 pub fn percent_encode(text: &str) -> String {
@@ -116,8 +116,8 @@ pub fn parse_timestamp(text: &str) -> Option<time::OffsetDateTime> {
         .map(time::PrimitiveDateTime::assume_utc)
 }
 
-/// Signs a V1 request: returns every query parameter to send, business ones first, then the
-/// common ones and `Signature` (rds-api.md §2.1).
+/// Signs a V1 request to RDS: returns every query parameter to send, business ones first, then
+/// the common ones and `Signature` (rds-api.md §2.1).
 pub fn sign_v1(
     method: &str,
     action: &str,
@@ -127,10 +127,37 @@ pub fn sign_v1(
     region: &str,
     stamp: RequestStamp<'_>,
 ) -> Vec<(String, String)> {
+    let call = RpcCall {
+        version: API_VERSION,
+        action,
+    };
+    sign_v1_call(method, call, business, credentials, dialect, region, stamp)
+}
+
+/// Which RPC API and action a request calls: every Alibaba Cloud RPC product (RDS, STS, RAM)
+/// signs the same way and differs only in these.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcCall<'a> {
+    /// The product's API version (`2014-08-15` for RDS, `2015-04-01` for STS).
+    pub version: &'a str,
+    /// The action (`CreateMigrateTask`, `AssumeRole`).
+    pub action: &'a str,
+}
+
+/// [`sign_v1`] for any RPC product's API.
+pub fn sign_v1_call(
+    method: &str,
+    call: RpcCall<'_>,
+    business: &[(String, String)],
+    credentials: &Credentials,
+    dialect: V1Dialect,
+    region: &str,
+    stamp: RequestStamp<'_>,
+) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> = business.to_vec();
     let mut common = |k: &str, v: &str| params.push((k.to_owned(), v.to_owned()));
-    common("Action", action);
-    common("Version", API_VERSION);
+    common("Action", call.action);
+    common("Version", call.version);
     match dialect {
         V1Dialect::CoreSdk => {
             common("Format", "JSON");
@@ -268,10 +295,26 @@ pub fn sign_v3(
     credentials: &Credentials,
     stamp: RequestStamp<'_>,
 ) -> Vec<(String, String)> {
+    let call = RpcCall {
+        version: API_VERSION,
+        action,
+    };
+    sign_v3_call(method, host, call, query, credentials, stamp)
+}
+
+/// [`sign_v3`] for any RPC product's API.
+pub fn sign_v3_call(
+    method: &str,
+    host: &str,
+    call: RpcCall<'_>,
+    query: &[(String, String)],
+    credentials: &Credentials,
+    stamp: RequestStamp<'_>,
+) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = vec![
         ("host".into(), host.into()),
-        ("x-acs-action".into(), action.into()),
-        ("x-acs-version".into(), API_VERSION.into()),
+        ("x-acs-action".into(), call.action.into()),
+        ("x-acs-version".into(), call.version.into()),
         ("x-acs-date".into(), stamp.timestamp.into()),
         ("x-acs-signature-nonce".into(), stamp.nonce.into()),
         ("x-acs-content-sha256".into(), EMPTY_BODY_SHA256.into()),

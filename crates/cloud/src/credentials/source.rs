@@ -1,0 +1,372 @@
+//! One place credentials come from, and how to ask it: fixed keys, a RAM role assumed with STS
+//! (signed by other credentials, or by an OIDC token), the ECS instance's RAM role, or a
+//! credentials URI. The chain (`chain`) decides which applies; the provider asks it again at
+//! every refresh.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::error::CredentialError;
+use super::keys::Credentials;
+use super::{ecs_metadata, sts, uri};
+use crate::http::client::{MAX_SMALL_ANSWER, ReadAnswerError, read_capped};
+
+/// Where credentials come from, and where that was configured (`origin`, in words).
+#[derive(Clone)]
+pub struct Source {
+    /// What kind of source, with its settings.
+    pub kind: SourceKind,
+    /// Where it was configured: "environment variables …", "aliyun CLI profile "p" in …".
+    pub origin: String,
+}
+
+/// The kinds of source of Alibaba's default chain.
+#[derive(Clone)]
+pub enum SourceKind {
+    /// Keys as they are (the environment, an `AK` or `StsToken` profile): never refreshed.
+    Fixed(Credentials),
+    /// A RAM role assumed with STS `AssumeRole`, the request signed by `base`'s credentials.
+    RamRole {
+        /// The credentials that sign `AssumeRole` (fixed keys, or another source).
+        base: Box<Source>,
+        /// The role and session asked for.
+        session: RoleSession,
+    },
+    /// A RAM role assumed with STS `AssumeRoleWithOIDC` (Kubernetes RRSA): the token file is
+    /// read again at every refresh, because the cluster rotates it.
+    Oidc {
+        /// `acs:ram::<account>:oidc-provider/<name>`.
+        provider_arn: String,
+        /// The file holding the OIDC token.
+        token_file: PathBuf,
+        /// The role and session asked for.
+        session: RoleSession,
+    },
+    /// The ECS instance's RAM role, from the instance metadata service.
+    EcsRole {
+        /// The role's name; `None` asks the metadata service for it.
+        role_name: Option<String>,
+        /// The metadata service's base URL (`http://100.100.100.200`).
+        endpoint: String,
+        /// Refuse the metadata service's plain (token-less) mode.
+        token_required: bool,
+    },
+    /// A URI that answers credentials as JSON.
+    Uri(String),
+    /// Sources that cannot be seen without asking (the ECS metadata service when no role is
+    /// named), each passed over when it does not answer, then `then`.
+    FirstAnswering {
+        /// Asked in order.
+        probes: Vec<Source>,
+        /// The source after them, if any.
+        then: Option<Box<Source>>,
+        /// What the chain looked at and did not find, for the error when nothing answers.
+        tried: Vec<String>,
+    },
+}
+
+/// A role to assume, and the session asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSession {
+    /// `acs:ram::<account>:role/<name>`.
+    pub role_arn: String,
+    /// `RoleSessionName`: shows in the account's audit trail (ActionTrail).
+    pub session_name: String,
+    /// `DurationSeconds`: 900 up to the role's maximum.
+    pub duration_secs: u32,
+    /// `ExternalId`, when the role's trust policy asks for one.
+    pub external_id: Option<String>,
+    /// `Policy`: a policy that narrows the session's permissions.
+    pub policy: Option<String>,
+    /// The STS endpoint, as a URL.
+    pub sts_endpoint: String,
+}
+
+/// Credentials as a source gave them, and when they stop working (`None`: never).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The credentials.
+    pub credentials: Credentials,
+    /// When they expire.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The HTTP clients a source is asked with: one for the web (proxies honoured) and one that goes
+/// direct (the metadata service is link-local: no proxy can reach it).
+#[derive(Debug, Clone)]
+pub(crate) struct Clients {
+    pub web: reqwest::Client,
+    pub direct: reqwest::Client,
+}
+
+/// A future that fetches credentials; boxed because a RAM role's base is itself a source.
+type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, CredentialError>> + Send + 'a>>;
+
+impl Source {
+    /// Fixed keys from `origin`.
+    pub fn fixed(credentials: Credentials, origin: impl Into<String>) -> Self {
+        Source {
+            kind: SourceKind::Fixed(credentials),
+            origin: origin.into(),
+        }
+    }
+
+    /// Whether the credentials expire and can be asked for again.
+    pub fn refreshes(&self) -> bool {
+        !matches!(self.kind, SourceKind::Fixed(_))
+    }
+
+    /// What the source is and where it was configured, with no secret in it.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            SourceKind::Fixed(credentials) => {
+                let kind = if credentials.security_token().is_some() {
+                    "an STS token"
+                } else {
+                    "an AccessKey"
+                };
+                format!("{kind} from {}", self.origin)
+            }
+            SourceKind::RamRole { base, session } => format!(
+                "RAM role {} assumed with STS, signed by {} (configured in {})",
+                session.role_arn,
+                base.describe(),
+                self.origin
+            ),
+            SourceKind::Oidc {
+                session,
+                token_file,
+                ..
+            } => format!(
+                "RAM role {} assumed with STS and the OIDC token in {} (configured in {})",
+                session.role_arn,
+                token_file.display(),
+                self.origin
+            ),
+            SourceKind::EcsRole { role_name, .. } => format!(
+                "the ECS instance's RAM role {} from the metadata service (configured in {})",
+                role_name.as_deref().unwrap_or("(named by the instance)"),
+                self.origin
+            ),
+            SourceKind::Uri(uri) => format!(
+                "the credentials URI {} (configured in {})",
+                uri::redacted(uri),
+                self.origin
+            ),
+            SourceKind::FirstAnswering { probes, then, .. } => {
+                let mut parts: Vec<String> = probes.iter().map(Source::describe).collect();
+                parts.extend(then.iter().map(|source| source.describe()));
+                format!("the first that answers of: {}", parts.join("; else "))
+            }
+        }
+    }
+
+    /// Asks the source for credentials.
+    pub(crate) fn fetch<'a>(&'a self, clients: &'a Clients) -> FetchFuture<'a> {
+        Box::pin(async move {
+            match &self.kind {
+                SourceKind::Fixed(credentials) => Ok(Fetched {
+                    credentials: credentials.clone(),
+                    expires_at: None,
+                }),
+                SourceKind::RamRole { base, session } => {
+                    let signer = base.fetch(clients).await?.credentials;
+                    sts::assume_role(&clients.web, &signer, session, &self.describe()).await
+                }
+                SourceKind::Oidc {
+                    provider_arn,
+                    token_file,
+                    session,
+                } => {
+                    let token = std::fs::read_to_string(token_file).map_err(|source| {
+                        CredentialError::ReadTokenFile {
+                            path: token_file.clone(),
+                            source,
+                        }
+                    })?;
+                    let call = sts::OidcCall {
+                        provider_arn,
+                        token: token.trim(),
+                        session,
+                    };
+                    sts::assume_role_with_oidc(&clients.web, call, &self.describe()).await
+                }
+                SourceKind::EcsRole {
+                    role_name,
+                    endpoint,
+                    token_required,
+                } => {
+                    let ask = ecs_metadata::Ask {
+                        endpoint,
+                        role_name: role_name.as_deref(),
+                        token_required: *token_required,
+                    };
+                    ecs_metadata::fetch(&clients.direct, ask, &self.describe()).await
+                }
+                SourceKind::Uri(address) => {
+                    uri::fetch(&clients.web, address, &self.describe()).await
+                }
+                SourceKind::FirstAnswering {
+                    probes,
+                    then,
+                    tried,
+                } => first_answering(clients, probes, then.as_deref(), tried).await,
+            }
+        })
+    }
+}
+
+/// Asks `probes` in order, passing over those that do not answer, then `then`.
+async fn first_answering(
+    clients: &Clients,
+    probes: &[Source],
+    then: Option<&Source>,
+    tried: &[String],
+) -> Result<Fetched, CredentialError> {
+    let mut unanswered = tried.to_vec();
+    for probe in probes {
+        match probe.fetch(clients).await {
+            Err(CredentialError::Unreachable { from, .. }) => {
+                unanswered.push(format!("{from} (no answer)"));
+            }
+            outcome => return outcome,
+        }
+    }
+    match then {
+        Some(source) => source.fetch(clients).await,
+        None => Err(CredentialError::NotFound {
+            tried: unanswered.join("; "),
+        }),
+    }
+}
+
+// Hand-written: fixed keys must show their id only (their own `Debug` does), and a URI may
+// carry a secret in its query.
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("describe", &self.describe())
+            .finish()
+    }
+}
+
+// Hand-written: a URI may carry a secret in its query; fixed keys show their id only.
+impl fmt::Debug for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceKind::Fixed(credentials) => f.debug_tuple("Fixed").field(credentials).finish(),
+            SourceKind::RamRole { base, session } => f
+                .debug_struct("RamRole")
+                .field("base", base)
+                .field("session", session)
+                .finish(),
+            SourceKind::Oidc {
+                provider_arn,
+                token_file,
+                session,
+            } => f
+                .debug_struct("Oidc")
+                .field("provider_arn", provider_arn)
+                .field("token_file", token_file)
+                .field("session", session)
+                .finish(),
+            SourceKind::EcsRole {
+                role_name,
+                endpoint,
+                token_required,
+            } => f
+                .debug_struct("EcsRole")
+                .field("role_name", role_name)
+                .field("endpoint", endpoint)
+                .field("token_required", token_required)
+                .finish(),
+            SourceKind::Uri(uri) => f.debug_tuple("Uri").field(&uri::redacted(uri)).finish(),
+            SourceKind::FirstAnswering { probes, then, .. } => f
+                .debug_struct("FirstAnswering")
+                .field("probes", probes)
+                .field("then", then)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Credentials as STS, the metadata service and credentials URIs spell them.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct CredentialsJson {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub access_key_id: String,
+    #[serde(default)]
+    pub access_key_secret: String,
+    #[serde(default)]
+    pub security_token: String,
+    #[serde(default)]
+    pub expiration: String,
+}
+
+impl CredentialsJson {
+    /// The credentials, or which field is missing or unreadable.
+    pub fn into_fetched(self) -> Result<Fetched, String> {
+        if self.access_key_id.is_empty() || self.access_key_secret.is_empty() {
+            return Err("no AccessKeyId or AccessKeySecret".to_owned());
+        }
+        let expires_at = if self.expiration.is_empty() {
+            None
+        } else {
+            let at = crate::rds::sign::parse_timestamp(&self.expiration).ok_or_else(|| {
+                format!(
+                    "Expiration {:?} is not yyyy-MM-ddTHH:mm:ssZ",
+                    self.expiration
+                )
+            })?;
+            Some(at)
+        };
+        Ok(Fetched {
+            credentials: Credentials::new(self.access_key_id, self.access_key_secret)
+                .with_security_token(self.security_token),
+            expires_at,
+        })
+    }
+}
+
+/// Sends a request for credentials and returns the status and the body (capped), or the
+/// transport error in words without the URL (a URI's query may hold a secret).
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(u16, bytes::Bytes), String> {
+    let response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|error| transport_detail(&error))?;
+    let status = response.status().as_u16();
+    let body = read_capped(response, MAX_SMALL_ANSWER)
+        .await
+        .map_err(|error| match error {
+            ReadAnswerError::Transport(e) => transport_detail(&e),
+            other => other.to_string(),
+        })?;
+    Ok((status, body))
+}
+
+/// The kind of transport failure, in words: reqwest's own text may carry the URL.
+fn transport_detail(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if let Some(problem) = crate::http::retry::certificate_problem(error) {
+        format!("the server's certificate is not trusted ({problem})")
+    } else if error.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "the request failed".to_owned()
+    }
+}
