@@ -22,6 +22,8 @@ mod page_check;
 mod cold_read;
 // --concurrency auto through the emulator's link model: parts in flight added until it is full.
 mod adaptive;
+// Temporary credentials refreshed during uploads that outlive them: STS, ECS role, OIDC.
+mod credentials;
 // RDS client, pre-flight facts, task wait and diagnosis against the emulated RDS; official SDKs.
 mod rds;
 // Incremental migration (UPDF chains, CreateOnlineDatabaseTask) against the emulated RDS.
