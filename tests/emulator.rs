@@ -1236,6 +1236,14 @@ async fn serve_prints_one_json_line_and_cleans_up_on_sigterm() {
         "bucket",
         "access_key_id",
         "access_key_secret",
+        "rds_endpoint",
+        "instance_id",
+        "sts_endpoint",
+        "ecs_metadata_endpoint",
+        "ram_endpoint",
+        "role_arn",
+        "oidc_provider_arn",
+        "ecs_role_name",
     ] {
         assert!(
             info[field].as_str().is_some_and(|v| !v.is_empty()),

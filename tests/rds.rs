@@ -16,6 +16,8 @@ use bak2rds_cloud::rds::model::{
 };
 use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task};
 use bak2rds_cloud::rds::{Credentials, RdsClient, RdsClientConfig, RdsError, SignatureVersion};
+use bak2rds_emulator::KeyPair;
+use bak2rds_emulator::keyring::KeyRing;
 use bak2rds_emulator::rds::{
     AccountConfig, InstanceConfig, ObjectSource, RdsConfig, RdsEmulator, RdsFault,
 };
@@ -97,12 +99,11 @@ async fn start(instances: Vec<InstanceConfig>) -> Emulated {
 /// An emulated RDS serving `config` on 127.0.0.1.
 pub(crate) async fn start_with(config: RdsConfig) -> Emulated {
     let objects = Arc::new(MemoryObjects::default());
-    let credentials = vec![
-        Credentials::new(AK, SECRET),
-        Credentials::new(STS_AK, STS_SECRET).with_security_token(STS_TOKEN),
-    ];
+    let mut sts = KeyPair::new(STS_AK, STS_SECRET);
+    sts.security_token = Some(STS_TOKEN.to_owned());
+    let keys = Arc::new(KeyRing::new(vec![KeyPair::new(AK, SECRET), sts], 0));
     let source: Arc<dyn ObjectSource> = objects.clone();
-    let emulator = Arc::new(RdsEmulator::new(config, credentials, source));
+    let emulator = Arc::new(RdsEmulator::new(config, keys, source));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = Arc::clone(&emulator).router();

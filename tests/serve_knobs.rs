@@ -7,12 +7,15 @@ use std::io::BufRead as _;
 
 use bak2rds_cloud::checksum::content_md5;
 use bak2rds_cloud::oss::{Credentials, OssClient, OssConfig};
+use bak2rds_cloud::rds::sign;
 use bytes::Bytes;
 
 /// A `bak2rds serve` child, killed when dropped.
 struct Serve {
     child: std::process::Child,
     client: OssClient,
+    /// The connection line.
+    info: serde_json::Value,
 }
 
 impl Drop for Serve {
@@ -39,7 +42,11 @@ fn serve(extra: &[&str]) -> Serve {
     let config = OssConfig::with_endpoint(&text("oss_endpoint"), &text("region"), &text("bucket"));
     let credentials = Credentials::new(text("access_key_id"), text("access_key_secret"));
     let client = OssClient::new(config, credentials).expect("client");
-    Serve { child, client }
+    Serve {
+        child,
+        client,
+        info,
+    }
 }
 
 /// PutObject of `body` claiming the MD5 of `claimed`; the OSS error code when refused.
@@ -119,4 +126,64 @@ fn serve_link_refuses_a_bad_spec_with_an_example() {
         assert_eq!(out.status.code(), Some(1), "{spec}: {text}");
         assert!(text.contains("--link"), "{spec}: {text}");
     }
+}
+
+/// `serve --sts-token-ttl 5s`: the line names STS and the role to assume, and AssumeRole issues
+/// credentials that last at most five seconds although the client asks for an hour.
+#[tokio::test]
+async fn serve_sts_token_ttl_caps_issued_credentials() {
+    let server = serve(&["--sts-token-ttl", "5s"]);
+    let text = |name: &str| server.info[name].as_str().expect(name).to_owned();
+    let now = time::OffsetDateTime::now_utc();
+    let mut params: Vec<(String, String)> = [
+        ("Action", "AssumeRole".to_owned()),
+        ("Version", "2015-04-01".to_owned()),
+        ("Format", "JSON".to_owned()),
+        ("RoleArn", text("role_arn")),
+        ("RoleSessionName", "knob".to_owned()),
+        ("DurationSeconds", "3600".to_owned()),
+        ("SignatureMethod", "HMAC-SHA1".to_owned()),
+        ("SignatureVersion", "1.0".to_owned()),
+        ("Timestamp", sign::format_timestamp(now)),
+        (
+            "SignatureNonce",
+            format!("knob-{}", now.unix_timestamp_nanos()),
+        ),
+        ("AccessKeyId", text("access_key_id")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let signature = sign::v1_signature(
+        &text("access_key_secret"),
+        &sign::v1_string_to_sign("GET", &params),
+    );
+    params.push(("Signature".to_owned(), signature));
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v)))
+        .collect();
+    let url = format!("{}/?{}", text("sts_endpoint"), query.join("&"));
+    let answer = reqwest::get(url).await.expect("AssumeRole");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.bytes().await.expect("body")).expect("JSON");
+    let expiration = body["Credentials"]["Expiration"]
+        .as_str()
+        .expect("Expiration");
+    let left = sign::parse_timestamp(expiration).expect("a timestamp") - now;
+    assert!(left <= time::Duration::seconds(6), "{left}");
+}
+
+/// A TTL that is not a duration is refused with an example.
+#[test]
+fn serve_sts_token_ttl_refuses_a_bad_duration() {
+    let out = crate::util::bin()
+        .args(["serve", "--sts-token-ttl", "0s"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bak2rds serve");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("--sts-token-ttl"), "{text}");
 }

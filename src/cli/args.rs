@@ -204,6 +204,11 @@ pub struct ServeArgs {
     /// round trip per new connection (also `[link]` in --config).
     #[arg(long, value_name = "SPEC")]
     pub link: Option<String>,
+    /// Credentials the emulated STS and ECS metadata service issue last at most TTL (e.g. 10s,
+    /// 5m, 1h) whatever the client asks, to rehearse expiry and refresh (real STS: at least
+    /// 15 minutes; also `[sts] token_ttl_secs` in --config).
+    #[arg(long, value_name = "TTL")]
+    pub sts_token_ttl: Option<String>,
 }
 
 /// Where and how to reach OSS; shared by every command that talks to it.

@@ -16,6 +16,8 @@
 //! expires_unix = 1900000000       # optional: the STS credential expires then
 //!
 //! [faults]                         # see faults.rs; off by default
+//! [sts]                            # see config/identity.rs: roles, OIDC, ECS, token lifetime
+//! [ram]                            # see config/identity.rs: AliyunRDSImportRole's state
 //! ```
 //! Other top-level tables (e.g. `[[instance]]` for the RDS emulator) are kept untouched in
 //! [`EmulatorConfig::other`] so the RDS side can read them from the same file.
@@ -27,6 +29,10 @@ use serde::Deserialize;
 
 use super::error::EmulatorError;
 use super::faults::FaultConfig;
+
+mod identity;
+
+pub use identity::{ImportRole, RamConfig, StsConfig};
 
 /// The default region, as the issue asks (`bak2rds serve` with no flags).
 pub const DEFAULT_REGION: &str = "cn-hangzhou";
@@ -48,6 +54,12 @@ pub struct EmulatorConfig {
     /// A long, thin link in front of the OSS side (none by default): `[link]`.
     #[serde(default)]
     pub link: Option<crate::link::LinkConfig>,
+    /// The credential services: STS, the ECS metadata service (`[sts]`).
+    #[serde(default)]
+    pub sts: StsConfig,
+    /// RAM and the import role (`[ram]`).
+    #[serde(default)]
+    pub ram: RamConfig,
     /// The RDS side's settings (`[[instance]]` tables, `restore_ms`), read by
     /// [`EmulatorConfig::rds_config`].
     #[serde(flatten)]
@@ -131,6 +143,8 @@ impl Default for EmulatorConfig {
             keys: vec![KeyPair::random()],
             faults: FaultConfig::default(),
             link: None,
+            sts: StsConfig::default(),
+            ram: RamConfig::default(),
             other: toml::Table::new(),
         }
     }
@@ -151,7 +165,14 @@ impl BucketConfig {
 }
 
 impl KeyPair {
-    /// The pair as request-signing credentials (the RDS side verifies with them).
+    /// True once `now` is past the credential's expiry (a long-term pair never expires). The
+    /// last second is still valid: `expires_unix` is the `Expiration` STS reports.
+    pub fn is_expired(&self, now: time::OffsetDateTime) -> bool {
+        self.expires_unix
+            .is_some_and(|expires| now.unix_timestamp() > expires)
+    }
+
+    /// The pair as the clients' request-signing credentials (with its STS token, if any).
     pub fn credentials(&self) -> bak2rds_cloud::oss::Credentials {
         let credentials = bak2rds_cloud::oss::Credentials::new(&self.id, &self.secret);
         match &self.security_token {
@@ -179,7 +200,7 @@ impl KeyPair {
     }
 }
 
-fn random_alnum(rng: &mut impl rand::Rng, len: usize) -> String {
+pub(crate) fn random_alnum(rng: &mut impl rand::Rng, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     (0..len)
         .map(|_| {
@@ -263,6 +284,7 @@ impl EmulatorConfig {
         if let Some(link) = &self.link {
             link.validate()?;
         }
+        self.sts.validate()?;
         self.faults.validate()
     }
 }
@@ -346,6 +368,42 @@ mod tests {
         assert!(EmulatorConfig::from_toml("[[bucket]]\nname = \"Bad_Name\"").is_err());
         let twice = "[[key]]\nid='a'\nsecret='b'\n[[key]]\nid='a'\nsecret='c'";
         assert!(EmulatorConfig::from_toml(twice).is_err());
+    }
+
+    #[test]
+    fn parses_the_sts_and_ram_tables() {
+        let config = EmulatorConfig::from_toml(
+            r#"
+            [sts]
+            token_ttl_secs = 10
+            roles = ["restore-role", "other"]
+            ecs_metadata_token_required = true
+
+            [ram]
+            import_role = "altered"
+            caller_can_read_ram = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.sts.token_ttl_secs, Some(10));
+        assert_eq!(config.sts.roles, ["restore-role", "other"]);
+        assert_eq!(config.sts.account_id, identity::DEFAULT_ACCOUNT_ID);
+        assert_eq!(config.sts.oidc_provider, "bak2rds-oidc");
+        assert!(config.sts.ecs_metadata_token_required);
+        assert_eq!(config.ram.import_role, ImportRole::Altered);
+        assert!(!config.ram.caller_can_read_ram);
+        let defaults = EmulatorConfig::from_toml("").unwrap();
+        assert_eq!(defaults.sts, StsConfig::default());
+        assert_eq!(defaults.ram, RamConfig::default());
+    }
+
+    #[test]
+    fn refuses_unknown_or_bad_identity_settings() {
+        let error = |text: &str| EmulatorConfig::from_toml(text).unwrap_err().to_string();
+        assert!(error("[sts]\ntoken_ttl = 10").contains("token_ttl"));
+        assert!(error("[ram]\nimport_role = \"gone\"").contains("gone"));
+        assert!(error("[sts]\ntoken_ttl_secs = 0").contains("token_ttl_secs"));
+        assert!(error("[sts]\naccount_id = \"12ab\"").contains("account_id"));
     }
 
     #[test]

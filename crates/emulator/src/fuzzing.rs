@@ -18,6 +18,7 @@ use bak2rds_cloud::rds::sign as rds_sign;
 use time::OffsetDateTime;
 
 use crate::config::KeyPair;
+use crate::keyring::KeyRing;
 use crate::rds::{ObjectSource, RdsConfig, RdsEmulator};
 use crate::{Emulator, EmulatorState, classify, oss as emulated_oss, oss_auth, router};
 
@@ -134,12 +135,7 @@ fn oss_request(data: &[u8]) {
         query: &pairs,
         headers: &headers,
     };
-    let keys = [KeyPair {
-        id: ACCESS_KEY_ID.to_owned(),
-        secret: ACCESS_KEY_SECRET.to_owned(),
-        security_token: None,
-        expires_unix: None,
-    }];
+    let keys = KeyRing::new(vec![KeyPair::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET)], 0);
     let region = bucket.as_deref().and_then(|b| state.bucket_region(b));
     let _ = oss_auth::authenticate(&keys, region.as_deref(), &signable, vector_time());
 }
@@ -161,7 +157,10 @@ fn rds_request(data: &[u8]) {
     let rds = RDS.get_or_init(|| {
         RdsEmulator::new(
             RdsConfig::default(),
-            vec![rds_sign::Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET)],
+            Arc::new(KeyRing::new(
+                vec![KeyPair::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET)],
+                0,
+            )),
             Arc::new(NoObjects),
         )
     });

@@ -1,11 +1,15 @@
 //! A faithful local OSS + RDS server (`bak2rds serve`): users rehearse a migration offline and
 //! benchmark their uploader against it; the tests hold the client to it and it is held to
-//! Alibaba's official SDKs (`scripts/sdk/`).
+//! Alibaba's official SDKs (`scripts/sdk/`). Beside them, the credential services (STS, the ECS
+//! metadata service, RAM) issue short-lived keys that both accept until they expire.
 //!
 //! ```text
-//! Emulator::builder() ─▶ EmulatorState { config, storage, faults } ─▶ serve(listener, ...)
+//! Emulator::builder() ─▶ EmulatorState { config, storage, faults, key_ring }
+//!   ─▶ serve(listener, ...)
 //!   request ─▶ router (address, classify, faults, oss_auth) ─▶ oss (one fn per operation)
 //!             ─▶ store (blobs on disk or in memory + catalog) ─▶ response / OSS error XML
+//!   RPC ─▶ rpc_auth (signature, key ring) ─▶ rds | sts | ram ─▶ JSON / gateway error
+//!   sts, ecs_metadata ─▶ issue into key_ring ◀─ oss_auth, rpc_auth look keys up
 //! ```
 //! The emulator shares with the rest of bak2rds only the clients' public signing functions,
 //! wire models and checksums (`bak2rds-cloud`) and the backup reader (`mssql-backup`, to judge
@@ -20,23 +24,28 @@
 
 pub mod classify;
 pub mod config;
+pub mod ecs_metadata;
 pub mod error;
 pub mod faults;
 pub mod link;
 // Entry point of the fuzz target and its corpus replay test; not a stable API.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keyring;
 pub mod objects;
 pub mod observe;
 pub mod operation;
 pub mod oss;
 pub mod oss_auth;
 pub mod query;
+pub mod ram;
 pub mod rds;
 mod rds_tasks;
 pub mod restore;
 pub mod router;
+mod rpc_auth;
 pub mod store;
+pub mod sts;
 pub mod xml;
 
 use std::future::Future;
@@ -71,8 +80,11 @@ pub struct EmulatorState {
     /// Accept Content-MD5 headers without hashing the body (`--trust-content-md5`, a benchmark
     /// knob: the client's MD5 cost is then measured alone).
     pub trust_content_md5: bool,
-    /// Requests answered by both servers (counts; records when a test asks).
+    /// Requests answered by every server (counts; records when a test asks).
     pub requests: Arc<observe::RequestLog>,
+    /// Every key pair the servers accept: the configured ones and those STS and the metadata
+    /// service issued.
+    pub key_ring: Arc<keyring::KeyRing>,
     ids: IdSource,
     /// The temporary data folder, removed when the state is dropped.
     _temp_dir: Option<tempfile::TempDir>,
@@ -109,6 +121,10 @@ impl EmulatorState {
             storage.fail_writes_after(bytes);
         }
         Ok(Arc::new(EmulatorState {
+            key_ring: Arc::new(keyring::KeyRing::new(
+                config.keys.clone(),
+                config.faults.clock_skew_secs,
+            )),
             faults: faults::Faults::new(config.faults.clone()),
             config,
             storage,
@@ -148,13 +164,16 @@ impl EmulatorState {
             .any(|b| b.name == name && b.allow_anonymous)
     }
 
-    /// False when a declared bucket does not let RDS read it (`rds_can_read = false`).
+    /// False when RDS may not read the bucket: it is declared `rds_can_read = false`, or
+    /// `AliyunRDSImportRole` is missing or altered (`[ram] import_role`), which stops RDS
+    /// reading any bucket of the account.
     pub fn rds_can_read(&self, name: &str) -> bool {
-        !self
-            .config
-            .buckets
-            .iter()
-            .any(|b| b.name == name && !b.rds_can_read)
+        self.config.ram.import_role.lets_rds_read()
+            && !self
+                .config
+                .buckets
+                .iter()
+                .any(|b| b.name == name && !b.rds_can_read)
     }
 
     /// The region of a declared bucket.
@@ -241,6 +260,25 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Issued temporary credentials last at most `ttl` (at least a second), whatever the
+    /// client asks: overrides `[sts] token_ttl_secs`.
+    pub fn sts_token_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.config.sts.token_ttl_secs = Some(ttl.as_secs().max(1));
+        self
+    }
+
+    /// Replaces the `[sts]` settings (roles, OIDC provider, ECS role, token lifetime).
+    pub fn sts(mut self, sts: config::StsConfig) -> Self {
+        self.config.sts = sts;
+        self
+    }
+
+    /// Replaces the `[ram]` settings (the import role's state, the caller's RAM access).
+    pub fn ram(mut self, ram: config::RamConfig) -> Self {
+        self.config.ram = ram;
+        self
+    }
+
     /// Replaces the fault settings of the configuration.
     pub fn faults(mut self, faults: FaultConfig) -> Self {
         self.config.faults = faults;
@@ -284,8 +322,8 @@ impl EmulatorBuilder {
         EmulatorState::with_temp_dir(self.config, backend, checks, temp_dir)
     }
 
-    /// Binds the OSS listener and the RDS listener (a free port on the same address) and
-    /// serves both in background tasks.
+    /// Binds the OSS listener, then the RDS, STS, ECS metadata and RAM listeners (each a free
+    /// port on the same address), and serves them all in background tasks.
     pub async fn start(self) -> Result<EmulatorHandle, EmulatorError> {
         let listen = self.listen;
         let state = self.build_state()?;
@@ -306,25 +344,23 @@ impl EmulatorBuilder {
             None => local_addr(&listener)?,
         };
         let oss_addr = local_addr(&listener)?;
-        let rds_listener = bind(SocketAddr::new(listen.ip(), 0)).await?;
-        let rds_addr = local_addr(&rds_listener)?;
         let rds = Arc::new(rds::RdsEmulator::new(
             rds_config,
-            state.config.keys.iter().map(KeyPair::credentials).collect(),
+            Arc::clone(&state.key_ring),
             Arc::new(objects::StoredObjects::new(Arc::clone(&state))),
         ));
         let (stop, stopped) = watch::channel(false);
-        let oss_task = tokio::spawn(serve(
+        let mut tasks = vec![tokio::spawn(serve(
             listener,
             Arc::clone(&state),
             wait_for_stop(stopped.clone()),
-        ));
-        let rds_task = tokio::spawn(serve_router(
-            rds_listener,
-            observed_rds_router(Arc::clone(&rds).router(), Arc::clone(&state.requests)),
-            wait_for_stop(stopped.clone()),
-        ));
-        let mut tasks = vec![oss_task, rds_task];
+        ))];
+        let rds_router =
+            observed_rds_router(Arc::clone(&rds).router(), Arc::clone(&state.requests));
+        let (rds_addr, rds_task) = serve_on_free_port(listen, rds_router, &stopped).await?;
+        tasks.push(rds_task);
+        let (identity, identity_tasks) = start_identity(listen, &state, &stopped).await?;
+        tasks.extend(identity_tasks);
         if let (Some(public), Some(link)) = (link_listener, link) {
             tasks.push(tokio::spawn(link::serve_link(
                 public,
@@ -336,12 +372,70 @@ impl EmulatorBuilder {
         Ok(EmulatorHandle {
             addr,
             rds_addr,
+            identity,
             rds,
             state,
             stop,
             tasks,
         })
     }
+}
+
+/// Where the credential services listen.
+#[derive(Debug, Clone, Copy)]
+struct IdentityAddrs {
+    sts: SocketAddr,
+    ecs_metadata: SocketAddr,
+    ram: SocketAddr,
+}
+
+/// Starts STS, the ECS metadata service and RAM, each on a free port of `listen`'s address,
+/// all sharing the state's key ring and request log.
+async fn start_identity(
+    listen: SocketAddr,
+    state: &Arc<EmulatorState>,
+    stopped: &watch::Receiver<bool>,
+) -> Result<(IdentityAddrs, Vec<JoinHandle<std::io::Result<()>>>), EmulatorError> {
+    let sts_config = &state.config.sts;
+    if let Some(secs) = sts_config.token_ttl_secs {
+        tracing::info!("STS tokens last {secs} s (real STS: at least 900 s)");
+    }
+    let keys = &state.key_ring;
+    let log = &state.requests;
+    let sts = sts::StsEmulator::new(sts_config.clone(), Arc::clone(keys), Arc::clone(log));
+    let metadata = ecs_metadata::EcsMetadata::new(sts_config, Arc::clone(keys), Arc::clone(log));
+    let ram = ram::RamEmulator::new(
+        state.config.ram.clone(),
+        sts_config.clone(),
+        Arc::clone(keys),
+        Arc::clone(log),
+    );
+    let (sts, sts_task) = serve_on_free_port(listen, Arc::new(sts).router(), stopped).await?;
+    let (ecs_metadata, metadata_task) =
+        serve_on_free_port(listen, Arc::new(metadata).router(), stopped).await?;
+    let (ram, ram_task) = serve_on_free_port(listen, Arc::new(ram).router(), stopped).await?;
+    let addrs = IdentityAddrs {
+        sts,
+        ecs_metadata,
+        ram,
+    };
+    Ok((addrs, vec![sts_task, metadata_task, ram_task]))
+}
+
+/// Binds a free port on `listen`'s address and serves `router` there until the stop signal.
+async fn serve_on_free_port(
+    listen: SocketAddr,
+    router: Router,
+    stopped: &watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), EmulatorError> {
+    let listener = bind(SocketAddr::new(listen.ip(), 0)).await?;
+    let addr = local_addr(&listener)?;
+    let task = tokio::spawn(serve_router(
+        listener,
+        router,
+        wait_for_stop(stopped.clone()),
+    ));
+    Ok((addr, task))
 }
 
 /// The RDS router with every answered call noted in the shared request log (action, status and
@@ -414,13 +508,15 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
 pub struct EmulatorHandle {
     addr: SocketAddr,
     rds_addr: SocketAddr,
+    identity: IdentityAddrs,
     rds: Arc<rds::RdsEmulator>,
     state: Arc<EmulatorState>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
-/// What a client needs to reach the emulator's OSS side (the JSON line of `bak2rds serve`).
+/// What a client needs to reach the emulator (the JSON line of `bak2rds serve`): OSS, RDS and
+/// the credential services.
 /// Its `Debug` hides the secret: only the JSON line is meant to carry it.
 #[derive(Clone, serde::Serialize)]
 pub struct OssConnectionInfo {
@@ -438,6 +534,18 @@ pub struct OssConnectionInfo {
     pub rds_endpoint: String,
     /// The first emulated RDS instance.
     pub instance_id: String,
+    /// `http://127.0.0.1:PORT` of STS (AssumeRole, AssumeRoleWithOIDC).
+    pub sts_endpoint: String,
+    /// `http://127.0.0.1:PORT` of the ECS instance metadata service.
+    pub ecs_metadata_endpoint: String,
+    /// `http://127.0.0.1:PORT` of RAM (GetRole).
+    pub ram_endpoint: String,
+    /// The ARN of the first role the key pairs may assume.
+    pub role_arn: String,
+    /// The ARN of the OIDC identity provider.
+    pub oidc_provider_arn: String,
+    /// The role the metadata service serves credentials for.
+    pub ecs_role_name: String,
 }
 
 impl std::fmt::Debug for OssConnectionInfo {
@@ -450,6 +558,12 @@ impl std::fmt::Debug for OssConnectionInfo {
             .field("access_key_secret", &"<redacted>")
             .field("rds_endpoint", &self.rds_endpoint)
             .field("instance_id", &self.instance_id)
+            .field("sts_endpoint", &self.sts_endpoint)
+            .field("ecs_metadata_endpoint", &self.ecs_metadata_endpoint)
+            .field("ram_endpoint", &self.ram_endpoint)
+            .field("role_arn", &self.role_arn)
+            .field("oidc_provider_arn", &self.oidc_provider_arn)
+            .field("ecs_role_name", &self.ecs_role_name)
             .finish()
     }
 }
@@ -468,6 +582,37 @@ impl EmulatorHandle {
     /// The RDS side's `http://IP:PORT`.
     pub fn rds_endpoint(&self) -> String {
         http_url(self.rds_addr)
+    }
+
+    /// STS's `http://IP:PORT`.
+    pub fn sts_endpoint(&self) -> String {
+        http_url(self.identity.sts)
+    }
+
+    /// The ECS instance metadata service's `http://IP:PORT` (what a client reaches as
+    /// `http://100.100.100.200`, e.g. through `HTTP_PROXY`).
+    pub fn ecs_metadata_endpoint(&self) -> String {
+        http_url(self.identity.ecs_metadata)
+    }
+
+    /// RAM's `http://IP:PORT`.
+    pub fn ram_endpoint(&self) -> String {
+        http_url(self.identity.ram)
+    }
+
+    /// `acs:ram::<account>:role/<first role>`: the role a client assumes.
+    pub fn role_arn(&self) -> String {
+        self.state.config.sts.first_role_arn()
+    }
+
+    /// `acs:ram::<account>:oidc-provider/<name>`.
+    pub fn oidc_provider_arn(&self) -> String {
+        self.state.config.sts.oidc_provider_arn()
+    }
+
+    /// The role of the emulated ECS instance.
+    pub fn ecs_role_name(&self) -> &str {
+        &self.state.config.sts.ecs_role
     }
 
     /// The emulated RDS (instances, fault injection).
@@ -546,6 +691,12 @@ impl EmulatorHandle {
             access_key_secret: self.access_key_secret().to_owned(),
             rds_endpoint: self.rds_endpoint(),
             instance_id: self.instance_id(),
+            sts_endpoint: self.sts_endpoint(),
+            ecs_metadata_endpoint: self.ecs_metadata_endpoint(),
+            ram_endpoint: self.ram_endpoint(),
+            role_arn: self.role_arn(),
+            oidc_provider_arn: self.oidc_provider_arn(),
+            ecs_role_name: self.ecs_role_name().to_owned(),
         }
     }
 

@@ -12,6 +12,7 @@ use bak2rds_cloud::oss::sign::{self, SignableRequest, V4Context};
 
 use super::config::KeyPair;
 use super::error::OssError;
+use super::keyring::KeyRing;
 
 /// Largest clock difference accepted for header-signed requests: 15 minutes (§1.3,
 /// `RequestTimeTooSkewed`).
@@ -30,12 +31,12 @@ pub enum AuthScheme {
     V4Presigned,
 }
 
-/// Checks a request's signature against the configured key pairs.
+/// Checks a request's signature against the key ring (configured and issued pairs).
 ///
 /// `bucket_region` is the region of the addressed bucket when it exists (V4 scopes must name
 /// it); `now` is the server's clock.
 pub fn authenticate(
-    keys: &[KeyPair],
+    keys: &KeyRing,
     bucket_region: Option<&str>,
     request: &SignableRequest<'_>,
     now: OffsetDateTime,
@@ -71,13 +72,13 @@ pub fn authenticate(
 
 /// The key pair with this id, refusing unknown ids, expired STS credentials and a token that
 /// does not match the pair's (§3.5).
-fn key_for<'k>(
-    keys: &'k [KeyPair],
+fn key_for(
+    keys: &KeyRing,
     access_key_id: &str,
     token: Option<&str>,
     now: OffsetDateTime,
-) -> Result<&'k KeyPair, OssError> {
-    let key = keys.iter().find(|k| k.id == access_key_id).ok_or_else(|| {
+) -> Result<KeyPair, OssError> {
+    let key = keys.find(access_key_id).ok_or_else(|| {
         OssError::new(
             StatusCode::FORBIDDEN,
             "InvalidAccessKeyId",
@@ -96,15 +97,14 @@ fn key_for<'k>(
             ));
         }
     }
-    if key
-        .expires_unix
-        .is_some_and(|expires| now.unix_timestamp() > expires)
-    {
+    if key.is_expired(now) {
+        // research-credentials.md §8: 403, this message, EC 0002-00000007.
         return Err(OssError::new(
             StatusCode::FORBIDDEN,
             "SecurityTokenExpired",
             "The security token you provided has expired.",
-        ));
+        )
+        .with_ec("0002-00000007"));
     }
     Ok(key)
 }
@@ -148,7 +148,7 @@ fn expired(expires: &str, now: OffsetDateTime) -> OssError {
 }
 
 fn verify_v1_header(
-    keys: &[KeyPair],
+    keys: &KeyRing,
     request: &SignableRequest<'_>,
     authorization: &str,
     now: OffsetDateTime,
@@ -176,7 +176,7 @@ fn verify_v1_header(
 }
 
 fn verify_v1_presigned(
-    keys: &[KeyPair],
+    keys: &KeyRing,
     request: &SignableRequest<'_>,
     now: OffsetDateTime,
 ) -> Result<(), OssError> {
@@ -239,7 +239,7 @@ fn check_v4_scope(
 }
 
 fn verify_v4_header(
-    keys: &[KeyPair],
+    keys: &KeyRing,
     bucket_region: Option<&str>,
     request: &SignableRequest<'_>,
     authorization: &str,
@@ -282,7 +282,7 @@ fn verify_v4_header(
         time,
     };
     verify_v4_signature(
-        key,
+        &key,
         &context,
         request,
         &parsed.additional_headers,
@@ -291,7 +291,7 @@ fn verify_v4_header(
 }
 
 fn verify_v4_presigned(
-    keys: &[KeyPair],
+    keys: &KeyRing,
     bucket_region: Option<&str>,
     request: &SignableRequest<'_>,
     now: OffsetDateTime,
@@ -369,7 +369,7 @@ fn verify_v4_presigned(
         product,
         time,
     };
-    verify_v4_signature(key, &context, &signed, &additional, provided)
+    verify_v4_signature(&key, &context, &signed, &additional, provided)
 }
 
 fn verify_v4_signature(
@@ -412,14 +412,14 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_704_164_645).unwrap()
     }
 
-    fn keys() -> Vec<KeyPair> {
-        vec![KeyPair::new(AK, SK)]
+    fn keys() -> KeyRing {
+        KeyRing::new(vec![KeyPair::new(AK, SK)], 0)
     }
 
-    fn sts_keys() -> Vec<KeyPair> {
+    fn sts_keys() -> KeyRing {
         let mut key = KeyPair::new(AK, SK);
         key.security_token = Some(TOKEN.to_owned());
-        vec![key]
+        KeyRing::new(vec![key], 0)
     }
 
     fn request<'a>(

@@ -263,7 +263,7 @@ fn authenticate(
     };
     let region = state.bucket_region(bucket);
     oss_auth::authenticate(
-        &state.config.keys,
+        &state.key_ring,
         region.as_deref(),
         &signable,
         state.faults.now(),

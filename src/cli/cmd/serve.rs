@@ -1,7 +1,7 @@
 //! `bak2rds serve`: run the OSS emulator until SIGINT/SIGTERM.
 //!
-//! Prints one JSON line on stdout with everything a client needs (endpoint, region, bucket,
-//! key pair), flushed at once so a harness can read it and connect; logs go to stderr.
+//! Prints one JSON line on stdout with everything a client needs (endpoints of OSS, RDS and the
+//! credential services, region, bucket, key pair, role ARNs), flushed at once so a harness can read it and connect; logs go to stderr.
 
 use std::net::SocketAddr;
 
@@ -41,8 +41,11 @@ async fn serve(args: ServeArgs, printer: &Printer) -> anyhow::Result<Status> {
     if let Some(link) = &args.link {
         config.link = Some(parse_link(link)?);
     }
-    let builder = Emulator::builder()
-        .config(config)
+    let mut builder = Emulator::builder().config(config);
+    if let Some(ttl) = &args.sts_token_ttl {
+        builder = builder.sts_token_ttl(parse_ttl(ttl)?);
+    }
+    let builder = builder
         .fast_etag(args.fast_etag)
         .trust_content_md5(args.trust_content_md5)
         .listen(listen);
@@ -121,6 +124,30 @@ fn parse_milliseconds(text: &str) -> anyhow::Result<u64> {
     Ok((value * scale).round() as u64)
 }
 
+/// `--sts-token-ttl`: `90`, `90s`, `5m` or `1h`, whole seconds, at least one.
+fn parse_ttl(text: &str) -> anyhow::Result<std::time::Duration> {
+    let trimmed = text.trim();
+    let (number, scale) = if let Some(secs) = trimmed.strip_suffix('s') {
+        (secs, 1)
+    } else if let Some(minutes) = trimmed.strip_suffix('m') {
+        (minutes, 60)
+    } else if let Some(hours) = trimmed.strip_suffix('h') {
+        (hours, 3600)
+    } else {
+        (trimmed, 1)
+    };
+    let secs = number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|secs| *secs > 0)
+        .with_context(|| {
+            format!("--sts-token-ttl {text:?}: give a duration such as 10s, 5m or 1h")
+        })?;
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 /// SIGINT and SIGTERM, registered from creation on.
 struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
@@ -141,6 +168,23 @@ impl StopSignals {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_take_seconds_minutes_or_hours() {
+        let secs = |text: &str| parse_ttl(text).ok().map(|d| d.as_secs());
+        assert_eq!(secs("10s"), Some(10));
+        assert_eq!(secs("90"), Some(90));
+        assert_eq!(secs("5m"), Some(300));
+        assert_eq!(secs("1h"), Some(3600));
+        for bad in ["0s", "", "ten", "1.5s", "-1s"] {
+            assert_eq!(secs(bad), None, "{bad}");
         }
     }
 }
