@@ -71,14 +71,24 @@ async fn upload(emulator: &EmulatorHandle, way: Way) -> Run {
         .arg("upload")
         .arg(&file)
         .arg(format!("oss://{}/big.bak", emulator.bucket()))
-        .args(["--max-rate", MAX_RATE, "--part-size", "1MiB", "--concurrency", "4"])
+        .args([
+            "--max-rate",
+            MAX_RATE,
+            "--part-size",
+            "1MiB",
+            "--concurrency",
+            "4",
+        ])
         .arg("--checkpoint-dir")
         .arg(dir.path().join("checkpoints"))
         .env("HOME", &home)
         .env("BAK2RDS_OSS_ENDPOINT", emulator.oss_endpoint())
         .env("BAK2RDS_STS_ENDPOINT", emulator.sts_endpoint())
-        .env("BAK2RDS_ECS_METADATA_ENDPOINT", emulator.ecs_metadata_endpoint())
-        .env("RUST_LOG", "bak2rds=trace,bak2rds_cloud=trace")
+        .env(
+            "BAK2RDS_ECS_METADATA_ENDPOINT",
+            emulator.ecs_metadata_endpoint(),
+        )
+        .env("RUST_LOG", "trace")
         .stdin(Stdio::null());
     for variable in [
         "ALIBABA_CLOUD_ACCESS_KEY_ID",
@@ -115,7 +125,10 @@ async fn upload(emulator: &EmulatorHandle, way: Way) -> Run {
             std::fs::write(&token_file, OIDC_TOKEN).unwrap();
             command
                 .env("ALIBABA_CLOUD_ROLE_ARN", emulator.role_arn())
-                .env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", emulator.oidc_provider_arn())
+                .env(
+                    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                    emulator.oidc_provider_arn(),
+                )
                 .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", &token_file);
         }
     }
@@ -152,22 +165,41 @@ async fn check(emulator: &EmulatorHandle, run: &Run, fetches: &[&str]) {
         .storage()
         .read_object(emulator.bucket(), "big.bak")
         .expect("the object exists");
-    let stored = object.reader().read_all().unwrap();
-    assert_eq!(crc64(&stored), crc64(&run.data), "the object is not the file");
+    let mut stored = Vec::new();
+    object.copy_to(&mut stored).unwrap();
+    assert_eq!(
+        crc64(&stored),
+        crc64(&run.data),
+        "the object is not the file"
+    );
 
     let records = emulator.requests().records();
     let issued = records
         .iter()
-        .filter(|r| r.operation.as_deref().is_some_and(|op| fetches.contains(&op)) && r.status == 200)
+        .filter(|r| {
+            r.operation
+                .as_deref()
+                .is_some_and(|op| fetches.contains(&op))
+                && r.status == 200
+        })
         .count();
     // About five lifetimes: the first fetch and at least three refreshes.
-    assert!(issued >= 4, "credentials fetched {issued} times: {records:?}");
+    assert!(
+        issued >= 4,
+        "credentials fetched {issued} times: {records:?}"
+    );
     let refused_for_expiry = records.iter().filter(|r| r.status == 403).count();
     assert_eq!(refused_for_expiry, 0, "requests refused: {records:?}");
-    assert!(stderr.contains("credentials: "), "the source is not said: {stderr}");
+    assert!(
+        stderr.contains("credentials: "),
+        "the source is not said: {stderr}"
+    );
 
-    let mut secrets = vec![emulator.access_key_secret().to_owned(), OIDC_TOKEN.to_owned()];
-    for issued in emulator.issued_credentials() {
+    let mut secrets = vec![
+        emulator.access_key_secret().to_owned(),
+        OIDC_TOKEN.to_owned(),
+    ];
+    for issued in emulator.state().key_ring.issued() {
         secrets.push(issued.secret.clone());
         secrets.extend(issued.security_token.clone());
     }
@@ -190,7 +222,13 @@ async fn check(emulator: &EmulatorHandle, run: &Run, fetches: &[&str]) {
 }
 
 async fn emulator() -> EmulatorHandle {
-    Emulator::builder().sts_token_ttl(TOKEN_TTL).start().await.unwrap()
+    let emulator = Emulator::builder()
+        .sts_token_ttl(TOKEN_TTL)
+        .start()
+        .await
+        .unwrap();
+    emulator.requests().keep_records();
+    emulator
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,4 +250,139 @@ async fn oidc_variables_outlive_their_tokens() {
     let emulator = emulator().await;
     let run = upload(&emulator, Way::OidcVariables).await;
     check(&emulator, &run, &["AssumeRoleWithOIDC"]).await;
+}
+
+/// A bak2rds run configured with `profile`, without sending a byte: an upload of a small file.
+fn upload_with_profile(emulator: &EmulatorHandle, profile: serde_json::Value) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    cli_profile(&home, profile);
+    let file = dir.path().join("small.bak");
+    std::fs::write(&file, b"small").unwrap();
+    bin()
+        .arg("upload")
+        .arg(&file)
+        .arg(format!("oss://{}/small.bak", emulator.bucket()))
+        .arg("--checkpoint-dir")
+        .arg(dir.path().join("checkpoints"))
+        .env("HOME", &home)
+        .env("BAK2RDS_OSS_ENDPOINT", emulator.oss_endpoint())
+        .env("BAK2RDS_STS_ENDPOINT", emulator.sts_endpoint())
+        // A port nothing listens on: the metadata service of a machine that is not ECS.
+        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A broken source is an error that names it and the fix, not a fall-through to another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_source_is_named_with_its_fix() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let bad_role = format!("acs:ram::1234567890123456:role/no-such-role");
+    let out = upload_with_profile(
+        &emulator,
+        serde_json::json!({
+            "name": "mig", "mode": "RamRoleArn",
+            "access_key_id": emulator.access_key_id(),
+            "access_key_secret": emulator.access_key_secret(),
+            "ram_role_arn": bad_role,
+        }),
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needed in [
+        "EntityNotExist.Role",
+        "no-such-role",
+        "aliyun CLI profile \"mig\"",
+        "check the role ARN",
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing: {text}");
+    }
+    assert!(!text.contains(emulator.access_key_secret()), "{text}");
+
+    let out = upload_with_profile(
+        &emulator,
+        serde_json::json!({"name": "mig", "mode": "EcsRamRole", "ram_role_name": "host-role"}),
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needed in [
+        "ECS metadata service",
+        "host-role",
+        "did not answer",
+        "ECS instance",
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing: {text}");
+    }
+}
+
+/// A client whose clock is behind the services' keeps its credentials past their real expiry:
+/// OSS refuses the token, and each refused request is signed again with fresh credentials and
+/// sent once more — none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_refused_for_an_expired_token_is_signed_again() {
+    use bak2rds_cloud::credentials::{CredentialProvider, RoleSession, Source, SourceKind};
+    use bak2rds_cloud::oss::OssClient;
+    use bak2rds_emulator::faults::FaultConfig;
+
+    let faults = FaultConfig {
+        clock_skew_secs: 3,
+        ..FaultConfig::default()
+    };
+    let emulator = Emulator::builder()
+        .sts_token_ttl(Duration::from_secs(4))
+        .faults(faults)
+        .start()
+        .await
+        .unwrap();
+    emulator.requests().keep_records();
+    let source = Source {
+        kind: SourceKind::RamRole {
+            base: Box::new(Source::fixed(emulator.credentials(), "the test")),
+            session: RoleSession {
+                role_arn: emulator.role_arn(),
+                session_name: "skewed-client".to_owned(),
+                duration_secs: 900,
+                external_id: None,
+                policy: None,
+                sts_endpoint: emulator.sts_endpoint(),
+            },
+        },
+        origin: "the test".to_owned(),
+    };
+    let provider = CredentialProvider::new(source, &Default::default()).unwrap();
+    let client = OssClient::new(emulator.oss_config(), provider.clone()).unwrap();
+    let started = std::time::Instant::now();
+    let mut written = 0;
+    while started.elapsed() < Duration::from_secs(12) {
+        let key = format!("k{written}");
+        client
+            .put_object(&key, bytes::Bytes::from_static(b"x"), None)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        written += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let records = emulator.requests().records();
+    let refused = records.iter().filter(|r| r.status == 403).count();
+    assert!(
+        refused >= 1,
+        "the skewed clock never met an expired token: {records:?}"
+    );
+    assert!(
+        provider.refresh_count() >= 2,
+        "{}",
+        provider.refresh_count()
+    );
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some("PutObject") && r.status == 200)
+            .count(),
+        written
+    );
 }

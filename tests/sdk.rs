@@ -1,5 +1,5 @@
-//! Alibaba's official Python OSS SDKs against `bak2rds serve` (`scripts/sdk/`): the emulator is
-//! faithful only if every scenario passes.
+//! Alibaba's official Python OSS SDKs and credentials library against `bak2rds serve`
+//! (`scripts/sdk/`): the emulator is faithful only if every scenario passes.
 //!
 //! Needs Python 3 with venv/pip and PyPI (the first run installs the pinned SDKs into
 //! `target/sdk-venv`; later runs reuse it). Without PyPI the test fails and says so.
@@ -49,9 +49,14 @@ fn sdk_python() -> PathBuf {
 }
 
 fn start_server(config: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bak2rds"))
-        .args(["serve", "--config"])
-        .arg(config)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bak2rds"));
+    command.args(["serve", "--config"]).arg(config);
+    start_serve(command)
+}
+
+/// Starts `command` (a `bak2rds serve`) and returns it with the JSON line it printed.
+fn start_serve(mut command: Command) -> (Server, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -105,6 +110,37 @@ fn official_sdks_pass_every_scenario_against_the_emulator() {
         "official SDK scenarios failed: {summary}"
     );
     assert_eq!(summary, "sdk-oss: 29 passed, 0 failed");
+}
+
+/// Alibaba's official credentials library (`alibabacloud-credentials`) gets temporary keys from
+/// the emulated STS (AssumeRole, AssumeRoleWithOIDC) and ECS metadata service, refreshes them
+/// when they expire, and the official OSS and RDS SDKs sign with them
+/// (`scripts/sdk/credential_scenarios.py`). Keys live 5 s so the refresh is seen in seconds.
+#[test]
+fn official_credentials_library_gets_credentials_from_the_emulator() {
+    let python = sdk_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_bak2rds"));
+    serve.args(["serve", "--sts-token-ttl", "5s"]);
+    let (_server, line) = start_serve(serve);
+    let output = Command::new(python)
+        .arg(repo().join("scripts/sdk/credential_scenarios.py"))
+        .arg(&line)
+        .env("TMPDIR", dir.path())
+        .output()
+        .expect("run credential_scenarios.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let summary = stdout
+        .lines()
+        .rfind(|l| l.starts_with("sdk-credentials: "))
+        .expect("the suite printed its summary line");
+    assert!(
+        output.status.success() && summary.ends_with(" 0 failed"),
+        "official credentials library scenarios failed: {summary}"
+    );
+    assert_eq!(summary, "sdk-credentials: 5 passed, 0 failed");
 }
 
 /// `scripts/bench-sdk.sh`, the comparison users rerun, still works end to end on a small file:

@@ -93,6 +93,11 @@ impl KeyRing {
         }
     }
 
+    /// The issued keys still kept (for tests that check none of them leaks).
+    pub fn issued(&self) -> Vec<KeyPair> {
+        self.read().values().cloned().collect()
+    }
+
     /// How many issued keys are kept.
     pub fn issued_count(&self) -> usize {
         self.read().len()

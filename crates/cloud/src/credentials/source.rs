@@ -133,12 +133,18 @@ impl Source {
                 };
                 format!("{kind} from {}", self.origin)
             }
-            SourceKind::RamRole { base, session } => format!(
-                "RAM role {} assumed with STS, signed by {} (configured in {})",
-                session.role_arn,
-                base.describe(),
-                self.origin
-            ),
+            SourceKind::RamRole { base, session } => {
+                // A RamRoleArn profile's own keys sign: say where once.
+                let signer = if base.origin == self.origin {
+                    "its AccessKey".to_owned()
+                } else {
+                    base.describe()
+                };
+                format!(
+                    "RAM role {} assumed with STS, signed by {signer} ({})",
+                    session.role_arn, self.origin
+                )
+            }
             SourceKind::Oidc {
                 session,
                 token_file,

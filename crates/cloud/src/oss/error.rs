@@ -315,10 +315,12 @@ impl OssError {
             OssError::Service(error) => error.is_retryable(),
             OssError::Transport { retryable, .. } => *retryable,
             OssError::InvalidResponse { .. } => true,
-            // The source was unreachable even after the provider's own retries; a later
-            // attempt (a resume) may find it again.
-            OssError::Credentials(error) => error.is_transient(),
-            OssError::InvalidRequest { .. } | OssError::Config(_) => false,
+            // The credential provider has already retried its source with backoff: asking
+            // again at once would only repeat that wait. (An unreachable source is still
+            // `Category::Transient`: a later run may find it again.)
+            OssError::InvalidRequest { .. } | OssError::Config(_) | OssError::Credentials(_) => {
+                false
+            }
         }
     }
 
