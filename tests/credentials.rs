@@ -282,7 +282,7 @@ fn upload_with_profile(emulator: &EmulatorHandle, profile: serde_json::Value) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_source_is_named_with_its_fix() {
     let emulator = Emulator::builder().start().await.unwrap();
-    let bad_role = format!("acs:ram::1234567890123456:role/no-such-role");
+    let bad_role = "acs:ram::1234567890123456:role/no-such-role";
     let out = upload_with_profile(
         &emulator,
         serde_json::json!({
