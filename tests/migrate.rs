@@ -825,3 +825,65 @@ async fn after_the_restore_the_object_is_deleted_on_success_only() {
             .is_some()
     );
 }
+
+/// Issue 20, point 4: RDS's access to OSS (the RAM role `AliyunRDSImportRole`) is read before
+/// the upload where the caller may read RAM: missing or changed, the migration is refused with
+/// the console's authorisation link and nothing is sent; unreadable, it is a warning.
+#[tokio::test]
+async fn the_import_role_is_checked_before_the_upload() {
+    let with_ram = |emulator: &EmulatorHandle| {
+        let mut clients = clients(emulator);
+        clients.ram = Some(
+            bak2rds_cloud::ram::RamClient::new(
+                Some(&emulator.ram_endpoint()),
+                emulator.rds_config(),
+                emulator.credentials().into(),
+            )
+            .unwrap(),
+        );
+        clients
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = backup(dir.path(), "Sales_FULL.bak", SynthKind::Full, "2019");
+    for (state, code) in [
+        ("missing", "import_role_missing"),
+        ("altered", "import_role_altered"),
+    ] {
+        let emulator = emulator(&format!("[ram]\nimport_role = \"{state}\"\n"), 50).await;
+        let clients = with_ram(&emulator);
+        let (outcome, _) =
+            migrate(spec(&emulator, dir.path(), &file, "Sales"), clients.clone()).await;
+        let outcome = outcome.unwrap();
+        assert!(
+            refusal_codes(&outcome, "preflight").contains(&code.to_owned()),
+            "{outcome:?}"
+        );
+        let MigrateOutcome::Refused { findings, .. } = &outcome else {
+            unreachable!()
+        };
+        let finding = findings.iter().find(|f| f.code == code).unwrap();
+        assert!(
+            finding.fix.contains("ram.console.aliyun.com"),
+            "{}",
+            finding.fix
+        );
+        nothing_uploaded(&clients).await;
+    }
+
+    let emulator = emulator("[ram]\ncaller_can_read_ram = false\n", 50).await;
+    let (outcome, events) = migrate(
+        spec(&emulator, dir.path(), &file, "Sales"),
+        with_ram(&emulator),
+    )
+    .await;
+    let report = finished(outcome.unwrap());
+    assert_eq!(report.task.status, TaskStatus::Success);
+    let warned = events.iter().any(|event| match event {
+        MigrateEvent::Preflight { report } => report
+            .findings
+            .iter()
+            .any(|f| f.code == "import_role_unchecked" && f.message.contains("ram:GetRole")),
+        _ => false,
+    });
+    assert!(warned, "no warning about the unchecked role: {events:?}");
+}
