@@ -34,6 +34,7 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (spec, clients) = prepare(&args)?;
+        super::migrate::note_credentials(&clients, printer);
         let report = run_with_output(spec, clients, printer).await?;
         print_summary(&report, printer)?;
         status_of(&report)

@@ -53,6 +53,7 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         wait: WaitOptions::default(),
     };
     let clients = clients(&args, bucket)?;
+    super::migrate::note_credentials(&clients, printer);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(incremental_with_output(spec, clients, printer))
 }

@@ -27,8 +27,14 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (spec, clients) = prepare(&args)?;
+        note_credentials(&clients, printer);
         migrate_with_output(spec, clients, printer).await
     })
+}
+
+/// Says where the credentials come from (never the secret), before the first request.
+pub(super) fn note_credentials(clients: &Clients, printer: &Printer) {
+    printer.note(format!("credentials: {}", clients.oss.credentials().describe()));
 }
 
 /// The OSS and RDS clients of a migration staging its backups in `bucket`.
