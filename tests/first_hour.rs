@@ -680,3 +680,55 @@ fn a_json_run_that_fails_answers_json_on_stdout() {
     );
     assert!(!json["error"].as_str().unwrap().contains("secret"));
 }
+
+/// Issue 19: `synth --write-rate --preallocate` writes like SQL Server writing a compressed
+/// backup: the file is at its (slightly high) final size from the start, zeros behind what is
+/// written, filled in at the rate asked, and cut to the written length at the end.
+#[test]
+fn synth_writes_progressively_into_a_preallocated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("growing.bak");
+    let started = std::time::Instant::now();
+    let mut child = bin()
+        .arg("synth")
+        .arg(&path)
+        .args(["--size", "6MiB", "--write-rate", "3MiB", "--preallocate"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let written_prefix =
+        |data: &[u8]| data.len() - data.iter().rev().take_while(|&&b| b == 0).count();
+    let mut samples = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(data) = std::fs::read(&path) {
+            samples.push((data.len(), written_prefix(&data)));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(child.wait().unwrap().success());
+    let elapsed = started.elapsed();
+    let final_len = std::fs::metadata(&path).unwrap().len() as usize;
+    // Preallocated: while being written, longer than the final file, with zeros at the end.
+    let growing: Vec<_> = samples
+        .iter()
+        .filter(|(len, prefix)| *len > final_len && prefix < len)
+        .collect();
+    assert!(growing.len() >= 3, "{samples:?} (final {final_len})");
+    assert!(
+        growing.windows(2).all(|w| w[0].1 <= w[1].1)
+            && growing.first().unwrap().1 < growing.last().unwrap().1,
+        "the written part does not grow: {samples:?}"
+    );
+    // 6 MiB at 3 MiB/s.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    let out = bin().arg("inspect").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -163,6 +163,14 @@ pub struct SynthArgs {
     /// Replace OUT (and its stripe files) if they exist; without it an existing file is kept.
     #[arg(long)]
     pub force: bool,
+    /// Write the backup progressively at this rate (e.g. 50MiB/s), as SQL Server writes a
+    /// long backup: to rehearse `--follow` on a file that is still growing.
+    #[arg(long, value_name = "RATE", conflicts_with = "chain")]
+    pub write_rate: Option<String>,
+    /// Set the file to its final size first (zeros) and fill it in, then cut it to the
+    /// written length, as SQL Server does for a compressed backup.
+    #[arg(long, conflicts_with = "chain")]
+    pub preallocate: bool,
 }
 
 /// The backup types `synth` can write.

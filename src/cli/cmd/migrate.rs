@@ -34,7 +34,10 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
 
 /// Says where the credentials come from (never the secret), before the first request.
 pub(super) fn note_credentials(clients: &Clients, printer: &Printer) {
-    printer.note(format!("credentials: {}", clients.oss.credentials().describe()));
+    printer.note(format!(
+        "credentials: {}",
+        clients.oss.credentials().describe()
+    ));
 }
 
 /// The OSS and RDS clients of a migration staging its backups in `bucket`.

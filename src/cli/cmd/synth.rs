@@ -1,17 +1,20 @@
 //! `bak2rds synth`: write a structurally valid synthetic backup (one file per stripe), or with
-//! `--chain` a restore chain of one database (full, differential, logs).
+//! `--chain` a restore chain of one database (full, differential, logs). `--write-rate` and
+//! `--preallocate` write it as SQL Server does a long backup, for rehearsing `--follow`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
 use crate::cli::Status;
 use crate::cli::args::{SynthArgs, SynthKind};
 use crate::cli::printer::Printer;
-use crate::units::parse_size;
+use crate::units::{parse_rate, parse_size};
 use mssql_backup::TargetVersion;
 use mssql_backup::synth::{
-    SynthChain, SynthDatabase, SynthKind as Kind, SynthSpec, write_synthetic_file,
+    SynthChain, SynthDatabase, SynthKind as Kind, SynthSpec, write_synthetic, write_synthetic_file,
 };
 
 /// Runs `bak2rds synth`.
@@ -45,13 +48,110 @@ pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
             );
         }
     }
+    let pacing = Pacing {
+        rate: args
+            .write_rate
+            .as_deref()
+            .map(parse_rate)
+            .transpose()
+            .context("--write-rate")?
+            .filter(|&rate| rate > 0),
+        preallocate: args.preallocate,
+    };
     for family in 1..=stripes {
         let path = family_path(&args.out, family, stripes);
-        let written = write_synthetic_file(&path, &spec.clone().family(family, stripes))
-            .with_context(|| format!("write {}", path.display()))?;
+        let spec = spec.clone().family(family, stripes);
+        let written = if pacing.is_plain() {
+            write_synthetic_file(&path, &spec)
+        } else {
+            pacing.write(&path, &spec, printer)
+        }
+        .with_context(|| format!("write {}", path.display()))?;
         printer.note(format!("wrote {} ({written} bytes)", path.display()));
     }
     Ok(Status::Done)
+}
+
+/// How `--write-rate` and `--preallocate` write a backup: like SQL Server, over time, into a
+/// file that may be set to its final size first.
+struct Pacing {
+    rate: Option<u64>,
+    preallocate: bool,
+}
+
+impl Pacing {
+    fn is_plain(&self) -> bool {
+        self.rate.is_none() && !self.preallocate
+    }
+
+    /// Writes `spec` to `path`; returns the bytes written (the file's final length).
+    fn write(&self, path: &Path, spec: &SynthSpec, printer: &Printer) -> std::io::Result<u64> {
+        let file = std::fs::File::create(path)?;
+        if self.preallocate {
+            // SQL Server sets a compressed backup's file to its estimated size and cuts it at
+            // the end; the estimate is a little high, so the tail stays zeros until then.
+            let exact = write_synthetic(&mut std::io::sink(), spec)?;
+            let estimate = exact + exact / 16;
+            file.set_len(estimate)?;
+            printer.note(format!(
+                "{}: set to {estimate} bytes (zeros), filled in from the start",
+                path.display()
+            ));
+        }
+        let paced = Paced::new(&file, self.rate);
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, paced);
+        let written = write_synthetic(&mut out, spec)?;
+        out.flush()?;
+        drop(out);
+        if self.preallocate {
+            file.set_len(written)?;
+        }
+        file.sync_all()?;
+        Ok(written)
+    }
+}
+
+/// A writer that hands at most `rate` bytes a second to the file (no limit without a rate), in
+/// pieces of a tenth of a second, so a reader sees the file grow steadily.
+struct Paced<W> {
+    inner: W,
+    rate: Option<u64>,
+    started: Instant,
+    written: u64,
+}
+
+impl<W: Write> Paced<W> {
+    fn new(inner: W, rate: Option<u64>) -> Self {
+        Paced {
+            inner,
+            rate,
+            started: Instant::now(),
+            written: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for Paced<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(rate) = self.rate else {
+            return self.inner.write(buf);
+        };
+        let piece = usize::try_from(rate / 10)
+            .unwrap_or(usize::MAX)
+            .max(4096)
+            .min(buf.len());
+        let n = self.inner.write(&buf[..piece])?;
+        self.written += n as u64;
+        let due = Duration::from_secs_f64(self.written as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// `--chain`: NAME_FULL.bak (`size`), NAME_DIFF.bak (a quarter of it) and NAME_LOG_k.trn (an
