@@ -1203,6 +1203,9 @@ async fn create_task(
     plan: &PreflightReport,
     events: &mpsc::UnboundedSender<MigrateEvent>,
 ) -> Result<String, MigrateError> {
+    if matches!(plan.plan.method, RestoreMethod::PresignedUrl { .. }) {
+        presign_with_fresh_credentials(clients, events).await?;
+    }
     let request = CreateMigrateTaskRequest {
         db_instance_id: spec.instance_id.clone(),
         db_name: spec.database.clone(),
@@ -1248,6 +1251,29 @@ async fn adopt_busy_task(
         task_id: task.task_id.clone(),
     });
     Ok(task.task_id)
+}
+
+/// A presigned URL is signed with the credentials in hand, without I/O: make them fresh, and
+/// warn when they are temporary, since the URL stops working when its token expires.
+async fn presign_with_fresh_credentials(
+    clients: &Clients,
+    events: &mpsc::UnboundedSender<MigrateEvent>,
+) -> Result<(), MigrateError> {
+    let provider = clients.oss_for_rds.credentials();
+    provider
+        .credentials()
+        .await
+        .map_err(bak2rds_cloud::oss::OssError::from)?;
+    if let Some(expires) = provider.expires_at() {
+        let _ = events.send(MigrateEvent::Warning {
+            message: format!(
+                "the download URL RDS gets (SQL Server 2008 R2 on local SSD) is signed with \
+                 temporary credentials and stops working when they expire ({expires}); if the \
+                 restore fails to download, run it with a long-term AccessKey"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `OssObjectPositions`, or for SQL Server 2008 R2 on local SSD a presigned URL (rds-api.md

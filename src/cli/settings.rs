@@ -90,7 +90,7 @@ pub fn oss_client(args: &OssArgs, bucket: &str) -> anyhow::Result<OssClient> {
     let config = oss_config(args, bucket)?;
     Ok(OssClient::new(
         config,
-        credentials(args.profile.as_deref())?,
+        credentials(args.profile.as_deref(), args.ca_bundle.as_deref())?,
     )?)
 }
 
@@ -302,12 +302,20 @@ pub fn read_ca_bundle(path: Option<&std::path::Path>) -> anyhow::Result<Option<V
 
 /// The credentials of Alibaba's default chain (`profile`: `--profile`), refreshed ahead of
 /// their expiry; nothing is fetched until the first request.
-pub fn credentials(profile: Option<&str>) -> anyhow::Result<CredentialProvider> {
+pub fn credentials(
+    profile: Option<&str>,
+    ca_bundle: Option<&std::path::Path>,
+) -> anyhow::Result<CredentialProvider> {
     let env = |name: &str| std::env::var(name).ok();
     let choice = choose_source(&ChainSettings { profile, env: &env })?;
+    // STS and a credentials URI sit behind the same TLS-inspecting proxy as OSS and RDS.
+    let http = HttpConfig {
+        ca_bundle: read_ca_bundle(ca_bundle)?,
+        ..HttpConfig::default()
+    };
     // The chain's errors already name the source and what to set: no context on top, or the
     // message says it twice.
-    Ok(choice.provider(&HttpConfig::default())?)
+    Ok(choice.provider(&http)?)
 }
 
 #[cfg(test)]

@@ -83,11 +83,17 @@ impl RamClient {
             Ok(Some(role)) if trusts_rds(&role.assume_role_policy_document) => ImportRole::Present,
             Ok(Some(_)) => ImportRole::Altered,
             Err(error) => ImportRole::Unknown {
-                reason: match error.code() {
-                    Some(code) if code.starts_with("NoPermission") => {
+                reason: match &error {
+                    RdsError::Service { code, .. } if code.starts_with("NoPermission") => {
                         "the credentials may not read RAM roles (ram:GetRole)".to_owned()
                     }
-                    _ => error.to_string(),
+                    RdsError::Service { code, message, .. } => {
+                        format!("RAM answered {code}: {message}")
+                    }
+                    RdsError::Transport { detail, .. } => format!(
+                        "RAM did not answer ({detail}; BAK2RDS_RAM_ENDPOINT points elsewhere)"
+                    ),
+                    other => other.to_string(),
                 },
             },
         }

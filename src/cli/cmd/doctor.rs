@@ -11,7 +11,7 @@ use super::super::Status;
 use super::super::args::DoctorArgs;
 use super::super::printer::Printer;
 use super::super::settings;
-use bak2rds_cloud::credentials::{ChainSettings, Choice, SourceKind, choose_source};
+use bak2rds_cloud::credentials::{ChainSettings, SourceKind, choose_source};
 use bak2rds_cloud::http::proxy::proxy_for;
 use bak2rds_cloud::oss::Credentials;
 use bak2rds_cloud::rds::endpoint;
@@ -35,16 +35,20 @@ struct Report {
 /// service (STS, the metadata service), and only an AccessKey's id is shown, masked.
 fn credentials_source(profile: Option<&str>) -> String {
     let env = |name: &str| std::env::var(name).ok();
-    match choose_source(&ChainSettings { profile, env: &env }).and_then(Choice::into_source) {
-        Ok(source) => match &source.kind {
-            SourceKind::Fixed(credentials) => format!(
-                "{}; AccessKey ID {}",
-                source.describe(),
-                masked(credentials.access_key_id())
-            ),
-            _ => format!("{} (asked at the first request)", source.describe()),
-        },
-        Err(error) => format!("none usable: {error}"),
+    let choice = match choose_source(&ChainSettings { profile, env: &env }) {
+        Ok(choice) => choice,
+        Err(error) => return format!("none usable: {error}"),
+    };
+    let described = match choice.describe() {
+        Ok(described) => described,
+        Err(error) => return format!("none usable: {error}"),
+    };
+    match choice.chosen().map(|source| &source.kind) {
+        Some(SourceKind::Fixed(credentials)) => format!(
+            "{described}; AccessKey ID {}",
+            masked(credentials.access_key_id())
+        ),
+        _ => format!("{described} (asked at the first request)"),
     }
 }
 

@@ -42,7 +42,8 @@ pub(super) fn note_credentials(clients: &Clients, printer: &Printer) {
 
 /// The OSS and RDS clients of a migration staging its backups in `bucket`.
 pub(super) fn clients(args: &MigrateArgs, bucket: &str) -> anyhow::Result<Clients> {
-    let credentials = settings::credentials(args.oss.profile.as_deref())?;
+    let credentials =
+        settings::credentials(args.oss.profile.as_deref(), args.oss.ca_bundle.as_deref())?;
     let oss = settings::oss_client_with(&args.oss, bucket, credentials.clone())?;
     // RDS downloads from inside the region: presigned URLs (2008 R2) name the internal endpoint
     // of real OSS; an explicit endpoint (the emulator) is used as it is.

@@ -52,7 +52,7 @@ pub(super) fn rds_client(target: &RdsTargetArgs) -> anyhow::Result<RdsClient> {
     settings::rds_client(
         Some(&target.region),
         target.rds_endpoint.as_deref(),
-        settings::credentials(target.profile.as_deref())?,
+        settings::credentials(target.profile.as_deref(), target.ca_bundle.as_deref())?,
         target.insecure_http,
         target.ca_bundle.as_deref(),
     )

@@ -287,27 +287,44 @@ impl Choice {
         self.chosen.as_ref()
     }
 
-    /// The source to ask: the chosen one, or the probes first (the ECS metadata service when
-    /// no role is named), passed over when they do not answer.
-    pub fn into_source(self) -> Result<Source, CredentialError> {
-        if self.probes.is_empty() {
-            return self.chosen.ok_or_else(|| CredentialError::NotFound {
+    /// The sources to ask, in order, and how many of the first are probes; an error when there
+    /// is none at all.
+    fn into_candidates(self) -> Result<(Vec<Source>, usize, Vec<String>), CredentialError> {
+        let probes = self.probes.len();
+        let mut sources = self.probes;
+        sources.extend(self.chosen);
+        if sources.is_empty() {
+            return Err(CredentialError::NotFound {
                 tried: self.tried.join("; "),
             });
         }
-        Ok(Source {
-            kind: SourceKind::FirstAnswering {
-                probes: self.probes,
-                then: self.chosen.map(Box::new),
-                tried: self.tried,
-            },
-            origin: "the default credential chain".to_owned(),
-        })
+        Ok((sources, probes, self.tried))
+    }
+
+    /// What will be asked, in words with no secret (for `doctor`).
+    pub fn describe(&self) -> Result<String, CredentialError> {
+        let parts: Vec<String> = self
+            .probes
+            .iter()
+            .chain(&self.chosen)
+            .map(Source::describe)
+            .collect();
+        match parts.len() {
+            0 => Err(CredentialError::NotFound {
+                tried: self.tried.join("; "),
+            }),
+            1 => Ok(parts.join("")),
+            _ => Ok(format!(
+                "the first that answers of: {}",
+                parts.join("; else ")
+            )),
+        }
     }
 
     /// A provider for this choice (nothing is fetched yet).
     pub fn provider(self, http: &HttpConfig) -> Result<CredentialProvider, CredentialError> {
-        CredentialProvider::new(self.into_source()?, http)
+        let (sources, probes, tried) = self.into_candidates()?;
+        CredentialProvider::with_candidates(sources, probes, tried, http)
     }
 }
 
@@ -377,7 +394,19 @@ mod tests {
 
         fn choose(&self, profile: Option<&str>) -> Result<Source, CredentialError> {
             let env = |name: &str| self.vars.get(name).cloned();
-            choose_source(&ChainSettings { profile, env: &env })?.into_source()
+            let choice = choose_source(&ChainSettings { profile, env: &env })?;
+            assert!(choice.probes.is_empty(), "probes: {:?}", choice.probes);
+            let (mut sources, _, _) = choice.into_candidates()?;
+            Ok(sources.remove(0))
+        }
+
+        fn choice(&self) -> Choice {
+            let env = |name: &str| self.vars.get(name).cloned();
+            choose_source(&ChainSettings {
+                profile: None,
+                env: &env,
+            })
+            .unwrap()
         }
     }
 
@@ -439,19 +468,18 @@ mod tests {
         // 5 probed (no role named), then 6 the URI.
         let uri =
             Machine::new(None, None).set(var::ALIBABA_CLOUD_CREDENTIALS_URI, "http://127.0.0.1:9/");
-        match uri.choose(None).unwrap().kind {
-            SourceKind::FirstAnswering { probes, then, .. } => {
-                assert!(matches!(
-                    probes[0].kind,
-                    SourceKind::EcsRole {
-                        role_name: None,
-                        ..
-                    }
-                ));
-                assert!(matches!(then.unwrap().kind, SourceKind::Uri(_)));
-            }
-            other => panic!("{other:?}"),
-        }
+        let choice = uri.choice();
+        assert!(
+            matches!(
+                choice.probes[0].kind,
+                SourceKind::EcsRole {
+                    role_name: None,
+                    ..
+                }
+            ),
+            "{choice:?}"
+        );
+        assert!(matches!(choice.chosen().unwrap().kind, SourceKind::Uri(_)));
         // 6 alone when the metadata service is disabled.
         let uri_only = Machine::new(None, None)
             .set(var::ALIBABA_CLOUD_CREDENTIALS_URI, "http://127.0.0.1:9/")

@@ -60,17 +60,7 @@ pub(super) async fn fetch(
         from,
     )
     .await?;
-    let bad_answer = |detail: String| CredentialError::BadAnswer {
-        from: from.to_owned(),
-        service: SERVICE,
-        detail,
-    };
-    let answer: CredentialsJson =
-        serde_json::from_slice(&body).map_err(|e| bad_answer(format!("not JSON: {e}")))?;
-    if let Some(code) = answer.code.as_deref().filter(|code| *code != "Success") {
-        return Err(bad_answer(format!("Code is {code:?}, not \"Success\"")));
-    }
-    answer.into_fetched().map_err(bad_answer)
+    CredentialsJson::parse_coded(&body, from, SERVICE)
 }
 
 /// A session token for the hardened mode, or `None` where the plain mode is allowed and the

@@ -82,7 +82,8 @@ pub enum CredentialError {
     },
     /// The profile lacks a field its mode needs.
     #[error(
-        "profile {profile:?} in {path} ({mode} mode) has no {field}; set it with `aliyun configure --profile {profile} --mode {mode}`"
+        "profile {profile:?} in {path} ({mode}) has no {field}: add it to that profile (for the \
+         aliyun CLI's file, `aliyun configure --profile {profile} --mode {mode}` writes it)"
     )]
     IncompleteProfile {
         /// The file.

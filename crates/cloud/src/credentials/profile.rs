@@ -57,6 +57,11 @@ pub(super) fn cli_profile_source(
     wanted: Option<&str>,
     endpoints: &Endpoints,
 ) -> Result<Source, CredentialError> {
+    cli_profile_from_text(&read_secret_file(path)?, path, wanted, endpoints)
+}
+
+/// A file that holds secrets, with a warning when other users may read it.
+fn read_secret_file(path: &Path) -> Result<String, CredentialError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialError::ReadConfig {
         path: path.to_owned(),
         source,
@@ -64,7 +69,7 @@ pub(super) fn cli_profile_source(
     if let Some(warning) = permission_warning(path) {
         tracing::warn!("{warning}");
     }
-    cli_profile_from_text(&text, path, wanted, endpoints)
+    Ok(text)
 }
 
 /// [`cli_profile_source`] on the file's text (`path` only names it).
@@ -151,7 +156,11 @@ impl CliFile<'_> {
                 keys()?.with_security_token(need("sts_token", &profile.sts_token)?),
             ),
             "RamRoleArn" => SourceKind::RamRole {
-                base: Box::new(Source::fixed(keys()?, origin.clone())),
+                // The CLI lets the signing keys be temporary themselves.
+                base: Box::new(Source::fixed(
+                    keys()?.with_security_token(profile.sts_token.clone()),
+                    origin.clone(),
+                )),
                 session: self.session(profile, need("ram_role_arn", &profile.ram_role_arn)?),
             },
             "ChainableRamRoleArn" => {
@@ -163,7 +172,8 @@ impl CliFile<'_> {
                 }
             }
             "EcsRamRole" => SourceKind::EcsRole {
-                role_name: Some(need("ram_role_name", &profile.ram_role_name)?),
+                // Empty: asked of the metadata service, as the CLI does.
+                role_name: Some(profile.ram_role_name.clone()).filter(|name| !name.is_empty()),
                 endpoint: self.endpoints.ecs_metadata.clone(),
                 token_required: self.endpoints.imds_v1_disabled,
             },
@@ -215,14 +225,7 @@ pub(super) fn ini_profile_source(
     wanted: Option<&str>,
     endpoints: &Endpoints,
 ) -> Result<Option<Source>, CredentialError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::ReadConfig {
-        path: path.to_owned(),
-        source,
-    })?;
-    if let Some(warning) = permission_warning(path) {
-        tracing::warn!("{warning}");
-    }
-    ini_profile_from_text(&text, path, wanted, endpoints)
+    ini_profile_from_text(&read_secret_file(path)?, path, wanted, endpoints)
 }
 
 /// [`ini_profile_source`] on the file's text.

@@ -5,17 +5,21 @@
 //! - Refresh ahead: temporary credentials are replaced when a quarter of their life (at most
 //!   three minutes) remains, so requests in flight never carry an expired token in normal
 //!   operation.
-//! - One refresh at a time: concurrent requests that find the credentials due wait for the one
-//!   refresh (a `tokio` mutex), then all sign with its result.
+//! - One refresh at a time, and no waiting while the credentials in hand still work: the task
+//!   that finds them due refreshes (a `tokio` mutex); the others go on signing with the current
+//!   ones. Only credentials that have expired, or that a service refused, make requests wait
+//!   for the refresh.
 //! - A refused request (the service says the token expired) marks the credentials it used as
-//!   rejected ([`CredentialProvider::rejected`]); the next request refreshes.
+//!   rejected ([`CredentialProvider::rejected`]); they are not handed out again.
 //! - A failed refresh while the current credentials still work is logged and tried again after
-//!   a backoff; once they have expired, transient failures are retried with backoff (about a
-//!   minute, [`EXPIRED_ATTEMPTS`]) before the error reaches the caller (an upload then stops,
-//!   resumable).
+//!   a backoff; once they have expired, transient failures are retried with backoff (waits of
+//!   1 + 2 + 4 + 8 + 16 s, [`EXPIRED_ATTEMPTS`]) before the error reaches the caller (an upload
+//!   then stops, resumable).
+//! - Candidates: the chain may hand over sources to probe (the ECS metadata service when no role
+//!   is named) before the one configured; the first that answers is kept for every refresh.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -27,8 +31,7 @@ use crate::http::{HttpConfig, build_client};
 
 /// The most time before expiry at which credentials are refreshed.
 const MAX_MARGIN: Duration = Duration::from_secs(180);
-/// Attempts to refresh credentials that have already expired, before giving up (about a
-/// minute of waits).
+/// Attempts to refresh credentials that have expired or were refused, before giving up.
 pub const EXPIRED_ATTEMPTS: u32 = 6;
 /// Attempts at the very first fetch: a source that is down at the start is said quickly.
 const FIRST_ATTEMPTS: u32 = 3;
@@ -43,10 +46,17 @@ pub struct CredentialProvider {
 
 #[derive(Debug)]
 struct Inner {
-    source: Source,
+    /// The sources to ask, in order; the first `probes` are passed over when they do not
+    /// answer (see the module docs). Never empty.
+    sources: Vec<Source>,
+    probes: usize,
+    /// What the chain looked at and did not find, for the error when nothing answers.
+    tried: Vec<String>,
+    /// The source that answered first: asked at every refresh.
+    settled: OnceLock<usize>,
     clients: Option<Clients>,
     held: RwLock<Option<Held>>,
-    /// Held while one task refreshes; the others wait for its result.
+    /// Held while one task refreshes.
     refreshing: tokio::sync::Mutex<()>,
     refreshes: AtomicU64,
 }
@@ -57,28 +67,61 @@ struct Held {
     fetched: Fetched,
     /// From this time on, the next request refreshes first (`None`: never).
     refresh_at: Option<OffsetDateTime>,
+    /// A service refused them: never handed out again.
+    rejected: bool,
     /// Refreshes that failed in a row while these stayed valid.
     failures: u32,
+}
+
+impl Held {
+    fn new(fetched: Fetched, refresh_at: Option<OffsetDateTime>) -> Self {
+        Held {
+            fetched,
+            refresh_at,
+            rejected: false,
+            failures: 0,
+        }
+    }
+
+    /// Usable to sign: not refused, not expired.
+    fn usable(&self, now: OffsetDateTime) -> bool {
+        !self.rejected && self.fetched.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// Usable, and not yet due for a refresh.
+    fn fresh(&self, now: OffsetDateTime) -> bool {
+        self.usable(now) && self.refresh_at.is_none_or(|at| now < at)
+    }
 }
 
 impl CredentialProvider {
     /// Fixed credentials, never refreshed (tests, the emulator's own keys).
     pub fn fixed(credentials: Credentials) -> Self {
         let source = Source::fixed(credentials.clone(), "the caller");
-        let held = Held {
-            fetched: Fetched {
+        let held = Held::new(
+            Fetched {
                 credentials,
                 expires_at: None,
             },
-            refresh_at: None,
-            failures: 0,
-        };
-        Self::with(source, None, Some(held))
+            None,
+        );
+        Self::with(vec![source], 0, Vec::new(), None, Some(held))
     }
 
     /// A provider asking `source`, with HTTP settings (proxy, CA bundle, user agent) from `http`.
     /// Nothing is fetched until the first [`CredentialProvider::credentials`].
     pub fn new(source: Source, http: &HttpConfig) -> Result<Self, CredentialError> {
+        Self::with_candidates(vec![source], 0, Vec::new(), http)
+    }
+
+    /// A provider asking `sources` in order, passing over the first `probes` when they do not
+    /// answer; `tried` lists what the chain looked at before, for the error when none answers.
+    pub(super) fn with_candidates(
+        sources: Vec<Source>,
+        probes: usize,
+        tried: Vec<String>,
+        http: &HttpConfig,
+    ) -> Result<Self, CredentialError> {
         let build = |direct: bool| {
             let config = HttpConfig {
                 https_only: false,
@@ -95,13 +138,22 @@ impl CredentialProvider {
             web: build(http.direct)?,
             direct: build(true)?,
         };
-        Ok(Self::with(source, Some(clients), None))
+        Ok(Self::with(sources, probes, tried, Some(clients), None))
     }
 
-    fn with(source: Source, clients: Option<Clients>, held: Option<Held>) -> Self {
+    fn with(
+        sources: Vec<Source>,
+        probes: usize,
+        tried: Vec<String>,
+        clients: Option<Clients>,
+        held: Option<Held>,
+    ) -> Self {
         CredentialProvider {
             inner: Arc::new(Inner {
-                source,
+                sources,
+                probes,
+                tried,
+                settled: OnceLock::new(),
                 clients,
                 held: RwLock::new(held),
                 refreshing: tokio::sync::Mutex::new(()),
@@ -111,14 +163,38 @@ impl CredentialProvider {
     }
 
     /// Where the credentials come from, in words with no secret (for the start of a run and
-    /// `doctor`).
+    /// `doctor`): the source that answered, or the candidates before the first fetch.
     pub fn describe(&self) -> String {
-        self.inner.source.describe()
+        if let Some(source) = self.settled_source() {
+            return source.describe();
+        }
+        let parts: Vec<String> = self.inner.sources.iter().map(Source::describe).collect();
+        match parts.as_slice() {
+            [one] => one.clone(),
+            _ => format!("the first that answers of: {}", parts.join("; else ")),
+        }
     }
 
-    /// The source asked.
+    /// The source asked at every refresh: the one that answered, or the only one.
     pub fn source(&self) -> &Source {
-        &self.inner.source
+        self.settled_source()
+            .unwrap_or(&self.inner.sources[self.inner.sources.len() - 1])
+    }
+
+    fn settled_source(&self) -> Option<&Source> {
+        match (self.inner.settled.get(), self.inner.sources.as_slice()) {
+            (Some(&index), sources) => sources.get(index),
+            (None, [one]) => Some(one),
+            (None, _) => None,
+        }
+    }
+
+    /// Whether the credentials expire and can be asked for again.
+    pub fn refreshes(&self) -> bool {
+        match self.settled_source() {
+            Some(source) => source.refreshes(),
+            None => self.inner.sources.iter().any(Source::refreshes),
+        }
     }
 
     /// How many times credentials were fetched after the first.
@@ -142,22 +218,34 @@ impl CredentialProvider {
 
     /// Credentials to sign a request with: the ones in hand, or fresh ones when those are due.
     pub async fn credentials(&self) -> Result<Credentials, CredentialError> {
-        if let Some(credentials) = self.current_unless_due(OffsetDateTime::now_utc()) {
+        let now = OffsetDateTime::now_utc();
+        if let Some(credentials) = self.current_if(|held| held.fresh(now)) {
             return Ok(credentials);
         }
-        let _one_refresh = self.inner.refreshing.lock().await;
+        // Due but still usable: one task refreshes, the others keep signing meanwhile.
+        let guard = match self.inner.refreshing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.current_if(|held| held.usable(now)) {
+                Some(credentials) => return Ok(credentials),
+                None => self.inner.refreshing.lock().await,
+            },
+        };
         // Another task may have refreshed while this one waited.
-        if let Some(credentials) = self.current_unless_due(OffsetDateTime::now_utc()) {
+        let now = OffsetDateTime::now_utc();
+        if let Some(credentials) = self.current_if(|held| held.fresh(now)) {
             return Ok(credentials);
         }
-        self.refresh().await
+        let outcome = self.refresh().await;
+        drop(guard);
+        outcome
     }
 
-    /// A service refused a request signed with `used` as expired or invalid: the next request
-    /// refreshes (unless `used` was already replaced). Returns whether a refresh may help (the
-    /// source hands out new credentials), i.e. whether the request is worth re-signing.
+    /// A service refused a request signed with `used` as expired or invalid: they are not
+    /// handed out again and the next request refreshes (unless `used` was already replaced).
+    /// Returns whether a refresh may help (the source hands out new credentials), i.e. whether
+    /// the request is worth signing again.
     pub fn rejected(&self, used: &Credentials) -> bool {
-        if !self.inner.source.refreshes() {
+        if !self.refreshes() {
             return false;
         }
         let mut held = self
@@ -167,12 +255,13 @@ impl CredentialProvider {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(held) = held.as_mut()
             && held.fetched.credentials == *used
+            && !held.rejected
         {
             tracing::info!(
                 access_key_id = used.access_key_id(),
                 "a request was refused for an expired or invalid token; refreshing credentials"
             );
-            held.refresh_at = Some(OffsetDateTime::now_utc());
+            held.rejected = true;
         }
         true
     }
@@ -184,11 +273,10 @@ impl CredentialProvider {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn current_unless_due(&self, now: OffsetDateTime) -> Option<Credentials> {
+    fn current_if(&self, keep: impl Fn(&Held) -> bool) -> Option<Credentials> {
         let held = self.read();
-        let held = held.as_ref()?;
-        let due = held.refresh_at.is_some_and(|at| now >= at);
-        (!due).then(|| held.fetched.credentials.clone())
+        let held = held.as_ref().filter(|held| keep(held))?;
+        Some(held.fetched.credentials.clone())
     }
 
     /// Fetches new credentials (the caller holds the refresh lock).
@@ -207,32 +295,66 @@ impl CredentialProvider {
         let mut attempt = 0;
         loop {
             let now = OffsetDateTime::now_utc();
-            let still_valid = self.still_valid(now);
-            match self.inner.source.fetch(clients).await {
-                Ok(fetched) => return Ok(self.keep(fetched, now)),
-                Err(error) => match still_valid {
-                    Some(held) => return Ok(self.postpone(held, &error, now)),
-                    None if error.is_transient() && attempt + 1 < attempts => {
-                        let wait = backoff(attempt);
-                        tracing::warn!(
-                            "could not get credentials ({error}); trying again in {} s",
-                            wait.as_secs()
-                        );
-                        tokio::time::sleep(wait).await;
-                        attempt += 1;
-                    }
-                    None => return Err(error),
+            let usable = self
+                .read()
+                .as_ref()
+                .filter(|held| held.usable(now))
+                .cloned();
+            let error = match self.fetch(clients).await {
+                Ok(fetched) if !self.is_rejected(&fetched.credentials) => {
+                    return Ok(self.keep(fetched, now));
+                }
+                Ok(_) => CredentialError::Unreachable {
+                    from: self.describe(),
+                    service: "the credential source",
+                    detail: "it handed back the credentials just refused".to_owned(),
+                    fix: "wait for the source to rotate them, then resume".to_owned(),
                 },
+                Err(error) => error,
+            };
+            match usable {
+                Some(held) => return Ok(self.postpone(held, &error, now)),
+                None if error.is_transient() && attempt + 1 < attempts => {
+                    let wait = backoff(attempt);
+                    tracing::warn!(
+                        "could not get credentials ({error}); trying again in {} s",
+                        wait.as_secs()
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => return Err(error),
             }
         }
     }
 
-    /// The credentials in hand if they have not expired.
-    fn still_valid(&self, now: OffsetDateTime) -> Option<Held> {
+    /// Asks the settled source, or the candidates in order until one answers (and settles).
+    async fn fetch(&self, clients: &Clients) -> Result<Fetched, CredentialError> {
+        if let Some(&index) = self.inner.settled.get() {
+            return self.inner.sources[index].fetch(clients).await;
+        }
+        let mut unanswered = self.inner.tried.clone();
+        for (index, source) in self.inner.sources.iter().enumerate() {
+            match source.fetch(clients).await {
+                Ok(fetched) => {
+                    let _ = self.inner.settled.set(index);
+                    return Ok(fetched);
+                }
+                Err(CredentialError::Unreachable { from, .. }) if index < self.inner.probes => {
+                    unanswered.push(format!("{from} (no answer)"));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(CredentialError::NotFound {
+            tried: unanswered.join("; "),
+        })
+    }
+
+    fn is_rejected(&self, credentials: &Credentials) -> bool {
         self.read()
             .as_ref()
-            .filter(|held| held.fetched.expires_at.is_none_or(|at| now < at))
-            .cloned()
+            .is_some_and(|held| held.rejected && held.fetched.credentials == *credentials)
     }
 
     /// Keeps fresh credentials and says so.
@@ -256,11 +378,7 @@ impl CredentialProvider {
             .inner
             .held
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Held {
-            fetched,
-            refresh_at,
-            failures: 0,
-        });
+            .unwrap_or_else(PoisonError::into_inner) = Some(Held::new(fetched, refresh_at));
         credentials
     }
 
@@ -359,21 +477,30 @@ mod tests {
         url: String,
         calls: Arc<AtomicU64>,
         failing: Arc<std::sync::atomic::AtomicBool>,
+        /// The status of the failures: 500 (transient) unless set.
+        failure: Arc<std::sync::atomic::AtomicU16>,
     }
 
     async fn broker(life_secs: i64) -> Broker {
         use axum::http::StatusCode;
         let calls = Arc::new(AtomicU64::new(0));
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (count, fail) = (Arc::clone(&calls), Arc::clone(&failing));
+        let failure = Arc::new(std::sync::atomic::AtomicU16::new(500));
+        let (count, fail, status) = (
+            Arc::clone(&calls),
+            Arc::clone(&failing),
+            Arc::clone(&failure),
+        );
         let app = axum::Router::new().route(
             "/credentials",
             axum::routing::get(move || {
                 let n = count.fetch_add(1, Ordering::SeqCst) + 1;
                 let failing = fail.load(Ordering::SeqCst);
+                let failure = StatusCode::from_u16(status.load(Ordering::SeqCst))
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 async move {
                     if failing {
-                        return (StatusCode::INTERNAL_SERVER_ERROR, String::new());
+                        return (failure, String::new());
                     }
                     let expires = OffsetDateTime::now_utc() + time::Duration::seconds(life_secs);
                     let body = serde_json::json!({
@@ -394,6 +521,7 @@ mod tests {
             url,
             calls,
             failing,
+            failure,
         }
     }
 
@@ -449,12 +577,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn short_lived_credentials_are_replaced_ahead_of_expiry() {
-        // Keys of 4 s are due after 3 s: a request at 3.2 s gets new ones, before expiry.
-        let broker = broker(4).await;
+        // Keys of 8 s (7 to 8 once the expiry is cut to the second) are due a quarter of their
+        // life ahead: a request one second before they expire gets new ones.
+        let broker = broker(8).await;
         let provider = uri_provider(&broker.url);
         let first = provider.credentials().await.unwrap();
         let expires = provider.expires_at().unwrap();
-        tokio::time::sleep(Duration::from_millis(3200)).await;
+        let wait = expires - time::Duration::SECOND - OffsetDateTime::now_utc();
+        tokio::time::sleep(Duration::try_from(wait).unwrap()).await;
         let second = provider.credentials().await.unwrap();
         assert_ne!(first, second);
         assert!(
@@ -466,23 +596,37 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_refresh_keeps_valid_credentials_and_tries_again_later() {
-        let broker = broker(3600).await;
+        // Keys of 8 s, due after about 6 s: the refresh then fails, the keys in hand are used.
+        let broker = broker(8).await;
         let provider = uri_provider(&broker.url);
         let first = provider.credentials().await.unwrap();
         broker.failing.store(true, Ordering::SeqCst);
-        provider.rejected(&first);
-        // The refresh fails; the keys in hand still work and are used.
+        let due = provider.expires_at().unwrap() - time::Duration::seconds(1);
+        tokio::time::sleep(Duration::try_from(due - OffsetDateTime::now_utc()).unwrap()).await;
         assert_eq!(provider.credentials().await.unwrap(), first);
         assert_eq!(broker.calls.load(Ordering::SeqCst), 2);
-        // Not asked again at once (backoff), then asked again once the service is back.
+        // Not asked again at once (backoff).
         assert_eq!(provider.credentials().await.unwrap(), first);
         assert_eq!(broker.calls.load(Ordering::SeqCst), 2);
+        // Once they have expired, requests wait for new ones: the service is back.
         broker.failing.store(false, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert_eq!(
-            provider.credentials().await.unwrap().access_key_id(),
-            "STS.key3"
-        );
+        assert_ne!(provider.credentials().await.unwrap(), first);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_credentials_are_never_handed_out_again() {
+        let broker = broker(3600).await;
+        let provider = uri_provider(&broker.url);
+        let first = provider.credentials().await.unwrap();
+        broker.failure.store(403, Ordering::SeqCst);
+        broker.failing.store(true, Ordering::SeqCst);
+        assert!(provider.rejected(&first));
+        // The source refuses: an error, not the refused keys.
+        let error = provider.credentials().await.unwrap_err();
+        assert!(error.to_string().contains("HTTP403"), "{error}");
+        broker.failing.store(false, Ordering::SeqCst);
+        assert_ne!(provider.credentials().await.unwrap(), first);
     }
 
     #[tokio::test]

@@ -59,16 +59,6 @@ pub enum SourceKind {
     },
     /// A URI that answers credentials as JSON.
     Uri(String),
-    /// Sources that cannot be seen without asking (the ECS metadata service when no role is
-    /// named), each passed over when it does not answer, then `then`.
-    FirstAnswering {
-        /// Asked in order.
-        probes: Vec<Source>,
-        /// The source after them, if any.
-        then: Option<Box<Source>>,
-        /// What the chain looked at and did not find, for the error when nothing answers.
-        tried: Vec<String>,
-    },
 }
 
 /// A role to assume, and the session asked for.
@@ -98,11 +88,23 @@ pub struct Fetched {
 }
 
 /// The HTTP clients a source is asked with: one for the web (proxies honoured) and one that goes
-/// direct (the metadata service is link-local: no proxy can reach it).
+/// direct (the metadata service is link-local, and the emulator on this machine: no proxy can
+/// reach them).
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
     pub web: reqwest::Client,
     pub direct: reqwest::Client,
+}
+
+impl Clients {
+    /// The client for `url`: direct to this machine, else the web one.
+    pub fn for_url(&self, url: &str) -> &reqwest::Client {
+        if crate::http::is_loopback_url(url) {
+            &self.direct
+        } else {
+            &self.web
+        }
+    }
 }
 
 /// A future that fetches credentials; boxed because a RAM role's base is itself a source.
@@ -165,11 +167,6 @@ impl Source {
                 uri::redacted(uri),
                 self.origin
             ),
-            SourceKind::FirstAnswering { probes, then, .. } => {
-                let mut parts: Vec<String> = probes.iter().map(Source::describe).collect();
-                parts.extend(then.iter().map(|source| source.describe()));
-                format!("the first that answers of: {}", parts.join("; else "))
-            }
         }
     }
 
@@ -182,14 +179,17 @@ impl Source {
                     expires_at: None,
                 }),
                 SourceKind::RamRole { base, session } => {
+                    self.check_sts(session)?;
                     let signer = base.fetch(clients).await?.credentials;
-                    sts::assume_role(&clients.web, &signer, session, &self.describe()).await
+                    let http = clients.for_url(&session.sts_endpoint);
+                    sts::assume_role(http, &signer, session, &self.describe()).await
                 }
                 SourceKind::Oidc {
                     provider_arn,
                     token_file,
                     session,
                 } => {
+                    self.check_sts(session)?;
                     let token = std::fs::read_to_string(token_file).map_err(|source| {
                         CredentialError::ReadTokenFile {
                             path: token_file.clone(),
@@ -201,7 +201,8 @@ impl Source {
                         token: token.trim(),
                         session,
                     };
-                    sts::assume_role_with_oidc(&clients.web, call, &self.describe()).await
+                    let http = clients.for_url(&session.sts_endpoint);
+                    sts::assume_role_with_oidc(http, call, &self.describe()).await
                 }
                 SourceKind::EcsRole {
                     role_name,
@@ -216,39 +217,22 @@ impl Source {
                     ecs_metadata::fetch(&clients.direct, ask, &self.describe()).await
                 }
                 SourceKind::Uri(address) => {
-                    uri::fetch(&clients.web, address, &self.describe()).await
+                    uri::fetch(clients.for_url(address), address, &self.describe()).await
                 }
-                SourceKind::FirstAnswering {
-                    probes,
-                    then,
-                    tried,
-                } => first_answering(clients, probes, then.as_deref(), tried).await,
             }
         })
     }
 }
 
-/// Asks `probes` in order, passing over those that do not answer, then `then`.
-async fn first_answering(
-    clients: &Clients,
-    probes: &[Source],
-    then: Option<&Source>,
-    tried: &[String],
-) -> Result<Fetched, CredentialError> {
-    let mut unanswered = tried.to_vec();
-    for probe in probes {
-        match probe.fetch(clients).await {
-            Err(CredentialError::Unreachable { from, .. }) => {
-                unanswered.push(format!("{from} (no answer)"));
+impl Source {
+    /// STS answers with a secret and a token: never over plain HTTP off this machine.
+    fn check_sts(&self, session: &RoleSession) -> Result<(), CredentialError> {
+        crate::http::check_transport("STS", &session.sts_endpoint, false).map_err(|problem| {
+            CredentialError::BadEndpoint {
+                what: format!("the STS endpoint of {}", self.origin),
+                problem,
             }
-            outcome => return outcome,
-        }
-    }
-    match then {
-        Some(source) => source.fetch(clients).await,
-        None => Err(CredentialError::NotFound {
-            tried: unanswered.join("; "),
-        }),
+        })
     }
 }
 
@@ -293,11 +277,6 @@ impl fmt::Debug for SourceKind {
                 .field("token_required", token_required)
                 .finish(),
             SourceKind::Uri(uri) => f.debug_tuple("Uri").field(&uri::redacted(uri)).finish(),
-            SourceKind::FirstAnswering { probes, then, .. } => f
-                .debug_struct("FirstAnswering")
-                .field("probes", probes)
-                .field("then", then)
-                .finish_non_exhaustive(),
         }
     }
 }
@@ -319,6 +298,26 @@ pub(super) struct CredentialsJson {
 }
 
 impl CredentialsJson {
+    /// The credentials in a JSON answer that carries `Code` (the metadata service, a
+    /// credentials URI): it must say `Success`.
+    pub fn parse_coded(
+        body: &[u8],
+        from: &str,
+        service: &'static str,
+    ) -> Result<Fetched, CredentialError> {
+        let bad_answer = |detail: String| CredentialError::BadAnswer {
+            from: from.to_owned(),
+            service,
+            detail,
+        };
+        let answer: CredentialsJson =
+            serde_json::from_slice(body).map_err(|e| bad_answer(format!("not JSON: {e}")))?;
+        if let Some(code) = answer.code.as_deref().filter(|code| *code != "Success") {
+            return Err(bad_answer(format!("Code is {code:?}, not \"Success\"")));
+        }
+        answer.into_fetched().map_err(bad_answer)
+    }
+
     /// The credentials, or which field is missing or unreadable.
     pub fn into_fetched(self) -> Result<Fetched, String> {
         if self.access_key_id.is_empty() || self.access_key_secret.is_empty() {

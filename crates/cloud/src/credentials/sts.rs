@@ -17,7 +17,7 @@ const VERSION: &str = "2015-04-01";
 pub const DEFAULT_ENDPOINT: &str = "https://sts.aliyuncs.com";
 /// What STS is called in messages.
 const SERVICE: &str = "STS";
-/// An STS call is small; a minute covers a slow link.
+/// An STS call is small; half a minute covers a slow link.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An `AssumeRoleWithOIDC` request's inputs.
@@ -138,8 +138,9 @@ async fn answer(
                 service: SERVICE,
                 detail,
                 fix: format!(
-                    "check that {} is reachable from this machine (proxy, firewall); set \
-                 ALIBABA_CLOUD_STS_REGION to use a regional STS endpoint",
+                    "check that {} is reachable from this machine (proxy, firewall; behind a \
+                 TLS-inspecting proxy, --ca-bundle); ALIBABA_CLOUD_STS_REGION picks a regional \
+                 STS endpoint",
                     session.sts_endpoint
                 ),
             })?;

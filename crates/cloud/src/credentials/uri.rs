@@ -34,23 +34,46 @@ pub(super) async fn fetch(
             fix: "check the URI and the credential service behind it".to_owned(),
         });
     }
-    let bad_answer = |detail: String| CredentialError::BadAnswer {
-        from: from.to_owned(),
-        service: SERVICE,
-        detail,
-    };
-    let answer: CredentialsJson =
-        serde_json::from_slice(&body).map_err(|e| bad_answer(format!("not JSON: {e}")))?;
-    if let Some(code) = answer.code.as_deref().filter(|code| *code != "Success") {
-        return Err(bad_answer(format!("Code is {code:?}, not \"Success\"")));
-    }
-    answer.into_fetched().map_err(bad_answer)
+    CredentialsJson::parse_coded(&body, from, SERVICE)
 }
 
-/// The URI without its query, which may carry a secret: for messages.
+/// The URI without what may carry a secret (a `user:password@` and the query): for messages.
 pub(super) fn redacted(uri: &str) -> String {
-    match uri.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => uri.to_owned(),
+    let (base, query) = match uri.split_once('?') {
+        Some((base, _)) => (base, "?…"),
+        None => (uri, ""),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((authority, path)) => format!("{scheme}://{}/{path}", without_user(authority)),
+            None => format!("{scheme}://{}", without_user(rest)),
+        },
+        None => base.to_owned(),
+    };
+    format!("{base}{query}")
+}
+
+fn without_user(authority: &str) -> String {
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => authority.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_uri_loses_its_user_and_query_in_messages() {
+        assert_eq!(
+            redacted("http://127.0.0.1:8080/creds"),
+            "http://127.0.0.1:8080/creds"
+        );
+        assert_eq!(
+            redacted("https://u:pw@broker/c?token=x"),
+            "https://…@broker/c?…"
+        );
+        assert_eq!(redacted("https://u:pw@broker"), "https://…@broker");
     }
 }

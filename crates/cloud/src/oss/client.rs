@@ -454,12 +454,20 @@ impl OssClient {
         }
     }
 
-    /// Sends `request` with retries: transient failures per the config, one immediate retry
-    /// after a clock-skew correction, and one immediate retry with refreshed credentials after
-    /// a token refused as expired.
+    /// Sends `request` with retries: transient failures per the config and one immediate retry
+    /// after a clock-skew correction; then, outside that budget, once more with fresh
+    /// credentials after a token refused as expired (OSS refused before acting).
     async fn execute(&self, request: &OssRequest) -> Result<Answer, OssError> {
+        match self.execute_with_retries(request).await {
+            Err(OssError::Service(error)) if error.credentials_renewable => {
+                self.execute_with_retries(request).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn execute_with_retries(&self, request: &OssRequest) -> Result<Answer, OssError> {
         let mut skew_retried = false;
-        let mut token_retried = false;
         retry(
             &self.inner.config.retry,
             |_| self.send_once(request, None),
@@ -472,14 +480,8 @@ impl OssClient {
                         RetryDecision::RetryNow
                     }
                 }
-                OssError::Service(e) if e.credentials_renewable => {
-                    if token_retried {
-                        RetryDecision::Fail
-                    } else {
-                        token_retried = true;
-                        RetryDecision::RetryNow
-                    }
-                }
+                // Handled by `execute`, outside the retry budget.
+                OssError::Service(e) if e.credentials_renewable => RetryDecision::Fail,
                 _ if error.is_retryable() => RetryDecision::Retry,
                 _ => RetryDecision::Fail,
             },
