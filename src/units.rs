@@ -28,6 +28,34 @@ pub enum UnitsError {
     /// The size does not fit in 64 bits, or is not a whole number of bytes.
     #[error("{0:?} is not a whole number of bytes that fits in 64 bits")]
     OutOfRange(String),
+    /// Not a duration of the documented forms.
+    #[error(
+        "{0:?} is not a duration: give whole seconds, minutes or hours such as 90, 10s, 5m or 1h"
+    )]
+    BadDuration(String),
+}
+
+/// Parses a duration of whole seconds, minutes or hours (`90`, `90s`, `5m`, `1h`), at least
+/// one second.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, UnitsError> {
+    let trimmed = text.trim();
+    let (number, scale) = if let Some(secs) = trimmed.strip_suffix('s') {
+        (secs, 1)
+    } else if let Some(minutes) = trimmed.strip_suffix('m') {
+        (minutes, 60)
+    } else if let Some(hours) = trimmed.strip_suffix('h') {
+        (hours, 3600)
+    } else {
+        (trimmed, 1)
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|secs| *secs > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| UnitsError::BadDuration(text.to_owned()))
 }
 
 /// Parses a size in bytes; see the module docs for the accepted forms.

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod controller;
 pub mod engine;
 pub mod error;
+pub mod follow;
 mod oss_remote;
 pub mod pages;
 pub mod plan;

@@ -16,6 +16,8 @@ mod conformance;
 mod oss_client;
 // bak2rds upload and the engine against the emulator: faults, kill and resume, CLI.
 mod upload;
+// upload --follow: a backup uploaded while it is being written.
+mod follow;
 // Page checksums checked during upload and migrate: damaged, unchecksummed, not a backup.
 mod page_check;
 // A backup larger than memory: the mapping's resident set stays at the parts in flight.

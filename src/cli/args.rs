@@ -340,6 +340,28 @@ pub struct UploadArgs {
     /// Abort the unfinished multipart upload of this file and destination, and delete its checkpoint.
     #[arg(long)]
     pub abort: bool,
+    /// Start while SQL Server is still writing FILE: send each part once it is written, and
+    /// complete the object when the backup is finished (its end written, the file unchanged
+    /// for --follow-settle).
+    #[arg(long, conflicts_with = "abort")]
+    pub follow: bool,
+    /// With --follow: give up when the file has not changed for this long and its backup is
+    /// not finished.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        requires = "follow"
+    )]
+    pub follow_timeout: String,
+    /// With --follow: how long the finished file must stay unchanged before it is completed.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        requires = "follow"
+    )]
+    pub follow_settle: String,
     /// OSS connection.
     #[command(flatten, next_help_heading = "OSS connection")]
     pub oss: OssArgs,

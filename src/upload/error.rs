@@ -112,6 +112,30 @@ pub enum UploadError {
         /// The multipart upload was aborted (its parts deleted).
         aborted: bool,
     },
+    /// `--follow`: the file stopped changing before its backup was finished.
+    #[error(
+        "{} has not changed for {quiet_secs} s at {len} bytes and its backup is not finished (its \
+         end is not written): is SQL Server still writing it? Raise --follow-timeout to wait \
+         longer. The parts sent were deleted; nothing is left on OSS",
+        file.display()
+    )]
+    NotGrowing {
+        /// The local file.
+        file: PathBuf,
+        /// Its length.
+        len: u64,
+        /// How long it has not changed.
+        quiet_secs: u64,
+    },
+    /// `--follow` stopped on request (Ctrl-C).
+    #[error(
+        "stopped following {} (Ctrl-C); the parts sent were deleted, nothing is left on OSS",
+        file.display()
+    )]
+    FollowStopped {
+        /// The local file.
+        file: PathBuf,
+    },
     /// A broken invariant inside the engine.
     #[error("internal error in the upload engine: {0}")]
     Internal(String),

@@ -126,26 +126,7 @@ fn parse_milliseconds(text: &str) -> anyhow::Result<u64> {
 
 /// `--sts-token-ttl`: `90`, `90s`, `5m` or `1h`, whole seconds, at least one.
 fn parse_ttl(text: &str) -> anyhow::Result<std::time::Duration> {
-    let trimmed = text.trim();
-    let (number, scale) = if let Some(secs) = trimmed.strip_suffix('s') {
-        (secs, 1)
-    } else if let Some(minutes) = trimmed.strip_suffix('m') {
-        (minutes, 60)
-    } else if let Some(hours) = trimmed.strip_suffix('h') {
-        (hours, 3600)
-    } else {
-        (trimmed, 1)
-    };
-    let secs = number
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|secs| *secs > 0)
-        .with_context(|| {
-            format!("--sts-token-ttl {text:?}: give a duration such as 10s, 5m or 1h")
-        })?;
-    Ok(std::time::Duration::from_secs(secs))
+    crate::units::parse_duration(text).context("--sts-token-ttl")
 }
 
 /// SIGINT and SIGTERM, registered from creation on.

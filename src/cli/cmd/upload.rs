@@ -11,9 +11,15 @@ use crate::cli::printer::Printer;
 use crate::cli::settings::{self, OssUrl};
 use crate::cli::transfer::{summary, upload_with_progress};
 use crate::source::SourceFile;
+use crate::units::parse_duration;
 use crate::upload::checkpoint::CheckpointStore;
-use crate::upload::engine::{UploadJob, checkpoint_path};
+use crate::upload::engine::{UploadJob, UploadOptions, checkpoint_path};
+use crate::upload::follow::{FollowEvent, FollowOptions};
+use crate::upload::plan::PartPlan;
 use bak2rds_cloud::oss::OssClient;
+use indicatif::BinaryBytes;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Runs `bak2rds upload`.
 pub fn run(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
@@ -30,8 +36,11 @@ async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
     if args.abort {
         return abort(&client, &checkpoints, &args, &destination, printer).await;
     }
-    let source = SourceFile::open(&args.file)?;
     printer.note(format!("credentials: {}", client.credentials().describe()));
+    if args.follow {
+        return follow(client, &args, &options, &destination, printer).await;
+    }
+    let source = SourceFile::open(&args.file)?;
     let job = UploadJob {
         source: Arc::new(source),
         bucket: destination.bucket.clone(),
@@ -116,4 +125,113 @@ async fn abort(
         printer.line(message)?;
     }
     Ok(Status::Done)
+}
+
+/// `--follow`: the upload of a backup SQL Server is still writing.
+async fn follow(
+    client: OssClient,
+    args: &UploadArgs,
+    options: &UploadOptions,
+    destination: &OssUrl,
+    printer: &Printer,
+) -> anyhow::Result<Status> {
+    if args.transfer.max_rate.is_some() {
+        anyhow::bail!("--max-rate is not available with --follow yet; leave one of them out");
+    }
+    let follow_options = FollowOptions {
+        part_size: options.part_size.unwrap_or(FOLLOW_PART_SIZE),
+        in_flight: if options.adaptive {
+            FOLLOW_IN_FLIGHT
+        } else {
+            options.concurrency
+        },
+        settle: parse_duration(&args.follow_settle).context("--follow-settle")?,
+        timeout: parse_duration(&args.follow_timeout).context("--follow-timeout")?,
+        poll: Duration::from_millis(250),
+    };
+    PartPlan::new(follow_options.part_size, Some(follow_options.part_size))
+        .context("--part-size")?;
+    printer.note(format!(
+        "following {} as it is written: parts of {} go out once written",
+        args.file.display(),
+        BinaryBytes(follow_options.part_size)
+    ));
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.cancel();
+        }
+    });
+    let report = crate::upload::follow::follow(
+        Arc::new(client),
+        &args.file,
+        &destination.key,
+        &follow_options,
+        &cancel,
+        |event| show_follow_event(&event, printer),
+    )
+    .await;
+    ctrl_c.abort();
+    let report =
+        report.with_context(|| format!("following {} to {destination}", args.file.display()))?;
+    let summary = format!(
+        "uploaded {destination}: {} in {} parts, CRC-64 {} verified; {} parts sent while the \
+         backup was being written ({} sent again after it changed), completed {:.1} s after its \
+         last write",
+        BinaryBytes(report.len),
+        report.parts,
+        report.crc64,
+        report.sent_while_growing,
+        report.resent,
+        report.after_last_change.as_secs_f64()
+    );
+    if printer.json() {
+        printer.json_line(&serde_json::json!({
+            "event": "done",
+            "follow": {
+                "bytes": report.len,
+                "parts": report.parts,
+                "crc64": report.crc64,
+                "sent_while_growing": report.sent_while_growing,
+                "resent": report.resent,
+                "secs_after_last_write": report.after_last_change.as_secs_f64(),
+            }
+        }))?;
+    } else {
+        printer.line(summary)?;
+    }
+    Ok(Status::Done)
+}
+
+/// Default part size with --follow, fixed before the final size is known: 10,000 parts of it
+/// hold 640 GB (pass --part-size for larger backups).
+const FOLLOW_PART_SIZE: u64 = 64 << 20;
+/// Parts in flight with --follow and `--concurrency auto`.
+const FOLLOW_IN_FLIGHT: usize = 8;
+
+fn show_follow_event(event: &FollowEvent, printer: &Printer) {
+    match event {
+        FollowEvent::Header(backup) => printer.note(format!(
+            "the backup's header is written: {} backup of {:?} by SQL Server {}",
+            backup
+                .backup_type
+                .map_or_else(|| "an unknown".to_owned(), |kind| kind.to_string()),
+            backup.database_name,
+            backup.software_version
+        )),
+        // One line per part would flood a terminal on a TB backup: `-v` shows them.
+        FollowEvent::PartSent {
+            part_number,
+            file_len,
+        } => tracing::info!(
+            part_number,
+            file_len,
+            "part sent while the backup is written"
+        ),
+        FollowEvent::Finished { len } => printer.note(format!(
+            "the backup is finished ({}): checking every part against the final file",
+            BinaryBytes(*len)
+        )),
+    }
 }

@@ -1,0 +1,476 @@
+//! `upload --follow`: send a backup while SQL Server is still writing it.
+//!
+//! The file grows, so it is read with plain positioned reads (a mapping has a fixed length).
+//! A part goes out once the writer is past it: the file is longer than the part plus a
+//! look-ahead window, and neither the part nor that window is all zeros (SQL Server
+//! pre-allocates a compressed backup's file to its estimated size, so length alone proves
+//! nothing; a part of zeros waits for the end). The backup is finished when its own structure
+//! is whole (the container walks to its end) and the file has not changed for `settle`. Then
+//! every part already sent is read again and compared by CRC-64 (re-sent if the writer changed
+//! it, or if the file was cut shorter), the rest goes out, and the object is completed and
+//! checked against the final file's CRC-64: the object is the final file, whatever the writer
+//! did meanwhile.
+//!
+//! Not yet here: resuming a follow after a crash, and adaptive parts in flight. A failure or
+//! Ctrl-C aborts the multipart upload, so no part is left behind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bak2rds_cloud::checksum::{crc64, crc64_of_pieces};
+use bytes::Bytes;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::error::UploadError;
+use super::remote::Remote;
+
+/// Bytes past a part that must already be written (not all zeros) before the part is sent.
+const LOOK_AHEAD: u64 = 1 << 20;
+/// Bytes read to find the backup's header while it is being written.
+const HEADER_BYTES: u64 = 4 << 20;
+/// Attempts per part before the upload gives up.
+const PART_ATTEMPTS: u32 = 4;
+
+/// How to follow a growing file.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Part size (fixed from the start: the final size is not known yet).
+    pub part_size: u64,
+    /// Parts in flight.
+    pub in_flight: usize,
+    /// The file is finished once unchanged (size and modification time) this long.
+    pub settle: Duration,
+    /// Give up when the file has not grown for this long and its end is not written.
+    pub timeout: Duration,
+    /// How often the file is looked at.
+    pub poll: Duration,
+}
+
+/// What happened, for the caller to show.
+#[derive(Debug, Clone)]
+pub enum FollowEvent {
+    /// The backup's header is readable: what it is.
+    Header(Box<mssql_backup::BackupInfo>),
+    /// A part went out while the file was still being written.
+    PartSent {
+        /// OSS part number.
+        part_number: u32,
+        /// Bytes of the file seen so far.
+        file_len: u64,
+    },
+    /// The writer finished: the backup's end is written and the file stopped changing.
+    Finished {
+        /// The final length.
+        len: u64,
+    },
+}
+
+/// The outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowReport {
+    /// The object's length (the final file's).
+    pub len: u64,
+    /// Its CRC-64, confirmed by OSS.
+    pub crc64: u64,
+    /// Parts in the object.
+    pub parts: u32,
+    /// Parts sent while the file was still being written.
+    pub sent_while_growing: u32,
+    /// Parts sent again because the final bytes differed from what was sent.
+    pub resent: u32,
+    /// From the file's last change to the completed object.
+    pub after_last_change: Duration,
+}
+
+/// A part on the server: its CRC-64 and length, and the ETag Complete needs.
+#[derive(Debug, Clone)]
+struct SentPart {
+    crc64: u64,
+    len: u64,
+    etag: String,
+}
+
+/// Follows `path` until the backup is finished and uploads it to `key`.
+pub async fn follow<R: Remote>(
+    remote: Arc<R>,
+    path: &Path,
+    key: &str,
+    options: &FollowOptions,
+    cancel: &CancellationToken,
+    on_event: impl Fn(FollowEvent),
+) -> Result<FollowReport, UploadError> {
+    let reader = Reader::open(path)?;
+    let header = wait_for_header(&reader, options, cancel).await?;
+    on_event(FollowEvent::Header(Box::new(header)));
+    let upload_id = remote
+        .initiate(key)
+        .await
+        .map_err(remote_error("InitiateMultipartUpload", None))?;
+    let upload = Upload {
+        remote: Arc::clone(&remote),
+        key: key.to_owned(),
+        upload_id,
+        reader,
+    };
+    let outcome = upload.run(options, cancel, &on_event).await;
+    if outcome.is_err() {
+        // Nothing half-done is left behind: no parts to pay for, no object.
+        let _ = remote.abort(&upload.key, &upload.upload_id).await;
+    }
+    outcome
+}
+
+/// The multipart upload of one followed file.
+struct Upload<R> {
+    remote: Arc<R>,
+    key: String,
+    upload_id: String,
+    reader: Reader,
+}
+
+impl<R: Remote> Upload<R> {
+    async fn run(
+        &self,
+        options: &FollowOptions,
+        cancel: &CancellationToken,
+        on_event: &impl Fn(FollowEvent),
+    ) -> Result<FollowReport, UploadError> {
+        let mut sent = BTreeMap::new();
+        let mut tasks = JoinSet::new();
+        let mut next = 0u32;
+        let mut last = self.reader.stamp()?;
+        let mut changed_at = Instant::now();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(interrupted(&self.reader.path));
+            }
+            let stamp = self.reader.stamp()?;
+            if stamp != last {
+                (last, changed_at) = (stamp, Instant::now());
+            }
+            while tasks.len() < options.in_flight
+                && let Some(part) = self.settled_part(next, options.part_size, stamp.len)?
+            {
+                next += 1;
+                if let Some(bytes) = part {
+                    tasks.spawn(self.send(next, bytes));
+                }
+            }
+            while let Some(done) = tasks.try_join_next() {
+                let (number, part) = joined(done)?;
+                sent.insert(number, part);
+                on_event(FollowEvent::PartSent {
+                    part_number: number,
+                    file_len: stamp.len,
+                });
+            }
+            let quiet = changed_at.elapsed();
+            if quiet >= options.settle && self.reader.backup_is_whole()? {
+                break;
+            }
+            if quiet >= options.timeout {
+                return Err(stopped_growing(&self.reader.path, stamp.len, quiet));
+            }
+            tokio::time::sleep(options.poll).await;
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (number, part) = joined(done)?;
+            sent.insert(number, part);
+        }
+        let len = self.reader.stamp()?.len;
+        on_event(FollowEvent::Finished { len });
+        let sent_while_growing = u32::try_from(sent.len()).unwrap_or(u32::MAX);
+        let (parts, resent) = self.finish(sent, len, options).await?;
+        let crc64 = self.complete(&parts, len).await?;
+        Ok(FollowReport {
+            len,
+            crc64,
+            parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+            sent_while_growing,
+            resent,
+            after_last_change: changed_at.elapsed(),
+        })
+    }
+
+    /// Part `index` if the writer is past it: `Some(Some(bytes))` to send, `Some(None)` for a
+    /// part of zeros (kept for the end), `None` when it is not written yet.
+    fn settled_part(
+        &self,
+        index: u32,
+        part_size: u64,
+        file_len: u64,
+    ) -> Result<Option<Option<Bytes>>, UploadError> {
+        let start = u64::from(index) * part_size;
+        let end = start + part_size;
+        if file_len < end + LOOK_AHEAD {
+            return Ok(None);
+        }
+        let ahead = self.reader.read(end, LOOK_AHEAD)?;
+        if is_zeros(&ahead) {
+            return Ok(None);
+        }
+        let bytes = self.reader.read(start, part_size)?;
+        Ok(Some((!is_zeros(&bytes)).then_some(bytes)))
+    }
+
+    /// Re-reads every part of the final file: those sent with other bytes go again, with the
+    /// missing ones. Returns the parts in order and how many were sent again.
+    async fn finish(
+        &self,
+        mut sent: BTreeMap<u32, SentPart>,
+        len: u64,
+        options: &FollowOptions,
+    ) -> Result<(Vec<(u32, SentPart)>, u32), UploadError> {
+        let count = u32::try_from(len.div_ceil(options.part_size).max(1))
+            .map_err(|_| UploadError::Internal("too many parts".into()))?;
+        let mut resent = 0;
+        let mut tasks = JoinSet::new();
+        for number in 1..=count {
+            let start = u64::from(number - 1) * options.part_size;
+            let bytes = self
+                .reader
+                .read(start, options.part_size.min(len - start.min(len)))?;
+            let unchanged = sent
+                .get(&number)
+                .is_some_and(|part| part.len == bytes.len() as u64 && part.crc64 == crc64(&bytes));
+            if unchanged {
+                continue;
+            }
+            if sent.remove(&number).is_some() {
+                resent += 1;
+            }
+            if tasks.len() >= options.in_flight
+                && let Some(done) = tasks.join_next().await
+            {
+                let (number, part) = joined(done)?;
+                sent.insert(number, part);
+            }
+            tasks.spawn(self.send(number, bytes));
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (number, part) = joined(done)?;
+            sent.insert(number, part);
+        }
+        // Parts past the final end (the file was cut shorter) are left out of the object.
+        let parts = sent
+            .into_iter()
+            .filter(|(number, _)| *number <= count)
+            .collect();
+        Ok((parts, resent))
+    }
+
+    /// Completes the object and checks its CRC-64 against the file's.
+    async fn complete(&self, parts: &[(u32, SentPart)], len: u64) -> Result<u64, UploadError> {
+        let expected = crc64_of_pieces(parts.iter().map(|(_, part)| (part.crc64, part.len)));
+        let list = parts
+            .iter()
+            .map(|(number, part)| (*number, part.etag.clone()))
+            .collect();
+        let object = self
+            .remote
+            .complete(&self.key, &self.upload_id, list)
+            .await
+            .map_err(remote_error("CompleteMultipartUpload", None))?;
+        let actual = object.crc64.ok_or(UploadError::MissingServerCrc {
+            operation: "CompleteMultipartUpload",
+        })?;
+        if actual != expected || object.size.is_some_and(|size| size != len) {
+            let deleted = self.remote.delete(&self.key).await.is_ok();
+            return Err(UploadError::ObjectMismatch {
+                what: "CRC-64",
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+                deleted,
+            });
+        }
+        Ok(actual)
+    }
+
+    /// One part, retried on transient failures, its CRC-64 checked against OSS's.
+    fn send(
+        &self,
+        number: u32,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<(u32, SentPart), UploadError>> + Send + 'static {
+        let remote = Arc::clone(&self.remote);
+        let (key, upload_id) = (self.key.clone(), self.upload_id.clone());
+        async move {
+            let local = crc64(&bytes);
+            let len = bytes.len() as u64;
+            let mut attempt = 1;
+            loop {
+                let body = reqwest::Body::from(bytes.clone());
+                match remote
+                    .upload_part(&key, &upload_id, number, body, len, None)
+                    .await
+                {
+                    Ok(receipt) if receipt.crc64 == Some(local) => {
+                        let part = SentPart {
+                            crc64: local,
+                            len,
+                            etag: receipt.etag,
+                        };
+                        return Ok((number, part));
+                    }
+                    Ok(receipt) if attempt >= PART_ATTEMPTS => {
+                        return Err(UploadError::PartCorrupted {
+                            part_number: number,
+                            attempts: attempt,
+                            local,
+                            server: receipt.crc64.unwrap_or_default(),
+                        });
+                    }
+                    Err(error)
+                        if attempt >= PART_ATTEMPTS
+                            || !super::remote::RemoteError::is_retryable(&error) =>
+                    {
+                        return Err(remote_error("UploadPart", Some(number))(error));
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Waits until the file holds a readable backup header; refuses a file that is not a backup.
+async fn wait_for_header(
+    reader: &Reader,
+    options: &FollowOptions,
+    cancel: &CancellationToken,
+) -> Result<mssql_backup::BackupInfo, UploadError> {
+    let started = Instant::now();
+    let mut last_len = 0;
+    let mut grew_at = Instant::now();
+    loop {
+        if cancel.is_cancelled() {
+            return Err(interrupted(&reader.path));
+        }
+        let len = reader.stamp()?.len;
+        if len != last_len {
+            (last_len, grew_at) = (len, Instant::now());
+        }
+        let prefix = reader.read(0, len.min(HEADER_BYTES))?;
+        let report = mssql_backup::examine(&prefix, &mssql_backup::Rules::default());
+        if let Some(backup) = report.backup {
+            return Ok(backup);
+        }
+        if report.verdict == mssql_backup::Verdict::RejectNotBackup && !is_zeros(&prefix) {
+            return Err(UploadError::Source(crate::Error::Config(format!(
+                "{} is not a SQL Server backup: --follow uploads a backup while SQL Server \
+                 writes it",
+                reader.path.display()
+            ))));
+        }
+        if grew_at.elapsed() >= options.timeout {
+            return Err(stopped_growing(&reader.path, len, started.elapsed()));
+        }
+        tokio::time::sleep(options.poll).await;
+    }
+}
+
+/// The file being written, read by position.
+struct Reader {
+    path: PathBuf,
+    file: Arc<std::fs::File>,
+}
+
+/// What tells that a file changed: its length and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Reader {
+    fn open(path: &Path) -> Result<Self, UploadError> {
+        let file = std::fs::File::open(path).map_err(|e| source_error(path, e))?;
+        Ok(Reader {
+            path: path.to_owned(),
+            file: Arc::new(file),
+        })
+    }
+
+    fn stamp(&self) -> Result<Stamp, UploadError> {
+        let meta = self
+            .file
+            .metadata()
+            .map_err(|e| source_error(&self.path, e))?;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    /// Up to `len` bytes at `offset` (fewer at the end of the file).
+    fn read(&self, offset: u64, len: u64) -> Result<Bytes, UploadError> {
+        use std::os::unix::fs::FileExt as _;
+        let mut buffer = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self
+                .file
+                .read_at(&mut buffer[filled..], offset + filled as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(source_error(&self.path, e)),
+            }
+        }
+        buffer.truncate(filled);
+        Ok(Bytes::from(buffer))
+    }
+
+    /// Whether the backup's structure is whole: its container walks to the end with nothing
+    /// missing (a backup still being written is cut short).
+    fn backup_is_whole(&self) -> Result<bool, UploadError> {
+        let source = crate::source::SourceFile::open(&self.path).map_err(UploadError::Source)?;
+        let report = mssql_backup::examine(source.bytes(), &mssql_backup::Rules::default());
+        Ok(report.backup.is_some() && !report.findings.iter().any(|f| f.code == "corrupt"))
+    }
+}
+
+fn is_zeros(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+fn joined(
+    done: Result<Result<(u32, SentPart), UploadError>, tokio::task::JoinError>,
+) -> Result<(u32, SentPart), UploadError> {
+    done.map_err(|e| UploadError::Internal(e.to_string()))?
+}
+
+fn remote_error<E: super::remote::RemoteError>(
+    operation: &'static str,
+    part_number: Option<u32>,
+) -> impl FnOnce(E) -> UploadError {
+    move |e| UploadError::Remote {
+        operation,
+        part_number,
+        source: Box::new(e),
+    }
+}
+
+fn source_error(path: &Path, error: std::io::Error) -> UploadError {
+    UploadError::Source(crate::Error::io("read", path, error))
+}
+
+fn interrupted(path: &Path) -> UploadError {
+    UploadError::FollowStopped {
+        file: path.to_owned(),
+    }
+}
+
+fn stopped_growing(path: &Path, len: u64, quiet: Duration) -> UploadError {
+    UploadError::NotGrowing {
+        file: path.to_owned(),
+        len,
+        quiet_secs: quiet.as_secs(),
+    }
+}

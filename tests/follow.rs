@@ -1,0 +1,198 @@
+//! Issue 19, part 1: `upload --follow` sends a backup while it is being written (`synth
+//! --write-rate --preallocate` plays SQL Server), and completes the object once the backup is
+//! finished; the object is the final file. A file that stops growing before its end, and a file
+//! that is not a backup, are refused and leave nothing on OSS.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use bak2rds_cloud::checksum::crc64;
+use bak2rds_emulator::{Emulator, EmulatorHandle};
+
+use crate::util::{bin, emulator_env};
+
+fn follow_command(emulator: &EmulatorHandle, file: &Path, extra: &[&str]) -> Command {
+    let mut command = bin();
+    command
+        .arg("upload")
+        .arg(file)
+        .arg(format!("oss://{}/followed.bak", emulator.bucket()))
+        .args([
+            "--follow",
+            "--part-size",
+            "1MiB",
+            "--follow-settle",
+            "1s",
+            "--json",
+        ])
+        .args(extra)
+        .envs(emulator_env(emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null());
+    command
+}
+
+fn writer(file: &Path, size: &str, rate: &str) -> Child {
+    bin()
+        .arg("synth")
+        .arg(file)
+        .args(["--size", size, "--write-rate", rate, "--preallocate"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn done_line(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|value| value["event"] == "done")
+        .unwrap_or_else(|| {
+            panic!(
+                "no done line:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+fn stored(emulator: &EmulatorHandle) -> Option<Vec<u8>> {
+    let object = emulator
+        .storage()
+        .read_object(emulator.bucket(), "followed.bak")?;
+    let mut bytes = Vec::new();
+    object.copy_to(&mut bytes).unwrap();
+    Some(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_uploaded_while_it_is_written() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("growing.bak");
+    // 12 MiB at 3 MiB/s: about 4 s of writing, into a pre-allocated file.
+    let mut synth = writer(&file, "12MiB", "3MiB");
+    while !file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut upload = follow_command(&emulator, &file, &[]);
+    let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
+        .await
+        .unwrap();
+    assert!(synth.wait().unwrap().success());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let done = done_line(&output);
+    let final_file = std::fs::read(&file).unwrap();
+    let object = stored(&emulator).expect("the object exists");
+    assert_eq!(object.len(), final_file.len());
+    assert_eq!(
+        crc64(&object),
+        crc64(&final_file),
+        "the object is not the final file"
+    );
+    let follow = &done["follow"];
+    assert_eq!(follow["bytes"], final_file.len() as u64);
+    // Most parts went out while the writer was still at work.
+    assert!(
+        follow["sent_while_growing"].as_u64().unwrap() >= 4,
+        "{done}"
+    );
+    // The settle time (1 s) and a poll after the writer's last byte.
+    assert!(
+        follow["secs_after_last_write"].as_f64().unwrap() < 10.0,
+        "{done}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_stops_before_its_end_is_refused_and_nothing_is_left() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.bak");
+    let status = bin()
+        .arg("synth")
+        .arg(&whole)
+        .args(["--size", "6MiB"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The writer died half-way: the header and 3 MiB, no end.
+    let cut = dir.path().join("cut.bak");
+    std::fs::write(&cut, &std::fs::read(&whole).unwrap()[..3 << 20]).unwrap();
+    let mut upload = follow_command(&emulator, &cut, &["--follow-timeout", "2s"]);
+    let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("has not changed") && text.contains("--follow-timeout"),
+        "{text}"
+    );
+    assert!(stored(&emulator).is_none());
+    let client =
+        bak2rds_cloud::oss::OssClient::new(emulator.oss_config(), emulator.credentials()).unwrap();
+    let uploads = client.list_multipart_uploads(None).await.unwrap();
+    assert!(uploads.is_empty(), "parts left behind: {uploads:?}");
+
+    // A file that is not a backup is refused at once.
+    let other = dir.path().join("notes.bak");
+    std::fs::write(&other, vec![b'x'; 200_000]).unwrap();
+    let mut upload = follow_command(&emulator, &other, &[]);
+    let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(text.contains("not a SQL Server backup"), "{text}");
+}
+
+/// A part the writer changes after it went out is sent again from the final bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_changed_after_it_was_sent_is_sent_again() {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.bak");
+    let status = bin()
+        .arg("synth")
+        .arg(&whole)
+        .args(["--size", "8MiB"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&whole).unwrap();
+    let file = dir.path().join("rewritten.bak");
+    std::fs::write(&file, &bytes[..5 << 20]).unwrap();
+    let mut upload = follow_command(&emulator, &file, &[]);
+    let running = tokio::task::spawn_blocking(move || upload.output().unwrap());
+    // Part 2 (1–2 MiB) goes out meanwhile; then the writer rewrites a byte in it and finishes.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    handle
+        .seek(SeekFrom::Start((1 << 20) + 4096 + 100))
+        .unwrap();
+    handle
+        .write_all(&[bytes[(1 << 20) + 4096 + 100] ^ 0xFF])
+        .unwrap();
+    handle.seek(SeekFrom::End(0)).unwrap();
+    handle.write_all(&bytes[5 << 20..]).unwrap();
+    drop(handle);
+    let output = running.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let done = done_line(&output);
+    assert!(done["follow"]["resent"].as_u64().unwrap() >= 1, "{done}");
+    let object = stored(&emulator).unwrap();
+    assert_eq!(crc64(&object), crc64(&std::fs::read(&file).unwrap()));
+}
