@@ -36,6 +36,7 @@ use bak2rds_cloud::rds::wait::{TaskReport, WaitEvent, WaitOptions, wait_for_task
 use mssql_backup::{BackupInfo, Rules};
 
 pub mod after;
+pub mod following;
 pub mod incremental;
 
 /// What to migrate where.
@@ -207,6 +208,11 @@ pub enum MigrateEvent {
     CutoverStarted {
         /// MigrateTaskId.
         task_id: String,
+    },
+    /// `--follow`: where the upload of the backup being written stands.
+    Following {
+        /// What happened.
+        message: String,
     },
     /// Something the user should know before it bites (nothing was refused).
     Warning {
@@ -789,16 +795,7 @@ fn inspect(
     let _ = events.send(MigrateEvent::Inspected {
         report: Box::new(report.clone()),
     });
-    let mut problems: Vec<Problem> = report
-        .findings
-        .iter()
-        .map(|f| Problem {
-            severity: json_name(f.severity),
-            code: f.code.to_string(),
-            message: f.message.clone(),
-            fix: f.fix.to_string(),
-        })
-        .collect();
+    let mut problems: Vec<Problem> = report.findings.iter().map(problem_of_finding).collect();
     // The object's name is RDS's to judge too, after the upload: judge it now instead.
     let key_problem = report
         .backup
@@ -867,6 +864,16 @@ fn backup_facts(backup: &BackupInfo, file_bytes: u64) -> BackupFacts {
 }
 
 /// A unit enum as its JSON name (`error`, `warning`, `refuse`, `gap`...), for [`Problem`].
+/// A finding of the backup's inspection, as the outcome reports it.
+fn problem_of_finding(finding: &mssql_backup::Finding) -> Problem {
+    Problem {
+        severity: json_name(finding.severity),
+        code: finding.code.to_string(),
+        message: finding.message.clone(),
+        fix: finding.fix.to_string(),
+    }
+}
+
 fn json_name(severity: impl Serialize) -> String {
     serde_json::to_value(severity)
         .ok()

@@ -196,3 +196,87 @@ async fn a_part_changed_after_it_was_sent_is_sent_again() {
     let object = stored(&emulator).unwrap();
     assert_eq!(crc64(&object), crc64(&std::fs::read(&file).unwrap()));
 }
+
+fn migrate_follow(emulator: &EmulatorHandle, dir: &Path, file: &Path) -> Command {
+    let mut command = bin();
+    command
+        .arg("migrate")
+        .arg(file)
+        .args(["--instance", &emulator.instance_id()])
+        .args(["--database", "FollowedDb", "--bucket", emulator.bucket()])
+        .args(["--follow", "--part-size", "1MiB", "--follow-settle", "1s"])
+        .arg("--checkpoint-dir")
+        .arg(dir.join("checkpoints"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .envs(emulator_env(emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null());
+    command
+}
+
+/// `migrate --follow`: judged at the header, uploaded while written, then restored; a
+/// differential being written is refused at its header, long before its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_follows_a_full_and_refuses_a_differential_at_its_header() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Sales_FULL.bak");
+    let mut synth = writer(&file, "8MiB", "3MiB");
+    while !file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut migrate = migrate_follow(&emulator, dir.path(), &file);
+    let output = tokio::task::spawn_blocking(move || migrate.output().unwrap())
+        .await
+        .unwrap();
+    assert!(synth.wait().unwrap().success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("uploaded while written"), "{text}");
+    // The finished file's upload found the object already there: nothing sent twice.
+    let object = emulator
+        .storage()
+        .read_object(emulator.bucket(), "Sales_FULL.bak")
+        .expect("the object");
+    let mut bytes = Vec::new();
+    object.copy_to(&mut bytes).unwrap();
+    assert_eq!(crc64(&bytes), crc64(&std::fs::read(&file).unwrap()));
+
+    let diff = dir.path().join("Sales_DIFF.bak");
+    let mut synth = bin()
+        .arg("synth")
+        .arg(&diff)
+        .args(["--kind", "diff", "--size", "40MiB", "--write-rate", "2MiB"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !diff.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let mut migrate = migrate_follow(&emulator, dir.path(), &diff);
+    let output = tokio::task::spawn_blocking(move || migrate.output().unwrap())
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    let _ = synth.kill();
+    let _ = synth.wait();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.to_lowercase().contains("differential"), "{text}");
+    // Refused at the header: the writer (20 s) was far from done.
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    assert!(
+        emulator
+            .storage()
+            .read_object(emulator.bucket(), "Sales_DIFF.diff")
+            .is_none()
+    );
+}

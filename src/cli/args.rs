@@ -324,6 +324,33 @@ impl std::str::FromStr for Concurrency {
     }
 }
 
+/// `--follow`: a backup SQL Server is still writing.
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// Start while SQL Server is still writing the backup: send each part once it is written,
+    /// and complete the object when the backup is finished (its end written, the file
+    /// unchanged for --follow-settle).
+    #[arg(long = "follow")]
+    pub enabled: bool,
+    /// With --follow: give up when the file has not changed for this long and its backup is
+    /// not finished.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        requires = "enabled"
+    )]
+    pub follow_timeout: String,
+    /// With --follow: how long the finished file must stay unchanged before it is completed.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        requires = "enabled"
+    )]
+    pub follow_settle: String,
+}
+
 /// `bak2rds upload`.
 #[derive(Debug, Args)]
 pub struct UploadArgs {
@@ -340,28 +367,9 @@ pub struct UploadArgs {
     /// Abort the unfinished multipart upload of this file and destination, and delete its checkpoint.
     #[arg(long)]
     pub abort: bool,
-    /// Start while SQL Server is still writing FILE: send each part once it is written, and
-    /// complete the object when the backup is finished (its end written, the file unchanged
-    /// for --follow-settle).
-    #[arg(long, conflicts_with = "abort")]
-    pub follow: bool,
-    /// With --follow: give up when the file has not changed for this long and its backup is
-    /// not finished.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "10m",
-        requires = "follow"
-    )]
-    pub follow_timeout: String,
-    /// With --follow: how long the finished file must stay unchanged before it is completed.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "5s",
-        requires = "follow"
-    )]
-    pub follow_settle: String,
+    /// A backup still being written.
+    #[command(flatten)]
+    pub follow: FollowArgs,
     /// OSS connection.
     #[command(flatten, next_help_heading = "OSS connection")]
     pub oss: OssArgs,
@@ -531,6 +539,9 @@ pub struct MigrateArgs {
     /// Inspect and pre-flight only; print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// A full backup still being written (not with --incremental, --batch or --dry-run).
+    #[command(flatten)]
+    pub follow: FollowArgs,
     /// Once the database is online (an incremental migration: after --cutover), delete the
     /// objects this migration uploaded: never before, never on failure, never another object.
     #[arg(long)]

@@ -27,6 +27,15 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Upload(args) => upload::run(args, printer),
         Command::Bench(args) => bench::run(args, printer),
         // One command, three modes: a batch plan, an incremental chain, or one full backup.
+        Command::Migrate(args)
+            if args.follow.enabled
+                && (args.batch.is_some() || args.incremental || args.dry_run) =>
+        {
+            anyhow::bail!(
+                "--follow migrates one full backup while SQL Server writes it; it does not \
+                 combine with --batch, --incremental or --dry-run"
+            )
+        }
         Command::Migrate(args) if args.batch.is_some() => batch::run(args, printer),
         Command::Migrate(args) if args.incremental => incremental::run(args, printer),
         Command::Migrate(args) => migrate::run(args, printer),

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::args::{Concurrency, OssArgs, SignatureVersionArg, TransferArgs};
-use crate::units::{parse_rate, parse_size};
+use super::args::{Concurrency, FollowArgs, OssArgs, SignatureVersionArg, TransferArgs};
+use crate::units::{parse_duration, parse_rate, parse_size};
 use crate::upload::engine::UploadOptions;
+use crate::upload::follow::FollowOptions;
 use bak2rds_cloud::credentials::{ChainSettings, CredentialProvider, choose_source};
 use bak2rds_cloud::http::HttpConfig;
 use bak2rds_cloud::http::limit::BandwidthLimiter;
@@ -317,6 +318,40 @@ pub fn credentials(
     // message says it twice.
     Ok(choice.provider(&http)?)
 }
+
+/// `--follow`'s settings; `None` without `--follow`. Parts in flight and the part size come
+/// from the transfer flags (the part size is fixed before the final size is known: 64 MiB by
+/// default, 10,000 of which hold 640 GB).
+pub fn follow_options(
+    follow: &FollowArgs,
+    transfer: &TransferArgs,
+) -> anyhow::Result<Option<FollowOptions>> {
+    if !follow.enabled {
+        return Ok(None);
+    }
+    if transfer.max_rate.is_some() {
+        bail!("--max-rate is not available with --follow yet; leave one of them out");
+    }
+    let upload = upload_options(transfer, false)?;
+    let part_size = upload.part_size.unwrap_or(FOLLOW_PART_SIZE);
+    crate::upload::plan::PartPlan::new(part_size, Some(part_size)).context("--part-size")?;
+    Ok(Some(FollowOptions {
+        part_size,
+        in_flight: if upload.adaptive {
+            FOLLOW_IN_FLIGHT
+        } else {
+            upload.concurrency
+        },
+        settle: parse_duration(&follow.follow_settle).context("--follow-settle")?,
+        timeout: parse_duration(&follow.follow_timeout).context("--follow-timeout")?,
+        poll: std::time::Duration::from_millis(250),
+    }))
+}
+
+/// Default part size with --follow (see [`follow_options`]).
+const FOLLOW_PART_SIZE: u64 = 64 << 20;
+/// Parts in flight with --follow and `--concurrency auto` (not adaptive yet).
+const FOLLOW_IN_FLIGHT: usize = 8;
 
 #[cfg(test)]
 mod tests {

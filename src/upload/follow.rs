@@ -24,6 +24,8 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use mssql_backup::{Report, Rules};
+
 use super::error::UploadError;
 use super::remote::Remote;
 
@@ -31,6 +33,8 @@ use super::remote::Remote;
 const LOOK_AHEAD: u64 = 1 << 20;
 /// Bytes read to find the backup's header while it is being written.
 const HEADER_BYTES: u64 = 4 << 20;
+/// The finding of a backup whose structure is cut short: expected while it is being written.
+pub const UNFINISHED: &str = "corrupt";
 /// Attempts per part before the upload gives up.
 const PART_ATTEMPTS: u32 = 4;
 
@@ -103,8 +107,10 @@ pub async fn follow<R: Remote>(
     on_event: impl Fn(FollowEvent),
 ) -> Result<FollowReport, UploadError> {
     let reader = Reader::open(path)?;
-    let header = wait_for_header(&reader, options, cancel).await?;
-    on_event(FollowEvent::Header(Box::new(header)));
+    let header = wait_for_header(&reader, &Rules::default(), options, cancel).await?;
+    if let Some(backup) = header.backup {
+        on_event(FollowEvent::Header(Box::new(backup)));
+    }
     let upload_id = remote
         .initiate(key)
         .await
@@ -338,12 +344,24 @@ impl<R: Remote> Upload<R> {
     }
 }
 
-/// Waits until the file holds a readable backup header; refuses a file that is not a backup.
-async fn wait_for_header(
-    reader: &Reader,
+/// Waits until `path` holds a readable backup header and judges what is written by `rules`
+/// (the report's `backup` is then set; a finding `corrupt` only says the file is not finished).
+/// Refuses a file that is not a backup.
+pub async fn read_header(
+    path: &Path,
+    rules: &Rules,
     options: &FollowOptions,
     cancel: &CancellationToken,
-) -> Result<mssql_backup::BackupInfo, UploadError> {
+) -> Result<Report, UploadError> {
+    wait_for_header(&Reader::open(path)?, rules, options, cancel).await
+}
+
+async fn wait_for_header(
+    reader: &Reader,
+    rules: &Rules,
+    options: &FollowOptions,
+    cancel: &CancellationToken,
+) -> Result<Report, UploadError> {
     let started = Instant::now();
     let mut last_len = 0;
     let mut grew_at = Instant::now();
@@ -356,9 +374,9 @@ async fn wait_for_header(
             (last_len, grew_at) = (len, Instant::now());
         }
         let prefix = reader.read(0, len.min(HEADER_BYTES))?;
-        let report = mssql_backup::examine(&prefix, &mssql_backup::Rules::default());
-        if let Some(backup) = report.backup {
-            return Ok(backup);
+        let report = mssql_backup::examine(&prefix, rules);
+        if report.backup.is_some() {
+            return Ok(report);
         }
         if report.verdict == mssql_backup::Verdict::RejectNotBackup && !is_zeros(&prefix) {
             return Err(UploadError::Source(crate::Error::Config(format!(
@@ -431,8 +449,8 @@ impl Reader {
     /// missing (a backup still being written is cut short).
     fn backup_is_whole(&self) -> Result<bool, UploadError> {
         let source = crate::source::SourceFile::open(&self.path).map_err(UploadError::Source)?;
-        let report = mssql_backup::examine(source.bytes(), &mssql_backup::Rules::default());
-        Ok(report.backup.is_some() && !report.findings.iter().any(|f| f.code == "corrupt"))
+        let report = mssql_backup::examine(source.bytes(), &Rules::default());
+        Ok(report.backup.is_some() && !report.findings.iter().any(|f| f.code == UNFINISHED))
     }
 }
 

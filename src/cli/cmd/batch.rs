@@ -318,6 +318,7 @@ fn line_of(event: MigrateEvent) -> Option<String> {
         | MigrateEvent::StepApplied { .. }
         | MigrateEvent::CutoverStarted { .. } => return None,
         MigrateEvent::Warning { message } => format!("warning: {message}"),
+        MigrateEvent::Following { message } => message.clone(),
     })
 }
 

@@ -69,6 +69,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     .with_context(|| format!("writing {}", full.display()))?;
     let migrated = migrate_with_output(
         spec(&emulator, work.path(), &full, "DemoSales"),
+        None,
         clients(&emulator)?,
         printer,
     )
@@ -83,6 +84,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     .with_context(|| format!("writing {}", diff.display()))?;
     let refused = migrate_with_output(
         spec(&emulator, work.path(), &diff, "DemoSalesDiff"),
+        None,
         clients(&emulator)?,
         printer,
     )

@@ -16,6 +16,7 @@ use crate::cli::settings;
 use crate::cli::transfer::{drive, say, show_event, summary};
 use crate::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, Problem};
 use crate::upload::checkpoint::CheckpointStore;
+use crate::upload::follow::FollowOptions;
 use crate::upload::progress::Counters;
 use bak2rds_cloud::oss::OssConfig;
 use bak2rds_cloud::rds::model::CheckDbMode;
@@ -28,7 +29,8 @@ pub fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status> {
     runtime.block_on(async {
         let (spec, clients) = prepare(&args)?;
         note_credentials(&clients, printer);
-        migrate_with_output(spec, clients, printer).await
+        let follow = settings::follow_options(&args.follow, &args.transfer)?;
+        migrate_with_output(spec, follow, clients, printer).await
     })
 }
 
@@ -124,19 +126,32 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(MigrateSpec, Clients)> {
 /// outcome (refused or failed task: 2).
 pub(super) async fn migrate_with_output(
     spec: MigrateSpec,
+    follow: Option<FollowOptions>,
     clients: Clients,
     printer: &Printer,
 ) -> anyhow::Result<Status> {
     let counters = Arc::new(Counters::default());
     let (events, received) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    printer.note(format!(
-        "credentials: {}",
-        clients.oss.credentials().describe()
-    ));
     let bar = printer.byte_bar(0);
     let file = spec.file.clone();
-    let job = crate::migrate::run(spec, clients, events, Arc::clone(&counters), cancel.clone());
+    let job = async {
+        let counters = Arc::clone(&counters);
+        match follow {
+            Some(follow) => {
+                crate::migrate::following::run_following(
+                    spec,
+                    follow,
+                    clients,
+                    events,
+                    counters,
+                    cancel.clone(),
+                )
+                .await
+            }
+            None => crate::migrate::run(spec, clients, events, counters, cancel.clone()).await,
+        }
+    };
     let outcome = drive(
         job,
         received,
@@ -284,6 +299,7 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
             ),
         ),
         MigrateEvent::Warning { message } => say(printer, bar, &format!("warning: {message}")),
+        MigrateEvent::Following { message } => say(printer, bar, &message),
         MigrateEvent::CutoverStarted { task_id } => say(
             printer,
             bar,

@@ -11,14 +11,11 @@ use crate::cli::printer::Printer;
 use crate::cli::settings::{self, OssUrl};
 use crate::cli::transfer::{summary, upload_with_progress};
 use crate::source::SourceFile;
-use crate::units::parse_duration;
 use crate::upload::checkpoint::CheckpointStore;
-use crate::upload::engine::{UploadJob, UploadOptions, checkpoint_path};
+use crate::upload::engine::{UploadJob, checkpoint_path};
 use crate::upload::follow::{FollowEvent, FollowOptions};
-use crate::upload::plan::PartPlan;
 use bak2rds_cloud::oss::OssClient;
 use indicatif::BinaryBytes;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Runs `bak2rds upload`.
@@ -33,12 +30,15 @@ async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
     let destination = OssUrl::parse(&args.destination, &args.file)?;
     let client = settings::oss_client(&args.oss, &destination.bucket)?;
     let checkpoints = CheckpointStore::new(settings::checkpoint_dir(args.checkpoint_dir.clone())?);
+    if args.abort && args.follow.enabled {
+        anyhow::bail!("--abort and --follow do not go together: leave one of them out");
+    }
     if args.abort {
         return abort(&client, &checkpoints, &args, &destination, printer).await;
     }
     printer.note(format!("credentials: {}", client.credentials().describe()));
-    if args.follow {
-        return follow(client, &args, &options, &destination, printer).await;
+    if let Some(follow_options) = settings::follow_options(&args.follow, &args.transfer)? {
+        return follow(client, &args, &follow_options, &destination, printer).await;
     }
     let source = SourceFile::open(&args.file)?;
     let job = UploadJob {
@@ -131,26 +131,10 @@ async fn abort(
 async fn follow(
     client: OssClient,
     args: &UploadArgs,
-    options: &UploadOptions,
+    follow_options: &FollowOptions,
     destination: &OssUrl,
     printer: &Printer,
 ) -> anyhow::Result<Status> {
-    if args.transfer.max_rate.is_some() {
-        anyhow::bail!("--max-rate is not available with --follow yet; leave one of them out");
-    }
-    let follow_options = FollowOptions {
-        part_size: options.part_size.unwrap_or(FOLLOW_PART_SIZE),
-        in_flight: if options.adaptive {
-            FOLLOW_IN_FLIGHT
-        } else {
-            options.concurrency
-        },
-        settle: parse_duration(&args.follow_settle).context("--follow-settle")?,
-        timeout: parse_duration(&args.follow_timeout).context("--follow-timeout")?,
-        poll: Duration::from_millis(250),
-    };
-    PartPlan::new(follow_options.part_size, Some(follow_options.part_size))
-        .context("--part-size")?;
     printer.note(format!(
         "following {} as it is written: parts of {} go out once written",
         args.file.display(),
@@ -167,7 +151,7 @@ async fn follow(
         Arc::new(client),
         &args.file,
         &destination.key,
-        &follow_options,
+        follow_options,
         &cancel,
         |event| show_follow_event(&event, printer),
     )
@@ -175,17 +159,6 @@ async fn follow(
     ctrl_c.abort();
     let report =
         report.with_context(|| format!("following {} to {destination}", args.file.display()))?;
-    let summary = format!(
-        "uploaded {destination}: {} in {} parts, CRC-64 {} verified; {} parts sent while the \
-         backup was being written ({} sent again after it changed), completed {:.1} s after its \
-         last write",
-        BinaryBytes(report.len),
-        report.parts,
-        report.crc64,
-        report.sent_while_growing,
-        report.resent,
-        report.after_last_change.as_secs_f64()
-    );
     if printer.json() {
         printer.json_line(&serde_json::json!({
             "event": "done",
@@ -199,16 +172,20 @@ async fn follow(
             }
         }))?;
     } else {
-        printer.line(summary)?;
+        printer.line(format!(
+            "uploaded {destination}: {} in {} parts, CRC-64 {} verified; {} parts sent while \
+             the backup was being written ({} sent again after it changed), completed {:.1} s \
+             after its last write",
+            BinaryBytes(report.len),
+            report.parts,
+            report.crc64,
+            report.sent_while_growing,
+            report.resent,
+            report.after_last_change.as_secs_f64()
+        ))?;
     }
     Ok(Status::Done)
 }
-
-/// Default part size with --follow, fixed before the final size is known: 10,000 parts of it
-/// hold 640 GB (pass --part-size for larger backups).
-const FOLLOW_PART_SIZE: u64 = 64 << 20;
-/// Parts in flight with --follow and `--concurrency auto`.
-const FOLLOW_IN_FLIGHT: usize = 8;
 
 fn show_follow_event(event: &FollowEvent, printer: &Printer) {
     match event {
