@@ -280,3 +280,74 @@ async fn migrate_follows_a_full_and_refuses_a_differential_at_its_header() {
             .is_none()
     );
 }
+
+/// Ctrl-C keeps the parts sent; the same command then goes on from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_stopped_with_ctrl_c_resumes() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    emulator.requests().keep_records();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("growing.bak");
+    let mut synth = writer(&file, "12MiB", "3MiB");
+    while !file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let checkpoints = dir.path().join("checkpoints");
+    let resumable = |command: &mut Command| {
+        command.arg("--checkpoint-dir").arg(&checkpoints);
+    };
+    let mut first = follow_command(&emulator, &file, &[]);
+    resumable(&mut first);
+    let child = first
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("rerun the same command"), "{text}");
+    let parts_first = emulator
+        .requests()
+        .records()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("UploadPart"))
+        .count();
+    assert!(parts_first >= 2, "only {parts_first} parts before Ctrl-C");
+
+    assert!(synth.wait().unwrap().success());
+    let mut second = follow_command(&emulator, &file, &[]);
+    resumable(&mut second);
+    let output = tokio::task::spawn_blocking(move || second.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parts_total = emulator
+        .requests()
+        .records()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("UploadPart"))
+        .count();
+    let object = stored(&emulator).unwrap();
+    let final_file = std::fs::read(&file).unwrap();
+    assert_eq!(crc64(&object), crc64(&final_file));
+    let parts = final_file.len().div_ceil(1 << 20);
+    // The parts of the first run were not sent again.
+    assert!(
+        parts_total - parts_first < parts,
+        "{parts_first} parts, then {} more of {parts}",
+        parts_total - parts_first
+    );
+}

@@ -77,10 +77,20 @@ pub async fn run_following(
             backup.database_name, spec.instance_id
         ));
     }
+    let endpoint = crate::upload::remote::Remote::endpoint(&clients.oss);
+    let record = crate::upload::engine::checkpoint_path(
+        &spec.checkpoints,
+        &spec.file,
+        endpoint,
+        &spec.bucket,
+        &spec.key,
+    )
+    .with_extension("follow");
     let uploaded = follow::follow(
         Arc::new(clients.oss.clone()),
         &spec.file,
         &spec.key,
+        &record,
         &follow_options,
         &cancel,
         |event| {

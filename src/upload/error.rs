@@ -127,9 +127,11 @@ pub enum UploadError {
         /// How long it has not changed.
         quiet_secs: u64,
     },
-    /// `--follow` stopped on request (Ctrl-C).
+    /// `--follow` stopped on request (Ctrl-C); the parts sent are kept for a rerun.
     #[error(
-        "stopped following {} (Ctrl-C); the parts sent were deleted, nothing is left on OSS",
+        "stopped following {} (Ctrl-C); the parts sent so far are kept: rerun the same command \
+         to go on (each is checked against the file), or discard them with `bak2rds upload \
+         --abort` on the same file and destination",
         file.display()
     )]
     FollowStopped {

@@ -11,8 +11,11 @@
 //! checked against the final file's CRC-64: the object is the final file, whatever the writer
 //! did meanwhile.
 //!
-//! Not yet here: resuming a follow after a crash, and adaptive parts in flight. A failure or
-//! Ctrl-C aborts the multipart upload, so no part is left behind.
+//! Resume: the multipart upload is recorded beside the checkpoints (`<checkpoint>.follow`);
+//! after Ctrl-C, a crash or a network failure, the same command takes its parts from ListParts
+//! and goes on (the final check compares each with the file anyway). A backup that stops before
+//! its end, or a file that is not a backup, aborts the upload: no part is left behind. Not yet
+//! here: adaptive parts in flight, `--max-rate`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,11 +100,21 @@ struct SentPart {
     etag: String,
 }
 
-/// Follows `path` until the backup is finished and uploads it to `key`.
+/// Where the multipart upload of a follow is recorded, for a rerun to resume it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FollowRecord {
+    key: String,
+    upload_id: String,
+    part_size: u64,
+}
+
+/// Follows `path` until the backup is finished and uploads it to `key`; `record` is where the
+/// multipart upload is remembered for a rerun (the upload's checkpoint path + `.follow`).
 pub async fn follow<R: Remote>(
     remote: Arc<R>,
     path: &Path,
     key: &str,
+    record: &Path,
     options: &FollowOptions,
     cancel: &CancellationToken,
     on_event: impl Fn(FollowEvent),
@@ -111,22 +124,77 @@ pub async fn follow<R: Remote>(
     if let Some(backup) = header.backup {
         on_event(FollowEvent::Header(Box::new(backup)));
     }
-    let upload_id = remote
-        .initiate(key)
-        .await
-        .map_err(remote_error("InitiateMultipartUpload", None))?;
+    let (upload_id, resumed) = start_or_resume(remote.as_ref(), key, record, options).await?;
     let upload = Upload {
         remote: Arc::clone(&remote),
         key: key.to_owned(),
         upload_id,
         reader,
     };
-    let outcome = upload.run(options, cancel, &on_event).await;
-    if outcome.is_err() {
-        // Nothing half-done is left behind: no parts to pay for, no object.
-        let _ = remote.abort(&upload.key, &upload.upload_id).await;
+    let outcome = upload.run(resumed, options, cancel, &on_event).await;
+    match &outcome {
+        Ok(_) => {
+            let _ = crate::durable::remove(record);
+        }
+        // Kept for a rerun: a stop on request, or a failure a later attempt may not meet.
+        Err(UploadError::FollowStopped { .. } | UploadError::Remote { .. }) => {}
+        Err(_) => {
+            // The backup is not one to upload: nothing half-done is left behind.
+            let _ = remote.abort(&upload.key, &upload.upload_id).await;
+            let _ = crate::durable::remove(record);
+        }
     }
     outcome
+}
+
+/// The recorded multipart upload and its parts (from ListParts) when it can go on, else a new
+/// one, recorded.
+async fn start_or_resume<R: Remote>(
+    remote: &R,
+    key: &str,
+    record: &Path,
+    options: &FollowOptions,
+) -> Result<(String, BTreeMap<u32, SentPart>), UploadError> {
+    let earlier = crate::durable::read_optional(record)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice::<FollowRecord>(&bytes).ok())
+        .filter(|earlier| earlier.key == key && earlier.part_size == options.part_size);
+    if let Some(earlier) = earlier {
+        let listed = remote
+            .list_parts(key, &earlier.upload_id)
+            .await
+            .map_err(remote_error("ListParts", None))?;
+        if let Some(listed) = listed {
+            // Only parts whose CRC-64 the server states; the final check compares each again.
+            let parts = listed
+                .into_iter()
+                .filter_map(|part| {
+                    let crc64 = part.crc64?;
+                    let sent = SentPart {
+                        crc64,
+                        len: part.size,
+                        etag: part.etag,
+                    };
+                    Some((part.part_number, sent))
+                })
+                .collect();
+            return Ok((earlier.upload_id, parts));
+        }
+    }
+    let upload_id = remote
+        .initiate(key)
+        .await
+        .map_err(remote_error("InitiateMultipartUpload", None))?;
+    let new = FollowRecord {
+        key: key.to_owned(),
+        upload_id: upload_id.clone(),
+        part_size: options.part_size,
+    };
+    let bytes = serde_json::to_vec(&new).map_err(|e| UploadError::Internal(e.to_string()))?;
+    crate::durable::write_atomic(record, &bytes)
+        .map_err(|e| UploadError::Source(crate::Error::io("write", record, e)))?;
+    Ok((upload_id, BTreeMap::new()))
 }
 
 /// The multipart upload of one followed file.
@@ -140,11 +208,11 @@ struct Upload<R> {
 impl<R: Remote> Upload<R> {
     async fn run(
         &self,
+        mut sent: BTreeMap<u32, SentPart>,
         options: &FollowOptions,
         cancel: &CancellationToken,
         on_event: &impl Fn(FollowEvent),
     ) -> Result<FollowReport, UploadError> {
-        let mut sent = BTreeMap::new();
         let mut tasks = JoinSet::new();
         let mut next = 0u32;
         let mut last = self.reader.stamp()?;
@@ -158,10 +226,13 @@ impl<R: Remote> Upload<R> {
                 (last, changed_at) = (stamp, Instant::now());
             }
             while tasks.len() < options.in_flight
-                && let Some(part) = self.settled_part(next, options.part_size, stamp.len)?
+                && let Some(part) = self
+                    .settled_part(next, options.part_size, stamp.len)
+                    .await?
             {
                 next += 1;
-                if let Some(bytes) = part {
+                // A part of an earlier run is on the server already (checked at the end).
+                if let Some(bytes) = part.filter(|_| !sent.contains_key(&next)) {
                     tasks.spawn(self.send(next, bytes));
                 }
             }
@@ -189,6 +260,7 @@ impl<R: Remote> Upload<R> {
         let len = self.reader.stamp()?.len;
         on_event(FollowEvent::Finished { len });
         let sent_while_growing = u32::try_from(sent.len()).unwrap_or(u32::MAX);
+        tracing::debug!(sent_while_growing, "the backup is finished");
         let (parts, resent) = self.finish(sent, len, options).await?;
         let crc64 = self.complete(&parts, len).await?;
         Ok(FollowReport {
@@ -203,7 +275,7 @@ impl<R: Remote> Upload<R> {
 
     /// Part `index` if the writer is past it: `Some(Some(bytes))` to send, `Some(None)` for a
     /// part of zeros (kept for the end), `None` when it is not written yet.
-    fn settled_part(
+    async fn settled_part(
         &self,
         index: u32,
         part_size: u64,
@@ -214,11 +286,11 @@ impl<R: Remote> Upload<R> {
         if file_len < end + LOOK_AHEAD {
             return Ok(None);
         }
-        let ahead = self.reader.read(end, LOOK_AHEAD)?;
+        let ahead = self.reader.read_async(end, LOOK_AHEAD).await?;
         if is_zeros(&ahead) {
             return Ok(None);
         }
-        let bytes = self.reader.read(start, part_size)?;
+        let bytes = self.reader.read_async(start, part_size).await?;
         Ok(Some((!is_zeros(&bytes)).then_some(bytes)))
     }
 
@@ -238,7 +310,8 @@ impl<R: Remote> Upload<R> {
             let start = u64::from(number - 1) * options.part_size;
             let bytes = self
                 .reader
-                .read(start, options.part_size.min(len - start.min(len)))?;
+                .read_async(start, options.part_size.min(len - start.min(len)))
+                .await?;
             let unchanged = sent
                 .get(&number)
                 .is_some_and(|part| part.len == bytes.len() as u64 && part.crc64 == crc64(&bytes));
@@ -393,6 +466,7 @@ async fn wait_for_header(
 }
 
 /// The file being written, read by position.
+#[derive(Clone)]
 struct Reader {
     path: PathBuf,
     file: Arc<std::fs::File>,
@@ -443,6 +517,14 @@ impl Reader {
         }
         buffer.truncate(filled);
         Ok(Bytes::from(buffer))
+    }
+
+    /// [`Reader::read`] on the blocking pool: a part is megabytes of disk reading.
+    async fn read_async(&self, offset: u64, len: u64) -> Result<Bytes, UploadError> {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || reader.read(offset, len))
+            .await
+            .map_err(|e| UploadError::Internal(e.to_string()))?
     }
 
     /// Whether the backup's structure is whole: its container walks to the end with nothing

@@ -38,7 +38,16 @@ async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
     }
     printer.note(format!("credentials: {}", client.credentials().describe()));
     if let Some(follow_options) = settings::follow_options(&args.follow, &args.transfer)? {
-        return follow(client, &args, &follow_options, &destination, printer).await;
+        let record = follow_record(&client, &checkpoints, &args.file, &destination);
+        return follow(
+            client,
+            &args,
+            &follow_options,
+            &record,
+            &destination,
+            printer,
+        )
+        .await;
     }
     let source = SourceFile::open(&args.file)?;
     let job = UploadJob {
@@ -132,6 +141,7 @@ async fn follow(
     client: OssClient,
     args: &UploadArgs,
     follow_options: &FollowOptions,
+    record: &std::path::Path,
     destination: &OssUrl,
     printer: &Printer,
 ) -> anyhow::Result<Status> {
@@ -151,6 +161,7 @@ async fn follow(
         Arc::new(client),
         &args.file,
         &destination.key,
+        record,
         follow_options,
         &cancel,
         |event| show_follow_event(&event, printer),
@@ -185,6 +196,25 @@ async fn follow(
         ))?;
     }
     Ok(Status::Done)
+}
+
+/// Where a follow of `file` to `destination` records its multipart upload: beside the
+/// upload's checkpoint.
+fn follow_record(
+    client: &OssClient,
+    checkpoints: &CheckpointStore,
+    file: &std::path::Path,
+    destination: &OssUrl,
+) -> std::path::PathBuf {
+    let endpoint = crate::upload::remote::Remote::endpoint(client);
+    checkpoint_path(
+        checkpoints,
+        file,
+        endpoint,
+        &destination.bucket,
+        &destination.key,
+    )
+    .with_extension("follow")
 }
 
 fn show_follow_event(event: &FollowEvent, printer: &Printer) {
