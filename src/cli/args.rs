@@ -54,7 +54,7 @@ pub enum Command {
     /// Measure upload throughput, CPU and memory against the emulator or an endpoint.
     Bench(BenchArgs),
     /// Migrate a .bak into RDS: inspect, pre-flight, upload, restore, watch — resumable.
-    Migrate(MigrateArgs),
+    Migrate(Box<MigrateArgs>),
     /// Run the whole job on the embedded emulator: a synthetic backup migrated end to end.
     Demo(DemoArgs),
     /// Follow an RDS migration task to its end and explain the outcome.
@@ -539,9 +539,14 @@ pub struct MigrateArgs {
     /// Inspect and pre-flight only; print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// A full backup still being written (not with --incremental, --batch or --dry-run).
+    /// A full backup still being written; with --incremental FOLDER: restore each new log
+    /// backup as it appears in FOLDER until the database is cut over.
     #[command(flatten)]
     pub follow: FollowArgs,
+    /// With --incremental --follow: cut over once the newest restored log backup was written
+    /// less than this long ago (e.g. 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub cutover_after_lag_below: Option<String>,
     /// Once the database is online (an incremental migration: after --cutover), delete the
     /// objects this migration uploaded: never before, never on failure, never another object.
     #[arg(long)]

@@ -27,18 +27,15 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<Status> {
         Command::Upload(args) => upload::run(args, printer),
         Command::Bench(args) => bench::run(args, printer),
         // One command, three modes: a batch plan, an incremental chain, or one full backup.
-        Command::Migrate(args)
-            if args.follow.enabled
-                && (args.batch.is_some() || args.incremental || args.dry_run) =>
-        {
+        Command::Migrate(args) if args.follow.enabled && (args.batch.is_some() || args.dry_run) => {
             anyhow::bail!(
-                "--follow migrates one full backup while SQL Server writes it; it does not \
-                 combine with --batch, --incremental or --dry-run"
+                "--follow migrates a backup while SQL Server writes it (or, with --incremental, \
+                 the log backups as they appear); it does not combine with --batch or --dry-run"
             )
         }
-        Command::Migrate(args) if args.batch.is_some() => batch::run(args, printer),
-        Command::Migrate(args) if args.incremental => incremental::run(args, printer),
-        Command::Migrate(args) => migrate::run(args, printer),
+        Command::Migrate(args) if args.batch.is_some() => batch::run(*args, printer),
+        Command::Migrate(args) if args.incremental => incremental::run(*args, printer),
+        Command::Migrate(args) => migrate::run(*args, printer),
         Command::Demo(args) => demo::run(args, printer),
         Command::Watch(args) => watch::run(args, printer),
         Command::Tasks(args) => tasks::run(args, printer),

@@ -10,6 +10,7 @@
 //! (the same command with more files, or `--task ID NEWLOG.trn`) are checked against what was
 //! applied.
 
+pub mod follow_logs;
 mod plan;
 mod state;
 mod step;

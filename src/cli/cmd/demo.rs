@@ -96,6 +96,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     let chain = write_chain(work.path())?;
     let incremental = incremental_with_output(
         incremental_spec(&emulator, work.path(), chain),
+        None,
         clients(&emulator)?,
         printer,
     )

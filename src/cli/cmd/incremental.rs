@@ -18,6 +18,7 @@ use crate::cli::args::{CutoverArgs, MigrateArgs};
 use crate::cli::printer::Printer;
 use crate::cli::settings;
 use crate::cli::transfer::drive;
+use crate::migrate::incremental::follow_logs::{LogFollowOptions, follow_logs};
 use crate::migrate::incremental::{self, IncrementalOutcome, IncrementalReport, IncrementalSpec};
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::progress::Counters;
@@ -52,16 +53,45 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         state_dir: settings::state_dir(args.folders.state_dir.clone())?,
         wait: WaitOptions::default(),
     };
+    let follow = log_follow_options(&args)?;
     let clients = clients(&args, bucket)?;
     super::migrate::note_credentials(&clients, printer);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(incremental_with_output(spec, clients, printer))
+    runtime.block_on(incremental_with_output(spec, follow, clients, printer))
+}
+
+/// `--follow` with `--incremental`: the log follower's settings.
+fn log_follow_options(args: &MigrateArgs) -> anyhow::Result<Option<LogFollowOptions>> {
+    if !args.follow.enabled {
+        if args.cutover_after_lag_below.is_some() {
+            anyhow::bail!("--cutover-after-lag-below needs --follow");
+        }
+        return Ok(None);
+    }
+    if args.dry_run || args.task.is_some() {
+        anyhow::bail!(
+            "--follow watches the chain's folder until cutover; it does not combine with \
+             --dry-run or --task"
+        );
+    }
+    let cutover_below_lag = args
+        .cutover_after_lag_below
+        .as_deref()
+        .map(crate::units::parse_duration)
+        .transpose()
+        .context("--cutover-after-lag-below")?;
+    Ok(Some(LogFollowOptions {
+        settle: crate::units::parse_duration(&args.follow.follow_settle)
+            .context("--follow-settle")?,
+        cutover_below_lag,
+    }))
 }
 
 /// Runs the job with progress on stderr and the outcome on stdout; a refusal or a failed step
 /// is exit status 2.
 pub(super) async fn incremental_with_output(
     spec: IncrementalSpec,
+    follow: Option<LogFollowOptions>,
     clients: crate::migrate::Clients,
     printer: &Printer,
 ) -> anyhow::Result<Status> {
@@ -73,7 +103,15 @@ pub(super) async fn incremental_with_output(
         instance: spec.instance_id.clone(),
         bucket: spec.bucket.clone(),
     };
-    let job = incremental::run(spec, clients, events, Arc::clone(&counters), cancel.clone());
+    let job = async {
+        let counters = Arc::clone(&counters);
+        match follow {
+            Some(follow) => {
+                follow_logs(spec, follow, clients, events, counters, cancel.clone()).await
+            }
+            None => incremental::run(spec, clients, events, counters, cancel.clone()).await,
+        }
+    };
     let outcome = drive(
         job,
         received,

@@ -1,0 +1,222 @@
+//! `migrate --incremental FOLDER --follow`: after the full (and differential) are restored
+//! without opening the database, keep watching FOLDER and restore each new log backup as it
+//! appears, in LSN order, on the same task, until the database is cut over.
+//!
+//! Each round is an ordinary incremental run over the folder: the chain is read from the
+//! backups' headers (never their names), what was restored is skipped (the state file), a gap
+//! or a foreign backup is refused with its fix (the follower says so and keeps waiting for the
+//! missing one), the daily CreateMigrateTask quota is counted and warned about as for any run.
+//! A round starts once the folder has not changed for `settle` (a log being copied in is not
+//! read half-written). The follower ends when the database is open: cut over by this process
+//! (`--cutover-after-lag-below`, once the newest restored log is that recent) or from another
+//! shell (`bak2rds cutover TASK`); Ctrl-C leaves it resumable (rerun the same command).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{IncrementalOutcome, IncrementalSpec, run};
+use crate::migrate::{Clients, MigrateError, MigrateEvent};
+use crate::upload::progress::Counters;
+use bak2rds_cloud::rds::model::TaskStatus;
+
+/// How the follower watches.
+#[derive(Debug, Clone)]
+pub struct LogFollowOptions {
+    /// The folder must be unchanged this long before a round reads it.
+    pub settle: Duration,
+    /// Cut over once the newest restored log was written less than this long ago.
+    pub cutover_below_lag: Option<Duration>,
+}
+
+/// Follows the folder until the database is open (see the module docs).
+pub async fn follow_logs(
+    mut spec: IncrementalSpec,
+    options: LogFollowOptions,
+    clients: Clients,
+    events: mpsc::UnboundedSender<MigrateEvent>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) -> Result<IncrementalOutcome, MigrateError> {
+    let note = |message: String| {
+        let _ = events.send(MigrateEvent::Following { message });
+    };
+    let mut seen: Option<Listing> = None;
+    // The task of the chain, once created (every round plans the whole folder again).
+    let mut task_id: Option<String> = spec.task_id.clone();
+    let mut changed_at = Instant::now();
+    let mut last_listing = listing(&spec.files);
+    loop {
+        if cancel.is_cancelled() {
+            return Err(MigrateError::Interrupted(format!(
+                "stopped following {} (Ctrl-C); what was restored stays on task {}: rerun the \
+                 same command to go on",
+                folders(&spec.files),
+                task_id.as_deref().unwrap_or("(none yet)")
+            )));
+        }
+        let now = listing(&spec.files);
+        if now != last_listing {
+            (last_listing, changed_at) = (now.clone(), Instant::now());
+        }
+        let settled = changed_at.elapsed() >= options.settle;
+        if settled && seen.as_ref() != Some(&now) {
+            let outcome = run(
+                spec.clone(),
+                clients.clone(),
+                events.clone(),
+                Arc::clone(&counters),
+                cancel.clone(),
+            )
+            .await?;
+            seen = Some(now.clone());
+            match &outcome {
+                IncrementalOutcome::Finished(report) if report.online => return Ok(outcome),
+                IncrementalOutcome::Finished(report) if report.failure.is_some() => {
+                    return Ok(outcome);
+                }
+                IncrementalOutcome::Finished(report) => {
+                    task_id = Some(report.task_id.clone()).filter(|id| !id.is_empty());
+                    let lag = now.newest_age();
+                    note(lag_line(&now, lag));
+                    if let (Some(limit), Some(lag)) = (options.cutover_below_lag, lag)
+                        && lag < limit
+                    {
+                        note(format!(
+                            "the database is {} behind the source, under the {} asked \
+                             (--cutover-after-lag-below): cutting over",
+                            words(lag),
+                            words(limit)
+                        ));
+                        spec.cutover = true;
+                        seen = None;
+                        continue;
+                    }
+                }
+                IncrementalOutcome::Refused { findings, .. }
+                    if findings.iter().any(|f| f.code == "already-online") =>
+                {
+                    return Ok(outcome);
+                }
+                IncrementalOutcome::Refused { findings, .. } => {
+                    for finding in findings {
+                        note(format!(
+                            "waiting: {} ({}); the follower goes on when the folder changes",
+                            finding.message, finding.fix
+                        ));
+                    }
+                }
+                IncrementalOutcome::Planned { .. } => return Ok(outcome),
+            }
+        }
+        if let Some(task_id) = &task_id
+            && cut_over_elsewhere(&clients, &spec.instance_id, task_id).await
+        {
+            note(format!(
+                "task {task_id} was cut over (bak2rds cutover): the database is open; done"
+            ));
+            spec.cutover = false;
+            return run(spec, clients, events, counters, cancel).await;
+        }
+        tokio::time::sleep(options.settle.min(Duration::from_secs(5))).await;
+    }
+}
+
+/// Whether the task was cut over from elsewhere: CreateOnlineDatabaseTask ended it.
+async fn cut_over_elsewhere(clients: &Clients, instance_id: &str, task_id: &str) -> bool {
+    clients
+        .rds
+        .describe_migrate_task_by_id(instance_id, task_id)
+        .await
+        .is_ok_and(|task| task.status == TaskStatus::Success)
+}
+
+/// The backups in the followed folders: names, sizes and modification times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listing(Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+impl Listing {
+    /// How long ago the newest file was written.
+    fn newest_age(&self) -> Option<Duration> {
+        let newest = self
+            .0
+            .iter()
+            .filter_map(|(_, _, modified)| *modified)
+            .max()?;
+        newest.elapsed().ok()
+    }
+
+    fn newest_name(&self) -> Option<&Path> {
+        self.0
+            .iter()
+            .max_by_key(|(_, _, modified)| *modified)
+            .map(|(path, _, _)| path.as_path())
+    }
+}
+
+fn listing(paths: &[PathBuf]) -> Listing {
+    let mut entries = Vec::new();
+    for path in paths {
+        let files: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(dir) => dir.flatten().map(|entry| entry.path()).collect(),
+            Err(_) => vec![path.clone()],
+        };
+        for file in files {
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.is_file()
+            {
+                entries.push((file, meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    entries.sort();
+    Listing(entries)
+}
+
+fn folders(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "restored up to X, written N min ago: the database is N min behind the source".
+fn lag_line(listing: &Listing, lag: Option<Duration>) -> String {
+    match (listing.newest_name(), lag) {
+        (Some(name), Some(lag)) => format!(
+            "restored up to {} (written {} ago): the database is about {} behind the source; \
+             waiting for the next log backup",
+            name.display(),
+            words(lag),
+            words(lag)
+        ),
+        _ => "restored what the folder holds; waiting for the next log backup".to_owned(),
+    }
+}
+
+/// A duration in words: seconds, minutes or hours.
+fn words(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        _ => format!("{:.1} h", secs as f64 / 3600.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lags_read_as_a_person_says_them() {
+        assert_eq!(words(Duration::from_secs(45)), "45 s");
+        assert_eq!(words(Duration::from_secs(180)), "3 min");
+        assert_eq!(words(Duration::from_secs(5400)), "90 min");
+        assert_eq!(words(Duration::from_secs(9000)), "2.5 h");
+    }
+}
