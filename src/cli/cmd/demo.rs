@@ -1,5 +1,6 @@
-//! `bak2rds demo`: the whole product on the embedded emulator, in under a minute. It writes a
-//! synthetic full backup, migrates it end to end (inspect, pre-flight, upload, restore, watch),
+//! `bak2rds demo`: the whole product on the embedded emulator, in under a minute. It migrates a
+//! synthetic full backup end to end while it is still being written (inspect at the header,
+//! pre-flight, upload as it is written, restore, watch),
 //! then rehearses a refusal (what a user sees for a differential backup), then the
 //! near-zero-downtime form: a full → differential → log chain restored on one task and cut over.
 
@@ -10,6 +11,7 @@ use anyhow::Context as _;
 
 use super::incremental::incremental_with_output;
 use super::migrate::migrate_with_output;
+use super::synth::Pacing;
 use crate::cli::Status;
 use crate::cli::args::DemoArgs;
 use crate::cli::printer::Printer;
@@ -18,6 +20,7 @@ use crate::migrate::{Clients, MigrateSpec};
 use crate::units::parse_size;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
+use crate::upload::follow::FollowOptions;
 use bak2rds_cloud::rds::model::CheckDbMode;
 use bak2rds_cloud::rds::wait::WaitOptions;
 use bak2rds_emulator::{Emulator, EmulatorHandle};
@@ -26,6 +29,28 @@ use mssql_backup::synth::{SynthChain, SynthDatabase, SynthKind, SynthSpec, write
 
 /// Size of the differential backup of the refusal rehearsal.
 const DIFF_SIZE: u64 = 8 << 20;
+/// Parts of the full uploaded while it is written.
+const FOLLOW_PART: u64 = 16 << 20;
+/// The demo's "SQL Server" writes the full in about this long.
+const WRITE_SECS: u64 = 4;
+
+/// Writes `spec` to `path` over about [`WRITE_SECS`], as SQL Server writes a backup, in a
+/// thread of its own; returns once the file exists.
+fn write_slowly(
+    path: &std::path::Path,
+    spec: SynthSpec,
+) -> std::thread::JoinHandle<std::io::Result<u64>> {
+    let pacing = Pacing {
+        rate: Some((spec.size / WRITE_SECS).max(1 << 20)),
+        preallocate: false,
+    };
+    let target = path.to_owned();
+    let writer = std::thread::spawn(move || pacing.write(&target, &spec));
+    while !path.exists() && !writer.is_finished() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    writer
+}
 
 /// Runs `bak2rds demo`.
 pub fn run(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
@@ -57,23 +82,32 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     ));
 
     printer.note(format!(
-        "\n== 1/3: migrate a {} full backup ==",
+        "\n== 1/3: migrate a {} full backup while SQL Server is still writing it ==",
         indicatif::BinaryBytes(size)
     ));
     let database = SynthDatabase::new("DemoSales", TargetVersion::parse("2019")?);
     let full = work.path().join("DemoSales_FULL.bak");
-    write_synthetic_file(
+    let writer = write_slowly(
         &full,
-        &SynthSpec::single(database.clone(), SynthKind::Full, size),
-    )
-    .with_context(|| format!("writing {}", full.display()))?;
+        SynthSpec::single(database.clone(), SynthKind::Full, size),
+    );
     let migrated = migrate_with_output(
         spec(&emulator, work.path(), &full, "DemoSales"),
-        None,
+        Some(FollowOptions {
+            part_size: FOLLOW_PART,
+            in_flight: 8,
+            settle: Duration::from_secs(2),
+            timeout: Duration::from_secs(60),
+            poll: Duration::from_millis(200),
+        }),
         clients(&emulator)?,
         printer,
     )
     .await?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the demo's backup writer stopped"))?
+        .with_context(|| format!("writing {}", full.display()))?;
 
     printer.note("\n== 2/3: rehearse a refusal: a differential backup ==");
     let diff = work.path().join("DemoSales_DIFF.bak");

@@ -64,7 +64,13 @@ pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
         let written = if pacing.is_plain() {
             write_synthetic_file(&path, &spec)
         } else {
-            pacing.write(&path, &spec, printer)
+            if pacing.preallocate {
+                printer.note(format!(
+                    "{}: set to its final size (zeros) first, filled in from the start",
+                    path.display()
+                ));
+            }
+            pacing.write(&path, &spec)
         }
         .with_context(|| format!("write {}", path.display()))?;
         printer.note(format!("wrote {} ({written} bytes)", path.display()));
@@ -73,10 +79,12 @@ pub fn run(args: SynthArgs, printer: &Printer) -> anyhow::Result<Status> {
 }
 
 /// How `--write-rate` and `--preallocate` write a backup: like SQL Server, over time, into a
-/// file that may be set to its final size first.
-struct Pacing {
-    rate: Option<u64>,
-    preallocate: bool,
+/// file that may be set to its final size first (also the demo's writer).
+pub(super) struct Pacing {
+    /// Bytes a second; `None`: as fast as the disk takes them.
+    pub rate: Option<u64>,
+    /// Set the file to (slightly more than) its final size first.
+    pub preallocate: bool,
 }
 
 impl Pacing {
@@ -85,18 +93,13 @@ impl Pacing {
     }
 
     /// Writes `spec` to `path`; returns the bytes written (the file's final length).
-    fn write(&self, path: &Path, spec: &SynthSpec, printer: &Printer) -> std::io::Result<u64> {
+    pub(super) fn write(&self, path: &Path, spec: &SynthSpec) -> std::io::Result<u64> {
         let file = std::fs::File::create(path)?;
         if self.preallocate {
             // SQL Server sets a compressed backup's file to its estimated size and cuts it at
             // the end; the estimate is a little high, so the tail stays zeros until then.
             let exact = write_synthetic(&mut std::io::sink(), spec)?;
-            let estimate = exact + exact / 16;
-            file.set_len(estimate)?;
-            printer.note(format!(
-                "{}: set to {estimate} bytes (zeros), filled in from the start",
-                path.display()
-            ));
+            file.set_len(exact + exact / 16)?;
         }
         let paced = Paced::new(&file, self.rate);
         let mut out = std::io::BufWriter::with_capacity(1 << 20, paced);
