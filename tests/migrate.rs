@@ -661,10 +661,13 @@ fn the_demo_runs_end_to_end() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("demo finished"), "{stderr}");
+    // Full, differential and three logs, two of them shipped while the follower ran.
     assert!(
-        stdout.contains("database DemoOrders is online: 4 backups restored"),
+        stdout.contains("database DemoOrders is online: 5 backups restored"),
         "{stdout}"
     );
+    assert!(stderr.contains("uploaded while written"), "{stderr}");
+    assert!(stderr.contains("was cut over"), "{stderr}");
     // With --work-dir the demo's files are kept, in a folder of its own inside DIR (the
     // first-hour issue, point 19: they used to be removed).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

@@ -2,9 +2,12 @@
 //! synthetic full backup end to end while it is still being written (inspect at the header,
 //! pre-flight, upload as it is written, restore, watch),
 //! then rehearses a refusal (what a user sees for a differential backup), then the
-//! near-zero-downtime form: a full → differential → log chain restored on one task and cut over.
+//! near-zero-downtime form: a full → differential → log chain restored on one task, two more
+//! logs shipped as they appear in the folder (`--incremental FOLDER --follow`), then the
+//! cutover from "another shell".
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -16,12 +19,13 @@ use crate::cli::Status;
 use crate::cli::args::DemoArgs;
 use crate::cli::printer::Printer;
 use crate::migrate::incremental::IncrementalSpec;
+use crate::migrate::incremental::follow_logs::LogFollowOptions;
 use crate::migrate::{Clients, MigrateSpec};
 use crate::units::parse_size;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::UploadOptions;
 use crate::upload::follow::FollowOptions;
-use bak2rds_cloud::rds::model::CheckDbMode;
+use bak2rds_cloud::rds::model::{CheckDbMode, TaskStatus};
 use bak2rds_cloud::rds::wait::WaitOptions;
 use bak2rds_emulator::{Emulator, EmulatorHandle};
 use mssql_backup::TargetVersion;
@@ -125,16 +129,28 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
     .await?;
 
     printer.note(
-        "\n== 3/3: near-zero downtime: full, differential and logs on one task, then cutover ==",
+        "\n== 3/3: near-zero downtime: full, differential and logs on one task, logs shipped \
+         as they appear, then cutover ==",
     );
-    let chain = write_chain(work.path())?;
-    let incremental = incremental_with_output(
-        incremental_spec(&emulator, work.path(), chain),
-        None,
+    let (folder, later) = write_chain(work.path())?;
+    let mut spec = incremental_spec(&emulator, work.path(), vec![folder.clone()]);
+    spec.cutover = false;
+    let dba = tokio::spawn(play_the_dba(
+        Arc::clone(&emulator.state().requests),
         clients(&emulator)?,
-        printer,
-    )
-    .await?;
+        emulator.instance_id(),
+        folder,
+        later,
+    ));
+    let follow = LogFollowOptions {
+        settle: Duration::from_secs(1),
+        cutover_below_lag: None,
+    };
+    let incremental =
+        incremental_with_output(spec, Some(follow), clients(&emulator)?, printer).await?;
+    dba.await
+        .map_err(|_| anyhow::anyhow!("the demo's DBA stopped"))?
+        .context("the demo's DBA")?;
 
     emulator.shutdown().await.context("stopping the emulator")?;
     if args.work_dir.is_some() {
@@ -191,24 +207,96 @@ impl WorkFolder {
 
 /// A small history of another database: full, differential, two logs (given out of order: the
 /// chain is ordered by LSN).
-fn write_chain(work: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The chain of scene 3: the full, the differential and a first log in a folder of their own
+/// (returned first), and two later logs beside it, which the demo's DBA brings in later.
+fn write_chain(work: &std::path::Path) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     let mut chain = SynthChain::new(SynthDatabase::new(
         "DemoOrders",
         TargetVersion::parse("2019")?,
     ));
+    let folder = work.join("orders");
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let backups = [
-        ("DemoOrders_FULL.bak", chain.full(64 << 20)),
-        ("DemoOrders_DIFF.bak", chain.differential(DIFF_SIZE)),
-        ("DemoOrders_LOG_1.trn", chain.log(2 << 20)),
-        ("DemoOrders_LOG_2.trn", chain.log(2 << 20)),
+        (folder.join("DemoOrders_FULL.bak"), chain.full(64 << 20)),
+        (
+            folder.join("DemoOrders_DIFF.bak"),
+            chain.differential(DIFF_SIZE),
+        ),
+        (folder.join("DemoOrders_LOG_1.trn"), chain.log(2 << 20)),
+        (work.join("DemoOrders_LOG_2.trn"), chain.log(2 << 20)),
+        (work.join("DemoOrders_LOG_3.trn"), chain.log(2 << 20)),
     ];
-    let mut paths = Vec::new();
-    for (name, spec) in backups.iter().rev() {
-        let path = work.join(name);
-        write_synthetic_file(&path, spec).with_context(|| format!("writing {}", path.display()))?;
-        paths.push(path);
+    let mut later = Vec::new();
+    for (path, spec) in &backups {
+        write_synthetic_file(path, spec).with_context(|| format!("writing {}", path.display()))?;
+        if !path.starts_with(&folder) {
+            later.push(path.clone());
+        }
     }
-    Ok(paths)
+    Ok((folder, later))
+}
+
+/// Plays the DBA of scene 3 while the log follower runs: once the first three backups are
+/// restored, a new log backup lands in the folder, then another; once they are restored, the
+/// cutover (`bak2rds cutover TASK`, as from another shell).
+async fn play_the_dba(
+    requests: Arc<bak2rds_emulator::observe::RequestLog>,
+    clients: Clients,
+    instance: String,
+    folder: PathBuf,
+    later: Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    let submitted = || requests.count_succeeded("CreateMigrateTask");
+    let base = submitted();
+    let mut expected = base + 3;
+    for log in later {
+        let task = restored_through(&clients, &instance, || submitted() >= expected).await?;
+        let name = log.file_name().unwrap_or_default();
+        std::fs::rename(&log, folder.join(name))
+            .with_context(|| format!("moving {} into {}", log.display(), folder.display()))?;
+        tracing::debug!(task, "the demo's DBA brought a new log backup");
+        expected += 1;
+    }
+    let task = restored_through(&clients, &instance, || submitted() >= expected).await?;
+    clients
+        .rds
+        .create_online_database_task(&instance, "DemoOrders", &task, CheckDbMode::Async)
+        .await?;
+    Ok(())
+}
+
+/// Waits until `enough` says the follower submitted the backups expected and the task restored
+/// them (status Waiting); returns the task's id.
+async fn restored_through(
+    clients: &Clients,
+    instance: &str,
+    enough: impl Fn() -> bool,
+) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        if started.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("the restores of scene 3 did not finish within two minutes");
+        }
+        if enough() {
+            // The task says Waiting again only once the backup submitted last is restored (the
+            // demo's emulator restores in a second): look after that, never before.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let end = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+            let tasks = clients
+                .rds
+                .describe_migrate_tasks(instance, end - time::Duration::hours(1), end, 1)
+                .await?;
+            if let Some(task) = tasks
+                .items
+                .migrate_task
+                .iter()
+                .find(|task| task.db_name == "DemoOrders" && task.status == TaskStatus::Waiting)
+            {
+                return Ok(task.migrate_task_id.clone());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn incremental_spec(

@@ -118,7 +118,8 @@ pub async fn follow_logs(
             note(format!(
                 "task {task_id} was cut over (bak2rds cutover): the database is open; done"
             ));
-            spec.cutover = false;
+            // One last round records it: the cutover finds the task open and only watches it.
+            spec.cutover = true;
             return run(spec, clients, events, counters, cancel).await;
         }
         tokio::time::sleep(options.settle.min(Duration::from_secs(5))).await;
