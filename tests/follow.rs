@@ -498,3 +498,33 @@ async fn logs_are_restored_as_they_appear_until_cutover() {
     assert!(said("behind the source") >= 2, "no lag shown: {text}");
     assert!(said("was cut over") == 1, "{text}");
 }
+
+/// `--max-rate` holds under `--follow` too: 4 MiB at 1 MiB/s take more than three seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_cap_holds_while_following() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("capped.bak");
+    let status = bin()
+        .arg("synth")
+        .arg(&file)
+        .args(["--size", "4MiB"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let mut upload = follow_command(&emulator, &file, &["--max-rate", "1MiB"]);
+    let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let len = std::fs::metadata(&file).unwrap().len();
+    let least = std::time::Duration::from_secs_f64((len as f64 / f64::from(1 << 20)) - 1.0);
+    assert!(started.elapsed() >= least, "{:?}", started.elapsed());
+    assert_eq!(stored(&emulator).unwrap().len() as u64, len);
+}

@@ -329,9 +329,6 @@ pub fn follow_options(
     if !follow.enabled {
         return Ok(None);
     }
-    if transfer.max_rate.is_some() {
-        bail!("--max-rate is not available with --follow yet; leave one of them out");
-    }
     let upload = upload_options(transfer, false)?;
     let part_size = upload.part_size.unwrap_or(FOLLOW_PART_SIZE);
     crate::upload::plan::PartPlan::new(part_size, Some(part_size)).context("--part-size")?;
@@ -345,6 +342,7 @@ pub fn follow_options(
         settle: parse_duration(&follow.follow_settle).context("--follow-settle")?,
         timeout: parse_duration(&follow.follow_timeout).context("--follow-timeout")?,
         poll: std::time::Duration::from_millis(250),
+        limiter: upload.limiter.clone(),
     }))
 }
 

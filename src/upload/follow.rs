@@ -15,7 +15,7 @@
 //! after Ctrl-C, a crash or a network failure, the same command takes its parts from ListParts
 //! and goes on (the final check compares each with the file anyway). A backup that stops before
 //! its end, or a file that is not a backup, aborts the upload: no part is left behind. Not yet
-//! here: adaptive parts in flight, `--max-rate`.
+//! here: adaptive parts in flight, page checks during the upload.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,8 +29,11 @@ use tokio_util::sync::CancellationToken;
 
 use mssql_backup::{Report, Rules};
 
+use super::body::{AttemptTracker, Part, chunks};
 use super::error::UploadError;
+use super::progress::Counters;
 use super::remote::Remote;
+use bak2rds_cloud::http::limit::BandwidthLimiter;
 
 /// Bytes past a part that must already be written (not all zeros) before the part is sent.
 const LOOK_AHEAD: u64 = 1 << 20;
@@ -54,6 +57,8 @@ pub struct FollowOptions {
     pub timeout: Duration,
     /// How often the file is looked at.
     pub poll: Duration,
+    /// The bandwidth cap (`--max-rate`), shared with whatever else this process uploads.
+    pub limiter: Option<Arc<BandwidthLimiter>>,
 }
 
 /// What happened, for the caller to show.
@@ -130,6 +135,7 @@ pub async fn follow<R: Remote>(
         key: key.to_owned(),
         upload_id,
         reader,
+        limiter: options.limiter.clone(),
     };
     let outcome = upload.run(resumed, options, cancel, &on_event).await;
     match &outcome {
@@ -203,6 +209,7 @@ struct Upload<R> {
     key: String,
     upload_id: String,
     reader: Reader,
+    limiter: Option<Arc<BandwidthLimiter>>,
 }
 
 impl<R: Remote> Upload<R> {
@@ -368,7 +375,8 @@ impl<R: Remote> Upload<R> {
         Ok(actual)
     }
 
-    /// One part, retried on transient failures, its CRC-64 checked against OSS's.
+    /// One part, retried on transient failures, its CRC-64 checked against OSS's; the bytes
+    /// pay the bandwidth cap as they go out.
     fn send(
         &self,
         number: u32,
@@ -376,12 +384,24 @@ impl<R: Remote> Upload<R> {
     ) -> impl Future<Output = Result<(u32, SentPart), UploadError>> + Send + 'static {
         let remote = Arc::clone(&self.remote);
         let (key, upload_id) = (self.key.clone(), self.upload_id.clone());
+        let limiter = self.limiter.clone();
         async move {
             let local = crc64(&bytes);
             let len = bytes.len() as u64;
             let mut attempt = 1;
             loop {
-                let body = reqwest::Body::from(bytes.clone());
+                let part = Part {
+                    data: bytes.clone(),
+                    offset: 0,
+                };
+                let stream = chunks(
+                    part,
+                    limiter.clone(),
+                    None,
+                    Arc::new(Counters::default()),
+                    Arc::new(AttemptTracker::default()),
+                );
+                let body = reqwest::Body::wrap_stream(stream);
                 match remote
                     .upload_part(&key, &upload_id, number, body, len, None)
                     .await

@@ -103,6 +103,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
             settle: Duration::from_secs(2),
             timeout: Duration::from_secs(60),
             poll: Duration::from_millis(200),
+            limiter: None,
         }),
         clients(&emulator)?,
         printer,
