@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::error::CredentialError;
-use super::source::{CredentialsJson, Fetched, send};
+use super::source::{Answer, CredentialsJson, Fetched, send};
 
 /// The metadata service's address on every ECS instance (link-local, plain HTTP).
 pub const DEFAULT_ENDPOINT: &str = "http://100.100.100.200";
@@ -36,7 +36,7 @@ pub(super) async fn fetch(
         Some(role) => role.to_owned(),
         None => {
             let names = get(http, &format!("{base}{ROLES_PATH}"), token.as_deref(), from).await?;
-            let names = String::from_utf8_lossy(&names).into_owned();
+            let names = String::from_utf8_lossy(&names.body).into_owned();
             names
                 .lines()
                 .map(str::trim)
@@ -75,8 +75,12 @@ async fn session_token(
         .put(format!("{base}/latest/api/token"))
         .header("X-aliyun-ecs-metadata-token-ttl-seconds", TOKEN_TTL_SECS);
     let failure = match send(request, TIMEOUT).await {
-        Ok((200, body)) => return Ok(Some(String::from_utf8_lossy(&body).trim().to_owned())),
-        Ok((status, _)) => format!("HTTP {status} to the token request"),
+        Ok(answer) if answer.status == 200 => {
+            return Ok(Some(
+                String::from_utf8_lossy(&answer.body).trim().to_owned(),
+            ));
+        }
+        Ok(answer) => format!("HTTP {} to the token request", answer.status),
         Err(detail) => {
             // Not even the token request got through: nothing else will.
             return Err(unreachable(from, detail));
@@ -103,19 +107,22 @@ async fn get(
     url: &str,
     token: Option<&str>,
     from: &str,
-) -> Result<bytes::Bytes, CredentialError> {
+) -> Result<Answer, CredentialError> {
     let mut request = http.get(url);
     if let Some(token) = token {
         request = request.header("X-aliyun-ecs-metadata-token", token);
     }
     match send(request, TIMEOUT).await {
-        Ok((200, body)) => Ok(body),
-        Ok((status, body)) => Err(CredentialError::Refused {
+        Ok(answer) if answer.status == 200 => Ok(answer),
+        Ok(answer) => Err(CredentialError::Refused {
             from: from.to_owned(),
             service: SERVICE,
-            code: format!("HTTP{status}"),
-            message: String::from_utf8_lossy(&body).chars().take(200).collect(),
-            fix: if status == 404 {
+            code: format!("HTTP{}", answer.status),
+            message: String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(200)
+                .collect(),
+            fix: if answer.status == 404 {
                 "the RAM role named is not attached to this instance: check \
                  ALIBABA_CLOUD_ECS_METADATA or the profile's ram_role_name"
                     .to_owned()

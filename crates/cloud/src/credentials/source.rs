@@ -301,7 +301,7 @@ impl CredentialsJson {
     /// The credentials in a JSON answer that carries `Code` (the metadata service, a
     /// credentials URI): it must say `Success`.
     pub fn parse_coded(
-        body: &[u8],
+        answer: &Answer,
         from: &str,
         service: &'static str,
     ) -> Result<Fetched, CredentialError> {
@@ -310,16 +310,18 @@ impl CredentialsJson {
             service,
             detail,
         };
-        let answer: CredentialsJson =
-            serde_json::from_slice(body).map_err(|e| bad_answer(format!("not JSON: {e}")))?;
-        if let Some(code) = answer.code.as_deref().filter(|code| *code != "Success") {
+        let parsed: CredentialsJson = serde_json::from_slice(&answer.body)
+            .map_err(|e| bad_answer(format!("not JSON: {e}")))?;
+        if let Some(code) = parsed.code.as_deref().filter(|code| *code != "Success") {
             return Err(bad_answer(format!("Code is {code:?}, not \"Success\"")));
         }
-        answer.into_fetched().map_err(bad_answer)
+        parsed.into_fetched(answer.server_time).map_err(bad_answer)
     }
 
-    /// The credentials, or which field is missing or unreadable.
-    pub fn into_fetched(self) -> Result<Fetched, String> {
+    /// The credentials, or which field is missing or unreadable. The expiry is moved to this
+    /// machine's clock by the service's own time (`server_time`, its `Date`): a local clock
+    /// minutes off must neither throw away fresh credentials nor keep expired ones.
+    pub fn into_fetched(self, server_time: Option<OffsetDateTime>) -> Result<Fetched, String> {
         if self.access_key_id.is_empty() || self.access_key_secret.is_empty() {
             return Err("no AccessKeyId or AccessKeySecret".to_owned());
         }
@@ -332,7 +334,10 @@ impl CredentialsJson {
                     self.expiration
                 )
             })?;
-            Some(at)
+            Some(match server_time {
+                Some(server) => OffsetDateTime::now_utc() + (at - server),
+                None => at,
+            })
         };
         Ok(Fetched {
             credentials: Credentials::new(self.access_key_id, self.access_key_secret)
@@ -342,25 +347,42 @@ impl CredentialsJson {
     }
 }
 
-/// Sends a request for credentials and returns the status and the body (capped), or the
-/// transport error in words without the URL (a URI's query may hold a secret).
+/// A credential service's answer.
+pub(super) struct Answer {
+    pub status: u16,
+    pub body: bytes::Bytes,
+    /// The service's clock (its `Date` header), when it sent one.
+    pub server_time: Option<OffsetDateTime>,
+}
+
+/// Sends a request for credentials and returns the answer (the body capped), or the transport
+/// error in words without the URL (a URI's query may hold a secret).
 pub(super) async fn send(
     request: reqwest::RequestBuilder,
     timeout: Duration,
-) -> Result<(u16, bytes::Bytes), String> {
+) -> Result<Answer, String> {
     let response = request
         .timeout(timeout)
         .send()
         .await
         .map_err(|error| transport_detail(&error))?;
     let status = response.status().as_u16();
+    let server_time = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::oss::sign::parse_http_date);
     let body = read_capped(response, MAX_SMALL_ANSWER)
         .await
         .map_err(|error| match error {
             ReadAnswerError::Transport(e) => transport_detail(&e),
             other => other.to_string(),
         })?;
-    Ok((status, body))
+    Ok(Answer {
+        status,
+        body,
+        server_time,
+    })
 }
 
 /// The kind of transport failure, in words: reqwest's own text may carry the URL.
@@ -373,5 +395,34 @@ fn transport_detail(error: &reqwest::Error) -> String {
         "connection failed".to_owned()
     } else {
         "the request failed".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_is_moved_to_this_machines_clock_by_the_services_date() {
+        let answer = |expiration: &str| CredentialsJson {
+            code: None,
+            access_key_id: "STS.id".into(),
+            access_key_secret: "VerySecretValue42".into(),
+            security_token: "CAIS".into(),
+            expiration: expiration.into(),
+        };
+        // The service's clock says 2030-01-01 00:00, its keys last an hour: whatever this
+        // machine's clock says, they expire an hour from now.
+        let server = crate::rds::sign::parse_timestamp("2030-01-01T00:00:00Z");
+        let fetched = answer("2030-01-01T01:00:00Z").into_fetched(server).unwrap();
+        let life = fetched.expires_at.unwrap() - OffsetDateTime::now_utc();
+        assert!((3590..=3600).contains(&life.whole_seconds()), "{life}");
+        // Without the service's time, the expiry is taken as written.
+        let fetched = answer("2030-01-01T01:00:00Z").into_fetched(None).unwrap();
+        assert_eq!(
+            fetched.expires_at,
+            crate::rds::sign::parse_timestamp("2030-01-01T01:00:00Z")
+        );
+        assert!(answer("soon").into_fetched(None).is_err());
     }
 }

@@ -130,21 +130,21 @@ async fn answer(
     session: &RoleSession,
     from: &str,
 ) -> Result<Fetched, CredentialError> {
-    let (status, body) =
-        send(request, TIMEOUT)
-            .await
-            .map_err(|detail| CredentialError::Unreachable {
-                from: from.to_owned(),
-                service: SERVICE,
-                detail,
-                fix: format!(
-                    "check that {} is reachable from this machine (proxy, firewall; behind a \
+    let reply = send(request, TIMEOUT)
+        .await
+        .map_err(|detail| CredentialError::Unreachable {
+            from: from.to_owned(),
+            service: SERVICE,
+            detail,
+            fix: format!(
+                "check that {} is reachable from this machine (proxy, firewall; behind a \
                  TLS-inspecting proxy, --ca-bundle); ALIBABA_CLOUD_STS_REGION picks a regional \
                  STS endpoint",
-                    session.sts_endpoint
-                ),
-            })?;
-    let parsed: StsAnswer = serde_json::from_slice(&body).unwrap_or_default();
+                session.sts_endpoint
+            ),
+        })?;
+    let status = reply.status;
+    let parsed: StsAnswer = serde_json::from_slice(&reply.body).unwrap_or_default();
     if !(200..300).contains(&status) {
         let code = if parsed.code.is_empty() {
             format!("HTTP{status}")
@@ -167,7 +167,7 @@ async fn answer(
     parsed
         .credentials
         .ok_or_else(|| bad_answer("no Credentials".to_owned()))?
-        .into_fetched()
+        .into_fetched(reply.server_time)
         .map_err(bad_answer)
 }
 

@@ -16,7 +16,7 @@ pub(super) async fn fetch(
     uri: &str,
     from: &str,
 ) -> Result<Fetched, CredentialError> {
-    let (status, body) =
+    let answer =
         send(http.get(uri), TIMEOUT)
             .await
             .map_err(|detail| CredentialError::Unreachable {
@@ -25,16 +25,16 @@ pub(super) async fn fetch(
                 detail,
                 fix: "check that the credential service behind the URI is running".to_owned(),
             })?;
-    if !(200..300).contains(&status) {
+    if !(200..300).contains(&answer.status) {
         return Err(CredentialError::Refused {
             from: from.to_owned(),
             service: SERVICE,
-            code: format!("HTTP{status}"),
+            code: format!("HTTP{}", answer.status),
             message: String::new(),
             fix: "check the URI and the credential service behind it".to_owned(),
         });
     }
-    CredentialsJson::parse_coded(&body, from, SERVICE)
+    CredentialsJson::parse_coded(&answer, from, SERVICE)
 }
 
 /// The URI without what may carry a secret (a `user:password@` and the query): for messages.
