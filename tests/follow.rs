@@ -45,6 +45,18 @@ fn writer(file: &Path, size: &str, rate: &str) -> Child {
         .unwrap()
 }
 
+/// A finished synthetic backup of `size` at `path`.
+fn synth_file(path: &Path, size: &str) {
+    let status = bin()
+        .arg("synth")
+        .arg(path)
+        .args(["--size", size])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn done_line(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
@@ -116,14 +128,7 @@ async fn a_backup_that_stops_before_its_end_is_refused_and_nothing_is_left() {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.bak");
-    let status = bin()
-        .arg("synth")
-        .arg(&whole)
-        .args(["--size", "6MiB"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    synth_file(&whole, "6MiB");
     // The writer died half-way: the header and 3 MiB, no end.
     let cut = dir.path().join("cut.bak");
     std::fs::write(&cut, &std::fs::read(&whole).unwrap()[..3 << 20]).unwrap();
@@ -162,14 +167,7 @@ async fn a_part_changed_after_it_was_sent_is_sent_again() {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.bak");
-    let status = bin()
-        .arg("synth")
-        .arg(&whole)
-        .args(["--size", "8MiB"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    synth_file(&whole, "8MiB");
     let bytes = std::fs::read(&whole).unwrap();
     let file = dir.path().join("rewritten.bak");
     std::fs::write(&file, &bytes[..5 << 20]).unwrap();
@@ -505,14 +503,7 @@ async fn the_rate_cap_holds_while_following() {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("capped.bak");
-    let status = bin()
-        .arg("synth")
-        .arg(&file)
-        .args(["--size", "4MiB"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    synth_file(&file, "4MiB");
     let started = std::time::Instant::now();
     let mut upload = follow_command(&emulator, &file, &["--max-rate", "1MiB"]);
     let output = tokio::task::spawn_blocking(move || upload.output().unwrap())

@@ -415,7 +415,7 @@ async fn record_damage<R: Remote>(
     aborted
 }
 
-fn remote_error<E: RemoteError>(
+pub(super) fn remote_error<E: RemoteError>(
     operation: &'static str,
     part_number: Option<u32>,
 ) -> impl FnOnce(E) -> UploadError {

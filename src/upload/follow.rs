@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use mssql_backup::{Report, Rules};
 
 use super::body::{AttemptTracker, Part, chunks};
+use super::engine::remote_error;
 use super::error::UploadError;
 use super::progress::Counters;
 use super::remote::Remote;
@@ -564,17 +565,6 @@ fn joined(
     done: Result<Result<(u32, SentPart), UploadError>, tokio::task::JoinError>,
 ) -> Result<(u32, SentPart), UploadError> {
     done.map_err(|e| UploadError::Internal(e.to_string()))?
-}
-
-fn remote_error<E: super::remote::RemoteError>(
-    operation: &'static str,
-    part_number: Option<u32>,
-) -> impl FnOnce(E) -> UploadError {
-    move |e| UploadError::Remote {
-        operation,
-        part_number,
-        source: Box::new(e),
-    }
 }
 
 fn source_error(path: &Path, error: std::io::Error) -> UploadError {

@@ -367,11 +367,7 @@ pub(super) async fn send(
         .await
         .map_err(|error| transport_detail(&error))?;
     let status = response.status().as_u16();
-    let server_time = response
-        .headers()
-        .get(reqwest::header::DATE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(crate::oss::sign::parse_http_date);
+    let server_time = crate::http::client::server_time(&response);
     let body = read_capped(response, MAX_SMALL_ANSWER)
         .await
         .map_err(|error| match error {

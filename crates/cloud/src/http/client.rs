@@ -89,6 +89,15 @@ pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, reqwest::Err
     builder.build()
 }
 
+/// The server's clock, from an answer's `Date` header (for clock-skew corrections).
+pub fn server_time(response: &reqwest::Response) -> Option<time::OffsetDateTime> {
+    response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::oss::sign::parse_http_date)
+}
+
 /// Largest XML or JSON answer read into memory. The largest real one is a ListParts page of
 /// 1,000 parts, about 0.3 MB (`research/oss-protocol.md` §1.2); anything past 4 MiB is a broken
 /// or hostile server, and is refused before it can exhaust memory.

@@ -420,11 +420,7 @@ impl RdsClient {
             .await
             .map_err(|e| self.transport(action, &e))?;
         let status = response.status().as_u16();
-        let server_date = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(crate::oss::sign::parse_http_date);
+        let server_date = crate::http::client::server_time(&response);
         let body = read_capped(response, MAX_SMALL_ANSWER)
             .await
             .map_err(|error| match error {
