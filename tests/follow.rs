@@ -1,7 +1,8 @@
 //! Issue 19, part 1: `upload --follow` sends a backup while it is being written (`synth
 //! --write-rate --preallocate` plays SQL Server), and completes the object once the backup is
-//! finished; the object is the final file. A file that stops growing before its end, and a file
-//! that is not a backup, are refused and leave nothing on OSS.
+//! finished; the object is the final file. A file that stops growing before its end is refused
+//! with its parts kept for a rerun (`upload --abort` discards them); a file that is not a
+//! backup is refused at once.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -124,7 +125,7 @@ async fn a_backup_is_uploaded_while_it_is_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_that_stops_before_its_end_is_refused_and_nothing_is_left() {
+async fn a_backup_that_stops_before_its_end_is_refused_and_its_parts_kept() {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.bak");
@@ -142,9 +143,28 @@ async fn a_backup_that_stops_before_its_end_is_refused_and_nothing_is_left() {
         text.contains("has not changed") && text.contains("--follow-timeout"),
         "{text}"
     );
+    // Nothing is passed off as complete; the parts sent are kept for a rerun, and
+    // `upload --abort` discards them.
+    assert!(text.contains("kept") && text.contains("--abort"), "{text}");
     assert!(stored(&emulator).is_none());
     let client =
         bak2rds_cloud::oss::OssClient::new(emulator.oss_config(), emulator.credentials()).unwrap();
+    assert_eq!(client.list_multipart_uploads(None).await.unwrap().len(), 1);
+    let abort = bin()
+        .arg("upload")
+        .arg(&cut)
+        .arg(format!("oss://{}/followed.bak", emulator.bucket()))
+        .arg("--abort")
+        .envs(emulator_env(&emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        abort.status.success(),
+        "{}",
+        String::from_utf8_lossy(&abort.stderr)
+    );
     let uploads = client.list_multipart_uploads(None).await.unwrap();
     assert!(uploads.is_empty(), "parts left behind: {uploads:?}");
 
@@ -171,10 +191,18 @@ async fn a_part_changed_after_it_was_sent_is_sent_again() {
     let bytes = std::fs::read(&whole).unwrap();
     let file = dir.path().join("rewritten.bak");
     std::fs::write(&file, &bytes[..5 << 20]).unwrap();
+    emulator.requests().keep_records();
     let mut upload = follow_command(&emulator, &file, &[]);
     let running = tokio::task::spawn_blocking(move || upload.output().unwrap());
-    // Part 2 (1–2 MiB) goes out meanwhile; then the writer rewrites a byte in it and finishes.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Parts 1 and 2 go out meanwhile; then the writer rewrites a byte of part 2 and finishes.
+    let started = std::time::Instant::now();
+    while emulator.requests().count_succeeded("UploadPart") < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no part went out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let mut handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
     handle
         .seek(SeekFrom::Start((1 << 20) + 4096 + 100))
@@ -503,12 +531,16 @@ async fn the_rate_cap_holds_while_following() {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("capped.bak");
-    synth_file(&file, "4MiB");
+    let mut synth = writer(&file, "4MiB", "2MiB");
+    while !file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let started = std::time::Instant::now();
     let mut upload = follow_command(&emulator, &file, &["--max-rate", "1MiB"]);
     let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
         .await
         .unwrap();
+    assert!(synth.wait().unwrap().success());
     assert!(
         output.status.success(),
         "{}",
@@ -518,4 +550,25 @@ async fn the_rate_cap_holds_while_following() {
     let least = std::time::Duration::from_secs_f64((len as f64 / f64::from(1 << 20)) - 1.0);
     assert!(started.elapsed() >= least, "{:?}", started.elapsed());
     assert_eq!(stored(&emulator).unwrap().len() as u64, len);
+}
+
+/// A finished backup is not followed: it was not being written (yesterday's file, about to be
+/// overwritten), and plain `upload` is the command for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_backup_is_not_followed() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("yesterday.bak");
+    synth_file(&file, "2MiB");
+    let mut upload = follow_command(&emulator, &file, &[]);
+    let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("already a finished backup") && text.contains("without"),
+        "{text}"
+    );
+    assert!(stored(&emulator).is_none());
 }

@@ -330,6 +330,16 @@ pub fn follow_options(
         return Ok(None);
     }
     let upload = upload_options(transfer, false)?;
+    let settle = parse_duration(&follow.follow_settle).context("--follow-settle")?;
+    let timeout = parse_duration(&follow.follow_timeout).context("--follow-timeout")?;
+    if timeout <= settle {
+        bail!(
+            "--follow-timeout ({} s) must be longer than --follow-settle ({} s): the backup is \
+             finished only after it stays unchanged for --follow-settle",
+            timeout.as_secs(),
+            settle.as_secs()
+        );
+    }
     let part_size = upload.part_size.unwrap_or(FOLLOW_PART_SIZE);
     crate::upload::plan::PartPlan::new(part_size, Some(part_size)).context("--part-size")?;
     Ok(Some(FollowOptions {
@@ -339,8 +349,8 @@ pub fn follow_options(
         } else {
             upload.concurrency
         },
-        settle: parse_duration(&follow.follow_settle).context("--follow-settle")?,
-        timeout: parse_duration(&follow.follow_timeout).context("--follow-timeout")?,
+        settle,
+        timeout,
         poll: std::time::Duration::from_millis(250),
         limiter: upload.limiter.clone(),
     }))

@@ -115,8 +115,9 @@ pub enum UploadError {
     /// `--follow`: the file stopped changing before its backup was finished.
     #[error(
         "{} has not changed for {quiet_secs} s at {len} bytes and its backup is not finished (its \
-         end is not written): is SQL Server still writing it? Raise --follow-timeout to wait \
-         longer. The parts sent were deleted; nothing is left on OSS",
+         end is not written): is SQL Server still writing it? The parts sent so far are kept: \
+         rerun the same command (with a longer --follow-timeout) to go on, or discard them with \
+         `bak2rds upload --abort` on the same file and destination",
         file.display()
     )]
     NotGrowing {
@@ -126,6 +127,19 @@ pub enum UploadError {
         len: u64,
         /// How long it has not changed.
         quiet_secs: u64,
+    },
+    /// `--follow`: the file changed while its last parts were checked, or after: the writer is
+    /// still at work. Nothing was completed (or the completed object was deleted); the parts
+    /// are kept for a rerun.
+    #[error(
+        "{} changed while its last parts were checked (the writer is still at work), so no \
+         object was completed: rerun the same command once the backup is finished (the parts \
+         sent are kept and checked again)",
+        file.display()
+    )]
+    ChangedAtTheEnd {
+        /// The local file.
+        file: PathBuf,
     },
     /// `--follow` stopped on request (Ctrl-C); the parts sent are kept for a rerun.
     #[error(

@@ -12,9 +12,12 @@
 //! did meanwhile.
 //!
 //! Resume: the multipart upload is recorded beside the checkpoints (`<checkpoint>.follow`);
-//! after Ctrl-C, a crash or a network failure, the same command takes its parts from ListParts
-//! and goes on (the final check compares each with the file anyway). A backup that stops before
-//! its end, or a file that is not a backup, aborts the upload: no part is left behind. Not yet
+//! after Ctrl-C, a crash, a network failure or a writer that stalled past `--follow-timeout`,
+//! the same command takes its parts from ListParts and goes on (the final check compares each
+//! with the file anyway). A file that is not a backup, or a backup already finished when the
+//! follow starts (not being written), aborts the upload: no part is left behind. The file's
+//! stamp is compared once more before and after Complete: a writer still at work means no
+//! object. Not yet
 //! here: adaptive parts in flight, page checks during the upload.
 
 use std::collections::BTreeMap;
@@ -32,6 +35,7 @@ use mssql_backup::{Report, Rules};
 use super::body::{AttemptTracker, Part, chunks};
 use super::engine::remote_error;
 use super::error::UploadError;
+use super::plan::{MAX_PARTS, PlanError};
 use super::progress::Counters;
 use super::remote::Remote;
 use bak2rds_cloud::http::limit::BandwidthLimiter;
@@ -98,6 +102,14 @@ pub struct FollowReport {
     pub after_last_change: Duration,
 }
 
+/// A part the writer is past.
+enum Settled {
+    /// Bytes to send.
+    Data(Bytes),
+    /// Zeros (a pre-allocated file's unwritten part, or real zeros): kept for the end.
+    Zeros,
+}
+
 /// A part on the server: its CRC-64 and length, and the ETag Complete needs.
 #[derive(Debug, Clone)]
 struct SentPart {
@@ -143,13 +155,14 @@ pub async fn follow<R: Remote>(
         Ok(_) => {
             let _ = crate::durable::remove(record);
         }
-        // Kept for a rerun: a stop on request, or a failure a later attempt may not meet.
-        Err(UploadError::FollowStopped { .. } | UploadError::Remote { .. }) => {}
-        Err(_) => {
-            // The backup is not one to upload: nothing half-done is left behind.
+        // Not a backup, or not one being written: nothing half-done is left behind.
+        Err(UploadError::Source(crate::Error::Config(_)) | UploadError::ObjectMismatch { .. }) => {
             let _ = remote.abort(&upload.key, &upload.upload_id).await;
             let _ = crate::durable::remove(record);
         }
+        // Kept for a rerun (Ctrl-C, a network failure, a writer that stalled): up to terabytes
+        // of parts are not thrown away; `upload --abort` discards them.
+        Err(_) => {}
     }
     outcome
 }
@@ -225,13 +238,17 @@ impl<R: Remote> Upload<R> {
         let mut next = 0u32;
         let mut last = self.reader.stamp()?;
         let mut changed_at = Instant::now();
-        loop {
+        // A file already whole when the follow starts, and unchanged since, is not being
+        // written: yesterday's backup about to be overwritten would otherwise be uploaded as
+        // today's. (A rerun that resumes parts saw it being written before.)
+        let mut seen_a_change = !sent.is_empty();
+        let (len, stamp) = loop {
             if cancel.is_cancelled() {
                 return Err(interrupted(&self.reader.path));
             }
             let stamp = self.reader.stamp()?;
             if stamp != last {
-                (last, changed_at) = (stamp, Instant::now());
+                (last, changed_at, seen_a_change) = (stamp, Instant::now(), true);
             }
             while tasks.len() < options.in_flight
                 && let Some(part) = self
@@ -240,7 +257,9 @@ impl<R: Remote> Upload<R> {
             {
                 next += 1;
                 // A part of an earlier run is on the server already (checked at the end).
-                if let Some(bytes) = part.filter(|_| !sent.contains_key(&next)) {
+                if let Settled::Data(bytes) = part
+                    && !sent.contains_key(&next)
+                {
                     tasks.spawn(self.send(next, bytes));
                 }
             }
@@ -253,24 +272,35 @@ impl<R: Remote> Upload<R> {
                 });
             }
             let quiet = changed_at.elapsed();
-            if quiet >= options.settle && self.reader.backup_is_whole()? {
-                break;
+            if quiet >= options.settle && self.reader.backup_is_whole().await? {
+                if !seen_a_change {
+                    return Err(already_finished(&self.reader.path));
+                }
+                // Every part in flight is in before the final check.
+                while let Some(done) = tasks.join_next().await {
+                    let (number, part) = joined(done)?;
+                    sent.insert(number, part);
+                }
+                break (stamp.len, stamp);
             }
             if quiet >= options.timeout {
                 return Err(stopped_growing(&self.reader.path, stamp.len, quiet));
             }
             tokio::time::sleep(options.poll).await;
-        }
-        while let Some(done) = tasks.join_next().await {
-            let (number, part) = joined(done)?;
-            sent.insert(number, part);
-        }
-        let len = self.reader.stamp()?.len;
+        };
         on_event(FollowEvent::Finished { len });
         let sent_while_growing = u32::try_from(sent.len()).unwrap_or(u32::MAX);
-        tracing::debug!(sent_while_growing, "the backup is finished");
-        let (parts, resent) = self.finish(sent, len, options).await?;
+        let (parts, resent) = self.finish(sent, len, options, cancel).await?;
+        // The writer may still cut or touch the file (a pre-allocated tail): what is
+        // completed must be what was read.
+        if self.reader.stamp()? != stamp {
+            return Err(changed_at_the_end(&self.reader.path));
+        }
         let crc64 = self.complete(&parts, len).await?;
+        if self.reader.stamp()? != stamp {
+            let _ = self.remote.delete(&self.key).await;
+            return Err(changed_at_the_end(&self.reader.path));
+        }
         Ok(FollowReport {
             len,
             crc64,
@@ -281,25 +311,35 @@ impl<R: Remote> Upload<R> {
         })
     }
 
-    /// Part `index` if the writer is past it: `Some(Some(bytes))` to send, `Some(None)` for a
-    /// part of zeros (kept for the end), `None` when it is not written yet.
+    /// Part `index` if the writer is past it, or `None` when it is not written yet.
     async fn settled_part(
         &self,
         index: u32,
         part_size: u64,
         file_len: u64,
-    ) -> Result<Option<Option<Bytes>>, UploadError> {
+    ) -> Result<Option<Settled>, UploadError> {
         let start = u64::from(index) * part_size;
         let end = start + part_size;
         if file_len < end + LOOK_AHEAD {
             return Ok(None);
+        }
+        if u64::from(index) >= MAX_PARTS {
+            return Err(UploadError::Plan(PlanError::TooManyParts {
+                part_size,
+                len: file_len,
+                minimum: file_len.div_ceil(MAX_PARTS),
+            }));
         }
         let ahead = self.reader.read_async(end, LOOK_AHEAD).await?;
         if is_zeros(&ahead) {
             return Ok(None);
         }
         let bytes = self.reader.read_async(start, part_size).await?;
-        Ok(Some((!is_zeros(&bytes)).then_some(bytes)))
+        Ok(Some(if is_zeros(&bytes) {
+            Settled::Zeros
+        } else {
+            Settled::Data(bytes)
+        }))
     }
 
     /// Re-reads every part of the final file: those sent with other bytes go again, with the
@@ -309,12 +349,16 @@ impl<R: Remote> Upload<R> {
         mut sent: BTreeMap<u32, SentPart>,
         len: u64,
         options: &FollowOptions,
+        cancel: &CancellationToken,
     ) -> Result<(Vec<(u32, SentPart)>, u32), UploadError> {
         let count = u32::try_from(len.div_ceil(options.part_size).max(1))
             .map_err(|_| UploadError::Internal("too many parts".into()))?;
         let mut resent = 0;
         let mut tasks = JoinSet::new();
         for number in 1..=count {
+            if cancel.is_cancelled() {
+                return Err(interrupted(&self.reader.path));
+            }
             let start = u64::from(number - 1) * options.part_size;
             let bytes = self
                 .reader
@@ -549,11 +593,37 @@ impl Reader {
     }
 
     /// Whether the backup's structure is whole: its container walks to the end with nothing
-    /// missing (a backup still being written is cut short).
-    fn backup_is_whole(&self) -> Result<bool, UploadError> {
-        let source = crate::source::SourceFile::open(&self.path).map_err(UploadError::Source)?;
-        let report = mssql_backup::examine(source.bytes(), &Rules::default());
-        Ok(report.backup.is_some() && !report.findings.iter().any(|f| f.code == UNFINISHED))
+    /// missing (a backup still being written is cut short). Also fails when the path no longer
+    /// names the file being read (replaced by a rename).
+    async fn backup_is_whole(&self) -> Result<bool, UploadError> {
+        self.check_same_file()?;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let source = crate::source::SourceFile::open(&path).map_err(UploadError::Source)?;
+            let report = mssql_backup::examine(source.bytes(), &Rules::default());
+            Ok(report.backup.is_some() && !report.findings.iter().any(|f| f.code == UNFINISHED))
+        })
+        .await
+        .map_err(|e| UploadError::Internal(e.to_string()))?
+    }
+
+    /// The path still names the open file (same device and inode).
+    fn check_same_file(&self) -> Result<(), UploadError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let open = self
+            .file
+            .metadata()
+            .map_err(|e| source_error(&self.path, e))?;
+        let named = std::fs::metadata(&self.path).map_err(|e| source_error(&self.path, e))?;
+        if (open.dev(), open.ino()) == (named.dev(), named.ino()) {
+            Ok(())
+        } else {
+            Err(UploadError::Source(crate::Error::Config(format!(
+                "{} was replaced by another file while it was being followed; run the command \
+                 again on the new file",
+                self.path.display()
+            ))))
+        }
     }
 }
 
@@ -573,6 +643,21 @@ fn source_error(path: &Path, error: std::io::Error) -> UploadError {
 
 fn interrupted(path: &Path) -> UploadError {
     UploadError::FollowStopped {
+        file: path.to_owned(),
+    }
+}
+
+fn already_finished(path: &Path) -> UploadError {
+    UploadError::Source(crate::Error::Config(format!(
+        "{} is already a finished backup and did not change while followed: upload it without \
+         --follow (or, if SQL Server is about to write it again, start --follow once the new \
+         backup has begun)",
+        path.display()
+    )))
+}
+
+fn changed_at_the_end(path: &Path) -> UploadError {
+    UploadError::ChangedAtTheEnd {
         file: path.to_owned(),
     }
 }

@@ -68,10 +68,11 @@ fn log_follow_options(args: &MigrateArgs) -> anyhow::Result<Option<LogFollowOpti
         }
         return Ok(None);
     }
-    if args.dry_run || args.task.is_some() {
+    if args.dry_run || args.task.is_some() || args.cutover {
         anyhow::bail!(
             "--follow watches the chain's folder until cutover; it does not combine with \
-             --dry-run or --task"
+             --dry-run, --task or --cutover (cut over with `bak2rds cutover TASK` from another \
+             shell, or --cutover-after-lag-below)"
         );
     }
     let cutover_below_lag = args

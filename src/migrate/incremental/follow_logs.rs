@@ -20,8 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{IncrementalOutcome, IncrementalSpec, run};
 use crate::migrate::{Clients, MigrateError, MigrateEvent};
+use crate::upload::error::UploadError;
 use crate::upload::progress::Counters;
 use bak2rds_cloud::rds::model::TaskStatus;
+
+/// How long a follower waits after a transient failure before the next round.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// How the follower watches.
 #[derive(Debug, Clone)]
@@ -71,7 +75,19 @@ pub async fn follow_logs(
                 Arc::clone(&counters),
                 cancel.clone(),
             )
-            .await?;
+            .await;
+            // A follower runs for days: a network or service hiccup is waited out, not fatal.
+            let outcome = match outcome {
+                Err(error) if is_transient(&error) => {
+                    note(format!(
+                        "waiting: {error}; trying again in {} s",
+                        RETRY_AFTER.as_secs()
+                    ));
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    continue;
+                }
+                outcome => outcome?,
+            };
             seen = Some(now.clone());
             match &outcome {
                 IncrementalOutcome::Finished(report) if report.online => return Ok(outcome),
@@ -80,8 +96,10 @@ pub async fn follow_logs(
                 }
                 IncrementalOutcome::Finished(report) => {
                     task_id = Some(report.task_id.clone()).filter(|id| !id.is_empty());
-                    let lag = now.newest_age();
-                    note(lag_line(&now, lag));
+                    // The lag of what was restored, not of whatever else the folder holds.
+                    let restored = report.steps.last().map(|step| step.file.clone());
+                    let lag = restored.as_deref().and_then(written_ago);
+                    note(lag_line(restored.as_deref(), lag));
                     if let (Some(limit), Some(lag)) = (options.cutover_below_lag, lag)
                         && lag < limit
                     {
@@ -139,25 +157,6 @@ async fn cut_over_elsewhere(clients: &Clients, instance_id: &str, task_id: &str)
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Listing(Vec<(PathBuf, u64, Option<SystemTime>)>);
 
-impl Listing {
-    /// How long ago the newest file was written.
-    fn newest_age(&self) -> Option<Duration> {
-        let newest = self
-            .0
-            .iter()
-            .filter_map(|(_, _, modified)| *modified)
-            .max()?;
-        newest.elapsed().ok()
-    }
-
-    fn newest_name(&self) -> Option<&Path> {
-        self.0
-            .iter()
-            .max_by_key(|(_, _, modified)| *modified)
-            .map(|(path, _, _)| path.as_path())
-    }
-}
-
 fn listing(paths: &[PathBuf]) -> Listing {
     let mut entries = Vec::new();
     for path in paths {
@@ -185,20 +184,41 @@ fn folders(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// "restored up to X, written N min ago: the database is N min behind the source".
-fn lag_line(listing: &Listing, lag: Option<Duration>) -> String {
-    match (listing.newest_name(), lag) {
+/// "restored up to X (written N min ago): the database is about N min behind the source".
+fn lag_line(restored: Option<&Path>, lag: Option<Duration>) -> String {
+    match (restored, lag) {
         (Some(name), Some(lag)) => format!(
-            "restored up to {} (written {} ago): the database is about {} behind the source; \
-             waiting for the next log backup",
+            "restored up to {} (written {} ago): the database is about that far behind the \
+             source; waiting for the next log backup",
             name.display(),
-            words(lag),
             words(lag)
         ),
-        _ => "restored what the folder holds; waiting for the next log backup".to_owned(),
+        _ => "nothing new to restore; waiting for the next log backup".to_owned(),
     }
 }
 
+/// A failure a later round may not meet: the network, a busy or failing service.
+fn is_transient(error: &MigrateError) -> bool {
+    use bak2rds_cloud::Category;
+    match error {
+        MigrateError::Oss(error) => error.category() == Category::Transient,
+        MigrateError::Rds(error) => error.category() == Category::Transient,
+        MigrateError::Upload(UploadError::Remote { source, .. }) => source
+            .downcast_ref::<bak2rds_cloud::oss::OssError>()
+            .is_some_and(|error| error.category() == Category::Transient),
+        _ => false,
+    }
+}
+
+/// How long ago `file` was last written.
+fn written_ago(file: &Path) -> Option<Duration> {
+    std::fs::metadata(file)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()
+}
 /// A duration in words: seconds, minutes or hours.
 fn words(duration: Duration) -> String {
     let secs = duration.as_secs();
