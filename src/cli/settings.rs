@@ -344,6 +344,7 @@ pub fn follow_options(
     crate::upload::plan::PartPlan::new(part_size, Some(part_size)).context("--part-size")?;
     Ok(Some(FollowOptions {
         part_size,
+        part_size_is_default: upload.part_size.is_none(),
         in_flight: if upload.adaptive {
             FOLLOW_IN_FLIGHT
         } else {

@@ -54,6 +54,9 @@ const PART_ATTEMPTS: u32 = 4;
 pub struct FollowOptions {
     /// Part size (fixed from the start: the final size is not known yet).
     pub part_size: u64,
+    /// `part_size` is the default, to be raised when the backup's header says the database
+    /// is too large for 10,000 parts of it (`--part-size` given: kept as it is).
+    pub part_size_is_default: bool,
     /// Parts in flight.
     pub in_flight: usize,
     /// The file is finished once unchanged (size and modification time) this long.
@@ -139,6 +142,7 @@ pub async fn follow<R: Remote>(
 ) -> Result<FollowReport, UploadError> {
     let reader = Reader::open(path)?;
     let header = wait_for_header(&reader, &Rules::default(), options, cancel).await?;
+    let options = &sized_for(options, header.backup.as_ref());
     if let Some(backup) = header.backup {
         on_event(FollowEvent::Header(Box::new(backup)));
     }
@@ -165,6 +169,20 @@ pub async fn follow<R: Remote>(
         Err(_) => {}
     }
     outcome
+}
+
+/// `options` with a part size the backup fits in: the header lists the database's files, whose
+/// sizes bound an uncompressed full backup, so a default part size is raised to keep it under
+/// 10,000 parts (with room to spare: the log may grow while the backup is written).
+fn sized_for(options: &FollowOptions, backup: Option<&mssql_backup::BackupInfo>) -> FollowOptions {
+    const MIB: u64 = 1 << 20;
+    let mut sized = options.clone();
+    if let (true, Some(backup)) = (options.part_size_is_default, backup) {
+        let bound: u64 = backup.files.iter().map(|file| file.size).sum();
+        let needed = bound.div_ceil(MAX_PARTS * 8 / 10).div_ceil(MIB) * MIB;
+        sized.part_size = options.part_size.max(needed);
+    }
+    sized
 }
 
 /// The recorded multipart upload and its parts (from ListParts) when it can go on, else a new

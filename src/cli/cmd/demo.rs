@@ -99,6 +99,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
         spec(&emulator, work.path(), &full, "DemoSales"),
         Some(FollowOptions {
             part_size: FOLLOW_PART,
+            part_size_is_default: false,
             in_flight: 8,
             settle: Duration::from_secs(2),
             timeout: Duration::from_secs(60),
