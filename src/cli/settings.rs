@@ -320,8 +320,8 @@ pub fn credentials(
 }
 
 /// `--follow`'s settings; `None` without `--follow`. Parts in flight and the part size come
-/// from the transfer flags (the part size is fixed before the final size is known: 64 MiB by
-/// default, 10,000 of which hold 640 GB).
+/// from the transfer flags (the part size is fixed before the final size is known: by default
+/// 16 MiB, raised from the database's size once the header is read).
 pub fn follow_options(
     follow: &FollowArgs,
     transfer: &TransferArgs,
@@ -357,8 +357,9 @@ pub fn follow_options(
     }))
 }
 
-/// Default part size with --follow (see [`follow_options`]).
-const FOLLOW_PART_SIZE: u64 = 64 << 20;
+/// Default part size with --follow: the engine's smallest default part, raised by the
+/// database's size once the backup's header is read (`upload::follow`).
+const FOLLOW_PART_SIZE: u64 = 16 << 20;
 /// Parts in flight with --follow and `--concurrency auto` (not adaptive yet).
 const FOLLOW_IN_FLIGHT: usize = 8;
 

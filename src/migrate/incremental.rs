@@ -233,6 +233,25 @@ async fn quota_warning(
         .inspect_err(|error| tracing::debug!(%error, "could not count today's migrations"))
         .ok();
     daily_quota_warning(database, pending, recent)
+        .or_else(|| quota_nearly_used(database, pending, recent))
+}
+
+/// Once three quarters of the day's CreateMigrateTask calls are used: warned well before RDS
+/// refuses (a log follower restores one log per call, all day).
+const QUOTA_EARLY_WARNING: usize = 15;
+
+/// Says so when this round brings the day's count to [`QUOTA_EARLY_WARNING`] or more (while it
+/// still fits), with what to do.
+fn quota_nearly_used(database: &str, pending: usize, recent: Option<usize>) -> Option<String> {
+    let after = recent? + pending;
+    (after >= QUOTA_EARLY_WARNING && after <= DAILY_MIGRATIONS_PER_DATABASE).then(|| {
+        format!(
+            "{after} of the {DAILY_MIGRATIONS_PER_DATABASE} migrations RDS allows a day for \
+             {database} will have run in the last 24 hours: before the quota runs out, take a \
+             differential backup (it replaces every log since the last one: one call instead \
+             of many) and put it in the folder, or space the log backups further apart"
+        )
+    })
 }
 
 /// Each backup of a chain is one CreateMigrateTask call, and RDS allows 20 a day per database:
@@ -641,5 +660,19 @@ mod tests {
         let unknown = daily_quota_warning("Sales", 21, None).unwrap();
         assert!(unknown.contains("could not be counted"), "{unknown}");
         assert!(unknown.contains("about 20 can start now"), "{unknown}");
+    }
+
+    #[test]
+    fn the_quota_is_warned_about_well_before_it_runs_out() {
+        // A follower restoring one log at a time: quiet until 15 of the 20 are used.
+        assert_eq!(quota_nearly_used("Sales", 1, Some(13)), None);
+        let early = quota_nearly_used("Sales", 1, Some(14)).unwrap();
+        assert!(
+            early.contains("15 of the 20") && early.contains("differential backup"),
+            "{early}"
+        );
+        // Past the quota the other warning speaks; unknown counts say nothing early.
+        assert_eq!(quota_nearly_used("Sales", 2, Some(19)), None);
+        assert_eq!(quota_nearly_used("Sales", 1, None), None);
     }
 }
