@@ -244,14 +244,16 @@ const QUOTA_EARLY_WARNING: usize = 15;
 /// still fits), with what to do.
 fn quota_nearly_used(database: &str, pending: usize, recent: Option<usize>) -> Option<String> {
     let after = recent? + pending;
-    (after >= QUOTA_EARLY_WARNING && after <= DAILY_MIGRATIONS_PER_DATABASE).then(|| {
-        format!(
-            "{after} of the {DAILY_MIGRATIONS_PER_DATABASE} migrations RDS allows a day for \
+    (QUOTA_EARLY_WARNING..=DAILY_MIGRATIONS_PER_DATABASE)
+        .contains(&after)
+        .then(|| {
+            format!(
+                "{after} of the {DAILY_MIGRATIONS_PER_DATABASE} migrations RDS allows a day for \
              {database} will have run in the last 24 hours: before the quota runs out, take a \
              differential backup (it replaces every log since the last one: one call instead \
              of many) and put it in the folder, or space the log backups further apart"
-        )
-    })
+            )
+        })
 }
 
 /// Each backup of a chain is one CreateMigrateTask call, and RDS allows 20 a day per database:
