@@ -79,7 +79,8 @@ pub struct RdsClient {
 
 impl RdsClient {
     /// Builds a client; fails only on a malformed endpoint. `credentials`: fixed
-    /// [`Credentials`], or a [`CredentialProvider`] that refreshes them.
+    /// [`Credentials`](crate::credentials::Credentials), or a [`CredentialProvider`] that
+    /// refreshes them.
     pub fn new(
         config: RdsClientConfig,
         credentials: impl Into<CredentialProvider>,
