@@ -572,3 +572,24 @@ async fn a_finished_backup_is_not_followed() {
     );
     assert!(stored(&emulator).is_none());
 }
+
+/// A follow may start before SQL Server creates the file: it waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_started_before_the_backup_waits_for_its_file() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("soon.bak");
+    let mut upload = follow_command(&emulator, &file, &[]);
+    let running = tokio::task::spawn_blocking(move || upload.output().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let mut synth = writer(&file, "4MiB", "4MiB");
+    let output = running.await.unwrap();
+    assert!(synth.wait().unwrap().success());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let object = stored(&emulator).unwrap();
+    assert_eq!(crc64(&object), crc64(&std::fs::read(&file).unwrap()));
+}

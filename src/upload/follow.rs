@@ -140,7 +140,7 @@ pub async fn follow<R: Remote>(
     cancel: &CancellationToken,
     on_event: impl Fn(FollowEvent),
 ) -> Result<FollowReport, UploadError> {
-    let reader = Reader::open(path)?;
+    let reader = Reader::open_when_created(path, options, cancel).await?;
     let header = wait_for_header(&reader, &Rules::default(), options, cancel).await?;
     let options = &sized_for(options, header.backup.as_ref());
     if let Some(backup) = header.backup {
@@ -509,7 +509,8 @@ pub async fn read_header(
     options: &FollowOptions,
     cancel: &CancellationToken,
 ) -> Result<Report, UploadError> {
-    wait_for_header(&Reader::open(path)?, rules, options, cancel).await
+    let reader = Reader::open_when_created(path, options, cancel).await?;
+    wait_for_header(&reader, rules, options, cancel).await
 }
 
 async fn wait_for_header(
@@ -563,12 +564,32 @@ struct Stamp {
 }
 
 impl Reader {
-    fn open(path: &Path) -> Result<Self, UploadError> {
-        let file = std::fs::File::open(path).map_err(|e| source_error(path, e))?;
-        Ok(Reader {
-            path: path.to_owned(),
-            file: Arc::new(file),
-        })
+    /// Opens `path`, waiting up to `--follow-timeout` for SQL Server to create it: a follow may
+    /// start before the backup does.
+    async fn open_when_created(
+        path: &Path,
+        options: &FollowOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Self, UploadError> {
+        let started = Instant::now();
+        loop {
+            match std::fs::File::open(path) {
+                Ok(file) => {
+                    return Ok(Reader {
+                        path: path.to_owned(),
+                        file: Arc::new(file),
+                    });
+                }
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::NotFound
+                        && started.elapsed() < options.timeout
+                        && !cancel.is_cancelled() =>
+                {
+                    tokio::time::sleep(options.poll).await;
+                }
+                Err(error) => return Err(source_error(path, error)),
+            }
+        }
     }
 
     fn stamp(&self) -> Result<Stamp, UploadError> {
