@@ -593,3 +593,97 @@ async fn a_follow_started_before_the_backup_waits_for_its_file() {
     let object = stored(&emulator).unwrap();
     assert_eq!(crc64(&object), crc64(&std::fs::read(&file).unwrap()));
 }
+
+/// `--cutover-after-lag-below`: once the newest restored log is that recent, the follower
+/// cuts over by itself; a follower stopped with Ctrl-C before goes on where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_stopped_then_rerun_cuts_over_once_the_lag_is_small() {
+    let config = bak2rds_emulator::EmulatorConfig::from_toml(
+        "restore_ms = 50\n[[instance]]\nid = \"rm-follow0002\"\n",
+    )
+    .unwrap();
+    let emulator = Emulator::builder()
+        .config(config)
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    emulator.requests().keep_records();
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched");
+    let status = bin()
+        .arg("synth")
+        .arg(&watched)
+        .args([
+            "--chain",
+            "--logs",
+            "2",
+            "--size",
+            "3MiB",
+            "--database",
+            "Sales",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let follower = |extra: &[&str]| {
+        let mut command = bin();
+        command
+            .arg("migrate")
+            .arg("--incremental")
+            .arg(&watched)
+            .args(["--instance", "rm-follow0002", "--database", "SalesDb"])
+            .args([
+                "--bucket",
+                emulator.bucket(),
+                "--follow",
+                "--follow-settle",
+                "1s",
+            ])
+            .args(extra)
+            .arg("--checkpoint-dir")
+            .arg(dir.path().join("checkpoints"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .envs(emulator_env(&emulator))
+            .env_remove("ALIBABA_CLOUD_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    // First run: stopped with Ctrl-C once the full is submitted.
+    let first = follower(&[]).spawn().unwrap();
+    wait_until("the full submitted", || {
+        create_migrate_tasks(&emulator) >= 1
+    })
+    .await;
+    let interrupted = Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let before = create_migrate_tasks(&emulator);
+    // The rerun goes on from what was restored and cuts over by itself: the files were
+    // written seconds ago, well under the hour asked.
+    let mut second = follower(&["--cutover-after-lag-below", "1h"]);
+    let output = tokio::task::spawn_blocking(move || second.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("cutting over"), "{text}");
+    assert!(text.contains("is online: 4 backups restored"), "{text}");
+    // Nothing restored twice: four backups, four CreateMigrateTask calls in all.
+    assert_eq!(
+        create_migrate_tasks(&emulator),
+        4,
+        "{before} before the rerun"
+    );
+}
