@@ -380,6 +380,77 @@ async fn a_follow_stopped_with_ctrl_c_resumes() {
     );
 }
 
+/// An emulator whose restores take 50 ms, with one instance, keeping its request records.
+async fn restoring_emulator(instance: &str) -> EmulatorHandle {
+    let config = bak2rds_emulator::EmulatorConfig::from_toml(&format!(
+        "restore_ms = 50\n[[instance]]\nid = \"{instance}\"\n"
+    ))
+    .unwrap();
+    let emulator = Emulator::builder()
+        .config(config)
+        .memory()
+        .start()
+        .await
+        .unwrap();
+    emulator.requests().keep_records();
+    emulator
+}
+
+/// `synth DIR --chain --logs N` of database Sales: Sales_FULL.bak, Sales_DIFF.bak,
+/// Sales_LOG_k.trn.
+fn synth_chain(dir: &Path, logs: &str) {
+    let status = bin()
+        .arg("synth")
+        .arg(dir)
+        .args([
+            "--chain",
+            "--logs",
+            logs,
+            "--size",
+            "3MiB",
+            "--database",
+            "Sales",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `migrate --incremental WATCHED --follow` into database SalesDb, its output piped.
+fn log_follower(
+    emulator: &EmulatorHandle,
+    instance: &str,
+    dir: &Path,
+    watched: &Path,
+    extra: &[&str],
+) -> Command {
+    let mut command = bin();
+    command
+        .arg("migrate")
+        .arg("--incremental")
+        .arg(watched)
+        .args(["--instance", instance, "--database", "SalesDb"])
+        .args([
+            "--bucket",
+            emulator.bucket(),
+            "--follow",
+            "--follow-settle",
+            "1s",
+        ])
+        .args(extra)
+        .arg("--checkpoint-dir")
+        .arg(dir.join("checkpoints"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .envs(emulator_env(emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 fn create_migrate_tasks(emulator: &EmulatorHandle) -> usize {
     emulator
         .requests()
@@ -405,62 +476,17 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// restored on the same task; `bak2rds cutover` from another shell ends the follower.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_restored_as_they_appear_until_cutover() {
-    let config = bak2rds_emulator::EmulatorConfig::from_toml(
-        "restore_ms = 50\n[[instance]]\nid = \"rm-follow0001\"\n",
-    )
-    .unwrap();
-    let emulator = Emulator::builder()
-        .config(config)
-        .memory()
-        .start()
-        .await
-        .unwrap();
-    emulator.requests().keep_records();
+    let emulator = restoring_emulator("rm-follow0001").await;
     let dir = tempfile::tempdir().unwrap();
     let stage = dir.path().join("stage");
     let watched = dir.path().join("watched");
-    let status = bin()
-        .arg("synth")
-        .arg(&stage)
-        .args([
-            "--chain",
-            "--logs",
-            "3",
-            "--size",
-            "3MiB",
-            "--database",
-            "Sales",
-        ])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    synth_chain(&stage, "3");
     std::fs::create_dir_all(&watched).unwrap();
     let bring = |name: &str| std::fs::copy(stage.join(name), watched.join(name)).unwrap();
     for name in ["Sales_FULL.bak", "Sales_DIFF.bak", "Sales_LOG_1.trn"] {
         bring(name);
     }
-    let mut follower = bin()
-        .arg("migrate")
-        .arg("--incremental")
-        .arg(&watched)
-        .args(["--instance", "rm-follow0001", "--database", "SalesDb"])
-        .args([
-            "--bucket",
-            emulator.bucket(),
-            "--follow",
-            "--follow-settle",
-            "1s",
-        ])
-        .arg("--checkpoint-dir")
-        .arg(dir.path().join("checkpoints"))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .envs(emulator_env(&emulator))
-        .env_remove("ALIBABA_CLOUD_PROFILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut follower = log_follower(&emulator, "rm-follow0001", dir.path(), &watched, &[])
         .spawn()
         .unwrap();
     // The follower's notes, line by line, as it writes them.
@@ -598,61 +624,12 @@ async fn a_follow_started_before_the_backup_waits_for_its_file() {
 /// cuts over by itself; a follower stopped with Ctrl-C before goes on where it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_stopped_then_rerun_cuts_over_once_the_lag_is_small() {
-    let config = bak2rds_emulator::EmulatorConfig::from_toml(
-        "restore_ms = 50\n[[instance]]\nid = \"rm-follow0002\"\n",
-    )
-    .unwrap();
-    let emulator = Emulator::builder()
-        .config(config)
-        .memory()
-        .start()
-        .await
-        .unwrap();
-    emulator.requests().keep_records();
+    let emulator = restoring_emulator("rm-follow0002").await;
     let dir = tempfile::tempdir().unwrap();
     let watched = dir.path().join("watched");
-    let status = bin()
-        .arg("synth")
-        .arg(&watched)
-        .args([
-            "--chain",
-            "--logs",
-            "2",
-            "--size",
-            "3MiB",
-            "--database",
-            "Sales",
-        ])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let follower = |extra: &[&str]| {
-        let mut command = bin();
-        command
-            .arg("migrate")
-            .arg("--incremental")
-            .arg(&watched)
-            .args(["--instance", "rm-follow0002", "--database", "SalesDb"])
-            .args([
-                "--bucket",
-                emulator.bucket(),
-                "--follow",
-                "--follow-settle",
-                "1s",
-            ])
-            .args(extra)
-            .arg("--checkpoint-dir")
-            .arg(dir.path().join("checkpoints"))
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .envs(emulator_env(&emulator))
-            .env_remove("ALIBABA_CLOUD_PROFILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    };
+    synth_chain(&watched, "2");
+    let follower =
+        |extra: &[&str]| log_follower(&emulator, "rm-follow0002", dir.path(), &watched, extra);
     // First run: stopped with Ctrl-C once the full is submitted.
     let first = follower(&[]).spawn().unwrap();
     wait_until("the full submitted", || {

@@ -77,15 +77,13 @@ pub async fn run_following(
             backup.database_name, spec.instance_id
         ));
     }
-    let endpoint = crate::upload::remote::Remote::endpoint(&clients.oss);
-    let record = crate::upload::engine::checkpoint_path(
+    let record = follow::record_path(
         &spec.checkpoints,
         &spec.file,
-        endpoint,
+        crate::upload::remote::Remote::endpoint(&clients.oss),
         &spec.bucket,
         &spec.key,
-    )
-    .with_extension("follow");
+    );
     let uploaded = follow::follow(
         Arc::new(clients.oss.clone()),
         &spec.file,

@@ -185,6 +185,19 @@ fn sized_for(options: &FollowOptions, backup: Option<&mssql_backup::BackupInfo>)
     sized
 }
 
+/// Where a follow of `file` to `bucket/key` at `endpoint` records its multipart upload: beside
+/// that upload's checkpoint.
+pub fn record_path(
+    checkpoints: &super::checkpoint::CheckpointStore,
+    file: &Path,
+    endpoint: String,
+    bucket: &str,
+    key: &str,
+) -> PathBuf {
+    super::engine::checkpoint_path(checkpoints, file, endpoint, bucket, key)
+        .with_extension("follow")
+}
+
 /// The recorded multipart upload and its parts (from ListParts) when it can go on, else a new
 /// one, recorded.
 async fn start_or_resume<R: Remote>(

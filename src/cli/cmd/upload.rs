@@ -206,15 +206,13 @@ fn follow_record(
     file: &std::path::Path,
     destination: &OssUrl,
 ) -> std::path::PathBuf {
-    let endpoint = crate::upload::remote::Remote::endpoint(client);
-    checkpoint_path(
+    crate::upload::follow::record_path(
         checkpoints,
         file,
-        endpoint,
+        crate::upload::remote::Remote::endpoint(client),
         &destination.bucket,
         &destination.key,
     )
-    .with_extension("follow")
 }
 
 fn show_follow_event(event: &FollowEvent, printer: &Printer) {
