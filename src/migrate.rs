@@ -209,6 +209,12 @@ pub enum MigrateEvent {
         /// MigrateTaskId.
         task_id: String,
     },
+    /// `--follow`: a part went out; the backup being written has this many bytes so far (the
+    /// progress display's total, until the backup is finished).
+    FileGrowing {
+        /// Bytes written so far.
+        written: u64,
+    },
     /// `--follow`: where the upload of the backup being written stands.
     Following {
         /// What happened.

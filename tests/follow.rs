@@ -382,8 +382,13 @@ async fn a_follow_stopped_with_ctrl_c_resumes() {
 
 /// An emulator whose restores take 50 ms, with one instance, keeping its request records.
 async fn restoring_emulator(instance: &str) -> EmulatorHandle {
+    restoring_emulator_with(instance, "").await
+}
+
+/// The same, with more top-level settings (`key = value` lines).
+async fn restoring_emulator_with(instance: &str, settings: &str) -> EmulatorHandle {
     let config = bak2rds_emulator::EmulatorConfig::from_toml(&format!(
-        "restore_ms = 50\n[[instance]]\nid = \"{instance}\"\n"
+        "restore_ms = 50\n{settings}\n[[instance]]\nid = \"{instance}\"\n"
     ))
     .unwrap();
     let emulator = Emulator::builder()
@@ -514,13 +519,14 @@ async fn logs_are_restored_as_they_appear_until_cutover() {
     // Log 3 without log 2: a gap, refused; the follower waits for the missing one.
     bring("Sales_LOG_3.trn");
     wait_until("the gap reported", || said("are missing") >= 1).await;
+    wait_until("the round at the gap over", || said(idle) >= 2).await;
     assert_eq!(
         create_migrate_tasks(&emulator),
         3,
         "a log past a gap was restored"
     );
     bring("Sales_LOG_2.trn");
-    wait_until("logs 2 and 3", || said(idle) >= 2).await;
+    wait_until("logs 2 and 3", || said(idle) >= 3).await;
     assert_eq!(create_migrate_tasks(&emulator), 5);
 
     let tasks = bin()
@@ -663,4 +669,188 @@ async fn a_follower_stopped_then_rerun_cuts_over_once_the_lag_is_small() {
         4,
         "{before} before the rerun"
     );
+}
+
+/// A log lost from the chain leaves a gap the follower cannot cross; a differential taken
+/// afterwards closes it. The follower picks it up by itself, restores it on the same task and
+/// goes on with the logs after it, leaving out the log the differential already covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_differential_closes_a_gap_in_the_logs() {
+    use mssql_backup::TargetVersion;
+    use mssql_backup::synth::{SynthChain, SynthDatabase, write_synthetic_file};
+
+    let emulator = restoring_emulator("rm-follow0003").await;
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched");
+    std::fs::create_dir_all(&watched).unwrap();
+    let version = TargetVersion::parse("2019").unwrap();
+    let mut chain = SynthChain::new(SynthDatabase::new("Sales", version));
+    const MIB: u64 = 1 << 20;
+    let history = [
+        ("Sales_FULL.bak", chain.full(3 * MIB)),
+        ("Sales_DIFF_1.bak", chain.differential(MIB)),
+        ("Sales_LOG_1.trn", chain.log(MIB)),
+        ("Sales_LOG_2.trn", chain.log(MIB)),
+        ("Sales_LOG_3.trn", chain.log(MIB)),
+        ("Sales_DIFF_2.bak", chain.differential(MIB)),
+        ("Sales_LOG_4.trn", chain.log(MIB)),
+    ];
+    let bring = |wanted: &str| {
+        let (name, spec) = history.iter().find(|(name, _)| *name == wanted).unwrap();
+        write_synthetic_file(&watched.join(name), spec).unwrap();
+    };
+    // Log 2 never arrives (deleted by a cleanup job, say).
+    for name in [
+        "Sales_FULL.bak",
+        "Sales_DIFF_1.bak",
+        "Sales_LOG_1.trn",
+        "Sales_LOG_3.trn",
+    ] {
+        bring(name);
+    }
+    let mut follower = log_follower(&emulator, "rm-follow0003", dir.path(), &watched, &[])
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = Arc::clone(&lines);
+        let stderr = follower.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        })
+    };
+    let said = |text: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    };
+    // The chain is restored up to the gap, which is reported with its fix.
+    let idle = "waiting for the next log backup";
+    wait_until("the first round", || said(idle) >= 1).await;
+    assert_eq!(create_migrate_tasks(&emulator), 3, "full, diff 1, log 1");
+    let gap = lines.lock().unwrap().join("\n");
+    assert!(said("are missing") >= 1, "{gap}");
+    assert!(gap.contains("new differential backup"), "{gap}");
+
+    bring("Sales_DIFF_2.bak");
+    bring("Sales_LOG_4.trn");
+    wait_until("the differential and log 4", || {
+        create_migrate_tasks(&emulator) >= 5
+    })
+    .await;
+    wait_until("the follower idle again", || said(idle) >= 2).await;
+    let _ = Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status();
+    let status = tokio::task::spawn_blocking(move || follower.wait().unwrap())
+        .await
+        .unwrap();
+    reader.join().unwrap();
+    let text = lines.lock().unwrap().join("\n");
+    assert!(!status.success(), "Ctrl-C is not a success: {text}");
+    // Exactly the differential and log 4: log 3 is inside the differential.
+    assert_eq!(create_migrate_tasks(&emulator), 5, "{text}");
+    assert!(text.contains("Sales_LOG_4.trn"), "{text}");
+}
+
+/// RDS's daily quota of migrations per database (here 3) does not end a follower: it says
+/// so, with what to do, and waits for a slot; Ctrl-C still stops it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_waits_out_the_daily_quota() {
+    let emulator =
+        restoring_emulator_with("rm-follow0004", "migrations_per_database_per_day = 3").await;
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched");
+    synth_chain(&watched, "2");
+    let mut follower = log_follower(&emulator, "rm-follow0004", dir.path(), &watched, &[])
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = Arc::clone(&lines);
+        let stderr = follower.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        })
+    };
+    let said = |text: &str| {
+        let lines = lines.lock().unwrap();
+        lines.iter().filter(|line| line.contains(text)).count()
+    };
+    wait_until("the quota reported", || said("UploadLimitExceeded") >= 1).await;
+    assert!(follower.try_wait().unwrap().is_none(), "the follower ended");
+    assert_eq!(create_migrate_tasks(&emulator), 3);
+    let started = std::time::Instant::now();
+    let _ = Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status();
+    let status = tokio::task::spawn_blocking(move || follower.wait().unwrap())
+        .await
+        .unwrap();
+    reader.join().unwrap();
+    let text = lines.lock().unwrap().join("\n");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "Ctrl-C waited for the quota: {text}"
+    );
+    assert!(!status.success(), "{text}");
+    assert!(text.contains("differential backup"), "{text}");
+    assert!(text.contains("rerun the same command"), "{text}");
+}
+
+/// `upload --follow oss://BUCKET/PREFIX/` names the object once the header is written, as a
+/// finished backup's would be named: a differential in `Nightly.bak` becomes `Nightly.diff`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_backup_is_named_by_its_header() {
+    let emulator = Emulator::builder().memory().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Nightly.bak");
+    let mut synth = bin()
+        .arg("synth")
+        .arg(&file)
+        .args(["--kind", "diff", "--size", "3MiB"])
+        .args(["--write-rate", "3MiB", "--preallocate"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut upload = bin();
+    upload
+        .arg("upload")
+        .arg(&file)
+        .arg(format!("oss://{}/nightly/", emulator.bucket()))
+        .args([
+            "--follow",
+            "--follow-settle",
+            "1s",
+            "--follow-timeout",
+            "30s",
+        ])
+        .arg("--json")
+        .envs(emulator_env(&emulator))
+        .env_remove("ALIBABA_CLOUD_PROFILE")
+        .stdin(Stdio::null());
+    let output = tokio::task::spawn_blocking(move || upload.output().unwrap())
+        .await
+        .unwrap();
+    assert!(synth.wait().unwrap().success());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let object = emulator
+        .storage()
+        .read_object(emulator.bucket(), "nightly/Nightly.diff")
+        .expect("the object is named by the backup's type");
+    let mut bytes = Vec::new();
+    object.copy_to(&mut bytes).unwrap();
+    assert_eq!(bytes, std::fs::read(&file).unwrap());
 }

@@ -101,6 +101,7 @@ fn spec(emulator: &EmulatorHandle, dir: &Path, files: Vec<PathBuf>) -> Increment
             max_interval: Duration::from_millis(150),
             deadline: Duration::from_secs(60),
         },
+        following: false,
     }
 }
 

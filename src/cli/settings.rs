@@ -31,6 +31,14 @@ pub struct OssUrl {
 }
 
 impl OssUrl {
+    /// Whether `text` names a folder (`oss://BUCKET/` or `oss://BUCKET/PREFIX/`), the object
+    /// then named after the file.
+    pub fn names_a_prefix(text: &str) -> bool {
+        let rest = text.strip_prefix("oss://").unwrap_or(text);
+        rest.split_once('/')
+            .is_none_or(|(_, key)| key.is_empty() || key.ends_with('/'))
+    }
+
     /// Parses `oss://BUCKET/KEY`. A missing key, or one ending in `/`, gets the object name
     /// derived from `file` by [`default_object_name`].
     pub fn parse(text: &str, file: &std::path::Path) -> anyhow::Result<Self> {

@@ -90,13 +90,16 @@ pub async fn run_following(
         &spec.key,
         &record,
         &follow_options,
+        Arc::clone(&counters),
         &cancel,
-        |event| {
-            if let FollowEvent::Finished { len } = event {
-                note(format!(
-                    "the backup is finished ({len} bytes): checking every part sent against it"
-                ));
+        |event| match event {
+            FollowEvent::PartSent { file_len, .. } => {
+                let _ = events.send(MigrateEvent::FileGrowing { written: file_len });
             }
+            FollowEvent::Finished { len } => note(format!(
+                "the backup is finished ({len} bytes): checking every part sent against it"
+            )),
+            FollowEvent::Header(_) => {}
         },
     )
     .await?;

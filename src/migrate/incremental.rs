@@ -74,6 +74,10 @@ pub struct IncrementalSpec {
     pub state_dir: PathBuf,
     /// Polling of the task.
     pub wait: WaitOptions,
+    /// Set by the log follower: restore the chain up to a gap in its logs and wait for the
+    /// rest (instead of refusing it whole), and leave out other databases' backups once the
+    /// chain's database is known (a backup share holds many).
+    pub following: bool,
 }
 
 /// One backup of the plan.
@@ -179,6 +183,27 @@ pub enum IncrementalOutcome {
 /// A refusal before anything changed.
 fn refused(stage: &'static str, findings: Vec<Problem>) -> IncrementalOutcome {
     IncrementalOutcome::Refused { stage, findings }
+}
+
+/// The task this machine's state file records for the spec's database, if any.
+fn recorded_task(spec: &IncrementalSpec) -> Option<String> {
+    let database = spec.database.as_deref()?;
+    StateFile::open(&spec.state_dir, &spec.instance_id, database)
+        .ok()?
+        .state
+        .task_id
+}
+
+/// A problem the plan goes on despite: a warning, or the gap a log follower waits at.
+fn note_event(note: Problem, following: bool) -> MigrateEvent {
+    if following && note.severity != "warning" {
+        return MigrateEvent::Following {
+            message: follow_logs::waiting_line(&note),
+        };
+    }
+    MigrateEvent::Warning {
+        message: format!("{} ({})", note.message, note.fix),
+    }
 }
 
 fn refusal(code: &str, message: impl Into<String>, fix: impl Into<String>) -> Problem {
@@ -408,6 +433,9 @@ async fn decide(
         Ok(steps) => {
             for (file, reason) in steps.skipped {
                 let _ = events.send(MigrateEvent::FileSkipped { file, reason });
+            }
+            for note in steps.notes {
+                let _ = events.send(note_event(note, spec.following));
             }
             steps.restore
         }

@@ -80,6 +80,10 @@ pub enum FollowEvent {
         part_number: u32,
         /// Bytes of the file seen so far.
         file_len: u64,
+        /// Bytes on the server so far, in `parts` parts (those of an earlier run included).
+        sent_bytes: u64,
+        /// Parts on the server so far.
+        parts: u32,
     },
     /// The writer finished: the backup's end is written and the file stopped changing.
     Finished {
@@ -131,12 +135,15 @@ struct FollowRecord {
 
 /// Follows `path` until the backup is finished and uploads it to `key`; `record` is where the
 /// multipart upload is remembered for a rerun (the upload's checkpoint path + `.follow`).
+/// `counters` count the bytes and parts as they go, for the progress display.
+#[allow(clippy::too_many_arguments)] // each is a different thing the caller owns
 pub async fn follow<R: Remote>(
     remote: Arc<R>,
     path: &Path,
     key: &str,
     record: &Path,
     options: &FollowOptions,
+    counters: Arc<Counters>,
     cancel: &CancellationToken,
     on_event: impl Fn(FollowEvent),
 ) -> Result<FollowReport, UploadError> {
@@ -153,6 +160,7 @@ pub async fn follow<R: Remote>(
         upload_id,
         reader,
         limiter: options.limiter.clone(),
+        counters,
     };
     let outcome = upload.run(resumed, options, cancel, &on_event).await;
     match &outcome {
@@ -255,6 +263,7 @@ struct Upload<R> {
     upload_id: String,
     reader: Reader,
     limiter: Option<Arc<BandwidthLimiter>>,
+    counters: Arc<Counters>,
 }
 
 impl<R: Remote> Upload<R> {
@@ -273,6 +282,9 @@ impl<R: Remote> Upload<R> {
         // written: yesterday's backup about to be overwritten would otherwise be uploaded as
         // today's. (A rerun that resumes parts saw it being written before.)
         let mut seen_a_change = !sent.is_empty();
+        let mut sent_bytes: u64 = sent.values().map(|part| part.len).sum();
+        self.counters
+            .set_resumed(sent_bytes, u64::try_from(sent.len()).unwrap_or(u64::MAX));
         let (len, stamp) = loop {
             if cancel.is_cancelled() {
                 return Err(interrupted(&self.reader.path));
@@ -296,10 +308,13 @@ impl<R: Remote> Upload<R> {
             }
             while let Some(done) = tasks.try_join_next() {
                 let (number, part) = joined(done)?;
+                sent_bytes += part.len;
                 sent.insert(number, part);
                 on_event(FollowEvent::PartSent {
                     part_number: number,
                     file_len: stamp.len,
+                    sent_bytes,
+                    parts: u32::try_from(sent.len()).unwrap_or(u32::MAX),
                 });
             }
             let quiet = changed_at.elapsed();
@@ -461,21 +476,25 @@ impl<R: Remote> Upload<R> {
         let remote = Arc::clone(&self.remote);
         let (key, upload_id) = (self.key.clone(), self.upload_id.clone());
         let limiter = self.limiter.clone();
+        let counters = Arc::clone(&self.counters);
         async move {
             let local = crc64(&bytes);
             let len = bytes.len() as u64;
             let mut attempt = 1;
-            loop {
+            counters.part_started();
+            // Ended as done or not on every way out, or the display counts it in flight.
+            let outcome = loop {
                 let part = Part {
                     data: bytes.clone(),
                     offset: 0,
                 };
+                let tracker = Arc::new(AttemptTracker::default());
                 let stream = chunks(
                     part,
                     limiter.clone(),
                     None,
-                    Arc::new(Counters::default()),
-                    Arc::new(AttemptTracker::default()),
+                    Arc::clone(&counters),
+                    Arc::clone(&tracker),
                 );
                 let body = reqwest::Body::wrap_stream(stream);
                 match remote
@@ -488,10 +507,11 @@ impl<R: Remote> Upload<R> {
                             len,
                             etag: receipt.etag,
                         };
-                        return Ok((number, part));
+                        counters.add_verified(len);
+                        break Ok((number, part));
                     }
                     Ok(receipt) if attempt >= PART_ATTEMPTS => {
-                        return Err(UploadError::PartCorrupted {
+                        break Err(UploadError::PartCorrupted {
                             part_number: number,
                             attempts: attempt,
                             local,
@@ -502,13 +522,18 @@ impl<R: Remote> Upload<R> {
                         if attempt >= PART_ATTEMPTS
                             || !super::remote::RemoteError::is_retryable(&error) =>
                     {
-                        return Err(remote_error("UploadPart", Some(number))(error));
+                        break Err(remote_error("UploadPart", Some(number))(error));
                     }
                     _ => {}
                 }
+                // What this attempt sent is sent again: not progress.
+                counters.add_wasted(tracker.sent());
+                counters.add_retry();
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
                 attempt += 1;
-            }
+            };
+            counters.part_ended(outcome.is_ok());
+            outcome
         }
     }
 }

@@ -545,8 +545,6 @@ pub struct RestorePoint {
     full_checkpoint: Lsn,
     /// LastLSN of the last backup applied: the next log must contain it.
     point: Lsn,
-    /// A log has been applied: a differential can no longer follow.
-    log_applied: bool,
 }
 
 impl RestorePoint {
@@ -557,15 +555,13 @@ impl RestorePoint {
             full_guid: full.backup_set_guid,
             full_checkpoint: full.checkpoint_lsn,
             point: full.last_lsn,
-            log_applied: false,
         }
     }
 
     /// After `applied` (a differential or log this point accepted) was restored.
-    pub fn then(self, applied: &ChainFacts, kind: ObjectKind) -> Self {
+    pub fn then(self, applied: &ChainFacts) -> Self {
         RestorePoint {
             point: applied.last_lsn,
-            log_applied: self.log_applied || kind == ObjectKind::Log,
             ..self
         }
     }
@@ -661,13 +657,14 @@ fn judge_log(log: &ChainFacts, at: &RestorePoint) -> Result<(), String> {
     Ok(())
 }
 
-/// A differential applies on its own base full (GUID and CheckpointLSN), before any log, and
-/// only if it is newer than what is already restored.
+/// A differential applies on its own base full (GUID and CheckpointLSN), and only if it is newer
+/// than what is already restored: after logs too (the way a log-shipping secondary that fell
+/// behind is brought forward), but never one the database has already passed.
 fn judge_differential(diff: &ChainFacts, at: &RestorePoint) -> Result<(), String> {
     let on_base = diff.differential_base_guid.is_some()
         && diff.differential_base_guid == at.full_guid
         && diff.differential_base_lsn == Some(at.full_checkpoint);
-    if on_base && !at.log_applied && diff.last_lsn > at.point {
+    if on_base && diff.last_lsn > at.point {
         Ok(())
     } else {
         Err(descriptions::DIFFERENTIAL_WRONG_BASE.to_owned())
@@ -1009,10 +1006,14 @@ mod tests {
         };
         let refused = increment(ObjectKind::Differential, other_base, at);
         assert_eq!(refused.description, descriptions::DIFFERENTIAL_WRONG_BASE);
-        let after_log = at.then(&log, ObjectKind::Log);
+        // After a log, a newer differential still applies; one the logs went past does not.
+        let after_log = at.then(&log);
         assert_eq!(after_log.point(), lsn(300));
-        assert!(!increment(ObjectKind::Differential, diff, after_log).success);
-        let after_diff = at.then(&diff, ObjectKind::Differential);
+        assert!(increment(ObjectKind::Differential, diff, after_log).success);
+        let past_it = after_log.then(&chain(300, 400, 7));
+        let refused = increment(ObjectKind::Differential, diff, past_it);
+        assert_eq!(refused.description, descriptions::DIFFERENTIAL_WRONG_BASE);
+        let after_diff = at.then(&diff);
         assert!(
             !increment(ObjectKind::Differential, diff, after_diff).success,
             "not twice"

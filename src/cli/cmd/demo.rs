@@ -321,6 +321,7 @@ fn incremental_spec(
         checkpoints: CheckpointStore::new(work.join("checkpoints")),
         state_dir: work.join("migrations"),
         wait: demo_polling(),
+        following: false,
     }
 }
 

@@ -52,6 +52,7 @@ pub(super) fn run(args: MigrateArgs, printer: &Printer) -> anyhow::Result<Status
         )?),
         state_dir: settings::state_dir(args.folders.state_dir.clone())?,
         wait: WaitOptions::default(),
+        following: false,
     };
     let follow = log_follow_options(&args)?;
     let clients = clients(&args, bucket)?;

@@ -168,6 +168,11 @@ pub(super) async fn migrate_with_output(
 }
 
 pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &ProgressBar) {
+    // The total of a backup being written grows: `--json` progress events carry it.
+    if let MigrateEvent::FileGrowing { written } = event {
+        bar.set_length(written);
+        return;
+    }
     if printer.json() {
         let _ = printer.json_line(&event);
         return;
@@ -300,6 +305,7 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
         ),
         MigrateEvent::Warning { message } => say(printer, bar, &format!("warning: {message}")),
         MigrateEvent::Following { message } => say(printer, bar, &message),
+        MigrateEvent::FileGrowing { .. } => {}
         MigrateEvent::CutoverStarted { task_id } => say(
             printer,
             bar,

@@ -9,13 +9,14 @@ use crate::cli::Status;
 use crate::cli::args::UploadArgs;
 use crate::cli::printer::Printer;
 use crate::cli::settings::{self, OssUrl};
-use crate::cli::transfer::{summary, upload_with_progress};
+use crate::cli::transfer::{drive, say, summary, upload_with_progress};
 use crate::source::SourceFile;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::{UploadJob, checkpoint_path};
 use crate::upload::follow::{FollowEvent, FollowOptions};
+use crate::upload::progress::Counters;
 use bak2rds_cloud::oss::OssClient;
-use indicatif::BinaryBytes;
+use indicatif::{BinaryBytes, ProgressBar};
 use tokio_util::sync::CancellationToken;
 
 /// Runs `bak2rds upload`.
@@ -38,13 +39,12 @@ async fn upload(args: UploadArgs, printer: &Printer) -> anyhow::Result<Status> {
     }
     printer.note(format!("credentials: {}", client.credentials().describe()));
     if let Some(follow_options) = settings::follow_options(&args.follow, &args.transfer)? {
-        let record = follow_record(&client, &checkpoints, &args.file, &destination);
         return follow(
             client,
             &args,
             &follow_options,
-            &record,
-            &destination,
+            &checkpoints,
+            destination,
             printer,
         )
         .await;
@@ -141,8 +141,8 @@ async fn follow(
     client: OssClient,
     args: &UploadArgs,
     follow_options: &FollowOptions,
-    record: &std::path::Path,
-    destination: &OssUrl,
+    checkpoints: &CheckpointStore,
+    mut destination: OssUrl,
     printer: &Printer,
 ) -> anyhow::Result<Status> {
     printer.note(format!(
@@ -157,16 +157,58 @@ async fn follow(
             stop.cancel();
         }
     });
-    let report = crate::upload::follow::follow(
+    if OssUrl::names_a_prefix(&args.destination) {
+        // Named like a finished backup's (`.diff`, `.trn` by its type): from its header, once
+        // SQL Server has written it.
+        let header = crate::upload::follow::read_header(
+            &args.file,
+            &Default::default(),
+            follow_options,
+            &cancel,
+        )
+        .await
+        .with_context(|| format!("following {}", args.file.display()))?;
+        if let Some(kind) = header.backup.and_then(|backup| backup.backup_type) {
+            let prefix = destination
+                .key
+                .rsplit_once('/')
+                .map_or("", |(prefix, _)| prefix);
+            let name = args.file.file_name().unwrap_or_default().to_string_lossy();
+            let object = mssql_backup::object_key_for_backup(&name, kind);
+            destination.key = if prefix.is_empty() {
+                object
+            } else {
+                format!("{prefix}/{object}")
+            };
+        }
+    }
+    let record = follow_record(&client, checkpoints, &args.file, &destination);
+    let counters = Arc::new(Counters::default());
+    let bar = printer.byte_bar(0);
+    let (events, received) = tokio::sync::mpsc::unbounded_channel();
+    let job = crate::upload::follow::follow(
         Arc::new(client),
         &args.file,
         &destination.key,
-        record,
+        &record,
         follow_options,
+        Arc::clone(&counters),
         &cancel,
-        |event| show_follow_event(&event, printer),
+        |event| {
+            let _ = events.send(event);
+        },
+    );
+    let report = drive(
+        job,
+        received,
+        &counters,
+        printer,
+        &bar,
+        &cancel,
+        |event, bar| show_follow_event(&event, printer, bar),
     )
     .await;
+    bar.finish_and_clear();
     ctrl_c.abort();
     let report =
         report.with_context(|| format!("following {} to {destination}", args.file.display()))?;
@@ -215,28 +257,44 @@ fn follow_record(
     )
 }
 
-fn show_follow_event(event: &FollowEvent, printer: &Printer) {
+fn show_follow_event(event: &FollowEvent, printer: &Printer, bar: &ProgressBar) {
     match event {
-        FollowEvent::Header(backup) => printer.note(format!(
-            "the backup's header is written: {} backup of {:?} by SQL Server {}",
-            backup
-                .backup_type
-                .map_or_else(|| "an unknown".to_owned(), |kind| kind.to_string()),
-            backup.database_name,
-            backup.software_version
-        )),
-        // One line per part would flood a terminal on a TB backup: `-v` shows them.
+        FollowEvent::Header(backup) => say(
+            printer,
+            bar,
+            &format!(
+                "the backup's header is written: {} backup of {:?} by SQL Server {}",
+                backup
+                    .backup_type
+                    .map_or_else(|| "an unknown".to_owned(), |kind| kind.to_string()),
+                backup.database_name,
+                backup.software_version
+            ),
+        ),
+        // The bar's total is what is written so far; one line per part would flood a
+        // terminal on a TB backup: `-v` shows them.
         FollowEvent::PartSent {
             part_number,
             file_len,
-        } => tracing::info!(
-            part_number,
-            file_len,
-            "part sent while the backup is written"
-        ),
-        FollowEvent::Finished { len } => printer.note(format!(
-            "the backup is finished ({}): checking every part against the final file",
-            BinaryBytes(*len)
-        )),
+            ..
+        } => {
+            bar.set_length(*file_len);
+            tracing::info!(
+                part_number,
+                file_len,
+                "part sent while the backup is written"
+            );
+        }
+        FollowEvent::Finished { len } => {
+            bar.set_length(*len);
+            say(
+                printer,
+                bar,
+                &format!(
+                    "the backup is finished ({}): checking every part against the final file",
+                    BinaryBytes(*len)
+                ),
+            );
+        }
     }
 }

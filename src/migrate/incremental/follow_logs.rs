@@ -18,14 +18,19 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{IncrementalOutcome, IncrementalSpec, run};
-use crate::migrate::{Clients, MigrateError, MigrateEvent};
+use super::{IncrementalOutcome, IncrementalSpec, recorded_task, run};
+use crate::migrate::{Clients, MigrateError, MigrateEvent, Problem};
 use crate::upload::error::UploadError;
 use crate::upload::progress::Counters;
 use bak2rds_cloud::rds::model::TaskStatus;
+use bak2rds_cloud::rds::quota::DAILY_MIGRATIONS_PER_DATABASE;
 
 /// How long a follower waits after a transient failure before the next round.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a follower waits when RDS refused a migration for the day's quota: slots free up
+/// one by one as the calls of 24 hours ago age out.
+const QUOTA_RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// How the follower watches.
 #[derive(Debug, Clone)]
@@ -48,9 +53,12 @@ pub async fn follow_logs(
     let note = |message: String| {
         let _ = events.send(MigrateEvent::Following { message });
     };
+    spec.following = true;
     let mut seen: Option<Listing> = None;
-    // The task of the chain, once created (every round plans the whole folder again).
-    let mut task_id: Option<String> = spec.task_id.clone();
+    // The task of the chain, once created (every round plans the whole folder again); a rerun
+    // finds it in the state file, so a cutover from elsewhere is seen even while every round
+    // is refused.
+    let mut task_id: Option<String> = spec.task_id.clone().or_else(|| recorded_task(&spec));
     let mut changed_at = Instant::now();
     let mut last_listing = listing(&spec.files);
     loop {
@@ -76,14 +84,23 @@ pub async fn follow_logs(
                 cancel.clone(),
             )
             .await;
-            // A follower runs for days: a network or service hiccup is waited out, not fatal.
+            // A follower runs for days: a network or service hiccup, or the day's quota of
+            // migrations, is waited out, not fatal.
             let outcome = match outcome {
                 Err(error) if is_transient(&error) => {
                     note(format!(
                         "waiting: {error}; trying again in {} s",
                         RETRY_AFTER.as_secs()
                     ));
-                    tokio::time::sleep(RETRY_AFTER).await;
+                    sleep_unless_cancelled(RETRY_AFTER, &cancel).await;
+                    continue;
+                }
+                Err(error) if is_daily_quota(&error) => {
+                    note(format!(
+                        "waiting: RDS allows {DAILY_MIGRATIONS_PER_DATABASE} migrations a day per                          database, and today's are used (UploadLimitExceeded); trying again every                          {} min until the oldest is a day old. The logs keep arriving meanwhile:                          a differential backup put in the folder then replaces them all in one                          call",
+                        QUOTA_RETRY_AFTER.as_secs() / 60
+                    ));
+                    sleep_unless_cancelled(QUOTA_RETRY_AFTER, &cancel).await;
                     continue;
                 }
                 outcome => outcome?,
@@ -121,10 +138,7 @@ pub async fn follow_logs(
                 }
                 IncrementalOutcome::Refused { findings, .. } => {
                     for finding in findings {
-                        note(format!(
-                            "waiting: {} ({}); the follower goes on when the folder changes",
-                            finding.message, finding.fix
-                        ));
+                        note(waiting_line(finding));
                     }
                 }
                 IncrementalOutcome::Planned { .. } => return Ok(outcome),
@@ -184,6 +198,14 @@ fn folders(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// What the follower waits for, and how to help it along.
+pub(super) fn waiting_line(problem: &Problem) -> String {
+    format!(
+        "waiting: {} ({}); the follower goes on when the folder changes",
+        problem.message, problem.fix
+    )
+}
+
 /// "restored up to X (written N min ago): the database is about N min behind the source".
 fn lag_line(restored: Option<&Path>, lag: Option<Duration>) -> String {
     match (restored, lag) {
@@ -207,6 +229,19 @@ fn is_transient(error: &MigrateError) -> bool {
             .downcast_ref::<bak2rds_cloud::oss::OssError>()
             .is_some_and(|error| error.category() == Category::Transient),
         _ => false,
+    }
+}
+
+/// RDS refused a migration: the database's 20 a day are used.
+fn is_daily_quota(error: &MigrateError) -> bool {
+    matches!(error, MigrateError::Rds(error) if error.code() == Some("UploadLimitExceeded"))
+}
+
+/// Sleeps, waking early on Ctrl-C (the loop then reports the stop).
+async fn sleep_unless_cancelled(duration: Duration, cancel: &CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        () = cancel.cancelled() => {}
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::state::{State, StateFile};
 use super::{IncrementalSpec, backup_set_of, lsn_text, problem_of_chain, refusal, type_of};
 use mssql_backup::chain::{self, ChainFile, ChainProblem, ChainProblemKind};
-use mssql_backup::{BackupType, Rules, Verdict};
+use mssql_backup::{BackupType, Rules, Severity, Verdict};
 use tokio::sync::mpsc;
 
 use crate::migrate::{Clients, MigrateError, MigrateEvent, Problem, json_name};
@@ -69,6 +69,9 @@ pub(super) struct Steps {
     pub restore: Vec<ChainFile>,
     /// Each file left out, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// What the plan goes on despite: warnings (duplicates, other databases' backups left
+    /// out) and, for the follower, the gap it stops at.
+    pub notes: Vec<Problem>,
 }
 
 /// The chain of the given files, checked against what an earlier run already applied.
@@ -87,10 +90,18 @@ pub(super) async fn plan_chain(
             .collect(),
         _ => files,
     };
-    let report = chain::build_chains(files);
-    if !report.is_clean() {
+    let report = match database_of_full(&files, state).filter(|_| spec.following) {
+        Some(database) => chain::build_chains_for(files, Some(&database)),
+        None => chain::build_chains(files),
+    };
+    // The follower restores up to a gap in the logs and waits there for the missing ones (or a
+    // differential that covers them); a one-shot run refuses the chain whole.
+    let waits_at = |p: &ChainProblem| spec.following && p.kind == ChainProblemKind::Gap;
+    let stops = |p: &&ChainProblem| p.severity == Severity::Error && !waits_at(p);
+    if report.problems.iter().any(|p| stops(&p)) {
         return Ok(Err(report.problems.iter().map(problem_of_chain).collect()));
     }
+    let notes: Vec<Problem> = report.problems.iter().map(problem_of_chain).collect();
     let mut chains = report.chains;
     let chain = match chains.len() {
         1 => chains.remove(0),
@@ -125,7 +136,18 @@ pub(super) async fn plan_chain(
         };
     }
     let steps: Vec<ChainFile> = chain.steps().into_iter().cloned().collect();
-    Ok(against_state(steps, state, Vec::new()).map_err(|problem| vec![problem_of_chain(&problem)]))
+    Ok(against_state(steps, state, Vec::new())
+        .map(|steps| Steps { notes, ..steps })
+        .map_err(|problem| vec![problem_of_chain(&problem)]))
+}
+
+/// The source database of the migration under way: the one its full backup is of.
+fn database_of_full(files: &[ChainFile], state: &StateFile) -> Option<String> {
+    let full = state.state.full_backup_set.as_ref()?;
+    files
+        .iter()
+        .find(|f| &backup_set_of(f) == full)
+        .map(|f| f.info.database_name.clone())
 }
 
 /// Another chain is being restored into the same database: refuse to start a second one
@@ -177,6 +199,7 @@ fn against_state(
         return Ok(Steps {
             restore: steps,
             skipped,
+            notes: Vec::new(),
         });
     };
     let mut kept = Vec::with_capacity(steps.len());
@@ -204,6 +227,7 @@ fn against_state(
     Ok(Steps {
         restore: kept,
         skipped,
+        notes: Vec::new(),
     })
 }
 

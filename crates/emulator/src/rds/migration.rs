@@ -226,7 +226,7 @@ impl RdsEmulator {
         if outcome.success
             && let Some(chain) = &request.facts.chain
         {
-            task.at = Some(at.then(chain, request.facts.kind));
+            task.at = Some(at.then(chain));
         }
         task.files
             .push(request.file_step(request.facts.kind, outcome));
