@@ -928,6 +928,28 @@ async fn ensure_uploaded(
     Ok((object, Some(report)))
 }
 
+/// Records an object `--follow` uploaded from the finished file (its CRC-64 checked part by
+/// part against the final bytes), so the run that follows finds it with one HEAD instead of
+/// reading the whole file again.
+fn record_followed_upload(
+    spec: &MigrateSpec,
+    source: &SourceFile,
+    len: u64,
+    crc64: u64,
+) -> Result<(), MigrateError> {
+    let mut state = StateFile::open(spec, source.identity())?;
+    state.state.object = Some(UploadedObject {
+        bucket: spec.bucket.clone(),
+        key: spec.key.clone(),
+        size: len,
+        crc64,
+        uploaded_unix: time::OffsetDateTime::now_utc().unix_timestamp(),
+        sent: true,
+        deleted: false,
+    });
+    state.save()
+}
+
 /// Whether an object an earlier run uploaded is still in OSS, unchanged.
 async fn still_uploaded(clients: &Clients, object: &UploadedObject) -> Result<bool, MigrateError> {
     let meta = clients.oss.head_object(&object.key).await?;

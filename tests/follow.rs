@@ -266,7 +266,9 @@ async fn migrate_follows_a_full_and_refuses_a_differential_at_its_header() {
     );
     assert!(output.status.success(), "{text}");
     assert!(text.contains("uploaded while written"), "{text}");
-    // The finished file's upload found the object already there: nothing sent twice.
+    assert!(text.contains("in OSS already, unchanged"), "{text}");
+    // The finished file's run found the object recorded (one HEAD, no second read of the
+    // file): nothing sent twice.
     let object = emulator
         .storage()
         .read_object(emulator.bucket(), "Sales_FULL.bak")
@@ -737,6 +739,13 @@ async fn a_new_differential_closes_a_gap_in_the_logs() {
     assert!(said("are missing") >= 1, "{gap}");
     assert!(gap.contains("new differential backup"), "{gap}");
 
+    // The backup share also receives another database's log: left out, not a refusal.
+    let mut other = SynthChain::new(SynthDatabase::new(
+        "Billing",
+        TargetVersion::parse("2019").unwrap(),
+    ));
+    let _ = other.full(MIB);
+    write_synthetic_file(&watched.join("Billing_LOG_1.trn"), &other.log(MIB)).unwrap();
     bring("Sales_DIFF_2.bak");
     bring("Sales_LOG_4.trn");
     wait_until("the differential and log 4", || {
@@ -756,6 +765,10 @@ async fn a_new_differential_closes_a_gap_in_the_logs() {
     // Exactly the differential and log 4: log 3 is inside the differential.
     assert_eq!(create_migrate_tasks(&emulator), 5, "{text}");
     assert!(text.contains("Sales_LOG_4.trn"), "{text}");
+    assert!(
+        text.contains("Billing_LOG_1.trn: backups of database \"Billing\""),
+        "{text}"
+    );
 }
 
 /// RDS's daily quota of migrations per database (here 3) does not end a follower: it says

@@ -16,6 +16,7 @@ use super::{
     Clients, MigrateError, MigrateEvent, MigrateOutcome, MigrateSpec, preflight_backup,
     problem_of_finding, problem_of_preflight, run,
 };
+use crate::source::SourceFile;
 use crate::upload::follow::{self, FollowEvent, FollowOptions, UNFINISHED};
 use crate::upload::progress::Counters;
 use bak2rds_cloud::rds::gather::gather_instance;
@@ -111,5 +112,9 @@ pub async fn run_following(
         uploaded.resent,
         uploaded.after_last_change.as_secs_f64()
     ));
+    let source = SourceFile::open(&spec.file)?;
+    if source.len() == uploaded.len {
+        super::record_followed_upload(&spec, &source, uploaded.len, uploaded.crc64)?;
+    }
     run(spec, clients, events, counters, cancel).await
 }

@@ -217,7 +217,7 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
             printer,
             bar,
             &format!(
-                "{object} was uploaded by an earlier run and is unchanged: not sending it again"
+                "{object} is in OSS already, unchanged (its size and CRC-64 match): not sending it again"
             ),
         ),
         MigrateEvent::UploadStarted { len } => {
