@@ -367,6 +367,7 @@ mod tests {
             retries: 0,
             hedged_parts: 0,
             elapsed_ms: 1000,
+            sending_ms: 900,
             pages: PageSummary::Checked {
                 checked: 10,
                 without_checksum: 2,

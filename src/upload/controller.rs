@@ -2,7 +2,10 @@
 //!
 //! One connection carries at most window / RTT: 4 MiB/s through a 1 MiB window over 250 ms,
 //! where the link may carry 120 MiB/s. No fixed number fits every path, so the controller finds
-//! it: it starts at [`START`], doubles while doubling still raises the measured rate by
+//! it: it starts at [`START`] on a short path and proportionally higher on a long one (the round
+//! trip of the request before the parts, see [`START_ROUND_TRIP`]: measuring each level takes
+//! seconds, and starting at 8 on a 250 ms path cost a third of a 20-second upload), doubles
+//! while doubling still raises the measured rate by
 //! [`GAIN`] (quadruples while the rate grows in proportion), and settles at the last level
 //! that helped. Retried parts (throttling such as
 //! `SlowDown`/503, or failing connections) halve it and settle. Under a rate cap it stops
@@ -64,11 +67,18 @@ pub struct Controller {
     pub limit: Option<Limit>,
 }
 
+/// The round trip [`START`] parts are enough for; a longer path starts with proportionally
+/// more (a part's answer takes a round trip, and each connection carries a window per round
+/// trip), up to half the maximum, so the controller reaches the link in one or two steps
+/// instead of spending most of a short upload below it.
+pub const START_ROUND_TRIP: Duration = Duration::from_millis(25);
+
 impl Controller {
-    /// A controller allowed up to `max` parts in flight, under an optional rate cap (bytes/s).
-    pub fn new(max: usize, cap: Option<u64>) -> Self {
+    /// A controller allowed up to `max` parts in flight, under an optional rate cap (bytes/s),
+    /// on a path whose round trip was measured as `round_trip`.
+    pub fn new(max: usize, cap: Option<u64>, round_trip: Option<Duration>) -> Self {
         Controller {
-            level: START.min(max).max(1),
+            level: first_level(max, cap, round_trip),
             best: None,
             max: max.max(1),
             cap: cap.map(|c| c as f64),
@@ -77,7 +87,7 @@ impl Controller {
         }
     }
 
-    /// The level to start at.
+    /// The current level (parts whose bodies are sent at once).
     pub fn level(&self) -> usize {
         self.level
     }
@@ -120,6 +130,20 @@ impl Controller {
     }
 }
 
+/// [`START`], scaled by the round trip over [`START_ROUND_TRIP`]; under a cap, [`START`] (the
+/// cap is usually met with few, and the controller opens no connection it cannot use).
+fn first_level(max: usize, cap: Option<u64>, round_trip: Option<Duration>) -> usize {
+    let start = START.min(max).max(1);
+    match (cap, round_trip) {
+        (None, Some(round_trip)) => {
+            let scale = (round_trip.as_secs_f64() / START_ROUND_TRIP.as_secs_f64()).round();
+            let scaled = (start as f64 * scale.max(1.0)) as usize;
+            scaled.clamp(start, (max / 2).max(start))
+        }
+        _ => start,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,13 +168,13 @@ mod tests {
     fn a_long_thin_path_gets_enough_parts_to_fill_the_link() {
         // 1 MiB window over 250 ms: 4 MiB/s per connection; a 120 MiB/s link needs 30.
         // 8 → 16 (doubled the rate) → 64 (quadrupled): the most allowed, and the link full.
-        let mut controller = Controller::new(MAX, None);
+        let mut controller = Controller::new(MAX, None, None);
         let level = run(&mut controller, 4.0, 120.0);
         assert_eq!(level, 64, "{:?}", controller.history);
         assert_eq!(controller.limit, Some(Limit::Maximum));
         // With a wider window 16 fill it: 8 → 16 (the rate grew in proportion) → 64 (no gain)
         // → back to 16.
-        let mut controller = Controller::new(MAX, None);
+        let mut controller = Controller::new(MAX, None, None);
         assert_eq!(
             run(&mut controller, 12.0, 160.0),
             16,
@@ -163,23 +187,48 @@ mod tests {
     #[test]
     fn loopback_stays_at_the_start_level() {
         // The host is the limit at any level: doubling does not pay, so back to the start.
-        let mut controller = Controller::new(MAX, None);
+        let mut controller = Controller::new(MAX, None, None);
         assert_eq!(run(&mut controller, 1000.0, 2500.0), START);
     }
 
     #[test]
     fn a_rate_cap_stops_the_growth_and_the_maximum_bounds_it() {
-        let mut capped = Controller::new(MAX, Some(50));
+        let mut capped = Controller::new(MAX, Some(50), None);
         assert_eq!(run(&mut capped, 4.0, 120.0), 16);
         assert_eq!(capped.limit, Some(Limit::RateCap));
-        let mut bounded = Controller::new(16, None);
+        let mut bounded = Controller::new(16, None, None);
         assert_eq!(run(&mut bounded, 1.0, 1000.0), 16);
         assert_eq!(bounded.limit, Some(Limit::Maximum));
     }
 
     #[test]
+    fn a_long_round_trip_starts_higher_unless_capped() {
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(Controller::new(MAX, None, None).level(), START);
+        assert_eq!(Controller::new(MAX, None, ms(1)).level(), START, "loopback");
+        assert_eq!(Controller::new(MAX, None, ms(30)).level(), START);
+        assert_eq!(Controller::new(MAX, None, ms(100)).level(), 32);
+        assert_eq!(
+            Controller::new(MAX, None, ms(250)).level(),
+            MAX / 2,
+            "at most half"
+        );
+        assert_eq!(
+            Controller::new(12, None, ms(250)).level(),
+            START,
+            "never above max"
+        );
+        assert_eq!(Controller::new(4, None, ms(250)).level(), 4);
+        assert_eq!(
+            Controller::new(MAX, Some(50), ms(250)).level(),
+            START,
+            "capped"
+        );
+    }
+
+    #[test]
     fn retries_halve_the_level() {
-        let mut controller = Controller::new(MAX, None);
+        let mut controller = Controller::new(MAX, None, None);
         assert_eq!(controller.observe(10.0, false), Decision::Try(16));
         assert_eq!(controller.observe(20.0, true), Decision::Settle(8));
         assert_eq!(controller.limit, Some(Limit::Errors));

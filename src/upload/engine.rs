@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rayon::prelude::*;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::body::{AttemptTracker, Part, chunks};
@@ -135,6 +135,10 @@ pub struct UploadReport {
     pub hedged_parts: u64,
     /// Wall time of this run.
     pub elapsed_ms: u64,
+    /// From the first part's start to the completed object (0 when no part was sent): the
+    /// transfer itself, without the requests before it (a round trip each on a long path).
+    #[serde(default)]
+    pub sending_ms: u64,
     /// The page checks of the parts this run sent.
     pub pages: PageSummary,
     /// With `adaptive`: the parts in flight settled on, why, and the levels tried.
@@ -191,6 +195,7 @@ pub async fn run<R: Remote>(
             retries: snapshot.retries,
             hedged_parts: snapshot.hedged,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            sending_ms: 0,
             pages,
             concurrency: None,
         }
@@ -239,7 +244,7 @@ pub async fn run<R: Remote>(
             .map_err(|e| UploadError::Internal(e.to_string()))?
     };
 
-    let checkpoint = open_checkpoint(
+    let (checkpoint, round_trip) = open_checkpoint(
         remote.as_ref(),
         &job,
         &target,
@@ -248,6 +253,13 @@ pub async fn run<R: Remote>(
         &events,
     )
     .await?;
+    let controller = job.options.adaptive.then(|| {
+        let cap = job.options.limiter.as_ref().map(|l| l.bytes_per_second());
+        Controller::new(job.options.concurrency, cap, round_trip)
+    });
+    let first_level = controller
+        .as_ref()
+        .map_or(job.options.concurrency.max(1), Controller::level);
     let resumed_parts = u32::try_from(checkpoint.parts.len()).unwrap_or(u32::MAX);
     counters.set_resumed(checkpoint.done_bytes(), u64::from(resumed_parts));
     let _ = events.send(UploadEvent::Planned {
@@ -275,7 +287,8 @@ pub async fn run<R: Remote>(
         release_finished,
         pages: page_guard.as_ref().ok().cloned(),
         part_pages: Mutex::new(HashMap::new()),
-        slots: Arc::new(Semaphore::new(first_level(&job.options))),
+        slots: Arc::new(Semaphore::new(first_level)),
+        first_controller: Mutex::new(controller),
         controller: Mutex::new(None),
         options: job.options.clone(),
         counters: Arc::clone(&counters),
@@ -286,6 +299,7 @@ pub async fn run<R: Remote>(
         checkpoint: Mutex::new(checkpoint),
         writer,
     });
+    let sending = Instant::now();
     let outcome = send_missing_parts(&transfer).await;
     let Ok(transfer) = Arc::try_unwrap(transfer) else {
         return Err(UploadError::Internal("a worker outlived the upload".into()));
@@ -297,7 +311,7 @@ pub async fn run<R: Remote>(
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .unwrap_or(ConcurrencyReport {
-                settled_on: first_level(&job.options),
+                settled_on: first_level,
                 limit: None,
                 tried: Vec::new(),
             })
@@ -336,6 +350,7 @@ pub async fn run<R: Remote>(
     };
     Ok(UploadReport {
         concurrency,
+        sending_ms: u64::try_from(sending.elapsed().as_millis()).unwrap_or(u64::MAX),
         ..report(
             object.crc64.unwrap_or_default(),
             object.etag,
@@ -344,15 +359,6 @@ pub async fn run<R: Remote>(
             pages,
         )
     })
-}
-
-/// Parts in flight at the start: the controller's first level, or the fixed number.
-fn first_level(options: &UploadOptions) -> usize {
-    if options.adaptive {
-        Controller::new(options.concurrency, None).level()
-    } else {
-        options.concurrency.max(1)
-    }
 }
 
 /// The page checks for this upload, or what the report says instead of their totals.
@@ -490,7 +496,10 @@ async fn open_checkpoint<R: Remote>(
     plan: &PartPlan,
     path: &std::path::Path,
     events: &mpsc::UnboundedSender<UploadEvent>,
-) -> Result<Checkpoint, UploadError> {
+) -> Result<(Checkpoint, Option<Duration>), UploadError> {
+    // InitiateMultipartUpload or ListParts, on the connection the HEAD opened: about one round
+    // trip of the path, which sizes the controller's first level.
+    let mut round_trip = None;
     if let Some(saved) = job.checkpoints.load(path)? {
         let unusable = if job.options.resume {
             saved.mismatch(target, job.source.identity(), plan)
@@ -499,8 +508,11 @@ async fn open_checkpoint<R: Remote>(
         };
         match unusable {
             None => {
-                if let Some(reconciled) = reconcile(remote, job, saved.clone()).await? {
-                    return Ok(reconciled);
+                let asked = Instant::now();
+                let reconciled = reconcile(remote, job, saved.clone()).await?;
+                round_trip = Some(asked.elapsed());
+                if let Some(reconciled) = reconciled {
+                    return Ok((reconciled, round_trip));
                 }
                 discard(events, "the server no longer has its multipart upload");
             }
@@ -511,10 +523,12 @@ async fn open_checkpoint<R: Remote>(
             }
         }
     }
+    let asked = Instant::now();
     let upload_id = remote
         .initiate(&job.key)
         .await
         .map_err(remote_error("InitiateMultipartUpload", None))?;
+    let round_trip = round_trip.or(Some(asked.elapsed()));
     let checkpoint = Checkpoint::new(target, job.source.identity().clone(), upload_id, *plan);
     let store = job.checkpoints.clone();
     let (path, record) = (path.to_path_buf(), checkpoint.clone());
@@ -527,7 +541,7 @@ async fn open_checkpoint<R: Remote>(
         return Err(error.into());
     }
     name_other_uploads(remote, job, &checkpoint.upload_id, events).await;
-    Ok(checkpoint)
+    Ok((checkpoint, round_trip))
 }
 
 /// Unfinished uploads of the same key other than this run's (a lost or damaged checkpoint's, a
@@ -630,6 +644,8 @@ struct Transfer<R> {
     part_pages: Mutex<HashMap<u32, PageTally>>,
     /// One permit per part allowed in flight: the adaptive controller adds and removes them.
     slots: Arc<Semaphore>,
+    /// The adaptive controller, until its task takes it.
+    first_controller: Mutex<Option<Controller>>,
     /// The controller's report, once the parts are sent.
     controller: Mutex<Option<ConcurrencyReport>>,
     options: UploadOptions,
@@ -844,7 +860,7 @@ impl<R: Remote> Transfer<R> {
                     continue;
                 }
             };
-            let outcome = self.send_part(index, &token).await;
+            let outcome = self.send_part(index, &token, slot).await;
             let recorded = match outcome {
                 Ok(Some(done)) => {
                     self.record(index, done);
@@ -864,12 +880,14 @@ impl<R: Remote> Transfer<R> {
     /// The adaptive controller: measures the rate at each level and moves the slots, until it
     /// settles (or the upload ends and this task is dropped).
     async fn adapt(&self) {
-        let cap = self
-            .options
-            .limiter
-            .as_ref()
-            .map(|limiter| limiter.bytes_per_second());
-        let mut controller = Controller::new(self.options.concurrency, cap);
+        let Some(mut controller) = self
+            .first_controller
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
         let mut level = controller.level();
         loop {
             tokio::time::sleep(super::controller::SETTLE).await;
@@ -995,22 +1013,36 @@ impl<R: Remote> Transfer<R> {
         self.writer.save(snapshot);
     }
 
-    /// Sends part `index` until it is verified; `Ok(None)` when cancelled.
+    /// Sends part `index` until it is verified; `Ok(None)` when cancelled. `slot` is the first
+    /// attempt's place among the parts in flight; a retry, after its back-off, waits for a
+    /// place of its own (a part backing off holds none).
     async fn send_part(
         &self,
         index: u32,
         cancel: &CancellationToken,
+        slot: OwnedSemaphorePermit,
     ) -> Result<Option<DonePart>, UploadError> {
         let part_number = PartPlan::part_number(index);
         let mut last_corruption = None;
         let mut backoff = Backoff::new(&self.options.retry);
         let attempts = self.options.retry.max_retries.saturating_add(1);
+        let mut slot = Some(slot);
         for attempt in 1..=attempts {
             self.source.check_unchanged().map_err(UploadError::Source)?;
+            let slot = match slot.take() {
+                Some(slot) => slot,
+                None => tokio::select! {
+                    _ = cancel.cancelled() => return Ok(None),
+                    slot = Arc::clone(&self.slots).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => return Ok(None), // never closed
+                    },
+                },
+            };
             self.counters.part_started();
             let result = tokio::select! {
                 _ = cancel.cancelled() => None,
-                result = self.attempt_part(index) => Some(result),
+                result = self.attempt_part(index, slot) => Some(result),
             };
             self.counters
                 .part_ended(matches!(result, Some(Ok(_))) && !cancel.is_cancelled());
@@ -1056,8 +1088,12 @@ impl<R: Remote> Transfer<R> {
         Ok(None)
     }
 
-    /// One attempt: stream the part, then compare the server's CRC with ours.
-    async fn attempt_part(&self, index: u32) -> Result<DonePart, AttemptError> {
+    /// One attempt: stream the part, then compare the server's CRC with ours, holding `slot`.
+    async fn attempt_part(
+        &self,
+        index: u32,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<DonePart, AttemptError> {
         let range = self.plan.range(index).ok_or_else(|| {
             AttemptError::Fatal(UploadError::Internal(format!("no part {index}")))
         })?;
@@ -1077,6 +1113,9 @@ impl<R: Remote> Transfer<R> {
             None
         };
         let tracker = Arc::new(AttemptTracker::default());
+        // Held until the answer: a part's slot also bounds the connections (a body handed to
+        // the socket early may still be megabytes from sent).
+        let _slot = slot;
         let body = reqwest::Body::wrap_stream(chunks(
             Part { data, offset },
             self.options.limiter.clone(),

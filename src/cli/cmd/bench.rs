@@ -395,7 +395,12 @@ async fn measure(
         peak_anonymous_rss_mib: peak as f64 / MIB,
         retries: report.retries,
         adaptive: report.concurrency.clone(),
-        link_share: link_share(args, report.size as f64 / seconds.max(f64::EPSILON)),
+        // From the first part's first byte to Complete (the measure): the requests
+        // before the parts are a few round trips whatever the controller does.
+        link_share: link_share(
+            args,
+            report.size as f64 / (report.sending_ms as f64 / 1000.0).max(f64::EPSILON),
+        ),
         disk,
     })
 }
@@ -433,7 +438,7 @@ fn format_row(row: &BenchRow) -> String {
     });
     let link = row.link_share.map_or_else(String::new, |share| {
         format!(
-            "\n  link: the upload filled {:.1} % of the link's rate",
+            "\n  link: the upload filled {:.1} % of the link's rate (first part to Complete)",
             share * 100.0
         )
     });
