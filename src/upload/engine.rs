@@ -300,7 +300,22 @@ pub async fn run<R: Remote>(
         writer,
     });
     let sending = Instant::now();
+    // Asked beside the parts, not before them: a round trip of the path saved.
+    let naming = (resumed_parts == 0).then(|| {
+        let (remote, events) = (Arc::clone(&remote), events.clone());
+        let (job_key, bucket, own) = (
+            job.key.clone(),
+            job.bucket.clone(),
+            transfer.upload_id.clone(),
+        );
+        tokio::spawn(async move {
+            name_other_uploads(remote.as_ref(), &bucket, &job_key, &own, &events).await;
+        })
+    });
     let outcome = send_missing_parts(&transfer).await;
+    if let Some(naming) = naming {
+        let _ = naming.await;
+    }
     let Ok(transfer) = Arc::try_unwrap(transfer) else {
         return Err(UploadError::Internal("a worker outlived the upload".into()));
     };
@@ -540,7 +555,6 @@ async fn open_checkpoint<R: Remote>(
         let _ = remote.abort(&job.key, &checkpoint.upload_id).await;
         return Err(error.into());
     }
-    name_other_uploads(remote, job, &checkpoint.upload_id, events).await;
     Ok((checkpoint, round_trip))
 }
 
@@ -549,11 +563,12 @@ async fn open_checkpoint<R: Remote>(
 /// aborted here: one of them may be another uploader's, still running.
 async fn name_other_uploads<R: Remote>(
     remote: &R,
-    job: &UploadJob,
+    bucket: &str,
+    key: &str,
     own: &str,
     events: &mpsc::UnboundedSender<UploadEvent>,
 ) {
-    let Ok(uploads) = remote.list_uploads(&job.key).await else {
+    let Ok(uploads) = remote.list_uploads(key).await else {
         return;
     };
     let others: Vec<String> = uploads.into_iter().filter(|id| id != own).collect();
@@ -561,7 +576,7 @@ async fn name_other_uploads<R: Remote>(
         return;
     }
     let _ = events.send(UploadEvent::OtherUploads {
-        object: format!("oss://{}/{}", job.bucket, job.key),
+        object: format!("oss://{bucket}/{key}"),
         upload_ids: others,
     });
 }
