@@ -1,39 +1,43 @@
 //! `--concurrency auto` on a long, thin link (issue 18): through the emulator's link model, the
-//! controller adds parts in flight while the rate rises and settles where the link is full.
+//! controller adds parts in flight while the rate rises and settles where the link is full; it
+//! backs off when OSS throttles, and never goes past its bound.
 
 use std::sync::Arc;
 
 use bak2rds::source::SourceFile;
 use bak2rds::upload::checkpoint::CheckpointStore;
 use bak2rds::upload::controller::Limit;
-use bak2rds::upload::engine::{UploadJob, UploadOptions, run};
+use bak2rds::upload::engine::{ConcurrencyReport, UploadJob, UploadOptions, run};
 use bak2rds::upload::progress::Counters;
 use bak2rds_cloud::oss::OssClient;
-use bak2rds_emulator::Emulator;
 use bak2rds_emulator::link::LinkConfig;
+use bak2rds_emulator::{Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
 
 const MIB: u64 = 1 << 20;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_fills_a_link_that_eight_connections_cannot() {
-    // 64 KiB windows over 20 ms: 3.2 MiB/s a connection; the link carries 48 MiB/s, so 8
-    // connections fill about half of it. (A round trip this short starts the controller at 8:
-    // longer ones start it higher, see `controller::first_level`.)
-    let link = LinkConfig {
-        rtt_ms: 20,
-        rate_bytes_per_sec: 48 * MIB,
-        window_bytes: 64 * 1024,
-    };
+/// 64 KiB windows over 20 ms: 3.2 MiB/s a connection; the link carries 48 MiB/s, so 8
+/// connections fill about half of it. (A round trip this short starts the controller at 8:
+/// longer ones start it higher, see `controller::first_level`.)
+const THIN: LinkConfig = LinkConfig {
+    rtt_ms: 20,
+    rate_bytes_per_sec: 48 * MIB,
+    window_bytes: 64 * 1024,
+};
+
+/// Uploads `size` bytes in 4 MiB parts through `THIN` with `--concurrency auto` up to `max`,
+/// the emulator set up by `config` (TOML); returns what the controller did.
+async fn upload_through_the_link(size: u64, max: usize, config: &str) -> ConcurrencyReport {
     let emulator = Emulator::builder()
+        .config(EmulatorConfig::from_toml(config).unwrap())
         .discard_bodies()
-        .link(link)
+        .link(THIN)
         .start()
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wan.bin");
-    std::fs::write(&path, vec![3u8; (256 * MIB) as usize]).unwrap();
+    std::fs::write(&path, vec![3u8; size as usize]).unwrap();
     let job = UploadJob {
         source: Arc::new(SourceFile::open(&path).unwrap()),
         bucket: emulator.bucket().to_string(),
@@ -41,7 +45,7 @@ async fn auto_fills_a_link_that_eight_connections_cannot() {
         checkpoints: CheckpointStore::new(dir.path().join("cp")),
         options: UploadOptions {
             part_size: Some(4 * MIB),
-            concurrency: 64,
+            concurrency: max,
             adaptive: true,
             ..UploadOptions::default()
         },
@@ -57,7 +61,12 @@ async fn auto_fills_a_link_that_eight_connections_cannot() {
     )
     .await
     .unwrap();
-    let adaptive = report.concurrency.expect("the controller's report");
+    report.concurrency.expect("the controller's report")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_fills_a_link_that_eight_connections_cannot() {
+    let adaptive = upload_through_the_link(256 * MIB, 64, "").await;
     assert!(
         adaptive.settled_on >= 16,
         "8 cannot fill the link: {adaptive:?}"
@@ -77,5 +86,34 @@ async fn auto_fills_a_link_that_eight_connections_cannot() {
     assert!(
         best as f64 > first_rate as f64 * 1.3,
         "more parts in flight raised the rate: {adaptive:?}"
+    );
+}
+
+/// OSS answering `SlowDown` to one part in five: the controller halves its parts in flight
+/// and settles there, for that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_backs_off_when_oss_throttles() {
+    let throttled = r#"
+[faults]
+seed = 11
+[[faults.error]]
+operation = "UploadPart"
+rate = 0.2
+status = 503
+code = "SlowDown"
+"#;
+    let adaptive = upload_through_the_link(128 * MIB, 64, throttled).await;
+    assert_eq!(adaptive.limit, Some(Limit::Errors), "{adaptive:?}");
+    assert_eq!(adaptive.settled_on, 4, "half the first level: {adaptive:?}");
+}
+
+/// However much room the link has, the controller stays within the bound it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_never_goes_past_its_bound() {
+    let adaptive = upload_through_the_link(256 * MIB, 12, "").await;
+    assert!(adaptive.settled_on <= 12, "{adaptive:?}");
+    assert!(
+        adaptive.tried.iter().all(|(level, _)| *level <= 12),
+        "{adaptive:?}"
     );
 }
