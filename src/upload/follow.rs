@@ -80,10 +80,6 @@ pub enum FollowEvent {
         part_number: u32,
         /// Bytes of the file seen so far.
         file_len: u64,
-        /// Bytes on the server so far, in `parts` parts (those of an earlier run included).
-        sent_bytes: u64,
-        /// Parts on the server so far.
-        parts: u32,
     },
     /// The writer finished: the backup's end is written and the file stopped changing.
     Finished {
@@ -282,9 +278,10 @@ impl<R: Remote> Upload<R> {
         // written: yesterday's backup about to be overwritten would otherwise be uploaded as
         // today's. (A rerun that resumes parts saw it being written before.)
         let mut seen_a_change = !sent.is_empty();
-        let mut sent_bytes: u64 = sent.values().map(|part| part.len).sum();
+        // An earlier run's parts: the display counts them as done.
+        let resumed: u64 = sent.values().map(|part| part.len).sum();
         self.counters
-            .set_resumed(sent_bytes, u64::try_from(sent.len()).unwrap_or(u64::MAX));
+            .set_resumed(resumed, u64::try_from(sent.len()).unwrap_or(u64::MAX));
         let (len, stamp) = loop {
             if cancel.is_cancelled() {
                 return Err(interrupted(&self.reader.path));
@@ -308,13 +305,10 @@ impl<R: Remote> Upload<R> {
             }
             while let Some(done) = tasks.try_join_next() {
                 let (number, part) = joined(done)?;
-                sent_bytes += part.len;
                 sent.insert(number, part);
                 on_event(FollowEvent::PartSent {
                     part_number: number,
                     file_len: stamp.len,
-                    sent_bytes,
-                    parts: u32::try_from(sent.len()).unwrap_or(u32::MAX),
                 });
             }
             let quiet = changed_at.elapsed();
