@@ -36,10 +36,16 @@ fn follow_command(emulator: &EmulatorHandle, file: &Path, extra: &[&str]) -> Com
 }
 
 fn writer(file: &Path, size: &str, rate: &str) -> Child {
+    writer_of(file, size, rate, &[])
+}
+
+/// `synth FILE --size SIZE --write-rate RATE --preallocate EXTRA...`, running.
+fn writer_of(file: &Path, size: &str, rate: &str, extra: &[&str]) -> Child {
     bin()
         .arg("synth")
         .arg(file)
         .args(["--size", size, "--write-rate", rate, "--preallocate"])
+        .args(extra)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -478,6 +484,65 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A running follower whose notes (stderr) are collected line by line as it writes them.
+struct Notes {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Notes {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = {
+            let lines = Arc::clone(&lines);
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        Notes {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// How many lines so far contain `text`.
+    fn said(&self, text: &str) -> usize {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().filter(|line| line.contains(text)).count()
+    }
+
+    fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn interrupt(&self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the follower to end: its exit status and everything it said.
+    async fn finish(self) -> (std::process::ExitStatus, String) {
+        let Notes {
+            mut child,
+            lines,
+            reader,
+        } = self;
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        reader.join().unwrap();
+        let text = lines.lock().unwrap().join("\n");
+        (status, text)
+    }
+}
+
 /// `migrate --incremental FOLDER --follow`: the full, the differential and the first log are
 /// restored; a log that leaves a gap waits for the missing one; logs arriving later are
 /// restored on the same task; `bak2rds cutover` from another shell ends the follower.
@@ -493,28 +558,14 @@ async fn logs_are_restored_as_they_appear_until_cutover() {
     for name in ["Sales_FULL.bak", "Sales_DIFF.bak", "Sales_LOG_1.trn"] {
         bring(name);
     }
-    let mut follower = log_follower(&emulator, "rm-follow0001", dir.path(), &watched, &[])
-        .spawn()
-        .unwrap();
-    // The follower's notes, line by line, as it writes them.
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let lines = Arc::clone(&lines);
-        let stderr = follower.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        })
-    };
-    let said = |text: &str| {
-        lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| line.contains(text))
-            .count()
-    };
+    let follower = Notes::spawn(log_follower(
+        &emulator,
+        "rm-follow0001",
+        dir.path(),
+        &watched,
+        &[],
+    ));
+    let said = |text: &str| follower.said(text);
     let idle = "waiting for the next log backup";
     wait_until("the full, the differential and a log", || said(idle) >= 1).await;
     assert_eq!(create_migrate_tasks(&emulator), 3);
@@ -549,14 +600,13 @@ async fn logs_are_restored_as_they_appear_until_cutover() {
         "{}",
         String::from_utf8_lossy(&cutover.stderr)
     );
-    let status = tokio::task::spawn_blocking(move || follower.wait().unwrap())
-        .await
-        .unwrap();
-    reader.join().unwrap();
-    let text = lines.lock().unwrap().join("\n");
+    let (status, text) = follower.finish().await;
     assert!(status.success(), "{text}");
-    assert!(said("behind the source") >= 2, "no lag shown: {text}");
-    assert!(said("was cut over") == 1, "{text}");
+    assert!(
+        text.matches("behind the source").count() >= 2,
+        "no lag: {text}"
+    );
+    assert!(text.matches("was cut over").count() == 1, "{text}");
 }
 
 /// `--max-rate` holds under `--follow` too: 4 MiB at 1 MiB/s take more than three seconds.
@@ -710,32 +760,19 @@ async fn a_new_differential_closes_a_gap_in_the_logs() {
     ] {
         bring(name);
     }
-    let mut follower = log_follower(&emulator, "rm-follow0003", dir.path(), &watched, &[])
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let lines = Arc::clone(&lines);
-        let stderr = follower.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        })
-    };
-    let said = |text: &str| {
-        lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| line.contains(text))
-            .count()
-    };
+    let follower = Notes::spawn(log_follower(
+        &emulator,
+        "rm-follow0003",
+        dir.path(),
+        &watched,
+        &[],
+    ));
+    let said = |text: &str| follower.said(text);
     // The chain is restored up to the gap, which is reported with its fix.
     let idle = "waiting for the next log backup";
     wait_until("the first round", || said(idle) >= 1).await;
     assert_eq!(create_migrate_tasks(&emulator), 3, "full, diff 1, log 1");
-    let gap = lines.lock().unwrap().join("\n");
+    let gap = follower.text();
     assert!(said("are missing") >= 1, "{gap}");
     assert!(gap.contains("new differential backup"), "{gap}");
 
@@ -753,14 +790,8 @@ async fn a_new_differential_closes_a_gap_in_the_logs() {
     })
     .await;
     wait_until("the follower idle again", || said(idle) >= 2).await;
-    let _ = Command::new("kill")
-        .args(["-INT", &follower.id().to_string()])
-        .status();
-    let status = tokio::task::spawn_blocking(move || follower.wait().unwrap())
-        .await
-        .unwrap();
-    reader.join().unwrap();
-    let text = lines.lock().unwrap().join("\n");
+    follower.interrupt();
+    let (status, text) = follower.finish().await;
     assert!(!status.success(), "Ctrl-C is not a success: {text}");
     // Exactly the differential and log 4: log 3 is inside the differential.
     assert_eq!(create_migrate_tasks(&emulator), 5, "{text}");
@@ -780,35 +811,22 @@ async fn a_follower_waits_out_the_daily_quota() {
     let dir = tempfile::tempdir().unwrap();
     let watched = dir.path().join("watched");
     synth_chain(&watched, "2");
-    let mut follower = log_follower(&emulator, "rm-follow0004", dir.path(), &watched, &[])
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let lines = Arc::clone(&lines);
-        let stderr = follower.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        })
-    };
-    let said = |text: &str| {
-        let lines = lines.lock().unwrap();
-        lines.iter().filter(|line| line.contains(text)).count()
-    };
-    wait_until("the quota reported", || said("UploadLimitExceeded") >= 1).await;
-    assert!(follower.try_wait().unwrap().is_none(), "the follower ended");
+    let mut follower = Notes::spawn(log_follower(
+        &emulator,
+        "rm-follow0004",
+        dir.path(),
+        &watched,
+        &[],
+    ));
+    wait_until("the quota reported", || {
+        follower.said("UploadLimitExceeded") >= 1
+    })
+    .await;
+    assert!(follower.child.try_wait().unwrap().is_none(), "it ended");
     assert_eq!(create_migrate_tasks(&emulator), 3);
     let started = std::time::Instant::now();
-    let _ = Command::new("kill")
-        .args(["-INT", &follower.id().to_string()])
-        .status();
-    let status = tokio::task::spawn_blocking(move || follower.wait().unwrap())
-        .await
-        .unwrap();
-    reader.join().unwrap();
-    let text = lines.lock().unwrap().join("\n");
+    follower.interrupt();
+    let (status, text) = follower.finish().await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "Ctrl-C waited for the quota: {text}"
@@ -825,15 +843,7 @@ async fn a_followed_backup_is_named_by_its_header() {
     let emulator = Emulator::builder().memory().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Nightly.bak");
-    let mut synth = bin()
-        .arg("synth")
-        .arg(&file)
-        .args(["--kind", "diff", "--size", "3MiB"])
-        .args(["--write-rate", "3MiB", "--preallocate"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut synth = writer_of(&file, "3MiB", "3MiB", &["--kind", "diff"]);
     let mut upload = bin();
     upload
         .arg("upload")
