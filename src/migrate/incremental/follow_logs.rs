@@ -115,8 +115,9 @@ pub async fn follow_logs(
                     task_id = Some(report.task_id.clone()).filter(|id| !id.is_empty());
                     // The lag of what was restored, not of whatever else the folder holds.
                     let restored = report.steps.last().map(|step| step.file.clone());
-                    let lag = restored.as_deref().and_then(written_ago);
-                    note(lag_line(restored.as_deref(), lag));
+                    let written = restored.as_deref().and_then(written_at);
+                    let lag = written.and_then(|at| at.elapsed().ok());
+                    note(lag_line(restored.as_deref(), written, lag));
                     if let (Some(limit), Some(lag)) = (options.cutover_below_lag, lag)
                         && lag < limit
                     {
@@ -206,17 +207,28 @@ pub(super) fn waiting_line(problem: &Problem) -> String {
     )
 }
 
-/// "restored up to X (written N min ago): the database is about N min behind the source".
-fn lag_line(restored: Option<&Path>, lag: Option<Duration>) -> String {
-    match (restored, lag) {
-        (Some(name), Some(lag)) => format!(
-            "restored up to {} (written {} ago): the database is about that far behind the \
+/// "restored up to X, written at 14:30:05 UTC, 3 min ago: the database is about 3 min behind
+/// the source".
+fn lag_line(restored: Option<&Path>, written: Option<SystemTime>, lag: Option<Duration>) -> String {
+    match (restored, written, lag) {
+        (Some(name), Some(written), Some(lag)) => format!(
+            "restored up to {}, written at {} UTC, {} ago: the database is about {} behind the \
              source; waiting for the next log backup",
             name.display(),
+            clock(written),
+            words(lag),
             words(lag)
         ),
         _ => "nothing new to restore; waiting for the next log backup".to_owned(),
     }
+}
+
+/// A time of day, UTC: "14:30:05".
+fn clock(at: SystemTime) -> String {
+    let format = time::macros::format_description!("[hour]:[minute]:[second]");
+    time::OffsetDateTime::from(at)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// A failure a later round may not meet: the network, a busy or failing service.
@@ -245,15 +257,11 @@ async fn sleep_unless_cancelled(duration: Duration, cancel: &CancellationToken) 
     }
 }
 
-/// How long ago `file` was last written.
-fn written_ago(file: &Path) -> Option<Duration> {
-    std::fs::metadata(file)
-        .ok()?
-        .modified()
-        .ok()?
-        .elapsed()
-        .ok()
+/// When `file` was last written.
+fn written_at(file: &Path) -> Option<SystemTime> {
+    std::fs::metadata(file).ok()?.modified().ok()
 }
+
 /// A duration in words: seconds, minutes or hours.
 fn words(duration: Duration) -> String {
     let secs = duration.as_secs();
@@ -274,5 +282,24 @@ mod tests {
         assert_eq!(words(Duration::from_secs(180)), "3 min");
         assert_eq!(words(Duration::from_secs(5400)), "90 min");
         assert_eq!(words(Duration::from_secs(9000)), "2.5 h");
+    }
+
+    #[test]
+    fn the_lag_line_names_the_log_its_time_and_the_lag() {
+        let written = SystemTime::UNIX_EPOCH + Duration::from_secs(52_205); // 14:30:05
+        let line = lag_line(
+            Some(Path::new("logs/Sales_LOG_7.trn")),
+            Some(written),
+            Some(Duration::from_secs(180)),
+        );
+        assert_eq!(
+            line,
+            "restored up to logs/Sales_LOG_7.trn, written at 14:30:05 UTC, 3 min ago: the \
+             database is about 3 min behind the source; waiting for the next log backup"
+        );
+        assert_eq!(
+            lag_line(None, None, None),
+            "nothing new to restore; waiting for the next log backup"
+        );
     }
 }
