@@ -14,7 +14,7 @@ use mssql_backup::{PageLayout, TargetVersion, page_layout};
 use crate::util::{bin, emulator_env};
 
 /// A 12 MiB synthetic full backup of database Pages, and where its data pages are.
-fn backup(dir: &Path) -> (PathBuf, Vec<std::ops::Range<u64>>) {
+pub(crate) fn backup(dir: &Path) -> (PathBuf, Vec<std::ops::Range<u64>>) {
     let path = dir.join("Pages.bak");
     let database = SynthDatabase::new("Pages", TargetVersion::parse("2019").unwrap());
     write_synthetic_file(
@@ -30,7 +30,7 @@ fn backup(dir: &Path) -> (PathBuf, Vec<std::ops::Range<u64>>) {
 
 /// Flips one byte inside the 900th data page (past the first parts, so some are sent first);
 /// returns the page's "file id:page id" and its offset.
-fn damage_a_page(path: &Path, regions: &[std::ops::Range<u64>]) -> (String, u64) {
+pub(crate) fn damage_a_page(path: &Path, regions: &[std::ops::Range<u64>]) -> (String, u64) {
     let mut bytes = std::fs::read(path).unwrap();
     let offset = regions[0].start + 900 * PAGE_SIZE as u64;
     let at = usize::try_from(offset).unwrap();
@@ -71,12 +71,12 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn client(emulator: &EmulatorHandle) -> OssClient {
+pub(crate) fn client(emulator: &EmulatorHandle) -> OssClient {
     OssClient::new(emulator.oss_config(), emulator.credentials()).unwrap()
 }
 
 /// Nothing of the upload is left on the server: no object, no unfinished multipart upload.
-async fn nothing_left(client: &OssClient, key: &str) {
+pub(crate) async fn nothing_left(client: &OssClient, key: &str) {
     assert!(
         client.head_object(key).await.unwrap().is_none(),
         "no object {key}"

@@ -362,6 +362,7 @@ pub fn follow_options(
         timeout,
         poll: std::time::Duration::from_millis(250),
         limiter: upload.limiter.clone(),
+        verify_pages: upload.verify_pages,
     }))
 }
 

@@ -13,7 +13,6 @@ use super::printer::Printer;
 use crate::upload::controller::Limit;
 use crate::upload::engine::{ConcurrencyReport, UploadJob, UploadReport, run};
 use crate::upload::error::UploadError;
-use crate::upload::pages::PageSummary;
 use crate::upload::progress::{Counters, UploadEvent};
 use crate::upload::remote::Remote;
 
@@ -292,7 +291,7 @@ pub fn summary(report: &UploadReport) -> String {
         BinaryBytes(report.size),
         report.part_count,
         report.crc64,
-        pages_clause(&report.pages)
+        report.pages
     )
 }
 
@@ -312,42 +311,10 @@ fn concurrency_clause(report: &ConcurrencyReport) -> String {
     format!("; settled on {} parts in flight ({why})", report.settled_on)
 }
 
-/// What the page check did, said so that a check that did not happen is never taken for one.
-fn pages_clause(pages: &PageSummary) -> String {
-    match pages {
-        PageSummary::Checked {
-            checked: 0,
-            without_checksum: 0,
-            resumed_parts: 0,
-        } => "no data pages to check (a log backup holds log records)".into(),
-        PageSummary::Checked {
-            checked,
-            without_checksum,
-            resumed_parts,
-        } => {
-            let mut clause = format!("{checked} data pages match their checksums");
-            if *without_checksum > 0 {
-                clause.push_str(&format!(
-                    ", {without_checksum} carry none and were not checked (PAGE_VERIFY was not \
-                     CHECKSUM when they were written)"
-                ));
-            }
-            if *resumed_parts > 0 {
-                clause.push_str(&format!(
-                    "; the pages of the {resumed_parts} parts resumed from an earlier run were \
-                     not checked again (`bak2rds inspect --verify-pages FILE` checks them all)"
-                ));
-            }
-            clause
-        }
-        PageSummary::NotCheckable { reason } => format!("page checksums not checked: {reason}"),
-        PageSummary::Off => "page checksums not checked (--no-verify-pages)".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upload::pages::PageSummary;
 
     /// First hour 17: hedged parts are one count in the summary, not a line each; "1 part".
     #[test]

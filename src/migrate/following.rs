@@ -106,11 +106,12 @@ pub async fn run_following(
     .await?;
     note(format!(
         "uploaded while written: {} of {} parts sent before the backup was finished, {} sent \
-         again, completed {:.1} s after its last write; migrating the finished file",
+         again, completed {:.1} s after its last write; {}; migrating the finished file",
         uploaded.sent_while_growing,
         uploaded.parts,
         uploaded.resent,
-        uploaded.after_last_change.as_secs_f64()
+        uploaded.after_last_change.as_secs_f64(),
+        uploaded.pages
     ));
     let source = SourceFile::open(&spec.file)?;
     if source.len() == uploaded.len {

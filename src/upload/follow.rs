@@ -27,6 +27,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bak2rds_cloud::checksum::{crc64, crc64_of_pieces};
 use bytes::Bytes;
+use mssql_backup::pages::PageFailure;
+use rayon::prelude::*;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -35,9 +37,11 @@ use mssql_backup::{Report, Rules};
 use super::body::{AttemptTracker, Part, chunks};
 use super::engine::remote_error;
 use super::error::UploadError;
+use super::pages::{PageGuard, PageSummary, PageTally};
 use super::plan::{MAX_PARTS, PlanError};
 use super::progress::Counters;
 use super::remote::Remote;
+use crate::source::SourceFile;
 use bak2rds_cloud::http::limit::BandwidthLimiter;
 
 /// Bytes past a part that must already be written (not all zeros) before the part is sent.
@@ -67,6 +71,9 @@ pub struct FollowOptions {
     pub poll: Duration,
     /// The bandwidth cap (`--max-rate`), shared with whatever else this process uploads.
     pub limiter: Option<Arc<BandwidthLimiter>>,
+    /// Check the finished backup's page checksums before the object is completed
+    /// (`--no-verify-pages` turns it off).
+    pub verify_pages: bool,
 }
 
 /// What happened, for the caller to show.
@@ -103,6 +110,8 @@ pub struct FollowReport {
     pub resent: u32,
     /// From the file's last change to the completed object.
     pub after_last_change: Duration,
+    /// The page checks of the finished file.
+    pub pages: PageSummary,
 }
 
 /// A part the writer is past.
@@ -167,6 +176,24 @@ pub async fn follow<R: Remote>(
         Err(UploadError::Source(crate::Error::Config(_)) | UploadError::ObjectMismatch { .. }) => {
             let _ = remote.abort(&upload.key, &upload.upload_id).await;
             let _ = crate::durable::remove(record);
+        }
+        // A damaged page: the parts are of no use (the backup must be taken again).
+        Err(UploadError::DamagedPage {
+            page,
+            file,
+            object,
+            earlier,
+            ..
+        }) => {
+            let aborted = remote.abort(&upload.key, &upload.upload_id).await.is_ok();
+            let _ = crate::durable::remove(record);
+            return Err(UploadError::DamagedPage {
+                page: *page,
+                file: file.clone(),
+                object: object.clone(),
+                earlier: *earlier,
+                aborted,
+            });
         }
         // Kept for a rerun (Ctrl-C, a network failure, a writer that stalled): up to terabytes
         // of parts are not thrown away; `upload --abort` discards them.
@@ -331,6 +358,11 @@ impl<R: Remote> Upload<R> {
         on_event(FollowEvent::Finished { len });
         let sent_while_growing = u32::try_from(sent.len()).unwrap_or(u32::MAX);
         let (parts, resent) = self.finish(sent, len, options, cancel).await?;
+        let pages = if options.verify_pages {
+            self.check_pages(len, options.part_size).await?
+        } else {
+            PageSummary::Off
+        };
         // The writer may still cut or touch the file (a pre-allocated tail): what is
         // completed must be what was read.
         if self.reader.stamp()? != stamp {
@@ -348,7 +380,49 @@ impl<R: Remote> Upload<R> {
             sent_while_growing,
             resent,
             after_last_change: changed_at.elapsed(),
+            pages,
         })
+    }
+
+    /// Checks the page checksums of the finished file, part by part on the rayon pool (the
+    /// parts left before the page layout could be read). A damaged page stops the upload
+    /// before Complete.
+    async fn check_pages(&self, len: u64, part_size: u64) -> Result<PageSummary, UploadError> {
+        let path = self.reader.path.clone();
+        let object = self.key.clone();
+        tokio::task::spawn_blocking(move || {
+            let source = SourceFile::open(&path).map_err(UploadError::Source)?;
+            let guard = match PageGuard::for_source(&source) {
+                Ok(guard) => guard,
+                Err(reason) => return Ok(PageSummary::NotCheckable { reason }),
+            };
+            let windows: Vec<std::ops::Range<u64>> = (0..len.div_ceil(part_size))
+                .map(|i| i * part_size..((i + 1) * part_size).min(len))
+                .collect();
+            let results: Vec<(PageTally, Option<PageFailure>)> = windows
+                .into_par_iter()
+                .map(|window| {
+                    let mut tally = PageTally::default();
+                    let failure = tally.add(&guard.check(window));
+                    (tally, failure)
+                })
+                .collect();
+            if let Some(page) = results.iter().find_map(|(_, failure)| *failure) {
+                return Err(UploadError::DamagedPage {
+                    page,
+                    file: path,
+                    object,
+                    earlier: false,
+                    aborted: false,
+                });
+            }
+            for (tally, _) in results {
+                guard.count(tally);
+            }
+            Ok(guard.summary(0))
+        })
+        .await
+        .map_err(|e| UploadError::Internal(e.to_string()))?
     }
 
     /// Part `index` if the writer is past it, or `None` when it is not written yet.

@@ -39,6 +39,46 @@ pub enum PageSummary {
     Off,
 }
 
+/// What the page check did, said so that a check that did not happen is never taken for one.
+impl std::fmt::Display for PageSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageSummary::Checked {
+                checked: 0,
+                without_checksum: 0,
+                resumed_parts: 0,
+            } => f.write_str("no data pages to check (a log backup holds log records)"),
+            PageSummary::Checked {
+                checked,
+                without_checksum,
+                resumed_parts,
+            } => {
+                write!(f, "{checked} data pages match their checksums")?;
+                if *without_checksum > 0 {
+                    write!(
+                        f,
+                        ", {without_checksum} carry none and were not checked (PAGE_VERIFY was \
+                         not CHECKSUM when they were written)"
+                    )?;
+                }
+                if *resumed_parts > 0 {
+                    write!(
+                        f,
+                        "; the pages of the {resumed_parts} parts resumed from an earlier run \
+                         were not checked again (`bak2rds inspect --verify-pages FILE` checks \
+                         them all)"
+                    )?;
+                }
+                Ok(())
+            }
+            PageSummary::NotCheckable { reason } => {
+                write!(f, "page checksums not checked: {reason}")
+            }
+            PageSummary::Off => f.write_str("page checksums not checked (--no-verify-pages)"),
+        }
+    }
+}
+
 /// The pages of one upload's file and the running totals of those checked.
 #[derive(Debug)]
 pub struct PageGuard {

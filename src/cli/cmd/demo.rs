@@ -105,6 +105,7 @@ async fn demo(args: DemoArgs, printer: &Printer) -> anyhow::Result<Status> {
             timeout: Duration::from_secs(60),
             poll: Duration::from_millis(200),
             limiter: None,
+            verify_pages: true,
         }),
         clients(&emulator)?,
         printer,

@@ -222,19 +222,21 @@ async fn follow(
                 "sent_while_growing": report.sent_while_growing,
                 "resent": report.resent,
                 "secs_after_last_write": report.after_last_change.as_secs_f64(),
+                "pages": report.pages,
             }
         }))?;
     } else {
         printer.line(format!(
             "uploaded {destination}: {} in {} parts, CRC-64 {} verified; {} parts sent while \
              the backup was being written ({} sent again after it changed), completed {:.1} s \
-             after its last write",
+             after its last write; {}",
             BinaryBytes(report.len),
             report.parts,
             report.crc64,
             report.sent_while_growing,
             report.resent,
-            report.after_last_change.as_secs_f64()
+            report.after_last_change.as_secs_f64(),
+            report.pages
         ))?;
     }
     Ok(Status::Done)
