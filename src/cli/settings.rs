@@ -28,17 +28,12 @@ pub struct OssUrl {
     pub bucket: String,
     /// Object key.
     pub key: String,
+    /// The folder given (`oss://BUCKET/` or `oss://BUCKET/PREFIX/`: "" or "PREFIX/") when the
+    /// object is named after the file; `None` when the key was given.
+    pub folder: Option<String>,
 }
 
 impl OssUrl {
-    /// Whether `text` names a folder (`oss://BUCKET/` or `oss://BUCKET/PREFIX/`), the object
-    /// then named after the file.
-    pub fn names_a_prefix(text: &str) -> bool {
-        let rest = text.strip_prefix("oss://").unwrap_or(text);
-        rest.split_once('/')
-            .is_none_or(|(_, key)| key.is_empty() || key.ends_with('/'))
-    }
-
     /// Parses `oss://BUCKET/KEY`. A missing key, or one ending in `/`, gets the object name
     /// derived from `file` by [`default_object_name`].
     pub fn parse(text: &str, file: &std::path::Path) -> anyhow::Result<Self> {
@@ -49,14 +44,15 @@ impl OssUrl {
         if bucket.is_empty() {
             bail!("destination {text:?} names no bucket: write it as oss://BUCKET/KEY");
         }
-        let key = if key.is_empty() || key.ends_with('/') {
-            format!("{key}{}", default_object_name(file))
-        } else {
-            key.to_string()
+        let folder = (key.is_empty() || key.ends_with('/')).then(|| key.to_owned());
+        let key = match &folder {
+            Some(folder) => format!("{folder}{}", default_object_name(file)),
+            None => key.to_string(),
         };
         Ok(OssUrl {
             bucket: bucket.to_string(),
             key,
+            folder,
         })
     }
 }
@@ -392,7 +388,8 @@ mod tests {
             OssUrl::parse("oss://b/dir/x.bak", &full).unwrap(),
             OssUrl {
                 bucket: "b".into(),
-                key: "dir/x.bak".into()
+                key: "dir/x.bak".into(),
+                folder: None,
             }
         );
         assert_eq!(

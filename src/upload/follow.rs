@@ -27,8 +27,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bak2rds_cloud::checksum::{crc64, crc64_of_pieces};
 use bytes::Bytes;
-use mssql_backup::pages::PageFailure;
-use rayon::prelude::*;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -357,12 +355,7 @@ impl<R: Remote> Upload<R> {
         };
         on_event(FollowEvent::Finished { len });
         let sent_while_growing = u32::try_from(sent.len()).unwrap_or(u32::MAX);
-        let (parts, resent) = self.finish(sent, len, options, cancel).await?;
-        let pages = if options.verify_pages {
-            self.check_pages(len, options.part_size).await?
-        } else {
-            PageSummary::Off
-        };
+        let (parts, resent, pages) = self.finish(sent, len, options, cancel).await?;
         // The writer may still cut or touch the file (a pre-allocated tail): what is
         // completed must be what was read.
         if self.reader.stamp()? != stamp {
@@ -382,47 +375,6 @@ impl<R: Remote> Upload<R> {
             after_last_change: changed_at.elapsed(),
             pages,
         })
-    }
-
-    /// Checks the page checksums of the finished file, part by part on the rayon pool (the
-    /// parts left before the page layout could be read). A damaged page stops the upload
-    /// before Complete.
-    async fn check_pages(&self, len: u64, part_size: u64) -> Result<PageSummary, UploadError> {
-        let path = self.reader.path.clone();
-        let object = self.key.clone();
-        tokio::task::spawn_blocking(move || {
-            let source = SourceFile::open(&path).map_err(UploadError::Source)?;
-            let guard = match PageGuard::for_source(&source) {
-                Ok(guard) => guard,
-                Err(reason) => return Ok(PageSummary::NotCheckable { reason }),
-            };
-            let windows: Vec<std::ops::Range<u64>> = (0..len.div_ceil(part_size))
-                .map(|i| i * part_size..((i + 1) * part_size).min(len))
-                .collect();
-            let results: Vec<(PageTally, Option<PageFailure>)> = windows
-                .into_par_iter()
-                .map(|window| {
-                    let mut tally = PageTally::default();
-                    let failure = tally.add(&guard.check(window));
-                    (tally, failure)
-                })
-                .collect();
-            if let Some(page) = results.iter().find_map(|(_, failure)| *failure) {
-                return Err(UploadError::DamagedPage {
-                    page,
-                    file: path,
-                    object,
-                    earlier: false,
-                    aborted: false,
-                });
-            }
-            for (tally, _) in results {
-                guard.count(tally);
-            }
-            Ok(guard.summary(0))
-        })
-        .await
-        .map_err(|e| UploadError::Internal(e.to_string()))?
     }
 
     /// Part `index` if the writer is past it, or `None` when it is not written yet.
@@ -456,17 +408,19 @@ impl<R: Remote> Upload<R> {
         }))
     }
 
-    /// Re-reads every part of the final file: those sent with other bytes go again, with the
-    /// missing ones. Returns the parts in order and how many were sent again.
+    /// Re-reads every part of the final file, checking its pages on the way (the parts left
+    /// before the page layout could be read): those sent with other bytes go again, with the
+    /// missing ones. Returns the parts in order, how many were sent again, and the page checks.
     async fn finish(
         &self,
         mut sent: BTreeMap<u32, SentPart>,
         len: u64,
         options: &FollowOptions,
         cancel: &CancellationToken,
-    ) -> Result<(Vec<(u32, SentPart)>, u32), UploadError> {
+    ) -> Result<(Vec<(u32, SentPart)>, u32, PageSummary), UploadError> {
         let count = u32::try_from(len.div_ceil(options.part_size).max(1))
             .map_err(|_| UploadError::Internal("too many parts".into()))?;
+        let guard = self.page_guard(options.verify_pages).await?;
         let mut resent = 0;
         let mut tasks = JoinSet::new();
         for number in 1..=count {
@@ -474,13 +428,11 @@ impl<R: Remote> Upload<R> {
                 return Err(interrupted(&self.reader.path));
             }
             let start = u64::from(number - 1) * options.part_size;
-            let bytes = self
-                .reader
-                .read_async(start, options.part_size.min(len - start.min(len)))
-                .await?;
+            let part = options.part_size.min(len - start.min(len));
+            let (bytes, crc) = self.read_final_part(start, part, &guard).await?;
             let unchanged = sent
                 .get(&number)
-                .is_some_and(|part| part.len == bytes.len() as u64 && part.crc64 == crc64(&bytes));
+                .is_some_and(|part| part.len == bytes.len() as u64 && part.crc64 == crc);
             if unchanged {
                 continue;
             }
@@ -504,7 +456,62 @@ impl<R: Remote> Upload<R> {
             .into_iter()
             .filter(|(number, _)| *number <= count)
             .collect();
-        Ok((parts, resent))
+        let pages = match guard {
+            Ok(guard) => guard.summary(0),
+            Err(unchecked) => unchecked,
+        };
+        Ok((parts, resent, pages))
+    }
+
+    /// The page guard of the finished file, or what the summary says instead.
+    async fn page_guard(
+        &self,
+        verify: bool,
+    ) -> Result<Result<Arc<PageGuard>, PageSummary>, UploadError> {
+        if !verify {
+            return Ok(Err(PageSummary::Off));
+        }
+        let path = self.reader.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let source = SourceFile::open(&path).map_err(UploadError::Source)?;
+            Ok(PageGuard::for_source(&source)
+                .map(Arc::new)
+                .map_err(|reason| PageSummary::NotCheckable { reason }))
+        })
+        .await
+        .map_err(|e| UploadError::Internal(e.to_string()))?
+    }
+
+    /// One part of the final file and its CRC-64, its pages checked while it is in the cache
+    /// (one read of the file, not two); a damaged page stops the upload before Complete.
+    async fn read_final_part(
+        &self,
+        start: u64,
+        len: u64,
+        guard: &Result<Arc<PageGuard>, PageSummary>,
+    ) -> Result<(Bytes, u64), UploadError> {
+        let (reader, guard) = (self.reader.clone(), guard.as_ref().ok().cloned());
+        let object = self.key.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = reader.read(start, len)?;
+            if let Some(guard) = guard {
+                let mut tally = PageTally::default();
+                if let Some(page) = tally.add(&guard.check(start..start + bytes.len() as u64)) {
+                    return Err(UploadError::DamagedPage {
+                        page,
+                        file: reader.path.clone(),
+                        object,
+                        earlier: false,
+                        aborted: false,
+                    });
+                }
+                guard.count(tally);
+            }
+            let crc = crc64(&bytes);
+            Ok((bytes, crc))
+        })
+        .await
+        .map_err(|e| UploadError::Internal(e.to_string()))?
     }
 
     /// Completes the object and checks its CRC-64 against the file's.

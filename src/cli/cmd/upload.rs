@@ -157,7 +157,7 @@ async fn follow(
             stop.cancel();
         }
     });
-    if OssUrl::names_a_prefix(&args.destination) {
+    if let Some(folder) = destination.folder.clone() {
         // Named like a finished backup's (`.diff`, `.trn` by its type): from its header, once
         // SQL Server has written it.
         let header = crate::upload::follow::read_header(
@@ -169,17 +169,11 @@ async fn follow(
         .await
         .with_context(|| format!("following {}", args.file.display()))?;
         if let Some(kind) = header.backup.and_then(|backup| backup.backup_type) {
-            let prefix = destination
-                .key
-                .rsplit_once('/')
-                .map_or("", |(prefix, _)| prefix);
             let name = args.file.file_name().unwrap_or_default().to_string_lossy();
-            let object = mssql_backup::object_key_for_backup(&name, kind);
-            destination.key = if prefix.is_empty() {
-                object
-            } else {
-                format!("{prefix}/{object}")
-            };
+            destination.key = format!(
+                "{folder}{}",
+                mssql_backup::object_key_for_backup(&name, kind)
+            );
         }
     }
     let record = follow_record(&client, checkpoints, &args.file, &destination);
