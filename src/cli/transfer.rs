@@ -145,15 +145,25 @@ pub fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
         UploadEvent::Planned {
             len,
             part_size,
+            smallest_part_size,
             part_count,
             resumed_parts,
             resumed_bytes,
             ..
         } => {
+            let sizes = if smallest_part_size < part_size {
+                format!(
+                    "{} to {}, small at both ends so that parts in flight neither start nor \
+                     end together",
+                    BinaryBytes(*smallest_part_size),
+                    BinaryBytes(*part_size)
+                )
+            } else {
+                BinaryBytes(*part_size).to_string()
+            };
             let mut line = format!(
-                "sending {} in {part_count} parts of {}",
-                BinaryBytes(*len),
-                BinaryBytes(*part_size)
+                "sending {} in {part_count} parts of {sizes}",
+                BinaryBytes(*len)
             );
             if *resumed_parts > 0 {
                 line.push_str(&format!(
@@ -327,6 +337,7 @@ mod tests {
             etag: "E".into(),
             part_count: 1,
             part_size: 1 << 20,
+            smallest_part_size: 1 << 20,
             resumed_parts: 0,
             already_uploaded: false,
             transferred_bytes: 1 << 20,

@@ -70,7 +70,7 @@ pub struct Controller {
 
 /// The round trip [`START`] parts are enough for; a longer path starts with proportionally
 /// more (a part's answer takes a round trip, and each connection carries a window per round
-/// trip), up to half the maximum, so the controller reaches the link in one or two steps
+/// trip), up to the maximum, so the controller reaches the link in one or two steps
 /// instead of spending most of a short upload below it.
 pub const START_ROUND_TRIP: Duration = Duration::from_millis(25);
 
@@ -134,10 +134,15 @@ impl Controller {
 /// The smallest TCP window assumed of a path when sizing the first level under a cap: a
 /// connection carries at least this much per round trip.
 const CAP_WINDOW: f64 = 1024.0 * 1024.0;
+/// A connection's share of its round trips spent sending, at the smallest part of a graded plan
+/// (`plan::SMALLEST`, 4 MiB): four round trips sending through [`CAP_WINDOW`], a fifth waiting
+/// for the answer.
+const CAP_SENDING_SHARE: f64 = 0.8;
 
-/// [`START`], scaled by the round trip over [`START_ROUND_TRIP`], up to half of `max`. Under a
-/// cap, no more than the cap needs at [`CAP_WINDOW`] per connection and round trip: the
-/// controller opens no connection the cap cannot use.
+/// [`START`], scaled by the round trip over [`START_ROUND_TRIP`], up to `max`. Under a
+/// cap, no more than the cap needs at [`CAP_WINDOW`] per connection and round trip, each
+/// connection sending [`CAP_SENDING_SHARE`] of the time: the controller opens no connection the
+/// cap cannot use.
 fn first_level(max: usize, cap: Option<u64>, round_trip: Option<Duration>) -> usize {
     let start = START.min(max).max(1);
     let Some(round_trip) = round_trip else {
@@ -146,12 +151,11 @@ fn first_level(max: usize, cap: Option<u64>, round_trip: Option<Duration>) -> us
     let scale = (round_trip.as_secs_f64() / START_ROUND_TRIP.as_secs_f64()).round();
     let mut level = (start as f64 * scale.max(1.0)) as usize;
     if let Some(cap) = cap {
-        // No headroom: under a cap each part is slower, so more of them make a longer tail
-        // (16 for a need of 15 held 93 % of a cap, 23 held 88 %).
-        let needed = (cap as f64 * round_trip.as_secs_f64() / CAP_WINDOW).ceil() as usize;
+        let per_connection = CAP_WINDOW / round_trip.as_secs_f64() * CAP_SENDING_SHARE;
+        let needed = (cap as f64 / per_connection).ceil() as usize;
         level = level.min(needed);
     }
-    level.clamp(start, (max / 2).max(start))
+    level.clamp(start, max.max(start))
 }
 
 #[cfg(test)]
@@ -218,14 +222,11 @@ mod tests {
         assert_eq!(Controller::new(MAX, None, ms(1)).level(), START, "loopback");
         assert_eq!(Controller::new(MAX, None, ms(30)).level(), START);
         assert_eq!(Controller::new(MAX, None, ms(100)).level(), 32);
-        assert_eq!(
-            Controller::new(MAX, None, ms(250)).level(),
-            MAX / 2,
-            "at most half"
-        );
+        assert_eq!(Controller::new(MAX, None, ms(150)).level(), 48);
+        assert_eq!(Controller::new(MAX, None, ms(250)).level(), MAX);
         assert_eq!(
             Controller::new(12, None, ms(250)).level(),
-            START,
+            12,
             "never above max"
         );
         assert_eq!(Controller::new(4, None, ms(250)).level(), 4);
@@ -234,9 +235,10 @@ mod tests {
             START,
             "capped"
         );
-        // 60 MiB/s over 250 ms needs 15 connections of a 1 MiB window.
+        // 60 MiB/s over 250 ms needs 15 connections of a 1 MiB window, 19 when each waits a
+        // round trip in five for its answer.
         let cap = Some(60 << 20);
-        assert_eq!(Controller::new(MAX, cap, ms(250)).level(), 15);
+        assert_eq!(Controller::new(MAX, cap, ms(250)).level(), 19);
         assert_eq!(Controller::new(MAX, cap, ms(30)).level(), START);
     }
 

@@ -119,8 +119,10 @@ pub struct UploadReport {
     pub etag: String,
     /// Parts in the object (0 for an empty object).
     pub part_count: u32,
-    /// Part size used.
+    /// Part size used (the largest part's, when the plan is graded).
     pub part_size: u64,
+    /// The smallest part's size, the last left out.
+    pub smallest_part_size: u64,
     /// Parts found finished from an earlier run.
     pub resumed_parts: u32,
     /// True when the object was already there and nothing was sent.
@@ -166,7 +168,6 @@ pub async fn run<R: Remote>(
     cancel: CancellationToken,
 ) -> Result<UploadReport, UploadError> {
     let started = Instant::now();
-    let plan = PartPlan::new(job.source.len(), job.options.part_size)?;
     let target = Target {
         endpoint: remote.endpoint(),
         bucket: job.bucket.clone(),
@@ -174,6 +175,13 @@ pub async fn run<R: Remote>(
     };
     let checkpoint_path = job.checkpoints.path_for(job.source.path(), &target);
     carry_over_legacy_checkpoint(remote.as_ref(), &job, &target, &checkpoint_path);
+    let plan = match (
+        job.options.part_size,
+        resumable_plan(&job, &checkpoint_path),
+    ) {
+        (None, Some(saved)) => saved,
+        (requested, _) => PartPlan::new(job.source.len(), requested)?,
+    };
     let report = |crc64: u64,
                   etag: String,
                   resumed_parts: u32,
@@ -188,6 +196,7 @@ pub async fn run<R: Remote>(
             etag,
             part_count: plan.part_count(),
             part_size: plan.part_size(),
+            smallest_part_size: plan.smallest_part_size(),
             resumed_parts,
             already_uploaded,
             transferred_bytes: snapshot.transferred,
@@ -265,6 +274,7 @@ pub async fn run<R: Remote>(
     let _ = events.send(UploadEvent::Planned {
         len: plan.len(),
         part_size: plan.part_size(),
+        smallest_part_size: plan.smallest_part_size(),
         part_count: plan.part_count(),
         resumed_parts,
         resumed_bytes: checkpoint.done_bytes(),
@@ -500,6 +510,16 @@ async fn put_empty<R: Remote>(remote: &R, job: &UploadJob) -> Result<ObjectRecei
             operation: "PutObject",
         }),
     }
+}
+
+/// The plan of the upload a checkpoint records for this very file, which a resume keeps when no
+/// part size is asked: parts already in OSS stay valid even if the default plan has changed
+/// since (as ossutil keeps its checkpoint's part size). Any trouble reading it is left to
+/// [`open_checkpoint`] to report.
+fn resumable_plan(job: &UploadJob, path: &std::path::Path) -> Option<PartPlan> {
+    let saved = job.checkpoints.load(path).ok().flatten()?;
+    let same_file = saved.file.same_contents(job.source.identity());
+    (job.options.resume && same_file && saved.plan.len() == job.source.len()).then_some(saved.plan)
 }
 
 /// Loads and reconciles the checkpoint, or initiates a new upload and records it at once (so a
@@ -943,10 +963,12 @@ impl<R: Remote> Transfer<R> {
     /// apart: parts finish one at a time, and a clock started between two completions would
     /// count a part more or less by chance (one part in five at low rates).
     ///
-    /// Both counts overstate in their own way, so the lower is taken: verified parts come in
+    /// Both counts are wrong in their own way, so the lower is taken: verified parts come in
     /// bunches when many parts share a link (a window that ends inside the bunch it started in
-    /// read 240 MiB/s on a 119 MiB/s link), and the bytes handed to the sockets run ahead by what
-    /// a new connection's send buffer swallows at once.
+    /// read 240 MiB/s on a 119 MiB/s link) and lag behind it while the parts grow, and the bytes
+    /// handed to the sockets run ahead by what the send buffers swallow while they grow. Under
+    /// a rate cap the handed count is the one to trust: the cap holds it to the cap, buffers
+    /// or not.
     async fn measure(&self) -> Option<(f64, bool)> {
         let (start, first) = self
             .next_completion(self.counters.snapshot().verified)
@@ -958,7 +980,11 @@ impl<R: Remote> Transfer<R> {
         let seconds = end.duration_since(start).as_secs_f64().max(f64::EPSILON);
         let verified = last.verified.saturating_sub(first.verified) as f64 / seconds;
         let handed = last.bytes.saturating_sub(first.bytes) as f64 / seconds;
-        Some((verified.min(handed), last.retries > first.retries))
+        let rate = match self.options.limiter {
+            Some(_) => handed,
+            None => verified.min(handed),
+        };
+        Some((rate, last.retries > first.retries))
     }
 
     /// Waits (polling every 10 ms, at most a minute) until a part is verified past `verified`.

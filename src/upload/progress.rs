@@ -15,8 +15,10 @@ pub enum UploadEvent {
     Planned {
         /// Object length in bytes.
         len: u64,
-        /// Size of every part but the last.
+        /// Size of the largest part (of every part but the last unless the plan is graded).
         part_size: u64,
+        /// Size of the smallest part, the last left out (below `part_size` when graded).
+        smallest_part_size: u64,
         /// Number of parts.
         part_count: u32,
         /// Parts already on the server from an earlier run and verified.

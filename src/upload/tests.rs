@@ -361,6 +361,52 @@ async fn a_rerun_resumes_and_sends_only_missing_parts() {
     )));
 }
 
+/// A checkpoint keeps its plan when no part size is asked: an upload begun with other parts (by
+/// `--part-size`, or by a version whose default plan differed) resumes instead of starting over.
+#[tokio::test]
+async fn a_resume_keeps_the_parts_of_the_run_it_resumes() {
+    let fixture = fixture(6 * PART as usize);
+    let store = Arc::new(ScriptedStore::default());
+    store.fault(4, &[Fault::Fail { retryable: false }]);
+    let sequential = UploadOptions {
+        concurrency: 1,
+        ..options()
+    };
+    let (first, _) = upload(&store, &fixture, sequential.clone()).await;
+    assert!(first.is_err());
+
+    store.state().part_calls.clear();
+    let default_plan = UploadOptions {
+        part_size: None,
+        ..sequential
+    };
+    let (second, _) = upload(&store, &fixture, default_plan).await;
+    let report = second.unwrap();
+    assert_eq!((report.resumed_parts, report.part_size), (3, PART));
+    assert_eq!(store.part_calls(), vec![4, 5, 6]);
+    assert_eq!(stored(&store).unwrap(), fixture.data);
+}
+
+/// The default plan of a file of a few parts: graded (4 MiB parts at the start and the end), the
+/// object still the file byte for byte.
+#[tokio::test]
+async fn a_graded_plan_uploads_the_file_exactly() {
+    let fixture = fixture(41 << 20);
+    let store = Arc::new(ScriptedStore::default());
+    let graded = UploadOptions {
+        part_size: None,
+        ..options()
+    };
+    let (result, _) = upload(&store, &fixture, graded).await;
+    let report = result.unwrap();
+    assert_eq!(report.part_count, 11);
+    assert_eq!(
+        (report.smallest_part_size, report.part_size),
+        (4 << 20, 16 << 20)
+    );
+    assert_eq!(stored(&store).unwrap(), fixture.data);
+}
+
 #[tokio::test]
 async fn listed_parts_without_a_server_crc_are_not_trusted() {
     let fixture = fixture(3 * PART as usize);

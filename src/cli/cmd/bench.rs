@@ -48,8 +48,10 @@ pub struct BenchRow {
     /// why it settled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<crate::upload::engine::ConcurrencyReport>,
-    /// Part size used.
+    /// Part size used (the largest, when the plan is graded).
     pub part_size: u64,
+    /// The smallest part's size, the last left out.
+    pub smallest_part_size: u64,
     /// Bytes uploaded.
     pub bytes: u64,
     /// Wall time.
@@ -388,6 +390,7 @@ async fn measure(
             .as_ref()
             .map_or_else(|| options_level(concurrency), |c| c.settled_on),
         part_size: report.part_size,
+        smallest_part_size: report.smallest_part_size,
         bytes: report.size,
         seconds,
         gib_per_second,
@@ -417,6 +420,14 @@ fn options_level(concurrency: Concurrency) -> usize {
 fn link_share(args: &BenchArgs, bytes_per_second: f64) -> Option<f64> {
     let link = super::serve::parse_link(args.link.as_deref()?).ok()?;
     Some(bytes_per_second / link.rate_bytes_per_sec as f64)
+}
+
+/// "16", or "4-16" for a graded plan, in MiB.
+fn part_sizes(row: &BenchRow) -> String {
+    match (row.smallest_part_size >> 20, row.part_size >> 20) {
+        (smallest, largest) if smallest < largest => format!("{smallest}-{largest}"),
+        (_, largest) => largest.to_string(),
+    }
 }
 
 fn format_row(row: &BenchRow) -> String {
@@ -453,10 +464,10 @@ fn format_row(row: &BenchRow) -> String {
         )
     });
     format!(
-        "concurrency {:>3}  parts {:>4} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
+        "concurrency {:>3}  parts {:>5} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
          {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{adaptive}{link}{disk}",
         row.concurrency,
-        row.part_size >> 20,
+        part_sizes(row),
         row.bytes as f64 / GIB,
         row.seconds,
         row.gib_per_second,
