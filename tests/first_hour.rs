@@ -240,6 +240,27 @@ fn bad_numbers_are_refused_before_anything_else() {
         "{text}"
     );
 
+    // #18: and by the open-file limit, with how to raise it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bak");
+    std::fs::write(&file, b"x").unwrap();
+    let program = bin().get_program().to_owned();
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 150 && exec \"$0\" \"$@\""])
+        .arg(program)
+        .args(["upload", file.to_str().unwrap(), "oss://bucket/k.bak"])
+        .args(["--concurrency", "64"])
+        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ulimit -n") && text.contains("at most 43"),
+        "{text}"
+    );
+
     let out = bin()
         .args(["tasks", "--instance", "rm-x", "--days", "0"])
         .stdin(Stdio::null())

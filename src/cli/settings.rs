@@ -174,8 +174,9 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
             Ok(Arc::new(BandwidthLimiter::new(rate)?))
         })
         .transpose()?;
+    let open_files = parts_the_open_file_limit_allows();
     let (concurrency, adaptive) = match args.concurrency {
-        Concurrency::Auto => (crate::upload::controller::MAX, true),
+        Concurrency::Auto => (crate::upload::controller::MAX.min(open_files.max(1)), true),
         Concurrency::Fixed(n) if n < 1 => bail!("--concurrency must be at least 1 (or auto)"),
         Concurrency::Fixed(n) => {
             let n = usize::try_from(n).unwrap_or(usize::MAX);
@@ -185,6 +186,14 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
                      ({MAX_CONCURRENCY} at most): each is a connection of its own, OSS throttles \
                      a client that opens too many, and 32 to 64 already fill a 1 Gbit/s link at \
                      a 250 ms round trip; choose at most {MAX_CONCURRENCY}, or auto"
+                );
+            }
+            if n > open_files {
+                bail!(
+                    "--concurrency {n} needs more open files than this process may have (`ulimit \
+                     -n` allows about {open_files} parts in flight: each holds a connection, and \
+                     a hedged part a second one); raise the limit (e.g. `ulimit -n 4096`) or \
+                     choose at most {open_files}"
                 );
             }
             (n, false)
@@ -350,7 +359,7 @@ pub fn follow_options(
         part_size,
         part_size_is_default: upload.part_size.is_none(),
         in_flight: if upload.adaptive {
-            FOLLOW_IN_FLIGHT
+            FOLLOW_IN_FLIGHT.min(upload.concurrency)
         } else {
             upload.concurrency
         },
@@ -368,8 +377,50 @@ const FOLLOW_PART_SIZE: u64 = 16 << 20;
 /// Parts in flight with --follow and `--concurrency auto` (not adaptive yet).
 const FOLLOW_IN_FLIGHT: usize = 8;
 
+/// Open files kept for everything but the parts in flight: the backup, checkpoints, the state
+/// file, the runtime's own descriptors, a batch's other files.
+const OTHER_OPEN_FILES: u64 = 64;
+
+/// The most parts in flight this process's open-file limit (`ulimit -n`, the soft limit) leaves
+/// room for: two descriptors each (a hedged part opens a second connection). Without
+/// `/proc/self/limits` (not Linux), no bound.
+fn parts_the_open_file_limit_allows() -> usize {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return usize::MAX;
+    };
+    open_files_room(&limits).map_or(usize::MAX, |room| {
+        usize::try_from(room / 2).unwrap_or(usize::MAX)
+    })
+}
+
+/// The soft open-file limit in a `/proc/self/limits` text, less [`OTHER_OPEN_FILES`]; `None`
+/// when unlimited or absent.
+fn open_files_room(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    let soft: u64 = line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(soft.saturating_sub(OTHER_OPEN_FILES))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_open_file_limit_bounds_the_parts_in_flight() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max processes             63426                63426                processes\n\
+                      Max open files            256                  524288               files\n";
+        assert_eq!(open_files_room(limits), Some(192));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(open_files_room(unlimited), None);
+        assert_eq!(open_files_room(""), None);
+    }
+
     use super::*;
 
     #[test]

@@ -138,11 +138,15 @@ const CAP_WINDOW: f64 = 1024.0 * 1024.0;
 /// (`plan::SMALLEST`, 4 MiB): four round trips sending through [`CAP_WINDOW`], a fifth waiting
 /// for the answer.
 const CAP_SENDING_SHARE: f64 = 0.8;
+/// A quarter more connections than the cap needs in the middle of the upload: at both ends of a
+/// graded plan parts are small and fewer are in flight. Measured at 250 ms / 1 MiB under a
+/// 500 Mbit/s cap, 1.22 GiB: 19 connections held 94.5 % of the cap, 24 held 95.9 %, 32 96.0 %.
+const CAP_HEADROOM: f64 = 1.25;
 
 /// [`START`], scaled by the round trip over [`START_ROUND_TRIP`], up to `max`. Under a
 /// cap, no more than the cap needs at [`CAP_WINDOW`] per connection and round trip, each
-/// connection sending [`CAP_SENDING_SHARE`] of the time: the controller opens no connection the
-/// cap cannot use.
+/// connection sending [`CAP_SENDING_SHARE`] of the time, with [`CAP_HEADROOM`]: the controller
+/// opens no connection the cap cannot use.
 fn first_level(max: usize, cap: Option<u64>, round_trip: Option<Duration>) -> usize {
     let start = START.min(max).max(1);
     let Some(round_trip) = round_trip else {
@@ -152,7 +156,7 @@ fn first_level(max: usize, cap: Option<u64>, round_trip: Option<Duration>) -> us
     let mut level = (start as f64 * scale.max(1.0)) as usize;
     if let Some(cap) = cap {
         let per_connection = CAP_WINDOW / round_trip.as_secs_f64() * CAP_SENDING_SHARE;
-        let needed = (cap as f64 / per_connection).ceil() as usize;
+        let needed = (cap as f64 / per_connection * CAP_HEADROOM).ceil() as usize;
         level = level.min(needed);
     }
     level.clamp(start, max.max(start))
@@ -236,9 +240,9 @@ mod tests {
             "capped"
         );
         // 60 MiB/s over 250 ms needs 15 connections of a 1 MiB window, 19 when each waits a
-        // round trip in five for its answer.
+        // round trip in five for its answer, 24 with the headroom for both ends.
         let cap = Some(60 << 20);
-        assert_eq!(Controller::new(MAX, cap, ms(250)).level(), 19);
+        assert_eq!(Controller::new(MAX, cap, ms(250)).level(), 24);
         assert_eq!(Controller::new(MAX, cap, ms(30)).level(), START);
     }
 

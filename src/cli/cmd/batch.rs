@@ -97,9 +97,10 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
     }
     let mut upload = settings::upload_options(&args.transfer, true)?;
     if upload.adaptive {
-        // The databases share one link: their controllers share the ceiling of parts in flight.
-        upload.concurrency =
-            (crate::upload::controller::MAX / parallel).max(crate::upload::controller::START);
+        // The databases share one link (and one open-file limit): their controllers share the
+        // ceiling of parts in flight.
+        upload.concurrency = (upload.concurrency / parallel)
+            .max(crate::upload::controller::START.min(upload.concurrency));
     }
     // --max-rate (or the plan's max_rate) caps the whole batch: one limiter for every database.
     if upload.limiter.is_none()

@@ -67,6 +67,9 @@ pub struct BenchRow {
     /// With `--link`: the upload's rate over the link's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_share: Option<f64>,
+    /// With `--max-rate`: the upload's rate over the cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap_share: Option<f64>,
     /// With `--cold`: the disk's cold read rate right before and right after, and the upload's
     /// share of their mean.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -331,6 +334,10 @@ async fn measure(
     let mut transfer = args.transfer.clone();
     transfer.concurrency = concurrency;
     let options = settings::upload_options(&transfer, false)?;
+    let cap = options
+        .limiter
+        .as_ref()
+        .map(|limiter| limiter.bytes_per_second());
     let key = format!("bak2rds-bench/run-{index}-c{concurrency}.bak");
     // Each run maps the file afresh, as an upload does: a mapping reused from the previous run
     // would already have its pages mapped and flatter every run after the first.
@@ -366,6 +373,9 @@ async fn measure(
         .await
         .with_context(|| format!("deleting the benchmark object {key}"))?;
     let gib = report.size as f64 / GIB;
+    // From the first part's first byte to Complete (the issue's measure): the requests before
+    // the parts are a few round trips whatever the controller does.
+    let sending_rate = report.size as f64 / (report.sending_ms as f64 / 1000.0).max(f64::EPSILON);
     let gib_per_second = if seconds > 0.0 { gib / seconds } else { 0.0 };
     let disk = match disk_before {
         Some(before) => {
@@ -398,12 +408,8 @@ async fn measure(
         peak_anonymous_rss_mib: peak as f64 / MIB,
         retries: report.retries,
         adaptive: report.concurrency.clone(),
-        // From the first part's first byte to Complete (the issue's measure): the requests
-        // before the parts are a few round trips whatever the controller does.
-        link_share: link_share(
-            args,
-            report.size as f64 / (report.sending_ms as f64 / 1000.0).max(f64::EPSILON),
-        ),
+        link_share: link_share(args, sending_rate),
+        cap_share: cap.map(|cap| sending_rate / cap as f64),
         disk,
     })
 }
@@ -453,6 +459,12 @@ fn format_row(row: &BenchRow) -> String {
             share * 100.0
         )
     });
+    let cap = row.cap_share.map_or_else(String::new, |share| {
+        format!(
+            "\n  cap: the upload held {:.1} % of --max-rate (first part to Complete)",
+            share * 100.0
+        )
+    });
     let disk = row.disk.as_ref().map_or_else(String::new, |disk| {
         format!(
             "\n  cold file: the disk read it at {:.2} GiB/s before and {:.2} GiB/s after ({} \
@@ -465,7 +477,7 @@ fn format_row(row: &BenchRow) -> String {
     });
     format!(
         "concurrency {:>3}  parts {:>5} MiB  {:>8.2} GiB in {:>6.2} s  {:>6.2} GiB/s  \
-         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{adaptive}{link}{disk}",
+         {cpu} CPU-s/GiB  peak anon RSS {:.1} MiB  retries {}{adaptive}{link}{cap}{disk}",
         row.concurrency,
         part_sizes(row),
         row.bytes as f64 / GIB,
