@@ -37,7 +37,8 @@ async fn upload_through_the_link(size: u64, max: usize, config: &str) -> Concurr
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wan.bin");
-    std::fs::write(&path, vec![3u8; size as usize]).unwrap();
+    // Sparse: the bytes are what the link carries, not what the disk holds.
+    std::fs::File::create(&path).unwrap().set_len(size).unwrap();
     let job = UploadJob {
         source: Arc::new(SourceFile::open(&path).unwrap()),
         bucket: emulator.bucket().to_string(),
@@ -86,6 +87,22 @@ async fn auto_fills_a_link_that_eight_connections_cannot() {
     assert!(
         best as f64 > first_rate as f64 * 1.3,
         "more parts in flight raised the rate: {adaptive:?}"
+    );
+}
+
+/// The link is full at about 15 connections: the controller goes past it (16 fills it, so it
+/// tries 64), finds no more there, and settles back where the link was full, short of its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_stops_where_the_link_is_full() {
+    let adaptive = upload_through_the_link(640 * MIB, 64, "").await;
+    assert_eq!(adaptive.limit, Some(Limit::Saturated), "{adaptive:?}");
+    assert!(
+        (16..64).contains(&adaptive.settled_on),
+        "the link, not the bound, stopped it: {adaptive:?}"
+    );
+    assert!(
+        adaptive.tried.iter().any(|(level, _)| *level > adaptive.settled_on),
+        "a larger level was tried and given up: {adaptive:?}"
     );
 }
 
