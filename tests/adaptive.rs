@@ -101,7 +101,10 @@ async fn auto_stops_where_the_link_is_full() {
         "the link, not the bound, stopped it: {adaptive:?}"
     );
     assert!(
-        adaptive.tried.iter().any(|(level, _)| *level > adaptive.settled_on),
+        adaptive
+            .tried
+            .iter()
+            .any(|(level, _)| *level > adaptive.settled_on),
         "a larger level was tried and given up: {adaptive:?}"
     );
 }

@@ -261,6 +261,45 @@ fn bad_numbers_are_refused_before_anything_else() {
         "{text}"
     );
 
+    // A batch's databases share that limit.
+    let folder = dir.path().join("batch");
+    std::fs::create_dir(&folder).unwrap();
+    for name in ["a.bak", "b.bak"] {
+        let synth = bin()
+            .args(["synth", "--size", "1MiB"])
+            .arg(folder.join(name))
+            .output()
+            .unwrap();
+        assert!(synth.status.success());
+    }
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 150 && exec \"$0\" \"$@\""])
+        .arg(bin().get_program())
+        .args([
+            "migrate",
+            "--batch",
+            folder.to_str().unwrap(),
+            "oss://bucket",
+        ])
+        .args([
+            "--instance",
+            "rm-x",
+            "--parallel",
+            "4",
+            "--concurrency",
+            "16",
+        ])
+        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("4 databases") && text.contains("about 10 parts"),
+        "{text}"
+    );
+
     let out = bin()
         .args(["tasks", "--instance", "rm-x", "--days", "0"])
         .stdin(Stdio::null())

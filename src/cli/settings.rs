@@ -188,7 +188,9 @@ pub fn upload_options(args: &TransferArgs, resume: bool) -> anyhow::Result<Uploa
                      a 250 ms round trip; choose at most {MAX_CONCURRENCY}, or auto"
                 );
             }
-            if n > open_files {
+            // A limit too low for even one part is left to fail where it bites, with the
+            // system's own error: refusing here would leave no number to choose.
+            if n > open_files && open_files > 0 {
                 bail!(
                     "--concurrency {n} needs more open files than this process may have (`ulimit \
                      -n` allows about {open_files} parts in flight: each holds a connection, and \
@@ -384,7 +386,7 @@ const OTHER_OPEN_FILES: u64 = 64;
 /// The most parts in flight this process's open-file limit (`ulimit -n`, the soft limit) leaves
 /// room for: two descriptors each (a hedged part opens a second connection). Without
 /// `/proc/self/limits` (not Linux), no bound.
-fn parts_the_open_file_limit_allows() -> usize {
+pub fn parts_the_open_file_limit_allows() -> usize {
     let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
         return usize::MAX;
     };

@@ -161,8 +161,9 @@ pub fn show_event(event: &UploadEvent, printer: &Printer, bar: &ProgressBar) {
             } else {
                 BinaryBytes(*part_size).to_string()
             };
+            let noun = if *part_count == 1 { "part" } else { "parts" };
             let mut line = format!(
-                "sending {} in {part_count} parts of {sizes}",
+                "sending {} in {part_count} {noun} of {sizes}",
                 BinaryBytes(*len)
             );
             if *resumed_parts > 0 {
@@ -315,7 +316,7 @@ fn concurrency_clause(report: &ConcurrencyReport) -> String {
         Some(Limit::Saturated) => "more stopped raising the rate: the link or this host was full",
         Some(Limit::RateCap) => "the --max-rate cap was met",
         Some(Limit::Errors) => "parts were retried (throttling or failing connections)",
-        Some(Limit::Maximum) => "the most allowed",
+        Some(Limit::Maximum) => "the most allowed: 64, fewer when `ulimit -n` is low",
         None => "the upload ended before the rate was measured",
     };
     format!("; settled on {} parts in flight ({why})", report.settled_on)

@@ -20,6 +20,17 @@ use crate::source::FileIdentity;
 
 /// Version of the record layout; a record of another version is not trusted.
 const FORMAT: u32 = 1;
+/// The version of a record whose plan is graded. Its part boundaries are derived from
+/// constants a record does not hold, and a version that did not know graded plans would read
+/// it as parts of one size, resume it and complete a shuffled object whose CRC still matched
+/// its records: that version refuses this number. A change to how plans are graded needs a
+/// new number.
+const FORMAT_GRADED: u32 = 2;
+
+/// The record version for `plan`.
+fn format_for(plan: &PartPlan) -> u32 {
+    if plan.graded() { FORMAT_GRADED } else { FORMAT }
+}
 
 /// A part the server holds and whose CRC-64 matched the bytes we sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +46,7 @@ pub struct DonePart {
 /// The resume record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Layout version (`FORMAT`).
+    /// Layout version ([`FORMAT`], or [`FORMAT_GRADED`] for a graded plan).
     pub format: u32,
     /// The local file as it was when the upload started.
     pub file: FileIdentity,
@@ -61,7 +72,7 @@ impl Checkpoint {
     /// A record for a freshly initiated upload.
     pub fn new(target: &Target, file: FileIdentity, upload_id: String, plan: PartPlan) -> Self {
         Checkpoint {
-            format: FORMAT,
+            format: format_for(&plan),
             file,
             endpoint: target.endpoint.clone(),
             bucket: target.bucket.clone(),
@@ -80,8 +91,12 @@ impl Checkpoint {
         file: &FileIdentity,
         plan: &PartPlan,
     ) -> Option<String> {
-        if self.format != FORMAT {
-            return Some(format!("it has format {} (expected {FORMAT})", self.format));
+        let expected = format_for(&self.plan);
+        if self.format != expected {
+            return Some(format!(
+                "it has format {} (expected {expected})",
+                self.format
+            ));
         }
         if !self.file.same_contents(file) {
             return Some("the file changed since (size or modification time differ)".into());
@@ -94,9 +109,8 @@ impl Checkpoint {
         }
         if self.plan != *plan {
             return Some(format!(
-                "it used {}-byte parts and this run asks for {}-byte parts",
-                self.plan.part_size(),
-                plan.part_size()
+                "it cut the file into {} and this run asks for {}",
+                self.plan, plan
             ));
         }
         None
@@ -379,6 +393,34 @@ mod tests {
                 .mismatch(&target, &checkpoint.file, &replanned)
                 .is_some()
         );
+    }
+
+    /// A graded plan's record carries a version that readers of one-size plans refuse: read as
+    /// one-size parts, its parts would be resumed at the wrong offsets.
+    #[test]
+    fn a_graded_plan_is_recorded_under_its_own_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, even, target) = sample(dir.path());
+        assert_eq!(even.format, FORMAT);
+        let graded_plan = PartPlan::new(2500 << 20, None).unwrap();
+        assert!(graded_plan.graded());
+        let graded = Checkpoint::new(&target, even.file.clone(), "u".into(), graded_plan);
+        assert_eq!(graded.format, FORMAT_GRADED);
+        assert_eq!(graded.mismatch(&target, &graded.file, &graded_plan), None);
+        let unversioned = Checkpoint {
+            format: FORMAT,
+            ..graded.clone()
+        };
+        let reason = unversioned.mismatch(&target, &graded.file, &graded_plan);
+        assert!(reason.is_some_and(|r| r.contains("format 1")));
+        // And the plan says itself when a resume cannot use it.
+        let even_plan = PartPlan::new(2500 << 20, Some(16 << 20)).unwrap();
+        let reason = graded.mismatch(&target, &graded.file, &even_plan).unwrap();
+        assert!(
+            reason.contains("268 graded parts of 4 MiB to 16 MiB"),
+            "{reason}"
+        );
+        assert!(reason.contains("157 parts of 16 MiB"), "{reason}");
     }
 
     #[tokio::test]

@@ -195,7 +195,7 @@ pub async fn run<R: Remote>(
             crc64,
             etag,
             part_count: plan.part_count(),
-            part_size: plan.part_size(),
+            part_size: plan.largest_part_size(),
             smallest_part_size: plan.smallest_part_size(),
             resumed_parts,
             already_uploaded,
@@ -273,7 +273,7 @@ pub async fn run<R: Remote>(
     counters.set_resumed(checkpoint.done_bytes(), u64::from(resumed_parts));
     let _ = events.send(UploadEvent::Planned {
         len: plan.len(),
-        part_size: plan.part_size(),
+        part_size: plan.largest_part_size(),
         smallest_part_size: plan.smallest_part_size(),
         part_count: plan.part_count(),
         resumed_parts,
@@ -543,9 +543,8 @@ async fn open_checkpoint<R: Remote>(
         };
         match unusable {
             None => {
-                let asked = Instant::now();
-                let reconciled = reconcile(remote, job, saved.clone()).await?;
-                round_trip = Some(asked.elapsed());
+                let (reconciled, listing) = reconcile(remote, job, saved.clone()).await?;
+                round_trip = Some(listing);
                 if let Some(reconciled) = reconciled {
                     return Ok((reconciled, round_trip));
                 }
@@ -613,13 +612,19 @@ async fn reconcile<R: Remote>(
     remote: &R,
     job: &UploadJob,
     mut checkpoint: Checkpoint,
-) -> Result<Option<Checkpoint>, UploadError> {
-    let Some(listed) = remote
+) -> Result<(Option<Checkpoint>, Duration), UploadError> {
+    let asked = Instant::now();
+    let listed = remote
         .list_parts(&checkpoint.key, &checkpoint.upload_id)
         .await
-        .map_err(remote_error("ListParts", None))?
-    else {
-        return Ok(None);
+        .map_err(remote_error("ListParts", None))?;
+    // About a round trip per page of 1,000 parts; the local checks below are not the path's.
+    let pages = listed
+        .as_ref()
+        .map_or(1, |parts| parts.len().div_ceil(1000).max(1));
+    let round_trip = asked.elapsed() / u32::try_from(pages).unwrap_or(u32::MAX);
+    let Some(listed) = listed else {
+        return Ok((None, round_trip));
     };
     let plan = checkpoint.plan;
     let mut verified = std::collections::BTreeMap::new();
@@ -629,7 +634,7 @@ async fn reconcile<R: Remote>(
         }
     }
     checkpoint.parts = verified;
-    Ok(Some(checkpoint))
+    Ok((Some(checkpoint), round_trip))
 }
 
 async fn verify_listed(

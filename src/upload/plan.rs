@@ -218,6 +218,18 @@ impl PartPlan {
         self.range(0).map_or(0, |first| first.end - first.start)
     }
 
+    /// The largest part's size: `part_size`, unless the file holds no part that large.
+    pub fn largest_part_size(&self) -> u64 {
+        if self.full_parts > 0 {
+            return self.part_size;
+        }
+        (0..self.part_count)
+            .filter_map(|index| self.range(index))
+            .map(|range| range.end - range.start)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Number of parts (0 for an empty object).
     pub fn part_count(&self) -> u32 {
         self.part_count
@@ -251,6 +263,38 @@ impl PartPlan {
         part_number
             .checked_sub(1)
             .filter(|index| *index < self.part_count())
+    }
+}
+
+/// "268 graded parts of 4 MiB to 16 MiB", "157 parts of 16 MiB": for messages.
+impl std::fmt::Display for PartPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.part_count;
+        let noun = if count == 1 { "part" } else { "parts" };
+        let (smallest, largest) = (self.smallest_part_size(), self.largest_part_size());
+        if smallest < largest {
+            let graded = if self.graded { "graded " } else { "" };
+            write!(
+                f,
+                "{count} {graded}{noun} of {} to {}",
+                Size(smallest),
+                Size(largest)
+            )
+        } else {
+            write!(f, "{count} {noun} of {}", Size(largest))
+        }
+    }
+}
+
+/// Bytes as whole MiB when they are, else as bytes.
+struct Size(u64);
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            bytes if bytes >= MIB && bytes % MIB == 0 => write!(f, "{} MiB", bytes / MIB),
+            bytes => write!(f, "{bytes} bytes"),
+        }
     }
 }
 
@@ -435,6 +479,16 @@ mod tests {
         assert_eq!(sizes(&plan), [vec![4 * MIB; 25]].concat());
         let tiny = PartPlan::new(MIB + 7, None).unwrap();
         assert_eq!(sizes(&tiny), [MIB + 7]);
+    }
+
+    #[test]
+    fn a_plan_says_itself() {
+        let say = |len, part| PartPlan::new(len, part).unwrap().to_string();
+        assert_eq!(say(2500 * MIB, None), "268 graded parts of 4 MiB to 16 MiB");
+        assert_eq!(say(2500 * MIB, Some(16 * MIB)), "157 parts of 16 MiB");
+        assert_eq!(say(100 * MIB, None), "25 parts of 4 MiB");
+        assert_eq!(say(MIB, Some(16 * MIB)), "1 part of 1 MiB");
+        assert_eq!(say(MIB + 7, None), "1 part of 1048583 bytes");
     }
 
     #[test]

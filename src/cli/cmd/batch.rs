@@ -96,11 +96,21 @@ fn prepare(args: &MigrateArgs) -> anyhow::Result<(BatchSpec, Clients)> {
         bail!("--parallel must be at least 1");
     }
     let mut upload = settings::upload_options(&args.transfer, true)?;
+    // The databases share one link and one open-file limit: their parts in flight share the
+    // ceiling.
+    let open_files_share = (settings::parts_the_open_file_limit_allows() / parallel).max(1);
     if upload.adaptive {
-        // The databases share one link (and one open-file limit): their controllers share the
-        // ceiling of parts in flight.
         upload.concurrency = (upload.concurrency / parallel)
-            .max(crate::upload::controller::START.min(upload.concurrency));
+            .max(crate::upload::controller::START)
+            .min(open_files_share);
+    } else if upload.concurrency > open_files_share {
+        bail!(
+            "--concurrency {} for each of {parallel} databases at once needs more open files \
+             than this process may have (`ulimit -n` allows about {open_files_share} parts in \
+             flight per database); raise the limit (e.g. `ulimit -n 4096`), or lower \
+             --concurrency or --parallel",
+            upload.concurrency
+        );
     }
     // --max-rate (or the plan's max_rate) caps the whole batch: one limiter for every database.
     if upload.limiter.is_none()
