@@ -218,6 +218,22 @@ fn upload_without_credentials(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs `bak2rds ARGS` with at most 150 open files (`ulimit -n`), expects it refused (exit 1),
+/// and returns what it said.
+fn refused_under_ulimit_150(args: &[&str]) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 150 && exec \"$0\" \"$@\""])
+        .arg(bin().get_program())
+        .args(args)
+        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    text
+}
+
 /// 15 and 12: arguments are judged before credentials or the network: a negative rate is
 /// called negative, `--days 0` is refused locally.
 #[test]
@@ -244,18 +260,13 @@ fn bad_numbers_are_refused_before_anything_else() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f.bak");
     std::fs::write(&file, b"x").unwrap();
-    let program = bin().get_program().to_owned();
-    let out = std::process::Command::new("sh")
-        .args(["-c", "ulimit -n 150 && exec \"$0\" \"$@\""])
-        .arg(program)
-        .args(["upload", file.to_str().unwrap(), "oss://bucket/k.bak"])
-        .args(["--concurrency", "64"])
-        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let text = refused_under_ulimit_150(&[
+        "upload",
+        file.to_str().unwrap(),
+        "oss://bucket/k.bak",
+        "--concurrency",
+        "64",
+    ]);
     assert!(
         text.contains("ulimit -n") && text.contains("at most 43"),
         "{text}"
@@ -272,29 +283,21 @@ fn bad_numbers_are_refused_before_anything_else() {
             .unwrap();
         assert!(synth.status.success());
     }
-    let out = std::process::Command::new("sh")
-        .args(["-c", "ulimit -n 150 && exec \"$0\" \"$@\""])
-        .arg(bin().get_program())
-        .args([
-            "migrate",
-            "--batch",
-            folder.to_str().unwrap(),
-            "oss://bucket",
-        ])
-        .args([
-            "--instance",
-            "rm-x",
-            "--parallel",
-            "4",
-            "--concurrency",
-            "16",
-        ])
-        .env("BAK2RDS_ECS_METADATA_ENDPOINT", "http://127.0.0.1:9")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let batch = [
+        "migrate",
+        "--batch",
+        folder.to_str().unwrap(),
+        "oss://bucket",
+    ];
+    let options = [
+        "--instance",
+        "rm-x",
+        "--parallel",
+        "4",
+        "--concurrency",
+        "16",
+    ];
+    let text = refused_under_ulimit_150(&[&batch[..], &options[..]].concat());
     assert!(
         text.contains("4 databases") && text.contains("about 10 parts"),
         "{text}"

@@ -333,8 +333,9 @@ async fn persistent_corruption_stops_with_a_clear_error_and_no_object() {
     assert_eq!(checkpoint_count(&fixture), 1, "checkpoint kept for resume");
 }
 
-#[tokio::test]
-async fn a_rerun_resumes_and_sends_only_missing_parts() {
+/// A six-part upload, one part at a time, that failed at part 4 for good: parts 1 to 3 are in
+/// its checkpoint. The part calls are cleared for the rerun.
+async fn stopped_at_part_4() -> (Fixture, Arc<ScriptedStore>, UploadOptions) {
     let fixture = fixture(6 * PART as usize);
     let store = Arc::new(ScriptedStore::default());
     store.fault(4, &[Fault::Fail { retryable: false }]);
@@ -345,8 +346,13 @@ async fn a_rerun_resumes_and_sends_only_missing_parts() {
     let (first, _) = upload(&store, &fixture, sequential.clone()).await;
     assert!(matches!(first, Err(UploadError::Remote { .. })));
     assert_eq!(store.part_calls(), vec![1, 2, 3, 4]);
-
     store.state().part_calls.clear();
+    (fixture, store, sequential)
+}
+
+#[tokio::test]
+async fn a_rerun_resumes_and_sends_only_missing_parts() {
+    let (fixture, store, sequential) = stopped_at_part_4().await;
     let (second, events) = upload(&store, &fixture, sequential).await;
     let report = second.unwrap();
     assert_eq!(report.resumed_parts, 3);
@@ -365,17 +371,7 @@ async fn a_rerun_resumes_and_sends_only_missing_parts() {
 /// `--part-size`, or by a version whose default plan differed) resumes instead of starting over.
 #[tokio::test]
 async fn a_resume_keeps_the_parts_of_the_run_it_resumes() {
-    let fixture = fixture(6 * PART as usize);
-    let store = Arc::new(ScriptedStore::default());
-    store.fault(4, &[Fault::Fail { retryable: false }]);
-    let sequential = UploadOptions {
-        concurrency: 1,
-        ..options()
-    };
-    let (first, _) = upload(&store, &fixture, sequential.clone()).await;
-    assert!(first.is_err());
-
-    store.state().part_calls.clear();
+    let (fixture, store, sequential) = stopped_at_part_4().await;
     let default_plan = UploadOptions {
         part_size: None,
         ..sequential
