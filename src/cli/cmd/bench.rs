@@ -441,6 +441,12 @@ fn format_row(row: &BenchRow) -> String {
         .cpu_seconds_per_gib
         .map_or_else(|| "n/a".to_string(), |cpu| format!("{cpu:.3}"));
     let adaptive = row.adaptive.as_ref().map_or_else(String::new, |adaptive| {
+        if adaptive.tried.is_empty() {
+            return format!(
+                "\n  auto: the upload ended before a level was measured ({} parts in flight)",
+                adaptive.settled_on
+            );
+        }
         let tried: Vec<String> = adaptive
             .tried
             .iter()
