@@ -761,6 +761,43 @@ async fn a_follower_stopped_then_rerun_cuts_over_once_the_lag_is_small() {
     );
 }
 
+/// Stopped once everything in the folder is restored, a rerun has nothing new to restore: it
+/// still judges the lag by the newest backup restored and cuts over (it used to wait for a next
+/// log forever). The follower also stops on its one Ctrl-C while idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_stopped_after_its_last_log_cuts_over_on_rerun() {
+    let emulator = restoring_emulator("rm-follow0005").await;
+    let dir = tempfile::tempdir().unwrap();
+    let watched = dir.path().join("watched");
+    synth_chain(&watched, "2");
+    let follower = |extra: &[&str]| {
+        Notes::spawn(log_follower(
+            &emulator,
+            "rm-follow0005",
+            dir.path(),
+            &watched,
+            extra,
+        ))
+    };
+    let first = follower(&[]);
+    wait_until("all four restored", || {
+        first.said("waiting for the next log backup") >= 1
+    })
+    .await;
+    first.interrupt();
+    let (status, text) = first.finish().await;
+    assert!(!status.success(), "{text}");
+    assert_eq!(create_migrate_tasks(&emulator), 4);
+
+    let second = follower(&["--cutover-after-lag-below", "1h"]);
+    let cut_over = || second.said("cutting over") >= 1;
+    wait_until("the rerun cut over", cut_over).await;
+    let (status, text) = second.finish().await;
+    assert!(status.success(), "{text}");
+    assert!(text.contains("cutting over"), "{text}");
+    assert_eq!(create_migrate_tasks(&emulator), 4, "nothing restored twice");
+}
+
 /// A log lost from the chain leaves a gap the follower cannot cross; a differential taken
 /// afterwards closes it. The follower picks it up by itself, restores it on the same task and
 /// goes on with the logs after it, leaving out the log the differential already covers.

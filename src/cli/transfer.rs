@@ -62,6 +62,10 @@ pub async fn drive<T, E>(
     let mut ticks = 0u32;
     let mut resumed_seen = 0u64;
     let mut interrupted = false;
+    // One listener for the whole run: a `ctrl_c()` made anew by each turn of the loop misses a
+    // SIGINT delivered while no turn is waiting (a branch body running, or another branch
+    // winning the same poll), and the job then never stops.
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let result = loop {
         tokio::select! {
             result = &mut job => break result,
@@ -70,7 +74,8 @@ pub async fn drive<T, E>(
                 ticks = ticks.wrapping_add(1);
                 show_counters(counters, printer, bar, ticks, &mut resumed_seen);
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
+                ctrl_c.set(tokio::signal::ctrl_c());
                 if interrupted {
                     // A second Ctrl-C: the user will not wait. Checkpoints and state files are
                     // written atomically, so stopping here loses nothing already recorded.

@@ -136,6 +136,10 @@ pub struct IncrementalReport {
     pub steps: Vec<StepReport>,
     /// Backups restored in all, this run and earlier ones.
     pub applied_total: usize,
+    /// The newest backup restored, by this run or an earlier one (the follower's lag when a
+    /// round has nothing new to restore).
+    #[serde(skip)]
+    pub last_restored: Option<PathBuf>,
     /// The database is open (cutover done).
     pub online: bool,
     /// Set when RDS refused a backup or the cutover.
@@ -340,6 +344,7 @@ pub async fn run(
         task_id: String::new(),
         steps: Vec::new(),
         applied_total: 0,
+        last_restored: None,
         online: false,
         failure: None,
         task: None,
@@ -362,6 +367,14 @@ pub async fn run(
     }
     report.online = state.state.online;
     report.applied_total = state.state.steps.iter().filter(|s| s.applied).count();
+    report.last_restored = state
+        .state
+        .point
+        .as_ref()
+        .and_then(|point| point.last_backup_set_guid)
+        .and_then(|guid| state.record(&guid.to_string()))
+        .filter(|record| record.applied)
+        .map(|record| record.file.clone());
     if report.online && report.failure.is_none() {
         report.after = Some(after_cutover(&spec, &clients, &mut state, &database).await);
     }

@@ -162,6 +162,7 @@ async fn run_with_output(
     let mut tick = tokio::time::interval(TICK);
     let mut ticks = 0u32;
     let mut interrupted = false;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let result = loop {
         tokio::select! {
             result = &mut job => break result,
@@ -176,7 +177,8 @@ async fn run_with_output(
                     }));
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
+                ctrl_c.set(tokio::signal::ctrl_c());
                 if interrupted {
                     bar.abandon();
                     std::process::exit(130);

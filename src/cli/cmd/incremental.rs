@@ -290,12 +290,13 @@ pub(super) fn run_cutover(args: CutoverArgs, printer: &Printer) -> anyhow::Resul
             }
         };
         let mut job = std::pin::pin!(job);
+        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
         let result = loop {
             tokio::select! {
                 result = &mut job => break result,
                 Some(event) = received.recv() => show(event),
                 // The job ends itself on cancel and says truthfully where the task stands.
-                _ = tokio::signal::ctrl_c(), if !cancel.is_cancelled() => cancel.cancel(),
+                _ = &mut ctrl_c, if !cancel.is_cancelled() => cancel.cancel(),
             }
         };
         while let Ok(event) = received.try_recv() {

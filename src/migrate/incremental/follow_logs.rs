@@ -114,7 +114,13 @@ pub async fn follow_logs(
                 IncrementalOutcome::Finished(report) => {
                     task_id = Some(report.task_id.clone()).filter(|id| !id.is_empty());
                     // The lag of what was restored, not of whatever else the folder holds.
-                    let restored = report.steps.last().map(|step| step.file.clone());
+                    // A rerun finding everything restored already (stopped after the last
+                    // step) goes by the newest restored backup, or it never cuts over.
+                    let restored = report
+                        .steps
+                        .last()
+                        .map(|step| step.file.clone())
+                        .or_else(|| report.last_restored.clone());
                     let written = restored.as_deref().and_then(written_at);
                     let lag = written.and_then(|at| at.elapsed().ok());
                     note(lag_line(restored.as_deref(), written, lag));
