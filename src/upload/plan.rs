@@ -203,7 +203,8 @@ impl PartPlan {
         self.len == 0
     }
 
-    /// The largest part's size (every part's but the last when the plan is not graded).
+    /// The size the plan was cut for: every part's but the last when it is not graded, the
+    /// middle parts' when it is (a file too short for one has none that large).
     pub fn part_size(&self) -> u64 {
         self.part_size
     }
