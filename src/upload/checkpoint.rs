@@ -46,7 +46,7 @@ pub struct DonePart {
 /// The resume record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Layout version ([`FORMAT`], or [`FORMAT_GRADED`] for a graded plan).
+    /// Layout version (`FORMAT`, or `FORMAT_GRADED` for a graded plan).
     pub format: u32,
     /// The local file as it was when the upload started.
     pub file: FileIdentity,

@@ -15,9 +15,9 @@
 //! outlives its neighbours holds the end of the upload for seconds. Measured through the
 //! emulator's link model at 250 ms, parts of one size in waves of 64 lost about a round trip per
 //! wave and several seconds at the end. So:
-//! - the first [`SPREAD`] parts (the widest first wave) grow from [`SMALLEST`] to the full size,
+//! - the first `SPREAD` parts (the widest first wave) grow from `SMALLEST` to the full size,
 //!   and finish one after another;
-//! - the last parts are each about a [`SPREAD`]th of what is left, down to [`SMALLEST`], so the
+//! - the last parts are each about a `SPREAD`th of what is left, down to `SMALLEST`, so the
 //!   last wave ends together.
 //!
 //! An explicit `--part-size` is kept exactly: every part that size.
