@@ -115,3 +115,46 @@ fn a_cold_run_measures_the_disk_before_and_after_and_gives_the_share() {
         assert!(value > 0.0, "{field} in {disk}");
     }
 }
+
+/// `--link` and `--max-rate`: the shares of the link and of the cap, over the transfer (first
+/// byte to Complete) and over the whole run, whose round trips before and after the parts make
+/// it the lower.
+#[test]
+fn a_run_through_the_link_model_gives_its_shares_of_the_link_and_the_cap() {
+    let work = tempfile::tempdir().expect("work dir");
+    let output = crate::util::bin()
+        .args(["--json", "--quiet", "bench", "--size", "24MiB"])
+        .args(["--link", "rtt=40ms,rate=200Mbit/s,window=1MiB"])
+        .args(["--max-rate", "100Mbit/s", "--work-dir"])
+        .arg(work.path())
+        .output()
+        .expect("run bak2rds bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = stdout
+        .find("\n{\n")
+        .map(|at| &stdout[at + 1..])
+        .unwrap_or_else(|| panic!("no report document:\n{stdout}"));
+    let document: serde_json::Value = serde_json::from_str(report).expect("one JSON document");
+    let run = &document["runs"][0];
+    let share = |name: &str, field: &str| {
+        run[name][field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}.{field} in {run}"))
+    };
+    // Half the link is the cap: whatever share of the cap, half of it of the link.
+    let (cap, link) = (
+        share("cap_share", "transfer"),
+        share("link_share", "transfer"),
+    );
+    assert!((link * 2.0 - cap).abs() < 0.01, "{run}");
+    // A cap that holds: not above it by more than its burst, and the link model slows it.
+    assert!(cap > 0.5 && cap < 1.06, "{run}");
+    // HEAD on a new connection, Initiate, the parts' handshakes and the HEAD after Complete are
+    // round trips outside the transfer.
+    assert!(share("cap_share", "whole_run") < cap, "{run}");
+}

@@ -116,6 +116,9 @@ pub(super) fn chunks(
                 return Some((Err(damaged_page()), state));
             }
             state.crc.update(&chunk);
+            if tracker.sent() == 0 {
+                counters.mark_first_byte();
+            }
             counters.add_transferred(n as u64);
             tracker.sent.fetch_add(n as u64, Ordering::Relaxed);
             if state.rest.is_empty() {

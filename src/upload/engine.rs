@@ -137,8 +137,9 @@ pub struct UploadReport {
     pub hedged_parts: u64,
     /// Wall time of this run.
     pub elapsed_ms: u64,
-    /// From the first part's start to the completed object (0 when no part was sent): the
-    /// transfer itself, without the requests before it (a round trip each on a long path).
+    /// From the first body byte handed to the network to Complete's answer (0 when no part was
+    /// sent): the transfer itself, without the requests and connection handshakes before it
+    /// and the HEAD that checks the object after it (a round trip each on a long path).
     #[serde(default)]
     pub sending_ms: u64,
     /// The page checks of the parts this run sent.
@@ -367,7 +368,10 @@ pub async fn run<R: Remote>(
         // The bad object was deleted; its parts are useless to a resume.
         job.checkpoints.remove(&checkpoint_path)?;
     }
-    let object = object?;
+    let (object, completed_at) = object?;
+    let sending_ms = completed_at
+        .duration_since(counters.first_byte().unwrap_or(sending))
+        .as_millis();
     job.checkpoints.remove(&checkpoint_path)?;
     let pages = match page_guard {
         Ok(guard) => guard.summary(resumed_parts),
@@ -375,7 +379,7 @@ pub async fn run<R: Remote>(
     };
     Ok(UploadReport {
         concurrency,
-        sending_ms: u64::try_from(sending.elapsed().as_millis()).unwrap_or(u64::MAX),
+        sending_ms: u64::try_from(sending_ms).unwrap_or(u64::MAX),
         ..report(
             object.crc64.unwrap_or_default(),
             object.etag,
@@ -932,7 +936,7 @@ impl<R: Remote> Transfer<R> {
         loop {
             tokio::time::sleep(super::controller::SETTLE).await;
             let Some((rate, retried)) = self.measure().await else {
-                return; // no part finishes any more: the upload is ending
+                return; // the tail has begun, or no part finishes any more: the upload is ending
             };
             let (next, settled) = match controller.observe(rate, retried) {
                 Decision::Try(next) => (next, false),
@@ -982,6 +986,11 @@ impl<R: Remote> Transfer<R> {
         let (end, last) = self
             .next_completion(self.counters.snapshot().verified)
             .await?;
+        if self.schedule().waiting.is_empty() {
+            // Every part has started: the window reached the tail, where parts in flight drop
+            // below the level and no byte is handed any more, so it says nothing of the level.
+            return None;
+        }
         let seconds = end.duration_since(start).as_secs_f64().max(f64::EPSILON);
         let verified = last.verified.saturating_sub(first.verified) as f64 / seconds;
         let handed = last.bytes.saturating_sub(first.bytes) as f64 / seconds;
@@ -1275,14 +1284,15 @@ async fn watch_for_stall<F: std::future::Future>(
 }
 
 /// Completes with every part in ascending order, then proves the object is the file: Complete's
-/// CRC and HEAD's size and CRC must equal the CRC combined from the verified parts.
+/// CRC and HEAD's size and CRC must equal the CRC combined from the verified parts. Also returns
+/// when Complete answered, the end of the transfer proper.
 async fn complete_and_verify<R: Remote>(
     remote: &R,
     job: &UploadJob,
     plan: &PartPlan,
     checkpoint: &Checkpoint,
     events: &mpsc::UnboundedSender<UploadEvent>,
-) -> Result<ObjectReceipt, UploadError> {
+) -> Result<(ObjectReceipt, Instant), UploadError> {
     let holes: Vec<u32> = (0..plan.part_count())
         .map(PartPlan::part_number)
         .filter(|n| !checkpoint.parts.contains_key(n))
@@ -1303,6 +1313,7 @@ async fn complete_and_verify<R: Remote>(
     });
     let completed =
         complete_with_retries(remote, job, checkpoint, parts, plan.len(), expected_crc).await?;
+    let completed_at = Instant::now();
     check_object(
         remote,
         job,
@@ -1323,7 +1334,7 @@ async fn complete_and_verify<R: Remote>(
             deleted: true,
         })?;
     check_object(remote, job, &head, plan.len(), expected_crc, "HeadObject").await?;
-    Ok(head)
+    Ok((head, completed_at))
 }
 
 /// Complete, retried; before a retry, HEAD tells whether an earlier attempt already succeeded

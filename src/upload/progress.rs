@@ -3,6 +3,8 @@
 //! thousands of times a second, lives in shared atomic [`Counters`] that the progress bar polls.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -109,6 +111,9 @@ pub struct Counters {
     /// Bytes of the parts this run verified on the server: what the link really carried
     /// (bytes handed to the socket also count what its buffers hold).
     verified: AtomicU64,
+    /// When this run handed the network its first body byte: the transfer's start, after the
+    /// requests before the parts and the new connections' handshakes.
+    first_byte: Mutex<Option<Instant>>,
 }
 
 impl Counters {
@@ -130,6 +135,20 @@ impl Counters {
     }
     pub(crate) fn add_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Records the first body byte's time; called once per part attempt, at its first chunk.
+    pub(crate) fn mark_first_byte(&self) {
+        self.first_byte
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(Instant::now);
+    }
+    /// When this run handed the network its first body byte, if it has.
+    pub(crate) fn first_byte(&self) -> Option<Instant> {
+        *self
+            .first_byte
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
     pub(crate) fn part_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -155,6 +174,10 @@ impl Counters {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
+        *self
+            .first_byte
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// A consistent-enough view for display.

@@ -50,6 +50,8 @@ struct State {
     part_calls: Vec<u32>,
     list_without_crc: bool,
     next_id: u32,
+    /// How long Initiate and HEAD take (a long path's round trip), parts taking no time.
+    edge_delay: Option<std::time::Duration>,
 }
 
 #[derive(Default)]
@@ -65,6 +67,12 @@ impl ScriptedStore {
             .entry(part_number)
             .or_default()
             .extend(faults.iter().copied());
+    }
+    async fn edge_round_trip(&self) {
+        let delay = self.state().edge_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
     }
     fn part_calls(&self) -> Vec<u32> {
         self.state().part_calls.clone()
@@ -91,6 +99,7 @@ impl Remote for ScriptedStore {
     }
 
     async fn initiate(&self, _key: &str) -> Result<String, ScriptedError> {
+        self.edge_round_trip().await;
         let mut state = self.state();
         state.next_id += 1;
         let id = format!("upload-{}", state.next_id);
@@ -180,6 +189,7 @@ impl Remote for ScriptedStore {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectReceipt>, ScriptedError> {
+        self.edge_round_trip().await;
         Ok(self.state().objects.get(key).map(receipt))
     }
 
@@ -283,6 +293,21 @@ async fn uploads_every_part_and_verifies_the_object() {
         checkpoint_count(&fixture),
         0,
         "checkpoint removed after success"
+    );
+}
+
+#[tokio::test]
+async fn the_transfer_time_runs_from_the_first_byte_to_complete() {
+    // HEAD before, Initiate and HEAD after take 300 ms each; the parts and Complete take none.
+    let fixture = fixture(5 * PART as usize);
+    let store = Arc::new(ScriptedStore::default());
+    store.state().edge_delay = Some(std::time::Duration::from_millis(300));
+    let (result, _) = upload(&store, &fixture, options()).await;
+    let report = result.unwrap();
+    assert!(report.elapsed_ms >= 900, "{report:?}");
+    assert!(
+        report.sending_ms < 300,
+        "the requests around the parts were counted as the transfer: {report:?}"
     );
 }
 

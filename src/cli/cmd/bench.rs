@@ -66,14 +66,43 @@ pub struct BenchRow {
     pub retries: u64,
     /// With `--link`: the upload's rate over the link's.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub link_share: Option<f64>,
+    pub link_share: Option<Share>,
     /// With `--max-rate`: the upload's rate over the cap.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cap_share: Option<f64>,
+    pub cap_share: Option<Share>,
     /// With `--cold`: the disk's cold read rate right before and right after, and the upload's
     /// share of their mean.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskFigures>,
+}
+
+/// An upload's rate as a share of a reference rate (the link's, or the cap).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Share {
+    /// From the first body byte to Complete's answer: the transfer itself.
+    pub transfer: f64,
+    /// Over the whole run, from the first request to the HEAD that checks the object: also
+    /// the round trips before the parts (HEAD, Initiate, new connections) and after them.
+    pub whole_run: f64,
+}
+
+impl Share {
+    fn of(bytes: u64, transfer_seconds: f64, whole_run_seconds: f64, reference: f64) -> Self {
+        let rate = |seconds: f64| bytes as f64 / seconds.max(f64::EPSILON) / reference;
+        Share {
+            transfer: rate(transfer_seconds),
+            whole_run: rate(whole_run_seconds),
+        }
+    }
+
+    /// "97.6 % of the link's rate (first byte to Complete; 93.2 % over the whole run)".
+    fn describe(&self, of_what: &str) -> String {
+        format!(
+            "{:.1} % of {of_what} (first byte to Complete; {:.1} % over the whole run)",
+            self.transfer * 100.0,
+            self.whole_run * 100.0
+        )
+    }
 }
 
 /// The disk measured around one cold run.
@@ -373,9 +402,10 @@ async fn measure(
         .await
         .with_context(|| format!("deleting the benchmark object {key}"))?;
     let gib = report.size as f64 / GIB;
-    // From the first part's first byte to Complete (the measure): the requests before
-    // the parts are a few round trips whatever the controller does.
-    let sending_rate = report.size as f64 / (report.sending_ms as f64 / 1000.0).max(f64::EPSILON);
+    // From the first body byte to Complete: the requests before the parts and the check after
+    // them are a few round trips whatever the controller does (the whole run is shown too).
+    let transfer_seconds = report.sending_ms as f64 / 1000.0;
+    let share = |reference: f64| Share::of(report.size, transfer_seconds, seconds, reference);
     let gib_per_second = if seconds > 0.0 { gib / seconds } else { 0.0 };
     let disk = match disk_before {
         Some(before) => {
@@ -408,8 +438,8 @@ async fn measure(
         peak_anonymous_rss_mib: peak as f64 / MIB,
         retries: report.retries,
         adaptive: report.concurrency.clone(),
-        link_share: link_share(args, sending_rate),
-        cap_share: cap.map(|cap| sending_rate / cap as f64),
+        link_share: link_rate(args).map(share),
+        cap_share: cap.map(|cap| share(cap as f64)),
         disk,
     })
 }
@@ -422,10 +452,10 @@ fn options_level(concurrency: Concurrency) -> usize {
     }
 }
 
-/// The upload's rate (bytes per second) over the link model's, with `--link`.
-fn link_share(args: &BenchArgs, bytes_per_second: f64) -> Option<f64> {
+/// The link model's rate (bytes per second), with `--link`.
+fn link_rate(args: &BenchArgs) -> Option<f64> {
     let link = super::serve::parse_link(args.link.as_deref()?).ok()?;
-    Some(bytes_per_second / link.rate_bytes_per_sec as f64)
+    Some(link.rate_bytes_per_sec as f64)
 }
 
 /// "16", or "4-16" for a graded plan, in MiB.
@@ -461,15 +491,12 @@ fn format_row(row: &BenchRow) -> String {
     });
     let link = row.link_share.map_or_else(String::new, |share| {
         format!(
-            "\n  link: the upload filled {:.1} % of the link's rate (first part to Complete)",
-            share * 100.0
+            "\n  link: the upload filled {}",
+            share.describe("the link's rate")
         )
     });
     let cap = row.cap_share.map_or_else(String::new, |share| {
-        format!(
-            "\n  cap: the upload held {:.1} % of --max-rate (first part to Complete)",
-            share * 100.0
-        )
+        format!("\n  cap: the upload held {}", share.describe("--max-rate"))
     });
     let disk = row.disk.as_ref().map_or_else(String::new, |disk| {
         format!(
