@@ -1337,8 +1337,7 @@ async fn serve_peak_rss_after_receiving(total: u64) -> u64 {
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let peak = peak_rss(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    crate::util::stop(&mut child);
     peak
 }
 

@@ -17,8 +17,7 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        crate::util::stop(&mut self.0);
     }
 }
 

@@ -20,8 +20,7 @@ struct Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::util::stop(&mut self.child);
     }
 }
 

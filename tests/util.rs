@@ -45,3 +45,25 @@ pub fn emulator_env(emulator: &bak2rds_emulator::EmulatorHandle) -> [(&'static s
         ),
     ]
 }
+
+/// Stops a `bak2rds serve` child as a service manager would: SIGTERM, so it removes its
+/// temporary data folder (SIGKILL left a 256 MiB folder in the temp dir per test run), then
+/// SIGKILL if it has not exited within 10 s.
+pub fn stop(child: &mut std::process::Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) only sends a signal to the child this handle owns and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
