@@ -51,6 +51,7 @@ pub fn authenticate(
             verify_v1_header(keys, request, value, now)?;
             Ok(AuthScheme::V1Header)
         }
+        Some(value) if is_aws_scheme(value) => Err(s3_signatures_not_implemented()),
         Some(_) => Err(OssError::invalid_argument(
             "Authorization header is invalid.",
             "Authorization",
@@ -60,6 +61,11 @@ pub fn authenticate(
             verify_v4_presigned(keys, bucket_region, request, now)?;
             Ok(AuthScheme::V4Presigned)
         }
+        None if request.query_value("X-Amz-Signature").is_some()
+            || request.query_value("AWSAccessKeyId").is_some() =>
+        {
+            Err(s3_signatures_not_implemented())
+        }
         None if request.query_value("Signature").is_some() => {
             verify_v1_presigned(keys, request, now)?;
             Ok(AuthScheme::V1Presigned)
@@ -68,6 +74,25 @@ pub fn authenticate(
             "You have no right to access this object because of bucket acl.",
         )),
     }
+}
+
+/// `AWS4-HMAC-SHA256 ...` or `AWS ak:signature`: OSS's S3-compatible API, which a client
+/// configured for S3 (the AWS CLI, rclone's S3 backend, boto3) sends.
+fn is_aws_scheme(authorization: &str) -> bool {
+    let value = authorization.trim_start();
+    value.starts_with("AWS4-HMAC-SHA256") || value.starts_with("AWS ")
+}
+
+/// Real OSS also answers AWS signatures (its S3-compatible API); the emulator does not, and says
+/// so with 501 rather than a signature error a user would take for a wrong key.
+fn s3_signatures_not_implemented() -> OssError {
+    OssError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "NotImplemented",
+        "The emulator does not implement OSS's S3-compatible API (AWS Signature V2 or V4); it \
+         verifies OSS signatures (OSS and OSS4-HMAC-SHA256). Use an OSS client: ossutil or the \
+         oss2 or alibabacloud-oss-v2 SDKs.",
+    )
 }
 
 /// The key pair with this id, refusing unknown ids, expired STS credentials and a token that
@@ -441,6 +466,46 @@ mod tests {
             "OSS4-HMAC-SHA256 Credential={AK}/20240102/cn-hangzhou/oss/aliyun_v4_request, \
              Signature={signature}"
         )
+    }
+
+    #[test]
+    fn s3_clients_get_501_naming_what_is_verified_instead() {
+        let v4 = format!(
+            "AWS4-HMAC-SHA256 Credential={AK}/20240102/cn-hangzhou/s3/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=00"
+        );
+        let v2 = format!("AWS {AK}:c2lnbmF0dXJl");
+        for authorization in [v4.as_str(), v2.as_str()] {
+            let headers = [("x-amz-date", V4_DATE), ("authorization", authorization)];
+            let err = authenticate(
+                &keys(),
+                None,
+                &request("GET", &[], &headers),
+                signing_time(),
+            )
+            .unwrap_err();
+            assert_eq!(
+                (err.status.as_u16(), err.code.as_str()),
+                (501, "NotImplemented")
+            );
+            assert!(err.message.contains("OSS4-HMAC-SHA256"), "{}", err.message);
+        }
+        for presigned in [
+            [
+                ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+                ("X-Amz-Signature", "00"),
+            ],
+            [("AWSAccessKeyId", AK), ("Signature", "c2lnbmF0dXJl")],
+        ] {
+            let err = authenticate(
+                &keys(),
+                None,
+                &request("GET", &presigned, &[]),
+                signing_time(),
+            )
+            .unwrap_err();
+            assert_eq!(err.code, "NotImplemented");
+        }
     }
 
     #[test]
