@@ -13,6 +13,7 @@ mod oss_remote;
 pub mod pages;
 pub mod plan;
 pub mod progress;
+mod read_ahead;
 pub mod remote;
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::error::UploadError;
 use super::pages::{PageGuard, PageSummary, PageTally};
 use super::plan::PartPlan;
 use super::progress::{Counters, UploadEvent};
+use super::read_ahead::ReadAhead;
 use super::remote::{ListedPart, ObjectReceipt, Remote, RemoteError};
 use crate::source::SourceFile;
 use bak2rds_cloud::checksum::{content_md5, crc64, crc64_of_pieces};
@@ -936,7 +937,7 @@ impl<R: Remote> Transfer<R> {
         loop {
             tokio::time::sleep(super::controller::SETTLE).await;
             let Some((rate, retried)) = self.measure().await else {
-                return; // the tail has begun, or no part finishes any more: the upload is ending
+                return; // no part finishes any more: the upload is ending
             };
             let (next, settled) = match controller.observe(rate, retried) {
                 Decision::Try(next) => (next, false),
@@ -986,11 +987,6 @@ impl<R: Remote> Transfer<R> {
         let (end, last) = self
             .next_completion(self.counters.snapshot().verified)
             .await?;
-        if self.schedule().waiting.is_empty() {
-            // Every part has started: the window reached the tail, where parts in flight drop
-            // below the level and no byte is handed any more, so it says nothing of the level.
-            return None;
-        }
         let seconds = end.duration_since(start).as_secs_f64().max(f64::EPSILON);
         let verified = last.verified.saturating_sub(first.verified) as f64 / seconds;
         let handed = last.bytes.saturating_sub(first.bytes) as f64 / seconds;
@@ -1157,6 +1153,8 @@ impl<R: Remote> Transfer<R> {
             AttemptError::Fatal(UploadError::Internal(format!("no part {index}")))
         })?;
         let offset = range.start;
+        // Started before the request: the first window is read while the connection is found.
+        let read_ahead = Some(ReadAhead::start(Arc::clone(&self.source), range.clone()));
         let data = self
             .source
             .slice(range)
@@ -1176,7 +1174,11 @@ impl<R: Remote> Transfer<R> {
         // the socket early may still be megabytes from sent).
         let _slot = slot;
         let body = reqwest::Body::wrap_stream(chunks(
-            Part { data, offset },
+            Part {
+                data,
+                offset,
+                read_ahead,
+            },
             self.options.limiter.clone(),
             self.pages.clone(),
             Arc::clone(&self.counters),

@@ -562,6 +562,7 @@ impl<R: Remote> Upload<R> {
                 let part = Part {
                     data: bytes.clone(),
                     offset: 0,
+                    read_ahead: None,
                 };
                 let tracker = Arc::new(AttemptTracker::default());
                 let stream = chunks(

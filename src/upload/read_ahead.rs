@@ -1,0 +1,154 @@
+//! Reads a part's bytes from disk a window ahead of its sender, off the async workers.
+//!
+//! A part is a slice of the file's mapping. Without this, its pages are faulted in by the first
+//! touch, the CRC pass on an async worker: on a cold file each fault waits for the disk, and the
+//! worker, one of two on a two-core host, feeds no socket meanwhile. Instead a blocking thread
+//! maps each window (`MADV_POPULATE_READ`: one call, the kernel's large sequential reads) while
+//! the window before it is being sent. On a cached file the same call only maps the pages.
+//!
+//! Resident at most: per part in flight, the window being sent and the one being read; pages
+//! already sent stay mapped until the part ends and is released, as before.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::source::SourceFile;
+
+/// Bytes read ahead of the sender per part: large enough for the kernel to issue large
+/// sequential reads, small enough that the first bytes go out soon after a part starts.
+/// On a cold 35 GiB file 8 MiB did best, 16 MiB as well, 4 and 32 MiB worse (docs/PERFORMANCE.md,
+/// "Backups larger than memory").
+pub(super) const WINDOW: u64 = 8 * 1024 * 1024;
+
+/// One part's read-ahead: the bytes before `ready_to` are mapped, the window after it is being
+/// read.
+pub(super) struct ReadAhead {
+    source: Arc<SourceFile>,
+    end: u64,
+    ready_to: u64,
+    reading: Option<(JoinHandle<()>, u64)>,
+}
+
+impl ReadAhead {
+    /// Starts reading the first window of `range` at once.
+    pub(super) fn start(source: Arc<SourceFile>, range: Range<u64>) -> Self {
+        let mut read_ahead = ReadAhead {
+            source,
+            end: range.end,
+            ready_to: range.start,
+            reading: None,
+        };
+        read_ahead.read_next();
+        read_ahead
+    }
+
+    /// Waits until every byte before `offset` is mapped, and starts reading the window after.
+    pub(super) async fn ready(&mut self, offset: u64) {
+        while self.ready_to < offset {
+            match self.reading.take() {
+                Some((reading, end)) => {
+                    // A failed read (a file cut short) is not an error here: the sender's own
+                    // access reports it, as without read-ahead.
+                    let _ = reading.await;
+                    self.ready_to = end;
+                }
+                None => self.read_next(),
+            }
+        }
+        if self.reading.is_none() {
+            self.read_next();
+        }
+    }
+
+    /// Starts reading the next window not yet in the page cache; cached windows need nothing
+    /// (so a cached file is sent as before, from the mapping, with no thread involved).
+    fn read_next(&mut self) {
+        while self.ready_to < self.end {
+            let window = self.ready_to..self.end.min(self.ready_to + WINDOW);
+            if !self.source.is_cached(window.clone()) {
+                let (source, end) = (Arc::clone(&self.source), window.end);
+                let reading = tokio::task::spawn_blocking(move || {
+                    let _ = source.populate(window);
+                });
+                self.reading = Some((reading, end));
+                return;
+            }
+            self.ready_to = window.end;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// A 128 MiB file written, flushed and dropped from the page cache, opened afresh; `None`
+    /// (with the reason printed) where the cache cannot be emptied, as on tmpfs.
+    fn cold_file(dir: &std::path::Path) -> Option<Arc<SourceFile>> {
+        let path = dir.join("cold.bak");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0x5a_u8; MIB as usize];
+        for _ in 0..128 {
+            file.write_all(&block).unwrap();
+        }
+        file.sync_all().unwrap();
+        drop(file);
+        crate::source::evict_from_cache(&path).unwrap();
+        let source = SourceFile::open(&path).unwrap();
+        if source.is_cached(0..source.len()) {
+            eprintln!("skipped: this file system keeps the file cached (tmpfs?)");
+            return None;
+        }
+        Some(Arc::new(source))
+    }
+
+    #[tokio::test]
+    async fn reads_a_cold_part_in_ahead_of_the_sender_and_no_further_than_a_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(source) = cold_file(dir.path()) else {
+            return;
+        };
+        let mut read_ahead = ReadAhead::start(Arc::clone(&source), 0..source.len());
+        read_ahead.ready(MIB).await;
+        assert!(
+            source.is_cached(0..MIB),
+            "the sender's first chunk is read in"
+        );
+        // The window being sent and the one after it; the kernel's own read-ahead may add a
+        // few MiB, but the second half of the part is not read before it is needed.
+        assert!(
+            !source.is_cached(64 * MIB..128 * MIB),
+            "read far ahead of the sender"
+        );
+        read_ahead.ready(100 * MIB).await;
+        assert!(source.is_cached(0..100 * MIB));
+        read_ahead.ready(128 * MIB).await;
+        assert!(
+            source.is_cached(0..128 * MIB),
+            "every window was read by the end"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cached_part_is_ready_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warm.bak");
+        std::fs::write(&path, vec![7_u8; 20 * MIB as usize]).unwrap();
+        let source = Arc::new(SourceFile::open(&path).unwrap());
+        assert!(
+            source.is_cached(0..source.len()),
+            "a file just written is cached"
+        );
+        let mut read_ahead = ReadAhead::start(Arc::clone(&source), 0..source.len());
+        // Nothing to read: every window was found cached and no thread was started.
+        assert!(read_ahead.reading.is_none());
+        assert_eq!(read_ahead.ready_to, source.len());
+        read_ahead.ready(source.len()).await;
+    }
+}
