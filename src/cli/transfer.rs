@@ -317,14 +317,23 @@ fn concurrency_clause(report: &ConcurrencyReport) -> String {
     if report.tried.is_empty() {
         return String::new();
     }
-    let why = match report.limit {
+    format!(
+        "; settled on {} parts in flight ({})",
+        report.settled_on,
+        why_settled(report.limit)
+    )
+}
+
+/// Why the controller stopped changing the level, in words (also `bench`'s).
+pub(crate) fn why_settled(limit: Option<Limit>) -> &'static str {
+    match limit {
         Some(Limit::Saturated) => "more stopped raising the rate: the link or this host was full",
         Some(Limit::RateCap) => "the --max-rate cap was met",
         Some(Limit::Errors) => "parts were retried (throttling or failing connections)",
         Some(Limit::Maximum) => "the most allowed: 64, fewer when `ulimit -n` is low",
-        None => "the upload ended before the rate was measured",
-    };
-    format!("; settled on {} parts in flight ({why})", report.settled_on)
+        // Levels were measured (the caller checks), but the last one had no verdict yet.
+        None => "the upload ended while it was still trying levels",
+    }
 }
 
 #[cfg(test)]

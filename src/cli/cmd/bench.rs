@@ -483,10 +483,10 @@ fn format_row(row: &BenchRow) -> String {
             .map(|(level, rate)| format!("{level}: {:.1} MiB/s", *rate as f64 / MIB))
             .collect();
         format!(
-            "\n  auto: tried {}; settled on {} ({:?})",
+            "\n  auto: tried {}; settled on {} ({})",
             tried.join(", "),
             adaptive.settled_on,
-            adaptive.limit
+            crate::cli::transfer::why_settled(adaptive.limit)
         )
     });
     let link = row.link_share.map_or_else(String::new, |share| {
