@@ -75,20 +75,14 @@ fn json_output_carries_the_machine_and_every_run() {
     }
 }
 
-/// `--cold`: the disk is measured around the run and the upload is given as a share of it.
-#[test]
-fn a_cold_run_measures_the_disk_before_and_after_and_gives_the_share() {
+/// Runs `bak2rds --json --quiet bench ARGS --work-dir TMP` and returns its report document;
+/// panics with stderr if it fails.
+fn bench_report(args: &[&str]) -> serde_json::Value {
     let work = tempfile::tempdir().expect("work dir");
     let output = crate::util::bin()
-        .args([
-            "--json",
-            "--quiet",
-            "bench",
-            "--size",
-            "24MiB",
-            "--cold",
-            "--work-dir",
-        ])
+        .args(["--json", "--quiet", "bench"])
+        .args(args)
+        .arg("--work-dir")
         .arg(work.path())
         .output()
         .expect("run bak2rds bench");
@@ -98,11 +92,18 @@ fn a_cold_run_measures_the_disk_before_and_after_and_gives_the_share() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // Progress events come one per line; the report is the document that follows them.
     let report = stdout
         .find("\n{\n")
         .map(|at| &stdout[at + 1..])
         .unwrap_or_else(|| panic!("no report document:\n{stdout}"));
-    let document: serde_json::Value = serde_json::from_str(report).expect("one JSON document");
+    serde_json::from_str(report).expect("one JSON document")
+}
+
+/// `--cold`: the disk is measured around the run and the upload is given as a share of it.
+#[test]
+fn a_cold_run_measures_the_disk_before_and_after_and_gives_the_share() {
+    let document = bench_report(&["--size", "24MiB", "--cold"]);
     let disk = &document["runs"][0]["disk"];
     for field in [
         "before_gib_per_second",
@@ -121,25 +122,14 @@ fn a_cold_run_measures_the_disk_before_and_after_and_gives_the_share() {
 /// it the lower.
 #[test]
 fn a_run_through_the_link_model_gives_its_shares_of_the_link_and_the_cap() {
-    let work = tempfile::tempdir().expect("work dir");
-    let output = crate::util::bin()
-        .args(["--json", "--quiet", "bench", "--size", "24MiB"])
-        .args(["--link", "rtt=40ms,rate=200Mbit/s,window=1MiB"])
-        .args(["--max-rate", "100Mbit/s", "--work-dir"])
-        .arg(work.path())
-        .output()
-        .expect("run bak2rds bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = stdout
-        .find("\n{\n")
-        .map(|at| &stdout[at + 1..])
-        .unwrap_or_else(|| panic!("no report document:\n{stdout}"));
-    let document: serde_json::Value = serde_json::from_str(report).expect("one JSON document");
+    let document = bench_report(&[
+        "--size",
+        "24MiB",
+        "--link",
+        "rtt=40ms,rate=200Mbit/s,window=1MiB",
+        "--max-rate",
+        "100Mbit/s",
+    ]);
     let run = &document["runs"][0];
     let share = |name: &str, field: &str| {
         run[name][field]
