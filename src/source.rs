@@ -6,14 +6,16 @@
 //! `read(2)` + CRC serialises a copy). Residency stays bounded for files larger than RAM because
 //! the uploader calls [`SourceFile::release`] on finished ranges.
 //!
-//! No read-ahead advice on the map. How many faults a mapping costs depends on how its file
+//! No advice on the whole map. How many faults a mapping costs depends on how its file
 //! entered the page cache: read cold through the map or by `read(2)`, or written in large
 //! writes, it sits in large folios and a 4 GiB upload takes ≈ 550 minor faults per GiB
 //! (≈ 0.006 CPU-s/GiB); a file whose cache was built 4 KiB at a time takes ≈ 16,000 per GiB
 //! (one per 64 KiB of fault-around), ≈ 0.07 CPU-s/GiB. `MADV_SEQUENTIAL`, `MADV_WILLNEED`,
 //! `MADV_POPULATE_READ` and `MAP_POPULATE` walk the same per-page path and lowered neither;
 //! `MADV_HUGEPAGE` makes cold reads build 2 MiB folios but cost more CPU on the cold read itself
-//! (0.73 against 0.40 CPU-s/GiB), so it is not used either.
+//! (0.73 against 0.40 CPU-s/GiB), so it is not used either. What a cold file does gain from is
+//! *where* it is read: [`SourceFile::populate`] reads a window in from a blocking thread, ahead
+//! of the sender (`upload::read_ahead`), where [`SourceFile::is_cached`] finds it missing.
 //!
 //! Nor does sendfile(2): sending mapped parts from the file with sendfile (hyper's client over a
 //! TCP stream that recognised mapped buffers) was measured against write(2) from the mapping and
@@ -25,6 +27,7 @@
 //! `checksum/folding.rs`).
 #![allow(unsafe_code)]
 
+mod cache;
 mod vanished;
 
 use std::fs::File;
@@ -123,6 +126,8 @@ impl AsRef<[u8]> for MappedRange {
 pub struct SourceFile {
     mapping: Arc<Mapping>,
     identity: FileIdentity,
+    /// Whether the page cache's state of this file can be seen (see `cache::residency_visible`).
+    cache_visible: bool,
 }
 
 /// The whole mapped file, so a `SourceFile` is what [`mssql_backup::read_chain_files`] opens.
@@ -155,9 +160,11 @@ impl SourceFile {
             // into a clear error and exit instead of a crash.
             Some(unsafe { Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?)
         };
+        use std::os::unix::fs::MetadataExt as _;
         Ok(SourceFile {
             mapping: Arc::new(Mapping::new(map)),
             identity: FileIdentity::from_metadata(path, &meta),
+            cache_visible: cache::residency_visible(path, meta.uid()),
         })
     }
 
@@ -222,9 +229,9 @@ impl SourceFile {
             return;
         };
         // madvise works on whole pages: shrink the range inwards to page boundaries.
-        const PAGE: usize = 4096;
-        let start = start.div_ceil(PAGE) * PAGE;
-        let end = end / PAGE * PAGE;
+        let page = cache::page_size();
+        let start = start.div_ceil(page) * page;
+        let end = end / page * page;
         if start < end {
             // SAFETY: MADV_DONTNEED on a read-only, file-backed private mapping only drops the
             // page-table entries; a later access faults the same file contents back in, so no
@@ -235,37 +242,22 @@ impl SourceFile {
         }
     }
 
-    /// Whether every page of `range` is in the page cache (`mincore`), so reading it costs no
-    /// disk access. False when it cannot be told.
+    /// Whether `range` looks cached, so reading it costs no disk access: its first and last
+    /// pages are in the page cache. False when it cannot be told (a file this process neither
+    /// owns nor may write to, whose residency the kernel hides).
     pub fn is_cached(&self, range: Range<u64>) -> bool {
-        const PAGE: usize = 4096;
         let Some(map) = self.mapping.map.as_ref() else {
             return true;
         };
-        let Ok((start, end)) = self.checked_range(&range) else {
-            return false;
-        };
-        let aligned = start / PAGE * PAGE;
-        let len = end - aligned;
-        if len == 0 {
-            return true;
+        match self.checked_range(&range) {
+            Ok((start, end)) => self.cache_visible && cache::ends_cached(map, start..end),
+            Err(_) => false,
         }
-        let mut residency = vec![0u8; len.div_ceil(PAGE)];
-        // SAFETY: the address is page-aligned and the range lies inside the live mapping
-        // (checked above); the vector holds one byte per page of the range, as mincore(2)
-        // requires. mincore only reads the page tables and writes the vector.
-        let code = unsafe {
-            libc::mincore(
-                map.as_ptr().add(aligned).cast_mut().cast(),
-                len,
-                residency.as_mut_ptr(),
-            )
-        };
-        code == 0 && residency.iter().all(|page| page & 1 == 1)
     }
 
     /// Reads `range` in now and maps it (`MADV_POPULATE_READ`): one call, off the async
-    /// workers, instead of a page fault per 64 KiB while the part is being sent.
+    /// workers, instead of a page fault per 64 KiB while the part is being sent. A range the
+    /// file no longer holds is an error here, not a SIGBUS.
     pub fn populate(&self, range: Range<u64>) -> std::io::Result<()> {
         let Some(map) = self.mapping.map.as_ref() else {
             return Ok(());
@@ -273,7 +265,7 @@ impl SourceFile {
         let (start, end) = self
             .checked_range(&range)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        map.advise_range(memmap2::Advice::PopulateRead, start, end - start)
+        cache::populate(map, start..end)
     }
 
     /// Fails when the file on disk no longer has the size and mtime it had when opened.

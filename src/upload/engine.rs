@@ -170,6 +170,8 @@ pub async fn run<R: Remote>(
     cancel: CancellationToken,
 ) -> Result<UploadReport, UploadError> {
     let started = Instant::now();
+    // The counters may come from an earlier phase (a follower's, before the finished file).
+    counters.forget_first_byte();
     let target = Target {
         endpoint: remote.endpoint(),
         bucket: job.bucket.clone(),
@@ -311,7 +313,6 @@ pub async fn run<R: Remote>(
         checkpoint: Mutex::new(checkpoint),
         writer,
     });
-    let sending = Instant::now();
     // Asked beside the parts, not before them: a round trip of the path saved.
     let naming = (resumed_parts == 0).then(|| {
         let (remote, events) = (Arc::clone(&remote), events.clone());
@@ -370,9 +371,10 @@ pub async fn run<R: Remote>(
         job.checkpoints.remove(&checkpoint_path)?;
     }
     let (object, completed_at) = object?;
-    let sending_ms = completed_at
-        .duration_since(counters.first_byte().unwrap_or(sending))
-        .as_millis();
+    // 0 when every part was already there (resumed): nothing was transferred.
+    let sending_ms = counters
+        .first_byte()
+        .map_or(0, |first| completed_at.duration_since(first).as_millis());
     job.checkpoints.remove(&checkpoint_path)?;
     let pages = match page_guard {
         Ok(guard) => guard.summary(resumed_parts),

@@ -143,6 +143,13 @@ impl Counters {
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert_with(Instant::now);
     }
+    /// Starts the transfer's clock afresh, for the next upload that shares these counters.
+    pub(crate) fn forget_first_byte(&self) {
+        *self
+            .first_byte
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
     /// When this run handed the network its first body byte, if it has.
     pub(crate) fn first_byte(&self) -> Option<Instant> {
         *self

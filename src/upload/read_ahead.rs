@@ -7,7 +7,9 @@
 //! the window before it is being sent. On a cached file the same call only maps the pages.
 //!
 //! Resident at most: per part in flight, the window being sent and the one being read; pages
-//! already sent stay mapped until the part ends and is released, as before.
+//! already sent stay mapped until the part ends and is released, as before. An attempt given up
+//! (retried, cancelled, or a hedge that lost) releases the window it was still reading once the
+//! read ends, so a late read cannot map pages the finished part already released.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -22,13 +24,18 @@ use crate::source::SourceFile;
 /// "Backups larger than memory").
 pub(super) const WINDOW: u64 = 8 * 1024 * 1024;
 
+/// Cached windows checked per step: a cached part is looked at a little ahead of its sender,
+/// not all at once (a `mincore` per window, on the async worker).
+const CACHED_WINDOWS_PER_STEP: usize = 2;
+
 /// One part's read-ahead: the bytes before `ready_to` are mapped, the window after it is being
 /// read.
 pub(super) struct ReadAhead {
     source: Arc<SourceFile>,
     end: u64,
     ready_to: u64,
-    reading: Option<(JoinHandle<()>, u64)>,
+    /// The window being read: its task and its range.
+    reading: Option<(JoinHandle<()>, Range<u64>)>,
 }
 
 impl ReadAhead {
@@ -46,13 +53,15 @@ impl ReadAhead {
 
     /// Waits until every byte before `offset` is mapped, and starts reading the window after.
     pub(super) async fn ready(&mut self, offset: u64) {
+        // Past the part there is nothing to wait for (and no window would ever cover it).
+        let offset = offset.min(self.end);
         while self.ready_to < offset {
             match self.reading.take() {
-                Some((reading, end)) => {
+                Some((reading, window)) => {
                     // A failed read (a file cut short) is not an error here: the sender's own
                     // access reports it, as without read-ahead.
                     let _ = reading.await;
-                    self.ready_to = end;
+                    self.ready_to = window.end;
                 }
                 None => self.read_next(),
             }
@@ -65,18 +74,39 @@ impl ReadAhead {
     /// Starts reading the next window not yet in the page cache; cached windows need nothing
     /// (so a cached file is sent as before, from the mapping, with no thread involved).
     fn read_next(&mut self) {
-        while self.ready_to < self.end {
+        for _ in 0..CACHED_WINDOWS_PER_STEP {
+            if self.ready_to >= self.end {
+                return;
+            }
             let window = self.ready_to..self.end.min(self.ready_to + WINDOW);
             if !self.source.is_cached(window.clone()) {
-                let (source, end) = (Arc::clone(&self.source), window.end);
+                let (source, read) = (Arc::clone(&self.source), window.clone());
                 let reading = tokio::task::spawn_blocking(move || {
-                    let _ = source.populate(window);
+                    let _ = source.populate(read);
                 });
-                self.reading = Some((reading, end));
+                self.reading = Some((reading, window));
                 return;
             }
             self.ready_to = window.end;
         }
+    }
+}
+
+impl Drop for ReadAhead {
+    /// A window still being read when the attempt is given up is released once read: the part
+    /// may already be finished and released by another attempt.
+    fn drop(&mut self) {
+        let Some((reading, window)) = self.reading.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let source = Arc::clone(&self.source);
+        runtime.spawn(async move {
+            let _ = reading.await;
+            source.release(window);
+        });
     }
 }
 
@@ -146,9 +176,48 @@ mod tests {
             "a file just written is cached"
         );
         let mut read_ahead = ReadAhead::start(Arc::clone(&source), 0..source.len());
-        // Nothing to read: every window was found cached and no thread was started.
+        // Nothing to read: the windows looked at were found cached and no thread was started.
+        assert!(read_ahead.reading.is_none());
+        assert_eq!(read_ahead.ready_to, CACHED_WINDOWS_PER_STEP as u64 * WINDOW);
+        read_ahead.ready(source.len()).await;
         assert!(read_ahead.reading.is_none());
         assert_eq!(read_ahead.ready_to, source.len());
-        read_ahead.ready(source.len()).await;
+        // Past the part: nothing to wait for (this once spun for ever).
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            read_ahead.ready(source.len() + 1),
+        )
+        .await
+        .expect("ready past the end returns");
+    }
+
+    /// Resident bytes of the mapping that starts at `start` (`/proc/self/smaps`).
+    fn mapping_rss(start: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let header = format!("{start:x}-");
+        let mut lines = smaps.lines().skip_while(|line| !line.starts_with(&header));
+        lines.next()?;
+        let rss = lines.find(|line| line.starts_with("Rss:"))?;
+        let kib: u64 = rss.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    #[tokio::test]
+    async fn a_given_up_attempt_does_not_map_pages_back_after_the_part_was_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(source) = cold_file(dir.path()) else {
+            return;
+        };
+        let start = source.bytes().as_ptr() as usize;
+        // The attempt is dropped while its first window is being read from disk, and the part
+        // is released (another attempt finished it) before that read ends.
+        drop(ReadAhead::start(Arc::clone(&source), 0..source.len()));
+        source.release(0..source.len());
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(
+            mapping_rss(start),
+            Some(0),
+            "the late read's pages were released"
+        );
     }
 }

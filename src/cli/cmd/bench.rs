@@ -404,7 +404,10 @@ async fn measure(
     let gib = report.size as f64 / GIB;
     // From the first body byte to Complete: the requests before the parts and the check after
     // them are a few round trips whatever the controller does (the whole run is shown too).
-    let transfer_seconds = report.sending_ms as f64 / 1000.0;
+    let transfer_seconds = match report.sending_ms {
+        0 => seconds, // nothing sent (the object was already there): only the whole run
+        ms => ms as f64 / 1000.0,
+    };
     let share = |reference: f64| Share::of(report.size, transfer_seconds, seconds, reference);
     let gib_per_second = if seconds > 0.0 { gib / seconds } else { 0.0 };
     let disk = match disk_before {
