@@ -181,10 +181,7 @@ impl Counters {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
-        *self
-            .first_byte
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.forget_first_byte();
     }
 
     /// A consistent-enough view for display.

@@ -4,7 +4,8 @@
 //! touch, the CRC pass on an async worker: on a cold file each fault waits for the disk, and the
 //! worker, one of two on a two-core host, feeds no socket meanwhile. Instead a blocking thread
 //! maps each window (`MADV_POPULATE_READ`: one call, the kernel's large sequential reads) while
-//! the window before it is being sent. On a cached file the same call only maps the pages.
+//! the window before it is being sent. A window whose ends are already in the page cache is
+//! left to the sender, as before: a cached file is sent with no thread involved.
 //!
 //! Resident at most: per part in flight, the window being sent and the one being read; pages
 //! already sent stay mapped until the part ends and is released, as before. An attempt given up
