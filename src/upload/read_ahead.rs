@@ -67,7 +67,9 @@ impl ReadAhead {
                 None => self.read_next(),
             }
         }
-        if self.reading.is_none() {
+        // One window ahead of the sender, no further: a cached part is then checked as it goes
+        // rather than all in its first few chunks.
+        if self.reading.is_none() && self.ready_to < offset.saturating_add(WINDOW) {
             self.read_next();
         }
     }
