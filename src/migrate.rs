@@ -215,6 +215,14 @@ pub enum MigrateEvent {
         /// Bytes written so far.
         written: u64,
     },
+    /// `--follow`, on every look at the file: whether the upload has caught up with the writer,
+    /// and since when the file has not changed (for the progress display; not in `--json`).
+    FollowPolled {
+        /// Every part written so far is sent.
+        caught_up: bool,
+        /// Milliseconds since the file last changed.
+        unchanged_ms: u64,
+    },
     /// `--follow`: where the upload of the backup being written stands.
     Following {
         /// What happened.

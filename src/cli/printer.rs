@@ -97,4 +97,13 @@ impl Printer {
         bar.set_style(style);
         bar
     }
+
+    /// The style of a `--follow` upload's bar: its total is what is written so far, so it has no
+    /// ETA; the prefix slot, after the counters, says whether it waits on the writer.
+    pub fn following_style() -> indicatif::ProgressStyle {
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes} sent of {total_bytes} written so far {binary_bytes_per_sec} {msg}{prefix}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    }
 }

@@ -253,6 +253,24 @@ pub fn say(printer: &Printer, bar: &ProgressBar, line: &str) {
     }
 }
 
+/// Shows a `--follow` upload's state on its bar: the bytes sent of those written so far, with no
+/// ETA (the end is unknown until SQL Server finishes), and, once every written part is sent,
+/// that the upload waits on the writer and for how long the file has not changed. Without it
+/// the bar sat still with "ETA 0s" while SQL Server wrote, and for `--follow-settle` at the end.
+pub fn show_following(bar: &ProgressBar, caught_up: bool, unchanged_for: Duration) {
+    bar.set_style(Printer::following_style());
+    bar.set_prefix(following_state(caught_up, unchanged_for));
+}
+
+/// The words after a `--follow` bar's counters.
+fn following_state(caught_up: bool, unchanged_for: Duration) -> String {
+    match (caught_up, unchanged_for.as_secs()) {
+        (false, _) => String::new(),
+        (true, 0) => "; waiting for SQL Server to write more".to_owned(),
+        (true, seconds) => format!("; the file unchanged for {seconds} s"),
+    }
+}
+
 /// The one-line summary of a finished upload.
 pub fn summary(report: &UploadReport) -> String {
     if report.already_uploaded {
@@ -340,6 +358,20 @@ pub(crate) fn why_settled(limit: Option<Limit>) -> &'static str {
 mod tests {
     use super::*;
     use crate::upload::pages::PageSummary;
+
+    #[test]
+    fn a_follow_bar_says_whether_it_waits_on_the_writer() {
+        let second = Duration::from_secs(1);
+        assert_eq!(following_state(false, 10 * second), "");
+        assert_eq!(
+            following_state(true, second / 2),
+            "; waiting for SQL Server to write more"
+        );
+        assert_eq!(
+            following_state(true, 3 * second),
+            "; the file unchanged for 3 s"
+        );
+    }
 
     /// First hour 17: hedged parts are one count in the summary, not a line each; "1 part".
     #[test]

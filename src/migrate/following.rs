@@ -100,6 +100,15 @@ pub async fn run_following(
             FollowEvent::Finished { len } => note(format!(
                 "the backup is finished ({len} bytes): checking every part sent against it"
             )),
+            FollowEvent::Polled {
+                caught_up,
+                unchanged_for,
+            } => {
+                let _ = events.send(MigrateEvent::FollowPolled {
+                    caught_up,
+                    unchanged_ms: u64::try_from(unchanged_for.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
             FollowEvent::Header(_) => {}
         },
     )

@@ -86,6 +86,14 @@ pub enum FollowEvent {
         /// Bytes of the file seen so far.
         file_len: u64,
     },
+    /// Sent on every look at the file: whether every part written so far is sent (the upload
+    /// waits on the writer), and how long the file has not changed.
+    Polled {
+        /// Nothing is in flight and nothing written is left to send.
+        caught_up: bool,
+        /// Since the file last changed.
+        unchanged_for: Duration,
+    },
     /// The writer finished: the backup's end is written and the file stopped changing.
     Finished {
         /// The final length.
@@ -337,6 +345,10 @@ impl<R: Remote> Upload<R> {
                 });
             }
             let quiet = changed_at.elapsed();
+            on_event(FollowEvent::Polled {
+                caught_up: tasks.is_empty(),
+                unchanged_for: quiet,
+            });
             if quiet >= options.settle && self.reader.backup_is_whole().await? {
                 if !seen_a_change {
                     return Err(already_finished(&self.reader.path));

@@ -578,3 +578,79 @@ async fn a_part_stuck_far_behind_the_others_is_hedged_and_the_first_answer_wins(
     // The stuck attempt was abandoned, not waited for.
     assert!(report.elapsed_ms < 30_000);
 }
+
+#[tokio::test]
+async fn a_follow_says_when_it_waits_on_the_writer_and_how_long_the_file_is_unchanged() {
+    use super::follow::{FollowEvent, FollowOptions, follow};
+    use mssql_backup::synth::{SynthDatabase, SynthKind, SynthSpec, write_synthetic};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = SynthDatabase::new("Sales", mssql_backup::TargetVersion::parse("2019").unwrap());
+    let mut backup = Vec::new();
+    write_synthetic(
+        &mut backup,
+        &SynthSpec::single(database, SynthKind::Full, 4 << 20),
+    )
+    .unwrap();
+    // Half is written when the follow starts; the rest once it has caught up.
+    let path = dir.path().join("growing.bak");
+    let half = backup.len() / 2;
+    std::fs::write(&path, &backup[..half]).unwrap();
+    let options = FollowOptions {
+        part_size: 1 << 20,
+        part_size_is_default: false,
+        in_flight: 2,
+        settle: std::time::Duration::from_millis(600),
+        timeout: std::time::Duration::from_secs(30),
+        poll: std::time::Duration::from_millis(50),
+        limiter: None,
+        verify_pages: true,
+    };
+    let events = Mutex::new(Vec::new());
+    let (record, cancel) = (dir.path().join("record"), CancellationToken::new());
+    let writer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&backup[half..]).unwrap();
+    };
+    let following = follow(
+        Arc::new(ScriptedStore::default()),
+        &path,
+        "growing.bak",
+        &record,
+        &options,
+        Arc::new(Counters::default()),
+        &cancel,
+        |event| events.lock().unwrap().push(event),
+    );
+    let (report, ()) = tokio::join!(following, writer);
+    assert_eq!(report.unwrap().len, backup.len() as u64);
+
+    let events = events.into_inner().unwrap();
+    let polls: Vec<(bool, std::time::Duration)> = events
+        .iter()
+        .map_while(|event| match event {
+            FollowEvent::Finished { .. } => None,
+            FollowEvent::Polled {
+                caught_up,
+                unchanged_for,
+            } => Some(Some((*caught_up, *unchanged_for))),
+            _ => Some(None),
+        })
+        .flatten()
+        .collect();
+    // Caught up with the first half while the writer paused, then the settle at the end.
+    assert!(
+        polls.iter().filter(|(caught_up, _)| *caught_up).count() >= 2,
+        "{polls:?}"
+    );
+    let (caught_up, unchanged_for) = *polls.last().unwrap();
+    assert!(caught_up, "the last look before the end: every part sent");
+    assert!(
+        unchanged_for >= options.settle,
+        "finished once unchanged for --follow-settle: {unchanged_for:?}"
+    );
+}

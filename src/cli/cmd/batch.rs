@@ -332,7 +332,7 @@ fn line_of(event: MigrateEvent) -> Option<String> {
         | MigrateEvent::CutoverStarted { .. } => return None,
         MigrateEvent::Warning { message } => format!("warning: {message}"),
         MigrateEvent::Following { message } => message.clone(),
-        MigrateEvent::FileGrowing { .. } => return None,
+        MigrateEvent::FileGrowing { .. } | MigrateEvent::FollowPolled { .. } => return None,
     })
 }
 

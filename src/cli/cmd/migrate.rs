@@ -2,6 +2,7 @@
 //! progress, and a final report (or the refusal with its fixes).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use indicatif::{BinaryBytes, ProgressBar};
@@ -13,7 +14,7 @@ use crate::cli::Status;
 use crate::cli::args::{CheckDbArg, MigrateArgs};
 use crate::cli::printer::Printer;
 use crate::cli::settings;
-use crate::cli::transfer::{drive, say, show_event, summary};
+use crate::cli::transfer::{drive, say, show_event, show_following, summary};
 use crate::migrate::{Clients, MigrateEvent, MigrateOutcome, MigrateSpec, Problem};
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::follow::FollowOptions;
@@ -169,9 +170,13 @@ pub(super) async fn migrate_with_output(
 
 pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &ProgressBar) {
     // The total of a backup being written grows: `--json` progress events carry it.
-    if let MigrateEvent::FileGrowing { written } = event {
-        bar.set_length(written);
-        return;
+    match event {
+        MigrateEvent::FileGrowing { written } => return bar.set_length(written),
+        MigrateEvent::FollowPolled {
+            caught_up,
+            unchanged_ms,
+        } => return show_following(bar, caught_up, Duration::from_millis(unchanged_ms)),
+        _ => {}
     }
     if printer.json() {
         let _ = printer.json_line(&event);
@@ -305,7 +310,7 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
         ),
         MigrateEvent::Warning { message } => say(printer, bar, &format!("warning: {message}")),
         MigrateEvent::Following { message } => say(printer, bar, &message),
-        MigrateEvent::FileGrowing { .. } => {}
+        MigrateEvent::FileGrowing { .. } | MigrateEvent::FollowPolled { .. } => {}
         MigrateEvent::CutoverStarted { task_id } => say(
             printer,
             bar,

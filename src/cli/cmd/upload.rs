@@ -9,7 +9,7 @@ use crate::cli::Status;
 use crate::cli::args::UploadArgs;
 use crate::cli::printer::Printer;
 use crate::cli::settings::{self, OssUrl};
-use crate::cli::transfer::{drive, say, summary, upload_with_progress};
+use crate::cli::transfer::{drive, say, show_following, summary, upload_with_progress};
 use crate::source::SourceFile;
 use crate::upload::checkpoint::CheckpointStore;
 use crate::upload::engine::{UploadJob, checkpoint_path};
@@ -281,6 +281,10 @@ fn show_follow_event(event: &FollowEvent, printer: &Printer, bar: &ProgressBar) 
                 "part sent while the backup is written"
             );
         }
+        FollowEvent::Polled {
+            caught_up,
+            unchanged_for,
+        } => show_following(bar, *caught_up, *unchanged_for),
         FollowEvent::Finished { len } => {
             bar.set_length(*len);
             say(
