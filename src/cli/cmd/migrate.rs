@@ -309,7 +309,12 @@ pub(super) fn show_migrate_event(event: MigrateEvent, printer: &Printer, bar: &P
             ),
         ),
         MigrateEvent::Warning { message } => say(printer, bar, &format!("warning: {message}")),
-        MigrateEvent::Following { message } => say(printer, bar, &message),
+        MigrateEvent::Following { message } => {
+            // The follow has moved on (the backup is finished, or uploaded): it no longer waits
+            // on the writer.
+            bar.set_prefix("");
+            say(printer, bar, &message);
+        }
         MigrateEvent::FileGrowing { .. } | MigrateEvent::FollowPolled { .. } => {}
         MigrateEvent::CutoverStarted { task_id } => say(
             printer,

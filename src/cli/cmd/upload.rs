@@ -287,6 +287,8 @@ fn show_follow_event(event: &FollowEvent, printer: &Printer, bar: &ProgressBar) 
         } => show_following(bar, *caught_up, *unchanged_for),
         FollowEvent::Finished { len } => {
             bar.set_length(*len);
+            // No longer waiting on the writer: the final check runs.
+            bar.set_prefix("");
             say(
                 printer,
                 bar,
