@@ -364,9 +364,10 @@ impl CredentialProvider {
         if !first {
             self.inner.refreshes.fetch_add(1, Ordering::Relaxed);
         }
-        let until = fetched
-            .expires_at
-            .map_or_else(|| "no expiry".to_owned(), |at| format!("valid until {at}"));
+        let until = fetched.expires_at.map_or_else(
+            || "no expiry".to_owned(),
+            |at| format!("valid until {}", utc(at)),
+        );
         tracing::info!(
             access_key_id = credentials.access_key_id(),
             "credentials {} from {}: {until}",
@@ -401,7 +402,7 @@ impl CredentialProvider {
              trying again in {} s",
             held.fetched
                 .expires_at
-                .map_or_else(|| "further notice".to_owned(), |at| at.to_string()),
+                .map_or_else(|| "further notice".to_owned(), utc),
             wait.as_secs()
         );
         let credentials = held.fetched.credentials.clone();
@@ -435,10 +436,26 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.min(5)).min(MAX_BACKOFF)
 }
 
+/// An expiry as a person reads it, to the second in UTC ("2026-12-05 08:59:42 UTC"), rather
+/// than `OffsetDateTime`'s own form with nanoseconds and "+00:00:00".
+fn utc(at: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| at.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::HttpConfig;
+
+    #[test]
+    fn an_expiry_is_told_in_utc_to_the_second() {
+        let at = time::macros::datetime!(2026-12-05 09:59:42.996 +01:00);
+        assert_eq!(utc(at), "2026-12-05 08:59:42 UTC");
+    }
 
     #[test]
     fn refresh_comes_a_quarter_of_the_life_ahead_and_at_most_three_minutes() {
