@@ -83,6 +83,23 @@ impl Printer {
     /// A byte progress bar on stderr, hidden when progress is off (it still keeps its length
     /// and position, which `--json` progress events read).
     pub fn byte_bar(&self, total: u64) -> indicatif::ProgressBar {
+        self.bar_with(
+            total,
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+    }
+
+    /// The bar of a `--follow` upload: its total is what is written so far, so it has no ETA;
+    /// the prefix slot, after the counters, says whether it waits on the writer
+    /// (`transfer::show_following`).
+    pub fn following_bar(&self) -> indicatif::ProgressBar {
+        self.bar_with(
+            0,
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes} sent of {total_bytes} written so far {binary_bytes_per_sec} {msg}{prefix}",
+        )
+    }
+
+    fn bar_with(&self, total: u64, template: &str) -> indicatif::ProgressBar {
         if !self.progress {
             return indicatif::ProgressBar::with_draw_target(
                 Some(total),
@@ -90,20 +107,9 @@ impl Printer {
             );
         }
         let bar = indicatif::ProgressBar::new(total);
-        let style = indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style = indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar
-    }
-
-    /// The style of a `--follow` upload's bar: its total is what is written so far, so it has no
-    /// ETA; the prefix slot, after the counters, says whether it waits on the writer.
-    pub fn following_style() -> indicatif::ProgressStyle {
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes} sent of {total_bytes} written so far {binary_bytes_per_sec} {msg}{prefix}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
     }
 }

@@ -253,12 +253,11 @@ pub fn say(printer: &Printer, bar: &ProgressBar, line: &str) {
     }
 }
 
-/// Shows a `--follow` upload's state on its bar: the bytes sent of those written so far, with no
-/// ETA (the end is unknown until SQL Server finishes), and, once every written part is sent,
-/// that the upload waits on the writer and for how long the file has not changed. Without it
-/// the bar sat still with "ETA 0s" while SQL Server wrote, and for `--follow-settle` at the end.
+/// Shows a `--follow` upload's state on its bar ([`Printer::following_bar`]): once every written
+/// part is sent, that the upload waits on the writer and for how long the file has not changed.
+/// Without it the bar sat still with "ETA 0s" while SQL Server wrote, and for `--follow-settle`
+/// at the end.
 pub fn show_following(bar: &ProgressBar, caught_up: bool, unchanged_for: Duration) {
-    bar.set_style(Printer::following_style());
     bar.set_prefix(following_state(caught_up, unchanged_for));
 }
 

@@ -134,7 +134,10 @@ pub(super) async fn migrate_with_output(
     let counters = Arc::new(Counters::default());
     let (events, received) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    let bar = printer.byte_bar(0);
+    let bar = match follow {
+        Some(_) => printer.following_bar(),
+        None => printer.byte_bar(0),
+    };
     let file = spec.file.clone();
     let job = async {
         let counters = Arc::clone(&counters);

@@ -178,7 +178,7 @@ async fn follow(
     }
     let record = follow_record(&client, checkpoints, &args.file, &destination);
     let counters = Arc::new(Counters::default());
-    let bar = printer.byte_bar(0);
+    let bar = printer.following_bar();
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let job = crate::upload::follow::follow(
         Arc::new(client),
